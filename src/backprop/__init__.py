@@ -1,0 +1,27 @@
+"""backprop: exact gradients by backpropagation, from the command line or Python.
+
+>>> from backprop import parse
+>>> f = parse("2/sin(exp(-x))")
+>>> value, grad = f.value_and_grad(x=-4.499)
+
+The names are loaded lazily so that ``backprop --help`` starts without numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["parse", "Function", "BackpropError", "InputError", "ExpressionError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("parse", "Function"):
+        from .expr import function
+
+        return getattr(function, name)
+    if name in ("BackpropError", "InputError", "ExpressionError"):
+        from . import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'backprop' has no attribute {name!r}")

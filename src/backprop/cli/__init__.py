@@ -1,0 +1,159 @@
+"""The command line: parses arguments, calls the library, renders the results.
+
+One module per command (``grad.py``, ``diff.py``, ...), each importing numpy
+and the engine only inside its function, so ``backprop --help`` and the
+start-up of one command load only what that command needs.
+
+Exit codes: 0 success, 1 failure, 2 bad input (usage, expression, point,
+file), 130 interrupted, 141 a closed output pipe.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+from typing import Sequence
+
+import typer
+
+from ..errors import BackpropError
+
+app = typer.Typer(
+    name="backprop",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        sys.stdout.write(f"backprop {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.",
+                                 callback=_version, is_eager=True),
+) -> None:
+    """Backpropagation you can run: exact gradients of any expression, and a one-hidden-layer
+    regressor trained by forward/backward layers.
+
+    Example: backprop grad "2/sin(exp(-x))" --at -4.499
+    """
+
+
+# Each command module registers itself on `app` when imported.
+from . import grad as _grad  # noqa: E402,F401
+
+
+def _option_arity(argv0: str) -> dict[str, bool]:
+    """The options of a command, each mapped to whether it takes a value."""
+    # Typer builds on click (vendored in recent releases): read the command's
+    # parameters by their attributes rather than import click's classes.
+    group = typer.main.get_command(app)
+    cmd = getattr(group, "commands", {}).get(argv0)
+    if cmd is None:
+        return {}
+    out: dict[str, bool] = {}
+    for p in cmd.params:
+        if getattr(p, "param_type_name", "") == "option":
+            for name in (*p.opts, *p.secondary_opts):
+                out[name] = not p.is_flag and not p.count
+    return out
+
+
+_LONG_OPTION = re.compile(r"^--[A-Za-z][\w-]*(=.*)?$")
+
+
+def expression_first(argv: Sequence[str]) -> list[str]:
+    """Let an EXPR that starts with '-' (``-x^2``) be an expression, not an option.
+
+    The expression is moved after a ``--``, where click takes it as the
+    positional argument; options, and the values of options, stay as they are.
+    """
+    argv = list(argv)
+    if not argv or argv[0].startswith("-") or "--" in argv:
+        return argv
+    options = _option_arity(argv[0])
+    if not options:
+        return argv
+    i = 1
+    while i < len(argv):
+        tok = argv[i]
+        name = tok.split("=", 1)[0]
+        if name in options:
+            i += 2 if options[name] and "=" not in tok else 1
+            continue
+        if tok.startswith("-") and len(tok) > 1 and not _LONG_OPTION.match(tok):
+            return argv[:i] + argv[i + 1:] + ["--", tok]
+        i += 1
+    return argv
+
+
+def _quiet_stdout() -> None:
+    # After a broken pipe, point stdout at /dev/null so the interpreter's final
+    # flush does not raise again (the recipe in Python's signal documentation).
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``backprop`` script and of ``python -m backprop``."""
+    args = expression_first(sys.argv[1:] if argv is None else argv)
+    code = 0
+    try:
+        result = app(args=args, prog_name="backprop", standalone_mode=False)
+        sys.stdout.flush()
+        if isinstance(result, int):
+            code = result
+    except BrokenPipeError:
+        _quiet_stdout()
+        code = 141
+    except BackpropError as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"backprop: error: {exc}\n")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("backprop: interrupted\n")
+        code = 130
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            _quiet_stdout()
+            code = 141
+        else:
+            sys.stderr.write(f"backprop: error: {exc.strerror or exc}"
+                             + (f": {exc.filename}" if exc.filename else "") + "\n")
+            code = 1
+    except Exception as exc:  # click's own usage errors and aborts
+        code = _click_exit(exc)
+    return code
+
+
+def _click_exit(exc: BaseException) -> int:
+    if isinstance(exc, typer.Abort):
+        sys.stderr.write("backprop: interrupted\n")
+        return 130
+    if isinstance(exc, typer.Exit):
+        return int(exc.exit_code)
+    if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors
+        exc.show()
+        return int(exc.exit_code)
+    if os.environ.get("BACKPROP_DEBUG"):
+        raise exc
+    sys.stderr.write(f"backprop: internal error: {type(exc).__name__}: {exc}\n"
+                     "(set BACKPROP_DEBUG=1 to see where; please report it)\n")
+    return 1
+
+
+def run() -> None:
+    sys.exit(main())

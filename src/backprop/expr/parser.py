@@ -1,0 +1,181 @@
+"""Text to graph. The only module that knows about Lark.
+
+The LALR parser calls the transformer's methods as it reduces each rule, so no
+parse tree is ever built and nothing recurses: a 100,000-deep expression is a
+100,000-deep parser stack (a Python list), not a Python call stack.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+from ..errors import ExpressionError
+from ..ops import CONSTANTS, FUNCTIONS, PRIMITIVES
+from .graph import Graph, GraphBuilder
+
+MAX_TEXT = 20_000_000  # characters; past this we refuse rather than spend minutes
+
+_DEG = math.pi / 180.0
+
+
+def _grammar_path() -> Path:
+    # Installed wheel: a copy inside the package. Source checkout: grammars/ at the top.
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "grammars" / "expr.lark", here.parent.parent / "grammars" / "expr.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("grammar expr.lark not found beside the package nor in grammars/")
+
+
+class _ToGraph(Transformer):
+    """Reduces each rule straight into the graph builder (hash-consed nodes)."""
+
+    def __init__(self) -> None:
+        super().__init__(visit_tokens=False)
+        self.b = GraphBuilder()
+        self.deg = False
+        self.text = ""
+
+    def _error(self, token: Token, message: str) -> ExpressionError:
+        return ExpressionError(message, _caret(self.text, token.start_pos or 0))
+
+    # leaves
+    def number(self, c: list) -> int:
+        return self.b.const(float(c[0]))
+
+    def name(self, c: list) -> int:
+        tok: Token = c[0]
+        if tok in CONSTANTS:
+            return self.b.const(CONSTANTS[str(tok)])
+        if tok in FUNCTIONS:
+            raise self._error(tok, f"'{tok}' is a function: call it as {tok}(...)")
+        return self.b.var(str(tok))
+
+    # operators
+    def add(self, c: list) -> int:
+        return self.b.apply("add", c[0], c[1])
+
+    def sub(self, c: list) -> int:
+        return self.b.apply("sub", c[0], c[1])
+
+    def mul(self, c: list) -> int:
+        return self.b.apply("mul", c[0], c[1])
+
+    def div(self, c: list) -> int:
+        return self.b.apply("div", c[0], c[1])
+
+    def pow(self, c: list) -> int:
+        return self.b.apply("pow", c[0], c[2])
+
+    def neg(self, c: list) -> int:
+        return self.b.apply("neg", c[0])
+
+    def pos(self, c: list) -> int:
+        return c[0]
+
+    def arguments(self, c: list) -> list:
+        return list(c)
+
+    def call(self, c: list) -> int:
+        tok: Token = c[0]
+        args: list[int] = c[1]
+        fn = FUNCTIONS.get(str(tok))
+        if fn is None:
+            if tok in CONSTANTS:
+                raise self._error(tok, f"'{tok}' is a constant, not a function")
+            known = ", ".join(sorted(FUNCTIONS))
+            raise self._error(tok, f"unknown function '{tok}' (known: {known})")
+        if len(args) != fn.arity:
+            s = "" if fn.arity == 1 else "s"
+            raise self._error(tok, f"{tok} takes {fn.arity} argument{s}, got {len(args)}")
+        b = self.b
+        if self.deg and fn.angle_in:  # degrees in: sin(u) is sin(u * pi/180)
+            args = [b.apply("mul", args[0], b.const(_DEG))]
+        node = b.apply(fn.name, *args)
+        if self.deg and fn.angle_out:  # degrees out: asin(u) is asin(u) * 180/pi
+            node = b.apply("mul", node, b.const(1.0 / _DEG))
+        return node
+
+
+def _caret(text: str, pos: int, span: int = 40) -> str:
+    """The line around ``pos`` with a caret under it (long lines are windowed)."""
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    end = len(text) if end < 0 else end
+    lo, hi = max(start, pos - span), min(end, pos + span)
+    prefix = "..." if lo > start else ""
+    suffix = "..." if hi < end else ""
+    line = prefix + text[lo:hi] + suffix
+    return f"  {line}\n  {' ' * (len(prefix) + pos - lo)}^"
+
+
+_lock = threading.Lock()
+_parser: Lark | None = None
+_transformer: _ToGraph | None = None
+
+
+def _get_parser() -> tuple[Lark, _ToGraph]:
+    global _parser, _transformer
+    if _parser is None:
+        _transformer = _ToGraph()
+        path = _grammar_path()
+        _parser = Lark.open(path.name, rel_to=str(path), parser="lalr",
+                            transformer=_transformer, propagate_positions=False)
+    assert _transformer is not None
+    return _parser, _transformer
+
+
+def _describe(exc: UnexpectedInput, text: str) -> str:
+    if isinstance(exc, UnexpectedEOF):
+        return "the expression ends too early"
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if ch and not ch.isascii():
+            return f"character {ch!r} is not part of the language (ASCII only)"
+        return f"unexpected character {ch!r}"
+    tok = getattr(exc, "token", None)
+    if tok is None or tok.type == "$END":
+        return "the expression ends too early"
+    before = text[: tok.start_pos].rstrip()[-1:] if tok.start_pos else ""
+    if tok.type in ("NAME", "NUMBER", "LPAR") and (before.isalnum() or before in "_.)"):
+        # a value right after a value: the classic "2x"
+        return f"unexpected '{tok}': there is no implicit multiplication (write '*')"
+    return f"unexpected '{tok}'"
+
+
+def parse_graph(text: str, angle: str = "rad") -> Graph:
+    """Parse ``text`` into a :class:`Graph`. ``angle="deg"`` makes trig take degrees."""
+    if angle not in ("rad", "deg"):
+        raise ValueError(f"angle must be 'rad' or 'deg', not {angle!r}")
+    if len(text) > MAX_TEXT:
+        raise ExpressionError(f"the expression is {len(text):,} characters long; the limit is {MAX_TEXT:,}")
+    if not text.strip():
+        raise ExpressionError("the expression is empty")
+    with _lock:
+        parser, t = _get_parser()
+        t.b, t.deg, t.text = GraphBuilder(), angle == "deg", text
+        try:
+            out = parser.parse(text)
+        except UnexpectedInput as exc:
+            pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(text)
+            if isinstance(exc, UnexpectedEOF):
+                pos = len(text.rstrip())
+            raise ExpressionError(_describe(exc, text), _caret(text, pos)) from None
+        except ExpressionError:
+            raise
+        except Exception as exc:  # lark wraps callback errors in VisitError on some paths
+            inner = getattr(exc, "orig_exc", None)
+            if isinstance(inner, ExpressionError):
+                raise inner from None
+            raise
+        graph = t.b.finish(out)
+        t.b = GraphBuilder()  # drop the reference; the graph is the caller's now
+        return graph
+
+
+def primitive_names() -> list[str]:
+    return sorted(PRIMITIVES)

@@ -1,0 +1,110 @@
+"""Rendering results: rich tables on a terminal, strict JSON (Lines), CSV.
+
+Nothing here computes; it only turns numbers into text. Numbers are written
+with ``repr`` (shortest round-trip). JSON has no NaN or Infinity: a non-finite
+number is written as ``null`` and the caller warns about it on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Any, Iterable, Sequence
+
+FORMATS = ("table", "json", "csv")
+
+
+def fmt(v: Any) -> str:
+    """A number as the shortest text that reads back to the same float."""
+    if isinstance(v, float):
+        return repr(v)
+    try:
+        return repr(float(v))
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def finite_or_none(v: Any) -> Any:
+    """For JSON: floats stay, nan and inf become None; containers are walked."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: finite_or_none(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite_or_none(x) for x in v]
+    if hasattr(v, "item"):  # numpy scalar
+        return finite_or_none(v.item())
+    return v
+
+
+def has_non_finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, dict):
+        return any(has_non_finite(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return any(has_non_finite(x) for x in v)
+    return False
+
+
+def json_line(obj: Any) -> str:
+    """One strict JSON object on one line (jq-parseable)."""
+    return json.dumps(finite_or_none(obj), allow_nan=False, separators=(", ", ": "))
+
+
+def csv_line(cells: Iterable[Any]) -> str:
+    out = []
+    for c in cells:
+        s = fmt(c) if isinstance(c, float) or hasattr(c, "item") else str(c)
+        if any(ch in s for ch in ',"\n'):
+            s = '"' + s.replace('"', '""') + '"'
+        out.append(s)
+    return ",".join(out)
+
+
+def use_color(stream: Any = None) -> bool:
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console that colours only a terminal and respects NO_COLOR."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    color = use_color(stream)
+    # Off a terminal, tables keep their natural width instead of being cut at 80.
+    width = None if getattr(stream, "isatty", lambda: False)() else 100_000
+    return Console(file=stream, no_color=not color, highlight=False, width=width,
+                   force_terminal=color if color else None)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+          right_align_from: int = 0, caption: str | None = None) -> Any:
+    """A rich Table; numbers are formatted with :func:`fmt`."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left",
+              caption_justify="left")
+    for k, c in enumerate(columns):
+        t.add_column(c, justify="right" if k >= right_align_from else "left", no_wrap=True)
+    for r in rows:
+        t.add_row(*[fmt(c) if isinstance(c, float) else str(c) for c in r])
+    return t
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                right_align_from: int = 0, caption: str | None = None) -> None:
+    console().print(table(title, columns, rows, right_align_from, caption))
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (yellow on a terminal)."""
+    prefix = "\x1b[33mwarning:\x1b[0m" if use_color(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,123 @@
+"""The forward and backward passes at one point, step by step, as the seed
+document walks through f(x) = 2/sin(exp(-x)): each module's cached value, then
+each local derivative, the upstream gradient it multiplies, and the sums.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from . import autodiff
+from .expr.function import Function
+from .expr.graph import CONST, VAR
+from .expr.printer import format_number, module_label
+from .ops import CONSTANTS, PRIMITIVES
+
+
+@dataclass
+class ForwardStep:
+    node: str  # the name the trace gives the module's output (a, b, c, ...)
+    module: str  # exp, sin, /, ...
+    computes: str  # e.g. "exp(a)"
+    value: float
+
+
+@dataclass
+class BackwardStep:
+    node: str  # the module whose output's gradient is being passed back
+    upstream: float  # df/d(node), complete: all paths from node to f are summed
+    input: str  # one of the module's inputs
+    local: str  # the local derivative d(node)/d(input), symbolically
+    local_value: float
+    contribution: float  # upstream * local: what this path adds to df/d(input)
+
+
+@dataclass
+class Trace:
+    expression: str
+    point: dict[str, float]
+    forward: list[ForwardStep] = field(default_factory=list)
+    backward: list[BackwardStep] = field(default_factory=list)
+    value: float = float("nan")
+    grad: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression,
+            "at": self.point,
+            "forward": [vars(s) for s in self.forward],
+            "backward": [vars(s) for s in self.backward],
+            "value": self.value,
+            "grad": self.grad,
+        }
+
+
+def _names(f: Function) -> dict[int, str]:
+    """a, b, c, ... for the modules (as the seed names them), skipping taken names."""
+    g = f.graph
+    taken = set(f.variables) | set(CONSTANTS) | set(PRIMITIVES) | {"f"}  # f is the output
+    pool = (c for c in string.ascii_lowercase if c not in taken)
+    names: dict[int, str] = {}
+    k = 0
+    for i in f.plan.order:
+        if g.ops[i] == VAR:
+            names[i] = str(g.leaf[i])
+        elif g.ops[i] == CONST:
+            names[i] = format_number(float(g.leaf[i]))  # type: ignore[arg-type]
+        else:
+            nxt = next(pool, None)
+            while nxt is None and f"n{k}" in taken:
+                k += 1
+            names[i] = nxt if nxt is not None else f"n{k}"
+            if nxt is None:
+                k += 1
+    return names
+
+
+def _wrap(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_]\w*|\d+(\.\d+)?", name) else f"({name})"
+
+
+def _computes(f: Function, i: int, names: dict[int, str]) -> str:
+    op = f.graph.ops[i]
+    args = [names[j] for j in f.graph.args[i]]
+    prim = PRIMITIVES[op]
+    if prim.symbol is None:
+        return f"{prim.name}({', '.join(args)})"
+    if prim.arity == 1:
+        return f"-{_wrap(args[0])}"
+    return f"{_wrap(args[0])}{prim.symbol}{_wrap(args[1])}"
+
+
+def _local_text(op: str, k: int, args: Sequence[str]) -> str:
+    template = PRIMITIVES[op].derivative[k]
+    sub = {"x": _wrap(args[0]), "y": _wrap(args[1]) if len(args) > 1 else "y"}
+    return re.sub(r"\b[xy]\b", lambda m: sub[m.group(0)], template)
+
+
+def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None) -> Trace:
+    """Run both passes at one point and record every step."""
+    names = _names(f)
+    inputs = f._inputs(point)
+    vals = autodiff.forward(f.graph, f.plan, inputs)
+    out = Trace(str(f.text or f), dict(point))
+    for i in f.plan.order:
+        if f.graph.ops[i] in (VAR, CONST):
+            continue
+        out.forward.append(ForwardStep(names[i], module_label(f.graph, i), _computes(f, i, names),
+                                       float(vals[i])))  # type: ignore[arg-type]
+
+    def record(i: int, k: int, j: int, local: Any, upstream: Any, contrib: Any) -> None:
+        args = [names[m] for m in f.graph.args[i]]
+        out.backward.append(BackwardStep(names[i], float(upstream), names[j],
+                                         _local_text(f.graph.ops[i], k, args), float(local),
+                                         0.0 if contrib is None else float(contrib)))
+
+    wrt = list(f.variables) if wrt is None else list(wrt)
+    grads = autodiff.backward(f.graph, f.plan, vals, wrt, record=record)
+    out.value = float(vals[f.graph.output])  # type: ignore[arg-type]
+    out.grad = {k: float(v) for k, v in grads.items()}
+    return out
