@@ -7,7 +7,7 @@ floats for constants), so one pass handles any number of points at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -22,29 +22,41 @@ class Plan:
 
     order: tuple[int, ...]  # reachable nodes, inputs first
     var_nodes: dict[str, int]  # variable name -> its node
+    consts: tuple[tuple[int, np.float64], ...]  # constant nodes and their values
+    steps: tuple[tuple[int, Callable[..., Value], tuple[int, ...]], ...]  # module nodes
+    _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, graph: Graph) -> Plan:
         order = graph.reachable()
-        var_nodes = {str(graph.leaf[i]): i for i in order if graph.ops[i] == VAR}
-        return cls(tuple(order), var_nodes)
+        ops, leaf, args = graph.ops, graph.leaf, graph.args
+        var_nodes = {str(leaf[i]): i for i in order if ops[i] == VAR}
+        # numpy scalars, not Python floats: 1/0 is then inf (IEEE), not an exception
+        consts = tuple((i, np.float64(leaf[i])) for i in order if ops[i] == CONST)  # type: ignore[arg-type]
+        steps = tuple((i, PRIMITIVES[ops[i]].forward, args[i]) for i in order
+                      if ops[i] != VAR and ops[i] != CONST)
+        return cls(tuple(order), var_nodes, consts, steps)
+
+    def needs(self, graph: Graph, wrt: Sequence[str]) -> bytearray:
+        """Nodes whose value depends on a variable in ``wrt`` (cached per ``wrt``)."""
+        key = tuple(wrt)
+        found = self._needs.get(key)
+        if found is None:
+            found = depends_on(graph, self, [self.var_nodes[v] for v in wrt if v in self.var_nodes])
+            self._needs[key] = found
+        return found
 
 
 def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value]) -> list[Value | None]:
     """Evaluate every node in topological order and cache its value."""
     vals: list[Value | None] = [None] * len(graph)
-    ops, args, leaf = graph.ops, graph.args, graph.leaf
+    for i, c in plan.consts:
+        vals[i] = c
+    for name, i in plan.var_nodes.items():
+        vals[i] = inputs[name]
     with np.errstate(all="ignore"):
-        for i in plan.order:
-            op = ops[i]
-            if op == CONST:
-                vals[i] = leaf[i]  # type: ignore[assignment]
-            elif op == VAR:
-                vals[i] = inputs[leaf[i]]  # type: ignore[index]
-            else:
-                a = args[i]
-                fn = PRIMITIVES[op].forward
-                vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])
+        for i, fn, a in plan.steps:
+            vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])
     return vals
 
 
@@ -94,7 +106,7 @@ def backward(
     ``record(node, k, arg, local, upstream, contribution)`` sees every step.
     """
     targets = [plan.var_nodes[v] for v in wrt if v in plan.var_nodes]
-    needs = depends_on(graph, plan, targets)
+    needs = plan.needs(graph, wrt)
     grads: list[Value | None] = [None] * len(graph)
     out = graph.output
     if needs[out]:
@@ -102,27 +114,35 @@ def backward(
     ops, args = graph.ops, graph.args
     keep = set(targets)
     with np.errstate(all="ignore"):
-        for i in reversed(plan.order):
+        for i, _, a in reversed(plan.steps):
             g = grads[i]
-            if g is None or not needs[i]:
+            if g is None:
                 continue
-            op = ops[i]
-            if op == VAR or op == CONST:
-                continue
-            partials = PRIMITIVES[op].partials
-            a = args[i]
-            argvals = [vals[j] for j in a]
-            for k, j in enumerate(a):
-                if not needs[j]:
-                    continue
-                local = partials[k](vals[i], *argvals)
+            partials = PRIMITIVES[ops[i]].partials
+            ans = vals[i]
+            if len(a) == 1:
+                j = a[0]
+                local = partials[0](ans, vals[j])
                 contrib = _times(g, local)
                 if record is not None:
-                    record(i, k, j, local, g, contrib)
-                if contrib is None:
-                    continue
-                prev = grads[j]
-                grads[j] = contrib if prev is None else prev + contrib
+                    record(i, 0, j, local, g, contrib)
+                if contrib is not None:
+                    prev = grads[j]
+                    grads[j] = contrib if prev is None else prev + contrib
+            else:
+                x, y = vals[a[0]], vals[a[1]]
+                for k in (0, 1):
+                    j = a[k]
+                    if not needs[j]:
+                        continue
+                    local = partials[k](ans, x, y)
+                    contrib = _times(g, local)
+                    if record is not None:
+                        record(i, k, j, local, g, contrib)
+                    if contrib is None:
+                        continue
+                    prev = grads[j]
+                    grads[j] = contrib if prev is None else prev + contrib
             if i not in keep:
                 grads[i] = None  # an intermediate's gradient is no longer needed
     result: dict[str, Value] = {}

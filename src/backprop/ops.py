@@ -104,15 +104,17 @@ def _tie_split(x: Value, y: Value) -> Value:
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 # ---- operators ------------------------------------------------------------
-_add(Primitive("add", 2, np.add, (_one, _one), ("1", "1"), "+", ADD))
-_add(Primitive("sub", 2, np.subtract, (_one, _minus_one), ("1", "-1"), "-", ADD))
-_add(Primitive("mul", 2, np.multiply,
+# Operators are written with Python's operators rather than np.add & co.: on
+# numpy scalars they are ten times faster, and on arrays they are the same ufuncs.
+_add(Primitive("add", 2, lambda x, y: x + y, (_one, _one), ("1", "1"), "+", ADD))
+_add(Primitive("sub", 2, lambda x, y: x - y, (_one, _minus_one), ("1", "-1"), "-", ADD))
+_add(Primitive("mul", 2, lambda x, y: x * y,
                (lambda a, x, y: y, lambda a, x, y: x), ("y", "x"), "*", MUL))
-_add(Primitive("div", 2, np.divide,
+_add(Primitive("div", 2, lambda x, y: x / y,
                (lambda a, x, y: 1.0 / y, lambda a, x, y: -a / y), ("1/y", "-x/y^2"), "/", MUL))
 _add(Primitive("pow", 2, np.power, (_pow_base, _pow_exponent),
                ("y*x^(y-1)", "x^y*log(x)"), "^", POW, right_assoc=True))
-_add(Primitive("neg", 1, np.negative, (_minus_one,), ("-1",), "-", NEG))
+_add(Primitive("neg", 1, lambda x: -x, (_minus_one,), ("-1",), "-", NEG))
 
 # ---- functions of one argument ---------------------------------------------
 _add(Primitive("sin", 1, np.sin, (lambda a, x: np.cos(x),), ("cos(x)",), angle_in=True))

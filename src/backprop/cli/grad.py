@@ -19,7 +19,7 @@ from .common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, s
     "  seq 1 5 | backprop grad \"x^3\" --at - --format csv",
 )
 def grad(
-    expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
+    expr: str = typer.Argument(..., help=EXPR_HELP, show_default=False),
     at: str = typer.Option(..., "--at", help=AT_HELP, metavar="POINT", show_default=False),
     wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these partial derivatives, e.g. x,y "
                                       "(default: every variable).", metavar="VARS"),

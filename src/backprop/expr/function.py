@@ -17,12 +17,12 @@ from .printer import to_text
 
 def _as_input(name: str, v: Any) -> Value:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return float(v)
+        return np.float64(v)  # IEEE arithmetic: 1/0 is inf, not ZeroDivisionError
     try:
         arr = np.asarray(v, dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"the value of {name} is not a number: {v!r}") from None
-    return float(arr) if arr.ndim == 0 else arr
+    return arr[()] if arr.ndim == 0 else arr
 
 
 def _shape(v: Value | None) -> tuple[int, ...]:
