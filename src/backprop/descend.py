@@ -1,0 +1,218 @@
+"""Gradient descent on any expression: the seed's update rule, step by step.
+
+    W(new) = W(old) - tau * grad E(W(old))
+
+Each step is one forward pass (value, every node cached) and one backward pass
+(the gradient) over the expression's graph, reusing the Function's plan; the
+text is parsed once. Optional classical momentum (the "heavy ball"):
+
+    V(new) = m * V(old) - tau * grad E(W(old)),   W(new) = W(old) + V(new)
+
+which is exactly the plain rule when m = 0.
+
+Usable from Python::
+
+    >>> from backprop.expr.function import parse
+    >>> from backprop.descend import descend
+    >>> run = descend(parse("(x-3)^2"), {"x": 0.0}, tau=0.1)
+    >>> for step in run: pass
+    >>> run.outcome.converged, round(run.outcome.last.point["x"], 6)
+    (True, 3.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Mapping
+
+from . import autodiff
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .expr.function import Function
+
+# Reasons the descent stops (the "reason" of an Outcome).
+TOLERANCE = "tolerance"  # the gradient's norm fell below tol: converged
+STALLED = "stalled"  # the update no longer changes the point (floating-point fixed point)
+MAX_STEPS = "max_steps"  # the step budget ran out before either of the above
+DIVERGED = "diverged"  # a non-finite value or gradient, or the value grew past the limit
+
+GROWTH_LIMIT = 1e12  # divergence: |E| beyond this times max(|E(start)|, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """The state after ``step`` updates: the point W, E(W), grad E(W) and its norm."""
+
+    step: int
+    point: dict[str, float]
+    value: float
+    grad: dict[str, float]
+    grad_norm: float
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.value) and math.isfinite(self.grad_norm)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the descent ended."""
+
+    converged: bool
+    reason: str  # TOLERANCE, STALLED, MAX_STEPS or DIVERGED
+    detail: str  # one sentence for people
+    last: Step  # the last step taken (for DIVERGED: the step where it was detected)
+    last_finite: Step | None  # the last step that passed every check
+
+    @property
+    def steps(self) -> int:
+        return self.last.step
+
+
+def check_settings(tau: float, max_steps: int, tol: float, momentum: float) -> None:
+    """Raise InputError for settings no descent can run with."""
+    if not (math.isfinite(tau) and tau > 0):
+        raise InputError(f"the learning rate tau must be a positive number, not {tau!r}")
+    if max_steps < 0:
+        raise InputError(f"the number of steps must be 0 or more, not {max_steps}")
+    if not (tol >= 0 and math.isfinite(tol)):
+        raise InputError(f"the tolerance must be a number >= 0, not {tol!r}")
+    if not (0 <= momentum < 1):
+        raise InputError(f"the momentum must be in [0, 1), not {momentum!r}")
+
+
+class Descent:
+    """An iterator over the steps of gradient descent; ``outcome`` is set once it stops.
+
+    Step 0 is the starting point; step k the point after k updates. Every step
+    yielded carries the value and gradient *at* that point, so the gradient of
+    step k is the one the update to step k+1 uses.
+    """
+
+    def __init__(
+        self,
+        f: Function,
+        start: Mapping[str, float],
+        tau: float = 0.1,
+        max_steps: int = 1000,
+        tol: float = 1e-8,
+        momentum: float = 0.0,
+        growth_limit: float = GROWTH_LIMIT,
+    ) -> None:
+        check_settings(tau, max_steps, tol, momentum)
+        if not f.variables:
+            raise InputError("the expression has no variables: there is nothing to descend on")
+        missing = [v for v in f.variables if v not in start]
+        if missing:
+            raise InputError(f"no starting value for {', '.join(missing)}")
+        self.f = f
+        self.names: tuple[str, ...] = tuple(f.variables)
+        self.start = tuple(float(start[v]) for v in self.names)
+        self.tau = float(tau)
+        self.max_steps = int(max_steps)
+        self.tol = float(tol)
+        self.momentum = float(momentum)
+        self.growth_limit = float(growth_limit)
+        self.outcome: Outcome | None = None
+
+    def __iter__(self) -> Iterator[Step]:
+        f, names = self.f, self.names
+        graph, plan = f.graph, f.plan
+        out, wrt = graph.output, list(names)
+        forward, backward = autodiff.forward, autodiff.backward
+        tau, m, tol = self.tau, self.momentum, self.tol
+        w = list(self.start)
+        velocity = [0.0] * len(w)
+        limit = math.inf
+        last_good: Step | None = None
+        k = 0
+        while True:
+            # One forward pass (caching every node) and one backward pass.
+            vals = forward(graph, plan, dict(zip(names, w)))
+            grads = backward(graph, plan, vals, wrt)
+            value = float(vals[out])  # type: ignore[arg-type]
+            g = [float(grads[v]) for v in names]  # type: ignore[arg-type]
+            norm = math.hypot(*g)
+            step = Step(k, dict(zip(names, w)), value, dict(zip(names, g)), norm)
+            yield step
+            if k == 0:
+                if not step.finite:
+                    raise InputError(_bad_start(f, vals, step))
+                limit = self.growth_limit * max(abs(value), 1.0)
+            if not step.finite or abs(value) > limit:
+                self.outcome = Outcome(False, DIVERGED, _diverged(step, limit), step, last_good)
+                return
+            last_good = step
+            if norm < tol:
+                self.outcome = Outcome(True, TOLERANCE, f"the gradient's norm {norm!r} is below "
+                                       f"the tolerance {tol!r}", step, step)
+                return
+            if k >= self.max_steps:
+                self.outcome = Outcome(False, MAX_STEPS, f"stopped after {k} steps; the gradient's "
+                                       f"norm {norm!r} is still above the tolerance {tol!r}",
+                                       step, step)
+                return
+            if m == 0.0:
+                new = [wi - tau * gi for wi, gi in zip(w, g)]  # the seed's rule, as written
+            else:
+                velocity = [m * vi - tau * gi for vi, gi in zip(velocity, g)]
+                new = [wi + vi for wi, vi in zip(w, velocity)]
+            if new == w:
+                self.outcome = Outcome(True, STALLED, "the update no longer changes the point "
+                                       "(tau * gradient is below its floating-point resolution)",
+                                       step, step)
+                return
+            w = new
+            k += 1
+
+    def run(self) -> Outcome:
+        """Take every step; return how it ended."""
+        for _ in self:
+            pass
+        assert self.outcome is not None
+        return self.outcome
+
+
+def descend(
+    f: Function,
+    start: Mapping[str, float],
+    tau: float = 0.1,
+    max_steps: int = 1000,
+    tol: float = 1e-8,
+    momentum: float = 0.0,
+) -> Descent:
+    """Gradient descent on ``f`` from ``start``: iterate it for the steps, then read ``.outcome``."""
+    return Descent(f, start, tau, max_steps, tol, momentum)
+
+
+def _diverged(step: Step, limit: float) -> str:
+    if not math.isfinite(step.value):
+        why = "the value is not finite"
+    elif not math.isfinite(step.grad_norm):
+        why = "the gradient is not finite"
+    else:
+        why = f"the value {step.value!r} grew past {limit:g} (1e12 times |f| at the start, or 1e12)"
+    return f"diverged at step {step.step}: {why}"
+
+
+def _bad_start(f: Function, vals: list, step: Step) -> str:
+    where = ", ".join(f"{k}={v!r}" for k, v in step.point.items())
+    cause = ""
+    if not math.isfinite(step.value):
+        what = "value"
+        i = autodiff.first_non_finite(f.graph, f.plan, vals)
+        if i is not None:
+            cause = f": {f.node_text(i)} is nan or infinite there"
+    else:
+        what = "gradient"
+        i = autodiff.first_non_finite_local(f.graph, f.plan, vals)
+        if i is not None:
+            cause = f": the local derivative of {f.node_text(i)} is nan or infinite there"
+    return f"the {what} is not finite at the starting point {where}{cause}; start elsewhere"
+
+
+def default_every(max_steps: int, rows: int = 20) -> int:
+    """Print every K steps so that about ``rows`` rows cover ``max_steps``."""
+    return max(1, round(max_steps / rows))
