@@ -1,0 +1,188 @@
+"""``backprop train`` and ``backprop predict``: the one-hidden-layer regressor."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from . import app
+from .common import Format
+
+
+class SummaryFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  backprop train configs/sine.yaml\n\n"
+    "  backprop train configs/diabetes.yaml --epochs 50 --learning-rate 0.01 --out runs/d.npz\n\n"
+    "  backprop train configs/surface.yaml --quiet --format json | jq .best_val_mse\n\n"
+    "Paths inside the config (data.csv) are relative to the config file's folder; "
+    "output.model and --out are relative to the current directory.",
+)
+def train(
+    config: Path = typer.Argument(..., help="The YAML config (data, model, training, output).",
+                                  metavar="CONFIG.yaml", show_default=False),
+    format: SummaryFormat = typer.Option(SummaryFormat.table, "--format", "-f",
+                                         help="The summary as a table, or as one JSON object."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    gradcheck: bool = typer.Option(False, "--gradcheck", help="Before training, compare every "
+                                   "layer's backward with central differences; exit 1 if the "
+                                   "largest relative error exceeds 1e-6."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override training.epochs."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr",
+                                                  help="Override training.learning_rate (tau)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override training.seed."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override output.model (the "
+                                       ".npz written; relative to the current directory)."),
+) -> None:
+    """Train the regressor a = Wx + b, h = sigma(a), y_hat = Vh + c by gradient descent.
+
+    Shows a progress bar on stderr, saves the best model (lowest validation loss) to output.model, prints a summary. Ctrl-C stops after the current batch, saves the best model so far and exits 130; a diverging loss stops with exit 1.
+    """
+    from ..errors import BackpropError
+    from ..nn import config as settings
+    from ..nn import train as training
+    from ..render import warn
+
+    overrides = {"training.epochs": epochs, "training.learning_rate": learning_rate,
+                 "training.seed": seed, "output.model": str(out) if out is not None else None}
+    cfg = settings.load(config, overrides)
+    run = training.prepare(cfg, config.parent)
+    bs = cfg.training.batch_size
+    if bs is not None and bs > len(run.train_rows):
+        warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
+             "full-batch gradient descent")
+    if gradcheck:
+        errors = training.check(run)
+        worst = max(errors, key=errors.__getitem__)
+        sys.stderr.write(f"gradcheck: largest relative error {errors[worst]:.3g} ({worst}), "
+                         f"tolerance {training.GRADCHECK_TOLERANCE:g}\n")
+        bad = {k: v for k, v in errors.items() if v > training.GRADCHECK_TOLERANCE}
+        if bad:
+            raise BackpropError("gradcheck failed: " + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
+    fit = _fit_with_progress(run, quiet)
+    model_path = Path(cfg.output.model)
+    saved = fit.best_epoch is not None or fit.stopped == "interrupted"
+    if saved:
+        run.model.save(model_path, cfg.model_dump(mode="json"))
+    result = training.summary(run)
+    result["model"] = str(model_path) if saved else None
+    _print_summary(result, format)
+    if fit.stopped == "diverged":
+        kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
+                if saved else "no epoch finished, so no model was saved")
+        raise BackpropError(f"{fit.message}; {kept}")
+    if fit.stopped == "interrupted":
+        sys.stderr.write(f"backprop: interrupted; the best model so far is saved in {model_path}\n")
+        raise typer.Exit(130)
+
+
+def _fit_with_progress(run: Any, quiet: bool) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ..nn import train as training
+    from ..render import console
+
+    err = console(stderr=True)
+    # Off a terminal a live bar would only add lines to a log: none at all there.
+    show = not quiet and err.is_terminal
+    progress = Progress(TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
+                        TextColumn("train {task.fields[train]}"), TextColumn("val {task.fields[val]}"),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        console=err, disable=not show, transient=False)
+    epochs = run.config.training.epochs
+    with training.stop_on_signals() as stop, progress:
+        task = progress.add_task("train", total=epochs, train="-", val="-")
+
+        def on_epoch(e: Any) -> None:
+            progress.update(task, completed=e.epoch, train=f"{e.train_loss:.4g}",
+                            val="-" if e.val_loss is None else f"{e.val_loss:.4g}")
+
+        return training.execute(run, stop, on_epoch)
+
+
+_LABELS = {
+    "stopped": "stopped", "epochs_run": "epochs run", "best_epoch": "best epoch",
+    "final_train_mse": "final train MSE", "best_train_mse": "best train MSE",
+    "final_val_mse": "final validation MSE", "best_val_mse": "best validation MSE",
+    "saved_train_mse_raw": "saved model: train MSE (target units)",
+    "saved_val_mse_raw": "saved model: validation MSE (target units)",
+    "train_rows": "train rows", "val_rows": "validation rows", "seconds": "time (s)",
+    "gradcheck_max_rel_error": "gradcheck largest relative error", "model": "model file",
+}
+
+
+def _print_summary(result: dict[str, Any], format: SummaryFormat) -> None:
+    from ..render import console, json_line, table
+
+    if format is SummaryFormat.json:
+        sys.stdout.write(json_line(result) + "\n")
+        return
+    rows = [(_LABELS.get(k, k), "-" if v is None else v) for k, v in result.items()]
+    console().print(table("Training summary (MSE on standardised targets unless noted)",
+                          ["", "value"], rows, right_align_from=1))
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  backprop predict runs/sine/model.npz --at 0.5\n\n"
+    "  backprop predict runs/surface/model.npz --at x1=0.2,x2=-0.4 --format json\n\n"
+    "  printf 'x\\n0\\n0.5\\n1\\n' | backprop predict runs/sine/model.npz --format csv",
+)
+def predict(
+    model: Path = typer.Argument(..., help="A model file written by backprop train.",
+                                 metavar="MODEL.npz", show_default=False),
+    at: Optional[str] = typer.Option(None, "--at", metavar="POINT", help="One point of raw inputs: "
+                                     "a number for a one-input model, or name=value pairs with the "
+                                     "training column names. Without --at (or with '-'), CSV rows "
+                                     "with a header are read from stdin."),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (one object "
+                                  "per row) or csv."),
+) -> None:
+    """Predict raw targets from raw inputs with a trained model (its standardisation applied)."""
+    from ..errors import InputError
+    from ..nn.model import Regressor
+    from ..points import parse_point, read_points
+
+    net, _ = Regressor.load(model)
+    names = net.input_names
+    if at is None or at.strip() == "-":
+        if sys.stdin.isatty():
+            raise InputError("give a point with --at, or pipe CSV rows (with a header: "
+                             f"{','.join(names)}) to stdin")
+        _write(net, read_points(sys.stdin, names), format)
+        return
+    import numpy as np
+
+    point = parse_point(at, names)
+    _write(net, iter([{k: np.array([v]) for k, v in point.items()}]), format)
+
+
+def _write(net: Any, chunks: Any, format: Format) -> None:
+    import numpy as np
+
+    from ..render import console, csv_line, json_line, table
+
+    ins, outs = net.input_names, net.target_names
+    if format is Format.csv:
+        sys.stdout.write(csv_line([*ins, *outs]) + "\n")
+    for chunk in chunks:
+        X = np.column_stack([chunk[n] for n in ins])
+        rows = np.hstack([X, net.predict(X)]).tolist()
+        if format is Format.csv:
+            sys.stdout.write("".join(",".join(map(repr, r)) + "\n" for r in rows))
+        elif format is Format.json:
+            k = len(ins)
+            sys.stdout.write("".join(json_line({"at": dict(zip(ins, r[:k])),
+                                                "prediction": dict(zip(outs, r[k:]))}) + "\n"
+                                     for r in rows))
+        else:
+            console().print(table(None, [*ins, *outs], rows))
+        sys.stdout.flush()

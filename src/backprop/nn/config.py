@@ -1,0 +1,206 @@
+"""The training config: YAML read with ``yaml.safe_load``, checked by pydantic.
+
+Every key has a default except the data source (``data.csv`` or
+``data.synthetic``). Any problem is an InputError naming the file and the key
+path (``training.learning_rate``), what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticConfig(_Strict):
+    expr: str = Field(min_length=1)
+    ranges: dict[str, tuple[float, float]]
+    n: int = Field(1000, ge=2)
+    noise: float = Field(0.0, ge=0)
+    seed: Optional[int] = None  # default: training.seed
+
+    @field_validator("ranges")
+    @classmethod
+    def _ordered(cls, ranges: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (lo, hi) in ranges.items():
+            if not lo < hi:
+                raise ValueError(f"the range of {name} must be [low, high] with low < high, "
+                                 f"got [{lo}, {hi}]")
+        return ranges
+
+
+class DataConfig(_Strict):
+    csv: Optional[str] = None
+    target: Union[str, list[str]] = "y"
+    inputs: Optional[list[str]] = None
+    synthetic: Optional[SyntheticConfig] = None
+    validation_split: float = Field(0.2, ge=0, lt=1)
+    standardize: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if (self.csv is None) == (self.synthetic is None):
+            raise ValueError("give exactly one data source: csv (a file) or synthetic "
+                             "(an expression)")
+        return self
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+
+class ModelConfig(_Strict):
+    hidden: int = Field(64, ge=1, le=100_000)
+    activation: Literal["sigmoid", "tanh", "relu"] = "tanh"
+
+
+class EarlyStopping(_Strict):
+    patience: int = Field(20, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainingConfig(_Strict):
+    learning_rate: float = Field(0.05, gt=0)
+    epochs: int = Field(200, ge=1)
+    batch_size: Optional[int] = Field(32, ge=1)  # null: full batch
+    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    momentum: float = Field(0.9, ge=0, lt=1)
+    seed: int = Field(0, ge=0)
+    early_stopping: Optional[EarlyStopping] = None
+
+
+class OutputConfig(_Strict):
+    model: str = "runs/model.npz"
+
+
+class Config(_Strict):
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _early_stopping_needs_validation(self) -> "Config":
+        if self.training.early_stopping is not None and self.data.validation_split == 0:
+            raise ValueError("training.early_stopping watches the validation loss: set "
+                             "data.validation_split above 0, or remove early_stopping")
+        return self
+
+
+# -- errors that name the key path ----------------------------------------
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys allowed in the mapping at ``loc`` (for 'unknown key' messages)."""
+    model: Any = Config
+    for part in loc:
+        if not isinstance(part, str):
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
+                 and issubclass(a, BaseModel)]
+        if not inner:
+            return None
+        model = inner[0]
+    return list(model.model_fields)
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "list[str]", "tuple[float, float]"}
+
+
+def _key_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A union's members appear in the location as type names: not keys.
+    return tuple(p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+
+
+def _message(err: dict[str, Any]) -> str:
+    loc = _key_path(tuple(err["loc"]))
+    path = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        hint = f" (allowed here: {', '.join(allowed)})" if allowed else ""
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        return f"{path}: missing (required)"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind in ("value_error", "assertion_error"):
+        return f"{path}: {msg}" if path else msg
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"{path}: {msg[:1].lower() + msg[1:]}{shown}"
+
+
+def validate(raw: Any, source: str = "config") -> Config:
+    """A Config from a parsed YAML document, or an InputError naming the key path."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: the top level must be a mapping of keys (data:, model:, "
+                         f"training:, output:), not a {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # Union members each report on their own; the first message per path is enough.
+        seen: dict[str, str] = {}
+        for e in errors:
+            seen.setdefault(".".join(map(str, _key_path(tuple(e["loc"])))), _message(e))
+        first = next(iter(seen.values()))
+        more = f" (and {len(seen) - 1} more problem{'s' if len(seen) > 2 else ''})" if len(seen) > 1 else ""
+        raise InputError(f"{source}: {first}{more}") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such config file") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a folder, not a config file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not a text (UTF-8) file") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read it ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{p}{where}: not valid YAML: {problem}") from None
+
+
+def set_key(raw: dict[str, Any], path: str, value: Any) -> None:
+    """A command-line override, applied before validation so errors name the key."""
+    node = raw
+    *parents, last = path.split(".")
+    for k in parents:
+        child = node.get(k)
+        if not isinstance(child, dict):
+            child = {}
+            node[k] = child
+        node = child
+    node[last] = value
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, override (``{"training.epochs": 10}``) and validate a config file."""
+    raw = read_yaml(path)
+    if isinstance(raw, dict):
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                set_key(raw, key, value)
+    return validate(raw, str(path))

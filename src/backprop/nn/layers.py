@@ -1,0 +1,113 @@
+"""Layers with the forward/backward API of the seed's last slides.
+
+Every array is a batch: rows are examples. ``forward(input)`` computes the
+output and caches what ``backward`` needs; ``backward(upstream)`` takes
+dE/d(output), returns dE/d(input) and keeps the gradients of the layer's
+parameters in ``grads`` (same names as ``params``). The Jacobians are never
+built: each backward is a Jacobian-vector product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Array = np.ndarray
+
+
+class Layer:
+    """A module of the network: parameters (possibly none) and their gradients."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+
+    def forward(self, input: Array) -> Array:
+        raise NotImplementedError
+
+    def backward(self, upstream: Array) -> Array:
+        raise NotImplementedError
+
+
+class Affine(Layer):
+    """a = W x + b for each row x of the batch: W is (out, in), b is (out,).
+
+    backward: dE/dW = sum over the batch of outer(dE/da, x) = G^T X,
+    dE/db = the sum of G over the batch, dE/dx = G W.
+    """
+
+    def __init__(self, W: Array, b: Array, input_grad: bool = True) -> None:
+        super().__init__()
+        self.W = W
+        self.b = b
+        # The first layer's input is the data: nobody needs dE/dx there, so
+        # skipping it saves one matrix product per batch.
+        self.input_grad = input_grad
+        self.params = {"W": W, "b": b}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
+        self.x: Array | None = None
+
+    def forward(self, input: Array) -> Array:
+        self.x = input
+        return input @ self.W.T + self.b
+
+    def backward(self, upstream: Array) -> Array:
+        assert self.x is not None, "backward before forward"
+        np.matmul(upstream.T, self.x, out=self.grads["W"])
+        upstream.sum(axis=0, out=self.grads["b"])
+        if not self.input_grad:
+            return np.empty(0)
+        return upstream @ self.W
+
+
+class Sigmoid(Layer):
+    """h = 1/(1+exp(-a)); dh/da = h(1-h), from the cached output."""
+
+    def forward(self, input: Array) -> Array:
+        # exp of a negative argument only: no overflow warning for large |a|.
+        e = np.exp(-np.abs(input))
+        self.h = np.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return self.h
+
+    def backward(self, upstream: Array) -> Array:
+        return upstream * self.h * (1.0 - self.h)
+
+
+class Tanh(Layer):
+    """h = tanh(a); dh/da = 1 - h^2, from the cached output."""
+
+    def forward(self, input: Array) -> Array:
+        self.h = np.tanh(input)
+        return self.h
+
+    def backward(self, upstream: Array) -> Array:
+        return upstream * (1.0 - self.h * self.h)
+
+
+class ReLU(Layer):
+    """h = max(a, 0); dh/da = 1 where a > 0, else 0 (0 at the kink, as PyTorch)."""
+
+    def forward(self, input: Array) -> Array:
+        self.mask = input > 0
+        return input * self.mask
+
+    def backward(self, upstream: Array) -> Array:
+        return upstream * self.mask
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
+
+
+class MSELoss:
+    """E = mean over the batch (and the outputs) of (y_hat - y)^2, as PyTorch's MSELoss.
+
+    scikit-learn's squared loss is half of this, so its gradients are half ours.
+    """
+
+    def forward(self, y_hat: Array, y: Array) -> float:
+        self.diff = d = y_hat - y
+        flat = d.reshape(-1)
+        return float(flat @ flat) / d.size  # a dot product: np.mean costs more per batch
+
+    def backward(self, upstream: float = 1.0) -> Array:
+        """dE/dy_hat = 2 (y_hat - y) / (number of elements), times the upstream dE."""
+        return self.diff * (2.0 * upstream / self.diff.size)

@@ -1,0 +1,311 @@
+"""The training loop: mini-batch gradient descent with the layers' backward.
+
+One epoch visits every training row once, in an order drawn from the seeded
+generator. Early stopping watches the validation loss; a non-finite loss
+stops at once (divergence); SIGINT/SIGTERM stop after the current batch. The
+weights kept at the end are those of the best epoch (lowest validation loss,
+or lowest training loss without a validation set).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from .config import Config
+from .data import Dataset, load, split
+from .layers import Affine, Array, Layer, MSELoss
+from .model import Regressor, Standardization
+from .optim import make_optimizer
+
+GRADCHECK_TOLERANCE = 1e-6
+
+
+@dataclass
+class Epoch:
+    epoch: int
+    train_loss: float  # mean of the batch losses over the epoch
+    val_loss: Optional[float]
+
+
+@dataclass
+class Fit:
+    history: list[Epoch] = field(default_factory=list)
+    best_epoch: Optional[int] = None
+    stopped: str = "completed"  # completed | early stopping | interrupted | diverged
+    message: str = ""
+    seconds: float = 0.0
+    batches: int = 0
+
+
+def _seeds(seed: int) -> dict[str, np.random.Generator]:
+    # Independent streams: changing the data does not change the initial weights.
+    kids = np.random.SeedSequence(seed).spawn(3)
+    return {"init": np.random.default_rng(kids[0]), "split": np.random.default_rng(kids[1]),
+            "shuffle": np.random.default_rng(kids[2])}
+
+
+def mse(model: Regressor, X: Array, Y: Array) -> float:
+    d = model.forward(X) - Y
+    return float(np.mean(d * d))
+
+
+def fit(model: Regressor, X: Array, Y: Array, Xv: Array | None = None, Yv: Array | None = None, *,
+        learning_rate: float, epochs: int, batch_size: int | None, rng: np.random.Generator,
+        optimizer: str = "sgd", momentum: float = 0.9, patience: int | None = None,
+        min_delta: float = 0.0, stop: threading.Event | None = None,
+        on_epoch: Callable[[Epoch], None] | None = None, shuffle: bool = True) -> Fit:
+    """Train ``model`` in place on standardised arrays; at the end it holds the best epoch's weights.
+
+    ``shuffle=False`` visits the rows in their order every epoch (for comparisons).
+    """
+    n = len(X)
+    bs = n if batch_size is None else min(batch_size, n)
+    has_val = Xv is not None and Yv is not None and len(Xv) > 0
+    loss = MSELoss()
+    params, grads = model.params, model.grads  # the layers' own arrays, updated in place
+    opt = make_optimizer(optimizer, params, learning_rate, momentum)
+    out = Fit()
+    best_loss, best_params, wait = math.inf, None, 0
+    started = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses are caught below
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            total, seen = 0.0, 0
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                y_hat = model.forward(X[idx])
+                E = loss.forward(y_hat, Y[idx])
+                if not math.isfinite(E):
+                    out.stopped = "diverged"
+                    out.message = (f"the training loss became {E} in epoch {epoch} (batch "
+                                   f"{start // bs + 1}): training diverged; try a smaller "
+                                   f"learning rate (now {learning_rate})")
+                    break
+                model.backward(loss.backward())
+                opt.step(grads)
+                rows = len(idx)
+                total += E * rows
+                seen += rows
+                if stop is not None and stop.is_set():
+                    out.stopped = "interrupted"
+                    break
+            out.batches += -(-seen // bs)
+            if out.stopped != "completed" or seen < n:
+                break  # a partial epoch is not recorded: its loss is not comparable
+            val = mse(model, Xv, Yv) if has_val else None  # type: ignore[arg-type]
+            if val is not None and not math.isfinite(val):
+                out.stopped = "diverged"
+                out.message = (f"the validation loss became {val} in epoch {epoch}: training "
+                               f"diverged; try a smaller learning rate (now {learning_rate})")
+                break
+            record = Epoch(epoch, total / seen, val)
+            out.history.append(record)
+            watched = val if val is not None else record.train_loss
+            if watched < best_loss - (min_delta if patience else 0.0):
+                best_loss, best_params, wait = watched, model.copy_params(), 0
+                out.best_epoch = epoch
+            else:
+                wait += 1
+            if on_epoch is not None:
+                on_epoch(record)
+            if patience is not None and wait >= patience:
+                out.stopped = "early stopping"
+                out.message = f"no improvement of the validation loss in {patience} epochs"
+                break
+    out.seconds = time.perf_counter() - started
+    if best_params is not None:
+        model.set_params(best_params)
+    return out
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set the event (the loop stops after its batch); a second SIGINT aborts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+# -- gradient check ---------------------------------------------------------
+
+def _numeric(f: Callable[[], float], x: Array, h: float) -> Array:
+    """Central differences of f with respect to every element of x (changed in place, restored)."""
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        keep = flat[i]
+        flat[i] = keep + h
+        up = f()
+        flat[i] = keep - h
+        down = f()
+        flat[i] = keep
+        gflat[i] = (up - down) / (2 * h)
+    return g
+
+
+def relative_error(analytic: Array, numeric: Array) -> float:
+    """max |analytic - numeric| over the array, relative to the array's largest entry."""
+    scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)))
+    return float(np.max(np.abs(analytic - numeric), initial=0.0)) / scale if scale > 0 else 0.0
+
+
+def check_layer(layer: Layer, x: Array, rng: np.random.Generator, h: float = 1e-6,
+                input_grad: bool = True) -> dict[str, float]:
+    """Backward of one layer against central differences of s = sum(forward(x) * R), R random."""
+    x = x.copy()
+    R = rng.standard_normal(layer.forward(x).shape)
+    dx = layer.backward(R)
+    analytic = {k: g.copy() for k, g in layer.grads.items()}
+
+    def s() -> float:
+        return float(np.sum(layer.forward(x) * R))
+
+    errors = {k: relative_error(analytic[k], _numeric(s, p, h)) for k, p in layer.params.items()}
+    if input_grad:
+        errors["input"] = relative_error(dx, _numeric(s, x, h))
+    return errors
+
+
+def gradcheck(model: Regressor, X: Array, Y: Array, rng: np.random.Generator,
+              h: float = 1e-6) -> dict[str, float]:
+    """Every layer's backward, the loss's and the whole network's, against central differences.
+
+    The model's weights are unchanged afterwards.
+    """
+    errors: dict[str, float] = {}
+    saved = model.copy_params()
+    a = model.hidden.forward(X)
+    hid = model.sigma.forward(a)
+    first = Affine(model.W, model.b, input_grad=True)  # the same arrays, with dE/dx too
+    for name, layer, x in (("W x + b", first, X), (model.activation, model.sigma, a),
+                           ("V h + c", model.output, hid)):
+        for k, e in check_layer(layer, x, rng, h).items():
+            errors[f"{name}: d/d{k}"] = e
+    loss = MSELoss()
+    y_hat = model.output.forward(hid).copy()
+    loss.forward(y_hat, Y)
+    dy = loss.backward()
+    errors["mse: d/dy_hat"] = relative_error(dy, _numeric(lambda: loss.forward(y_hat, Y), y_hat, h))
+    model.backward(_net_backward(model, X, Y))
+    grads = {k: g.copy() for k, g in model.grads.items()}
+    for k, p in model.params.items():
+        errors[f"network: dE/d{k}"] = relative_error(grads[k], _numeric(lambda: mse(model, X, Y), p, h))
+    model.set_params(saved)
+    return errors
+
+
+def _net_backward(model: Regressor, X: Array, Y: Array) -> Array:
+    loss = MSELoss()
+    loss.forward(model.forward(X), Y)
+    return loss.backward()
+
+
+# -- a whole run from a config ----------------------------------------------
+
+@dataclass
+class Run:
+    config: Config
+    data: Dataset
+    model: Regressor
+    train_rows: Array
+    val_rows: Array
+    fit: Fit | None = None
+    gradcheck: dict[str, float] | None = None
+
+    def scaled(self, rows: Array) -> tuple[Array, Array]:
+        assert self.model.x_scale is not None and self.model.y_scale is not None
+        return (self.model.x_scale.apply(self.data.X[rows]),
+                self.model.y_scale.apply(self.data.Y[rows]))
+
+    def raw_mse(self, rows: Array) -> float | None:
+        """The model's MSE in the target's own units (None for no rows)."""
+        if len(rows) == 0:
+            return None
+        d = self.model.predict(self.data.X[rows]) - self.data.Y[rows]
+        return float(np.mean(d * d))
+
+
+def prepare(config: Config, config_dir: Path) -> Run:
+    """Data loaded, split and standardised (statistics of the training rows), weights initialised."""
+    t = config.training
+    rngs = _seeds(t.seed)
+    data = load(config.data, config_dir, t.seed)
+    train_rows, val_rows = split(len(data.X), config.data.validation_split, rngs["split"])
+    if config.data.standardize:
+        x_scale = Standardization.fit(data.X[train_rows])
+        y_scale = Standardization.fit(data.Y[train_rows])
+    else:
+        x_scale = Standardization.identity(data.X.shape[1])
+        y_scale = Standardization.identity(data.Y.shape[1])
+    model = Regressor.init(data.X.shape[1], config.model.hidden, data.Y.shape[1],
+                           config.model.activation, rngs["init"], x_scale=x_scale, y_scale=y_scale,
+                           input_names=data.input_names, target_names=data.target_names)
+    return Run(config, data, model, train_rows, val_rows)
+
+
+def check(run: Run, rows: int = 8) -> dict[str, float]:
+    """--gradcheck: on the first few training rows, before any training."""
+    X, Y = run.scaled(run.train_rows[:rows])
+    run.gradcheck = gradcheck(run.model, X, Y, np.random.default_rng(run.config.training.seed))
+    return run.gradcheck
+
+
+def execute(run: Run, stop: threading.Event | None = None,
+            on_epoch: Callable[[Epoch], None] | None = None) -> Fit:
+    t = run.config.training
+    X, Y = run.scaled(run.train_rows)
+    Xv, Yv = run.scaled(run.val_rows)
+    es = t.early_stopping
+    run.fit = fit(run.model, X, Y, Xv, Yv, learning_rate=t.learning_rate, epochs=t.epochs,
+                  batch_size=t.batch_size, rng=_seeds(t.seed)["shuffle"], optimizer=t.optimizer,
+                  momentum=t.momentum, patience=es.patience if es else None,
+                  min_delta=es.min_delta if es else 0.0, stop=stop, on_epoch=on_epoch)
+    return run.fit
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """The figures of a finished run (losses on the standardised scale the optimiser sees)."""
+    f = run.fit
+    assert f is not None
+    hist = f.history
+    vals = [e.val_loss for e in hist if e.val_loss is not None]
+    out: dict[str, Any] = {
+        "stopped": f.stopped,
+        "epochs_run": len(hist),
+        "best_epoch": f.best_epoch,
+        "final_train_mse": hist[-1].train_loss if hist else None,
+        "best_train_mse": min(e.train_loss for e in hist) if hist else None,
+        "final_val_mse": vals[-1] if vals else None,
+        "best_val_mse": min(vals) if vals else None,
+        "train_rows": int(len(run.train_rows)),
+        "val_rows": int(len(run.val_rows)),
+        "seconds": round(f.seconds, 3),
+    }
+    if f.best_epoch is not None:
+        out["saved_train_mse_raw"] = run.raw_mse(run.train_rows)
+        out["saved_val_mse_raw"] = run.raw_mse(run.val_rows)
+    if run.gradcheck is not None:
+        out["gradcheck_max_rel_error"] = max(run.gradcheck.values())
+    return out

@@ -1,0 +1,132 @@
+"""backprop predict: the round trip through the model file, and files that are not models."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from backprop.cli import main
+from backprop.nn.model import Regressor
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def surface_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("surface")
+    cfg = {"data": {"synthetic": {"expr": "x1 + 2*x2", "ranges": {"x1": [0, 10], "x2": [-5, 5]},
+                                  "n": 200}, "target": "z"},
+           "model": {"hidden": 4, "activation": "relu"},
+           "training": {"epochs": 3, "seed": 1},
+           "output": {"model": str(d / "m.npz")}}
+    (d / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(d / "c.yaml"), "--quiet", "--epochs", "4"]) == 0
+    return d / "m.npz"
+
+
+def by_hand(path: Path, X: np.ndarray) -> np.ndarray:
+    """The seed's formulas applied to the arrays in the file, read with plain numpy."""
+    with np.load(path, allow_pickle=False) as z:
+        zx = (X - z["x_mean"]) / z["x_std"]
+        assert str(z["activation"]) == "relu"
+        h = np.maximum(zx @ z["W"].T + z["b"], 0)
+        return (h @ z["V"].T + z["c"]) * z["y_std"] + z["y_mean"]
+
+
+def test_model_file_holds_weights_scaling_names_and_config(surface_model: Path) -> None:
+    with np.load(surface_model, allow_pickle=False) as z:
+        assert z["W"].shape == (4, 2) and z["V"].shape == (1, 4)
+        assert list(z["input_names"]) == ["x1", "x2"] and list(z["target_names"]) == ["z"]
+        config = json.loads(str(z["config"]))
+    assert config["training"]["epochs"] == 4  # the override, as used
+    assert config["model"]["activation"] == "relu"
+    # Standardisation statistics of raw inputs spread over [0, 10] and [-5, 5].
+    model, _ = Regressor.load(surface_model)
+    assert 3 < model.x_scale.mean[0] < 7 and 2 < model.x_scale.std[0] < 4
+
+
+def test_predict_at_a_point(surface_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["predict", str(surface_model), "--at", "x1=2,x2=-1", "--format", "json"],
+                           capsys)
+    assert code == 0
+    row = json.loads(out)
+    assert row["at"] == {"x1": 2.0, "x2": -1.0}
+    assert row["prediction"]["z"] == pytest.approx(by_hand(surface_model, np.array([[2.0, -1.0]]))[0, 0],
+                                                   rel=1e-12)
+
+
+def test_predict_from_stdin(surface_model: Path, capsys: pytest.CaptureFixture[str],
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    X = np.array([[0.0, 0.0], [1.5, 2.5], [9.0, -4.0]])
+    # Columns in another order, plus one the model ignores.
+    text = "x2,extra,x1\n" + "".join(f"{b!r},7,{a!r}\n" for a, b in X.tolist())
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code, out, _ = run_cli(["predict", str(surface_model), "--format", "csv"], capsys)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0] == "x1,x2,z"
+    got = np.array([[float(c) for c in ln.split(",")] for ln in lines[1:]])
+    np.testing.assert_array_equal(got[:, :2], X)
+    np.testing.assert_allclose(got[:, 2], by_hand(surface_model, X)[:, 0], rtol=1e-12)
+
+
+def test_predict_input_errors(surface_model: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_cli(["predict", str(surface_model), "--at", "x1=2"], capsys)
+    assert code == 2 and "x2" in err
+    code, _, err = run_cli(["predict", str(surface_model), "--at", "x1=2,x3=1"], capsys)
+    assert code == 2 and "x3" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("x1,x2\n1,2\n3,oops\n"))
+    code, _, err = run_cli(["predict", str(surface_model)], capsys)
+    assert code == 2 and "line 3" in err
+
+
+@pytest.mark.parametrize("content", [
+    b"not a zip file at all",
+    b"PK\x03\x04truncated",
+    b"",
+])
+def test_corrupt_files_exit_2(content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    code, _, err = run_cli(["predict", str(bad), "--at", "1"], capsys)
+    assert code == 2 and "not a backprop model file" in err
+
+
+def test_foreign_and_truncated_models_exit_2(surface_model: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.ones(3))
+    code, _, err = run_cli(["predict", str(foreign), "--at", "1"], capsys)
+    assert code == 2 and "not a backprop model file" in err
+
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, format=np.array("backprop-regressor"), W=np.array([{"a": 1}], dtype=object))
+    code, _, err = run_cli(["predict", str(pickled), "--at", "1"], capsys)
+    assert code == 2 and "model file" in err
+
+    half = tmp_path / "half.npz"
+    half.write_bytes(surface_model.read_bytes()[: surface_model.stat().st_size // 2])
+    code, _, err = run_cli(["predict", str(half), "--at", "1"], capsys)
+    assert code == 2 and "model file" in err
+
+    with np.load(surface_model, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["V"] = np.ones((1, 5))  # does not fit W
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, **arrays)
+    code, _, err = run_cli(["predict", str(wrong), "--at", "x1=1,x2=1"], capsys)
+    assert code == 2 and "corrupt" in err
+
+    code, _, err = run_cli(["predict", str(tmp_path / "absent.npz"), "--at", "1"], capsys)
+    assert code == 2 and "no such model file" in err
