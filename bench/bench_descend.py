@@ -2,9 +2,15 @@
 
 One step is one forward and one backward pass over the graph. The issue's
 target: 10,000 steps on a 100-node expression in under a second. Printed side
-by side in one run (medians of several repeats): the whole descent, the
-forward and backward passes alone (the engine's share), and the loop's own
-overhead (the descent around the passes).
+by side in one run (interleaved repeats, medians):
+
+* descent: ``backprop.descend`` end to end (passes + update + Step records),
+* passes: ``autodiff.forward`` + ``autodiff.backward`` alone (the engine's share),
+* forward: ``autodiff.forward`` alone,
+* scalar prototype: the same two passes over the same plan with Python floats
+  and the ``math`` module instead of numpy scalars. It is NOT part of the
+  engine: it measures what the scalar fast path proposed in the report would
+  give (it covers only the primitives this expression uses).
 
     python bench/bench_descend.py [--steps 10000] [--repeats 5]
 """
@@ -12,12 +18,16 @@ overhead (the descent around the passes).
 from __future__ import annotations
 
 import argparse
+import math
+import operator
 import statistics
 import time
+from typing import Callable
 
 from backprop import autodiff
 from backprop.descend import descend
-from backprop.expr.function import parse
+from backprop.expr.function import Function, parse
+from backprop.expr.graph import CONST, VAR
 
 
 def expression(terms: int = 13) -> str:
@@ -26,13 +36,56 @@ def expression(terms: int = 13) -> str:
     return f"(x - 1)^2 + (y + 2)^2 + 0.001*({ripples})"
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+# ---- prototype of the proposed scalar fast path (measurement only) -----------------------
+_FORWARD: dict[str, Callable[..., float]] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "pow": operator.pow,
+    "sin": math.sin,
+}
+_PARTIALS: dict[str, tuple[Callable[..., float], ...]] = {
+    "add": (lambda a, x, y: 1.0, lambda a, x, y: 1.0),
+    "sub": (lambda a, x, y: 1.0, lambda a, x, y: -1.0),
+    "mul": (lambda a, x, y: y, lambda a, x, y: x),
+    "pow": (lambda a, x, y: y * x ** (y - 1.0), lambda a, x, y: a * math.log(x)),
+    "sin": (lambda a, x: math.cos(x),),
+}
+
+
+def scalar_step_fn(f: Function, wrt: list[str]) -> Callable[[dict[str, float]], tuple[float, list[float]]]:
+    g, plan = f.graph, f.plan
+    needs = autodiff.depends_on(g, plan, [plan.var_nodes[v] for v in wrt])
+    n = len(g)
+    consts = [(i, float(g.leaf[i])) for i in plan.order if g.ops[i] == CONST]  # type: ignore[arg-type]
+    var_nodes = [(i, str(g.leaf[i])) for i in plan.order if g.ops[i] == VAR]
+    steps = [(i, _FORWARD[g.ops[i]], g.args[i]) for i in plan.order
+             if g.ops[i] not in (CONST, VAR)]
+    back = [(i, a, tuple(_PARTIALS[g.ops[i]][k] for k in range(len(a))),
+             tuple(needs[j] for j in a)) for i, _, a in reversed(steps) if needs[i]]
+    out = g.output
+    targets = [plan.var_nodes[v] for v in wrt]
+
+    def step(point: dict[str, float]) -> tuple[float, list[float]]:
+        vals = [0.0] * n
+        for i, c in consts:
+            vals[i] = c
+        for i, name in var_nodes:
+            vals[i] = point[name]
+        for i, fn, a in steps:
+            vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])
+        grads = [0.0] * n
+        grads[out] = 1.0
+        for i, a, partials, need in back:
+            up = grads[i]
+            if len(a) == 1:
+                grads[a[0]] += up * partials[0](vals[i], vals[a[0]])
+            else:
+                x, y = vals[a[0]], vals[a[1]]
+                if need[0]:
+                    grads[a[0]] += up * partials[0](vals[i], x, y)
+                if need[1]:
+                    grads[a[1]] += up * partials[1](vals[i], x, y)
+        return vals[out], [grads[j] for j in targets]
+
+    return step
 
 
 def main() -> None:
@@ -44,14 +97,20 @@ def main() -> None:
     f = parse(expression())
     n = args.steps
     start = {"x": 0.0, "y": 0.0}
+    g, plan = f.graph, f.plan
+    inputs = {"x": 0.3, "y": -0.2}
+    scalar = scalar_step_fn(f, ["x", "y"])
+
+    # The prototype must compute the same numbers as the engine.
+    v_ref, g_ref = f.value_and_grad(**inputs)
+    v_fast, g_fast = scalar(inputs)
+    assert math.isclose(v_fast, float(v_ref), rel_tol=1e-12)
+    assert all(math.isclose(a, float(g_ref[k]), rel_tol=1e-12) for a, k in zip(g_fast, "xy"))
 
     def run_descent() -> None:
         # tol=0 so that every one of the n steps is taken (no early stop).
         out = descend(f, start, tau=1e-3, max_steps=n, tol=0.0).run()
         assert out.steps == n, out
-
-    g, plan = f.graph, f.plan
-    inputs = {"x": 0.3, "y": -0.2}
 
     def passes_only() -> None:
         for _ in range(n):
@@ -62,19 +121,34 @@ def main() -> None:
         for _ in range(n):
             autodiff.forward(g, plan, inputs)
 
-    t_descent = median_time(run_descent, args.repeats)
-    t_passes = median_time(passes_only, args.repeats)
-    t_forward = median_time(forward_only, args.repeats)
-    print(f"expression: {f.size} nodes, {n} steps, median of {args.repeats} runs")
-    print(f"  descent (forward + backward + update): {t_descent:.3f} s  "
-          f"({t_descent / n * 1e6:.1f} us/step)  target < 1 s: "
-          f"{'met' if t_descent < 1.0 else f'missed by x{t_descent:.2f}'}")
-    print(f"  forward + backward passes alone:       {t_passes:.3f} s  "
-          f"({t_passes / n * 1e6:.1f} us/step)")
-    print(f"    of which forward:                    {t_forward:.3f} s  "
-          f"({t_forward / n * 1e6:.1f} us/step)")
-    print(f"  descent loop overhead / passes:        x{t_descent / t_passes:.3f}")
-    print(f"  per node per step (passes):            {t_passes / n / f.size * 1e9:.0f} ns")
+    def scalar_prototype() -> None:
+        for _ in range(n):
+            scalar(inputs)
+
+    variants = {"descent": run_descent, "passes": passes_only, "forward": forward_only,
+                "scalar": scalar_prototype}
+    # Interleaved repeats: on a shared, noisy machine each variant sees the same load.
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    t = {k: statistics.median(v) for k, v in times.items()}
+
+    def line(label: str, secs: float) -> str:
+        return f"  {label:<44}{secs:7.3f} s  ({secs / n * 1e6:6.1f} us/step)"
+
+    print(f"expression: {f.size} nodes, {n} steps, median of {args.repeats} interleaved runs")
+    print(line("descent (forward + backward + update):", t["descent"])
+          + f"  target < 1 s: {'met' if t['descent'] < 1.0 else 'missed by x%.2f' % t['descent']}")
+    print(line("forward + backward passes alone:", t["passes"]))
+    print(line("  of which forward:", t["forward"]))
+    print(line("scalar fast-path prototype (both passes):", t["scalar"]))
+    print(f"  descent / passes alone (loop overhead):     x{t['descent'] / t['passes']:.2f}")
+    print(f"  passes / scalar prototype:                  x{t['passes'] / t['scalar']:.2f}")
+    print(f"  per node per step (engine passes):          {t['passes'] / n / f.size * 1e9:.0f} ns")
+    print(f"  best descent run:                           {min(times['descent']):.3f} s")
 
 
 if __name__ == "__main__":

@@ -65,9 +65,12 @@ def test_quadratic_step_count_matches_theory(a: float, tau: float, x0: float, to
 
 
 @settings(max_examples=40, deadline=None)
-@given(a=st.floats(0.05, 5.0), frac=st.floats(0.05, 0.95), x0=st.floats(-100.0, 100.0))
+# frac near 1/2 makes r = 1 - 2*frac nearly 0, where x - tau*2a*x cancels almost
+# completely and its rounding error dwarfs r^k * x0: keep |r| >= 0.1.
+@given(a=st.floats(0.05, 5.0), frac=st.floats(0.05, 0.45) | st.floats(0.55, 0.95),
+       x0=st.floats(-100.0, 100.0))
 def test_quadratic_theory_property(a: float, frac: float, x0: float) -> None:
-    tau = frac / a  # 1 - 2*a*tau in (-0.9, 0.9): a contraction
+    tau = frac / a  # 1 - 2*a*tau in [-0.9, -0.1] or [0.1, 0.9]: a contraction
     r = 1 - 2 * a * tau
     for s in descend(parse("a*x^2".replace("a", repr(a))), {"x": x0}, tau=tau,
                      max_steps=15, tol=0.0):
@@ -295,6 +298,7 @@ def test_real_command_line_help_and_exit_codes() -> None:
     help_ = subprocess.run([sys.executable, "-m", "backprop", "descend", "--help"],
                            capture_output=True, text=True, timeout=60)
     assert help_.returncode == 0 and "--momentum" in help_.stdout and "Examples" in help_.stdout
+    assert "backprop[plot]" in help_.stdout  # rich markup must not eat the extra's name
     bad = subprocess.run([sys.executable, "-m", "backprop", "descend", "x^2", "--from", "1",
                           "--lr", "2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr

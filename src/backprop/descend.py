@@ -41,7 +41,7 @@ DIVERGED = "diverged"  # a non-finite value or gradient, or the value grew past 
 GROWTH_LIMIT = 1e12  # divergence: |E| beyond this times max(|E(start)|, 1)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a microsecond a step
 class Step:
     """The state after ``step`` updates: the point W, E(W), grad E(W) and its norm."""
 
