@@ -130,12 +130,13 @@ class Descent:
         k = 0
         while True:
             # One forward pass (caching every node) and one backward pass.
-            vals = forward(graph, plan, dict(zip(names, w)))
+            point = dict(zip(names, w))  # forward only reads it; the Step keeps it
+            vals = forward(graph, plan, point)
             grads = backward(graph, plan, vals, wrt)
             value = float(vals[out])  # type: ignore[arg-type]
             g = [float(grads[v]) for v in names]  # type: ignore[arg-type]
             norm = math.hypot(*g)
-            step = Step(k, dict(zip(names, w)), value, dict(zip(names, g)), norm)
+            step = Step(k, point, value, dict(zip(names, g)), norm)
             yield step
             if k == 0:
                 if not step.finite:
@@ -193,7 +194,7 @@ def _diverged(step: Step, limit: float) -> str:
     elif not math.isfinite(step.grad_norm):
         why = "the gradient is not finite"
     else:
-        why = f"the value {step.value!r} grew past {limit:g} (1e12 times |f| at the start, or 1e12)"
+        why = f"the value {step.value!r} grew past {limit:g} (1e12 times max(|f(start)|, 1))"
     return f"diverged at step {step.step}: {why}"
 
 

@@ -201,6 +201,8 @@ class _Printer:
             }) + "\n")
             return
         if self.format is Format.csv:
+            if outcome.reason == "diverged":
+                return  # the error message on stderr says how
             # CSV holds only rows; how it ended goes to stderr.
             sys.stderr.write(f"backprop: {'converged' if outcome.converged else 'not converged'}: "
                              f"{outcome.detail}\n")
