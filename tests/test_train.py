@@ -76,6 +76,13 @@ def test_same_seed_same_losses_and_same_file(tmp_path: Path, capsys: pytest.Capt
     assert json.loads(out)["final_train_mse"] != runs[0]["final_train_mse"]
 
 
+def test_no_progress_output_off_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # stderr is not a terminal here: no progress bar, not even without --quiet.
+    code, out, err = run_cli(["train", str(write(tmp_path, sine_config(tmp_path, epochs=3)))], capsys)
+    assert code == 0 and err == ""
+    assert "Training summary (MSE on standardised targets" in out and "model file" in out
+
+
 def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path: Path) -> None:
     # A learning rate so large that the validation loss soon stops improving.
     cfg = sine_config(tmp_path, epochs=300, learning_rate=0.5, early_stopping={"patience": 3})

@@ -125,8 +125,10 @@ def _print_summary(result: dict[str, Any], format: SummaryFormat) -> None:
     if format is SummaryFormat.json:
         sys.stdout.write(json_line(result) + "\n")
         return
-    rows = [(_LABELS.get(k, k), "-" if v is None else v) for k, v in result.items()]
-    console().print(table("Training summary (MSE on standardised targets unless noted)",
+    scale = "standardised" if result.get("standardized") else "raw"
+    rows = [(_LABELS.get(k, k), "-" if v is None else v) for k, v in result.items()
+            if k != "standardized"]
+    console().print(table(f"Training summary (MSE on {scale} targets unless noted)",
                           ["", "value"], rows, right_align_from=1))
 
 

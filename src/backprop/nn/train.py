@@ -299,6 +299,7 @@ def summary(run: Run) -> dict[str, Any]:
         "best_train_mse": min(e.train_loss for e in hist) if hist else None,
         "final_val_mse": vals[-1] if vals else None,
         "best_val_mse": min(vals) if vals else None,
+        "standardized": run.config.data.standardize,
         "train_rows": int(len(run.train_rows)),
         "val_rows": int(len(run.val_rows)),
         "seconds": round(f.seconds, 3),
