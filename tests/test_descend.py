@@ -303,3 +303,12 @@ def test_real_command_line_help_and_exit_codes() -> None:
                           "--lr", "2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "smaller learning rate" in bad.stderr
+
+
+def test_module_docstring_example_runs() -> None:
+    import doctest
+
+    import backprop.descend
+
+    result = doctest.testmod(backprop.descend)
+    assert result.attempted > 0 and result.failed == 0
