@@ -1,0 +1,191 @@
+"""``backprop compare``: the four ways to a gradient side by side, and their costs measured."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Any, Optional
+
+import typer
+
+from . import app
+from .common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr, split_names
+
+
+class CompareFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+_METHOD_LABELS = {
+    "reverse_mode": "reverse mode (backprop)",
+    "forward_mode": "forward mode (tangents)",
+    "symbolic": "symbolic",
+    "forward_difference": "forward difference",
+    "central_difference": "central difference",
+}
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  backprop compare                              (the seed's 2/sin(exp(-x)) at -4.499)\n\n"
+    "  backprop compare \"x^2*y + sin(y)\" --at x=1,y=2 --format json\n\n"
+    "  backprop compare \"exp(x)\" --at 1 --eps 1e-4\n\n"
+    "  backprop compare --scaling --max-seconds 20",
+)
+def compare(
+    expr: Optional[str] = typer.Argument(None, help=EXPR_HELP + " Default: the seed's "
+                                         "2/sin(exp(-x)).", metavar="[EXPR]", show_default=False),
+    at: Optional[str] = typer.Option(None, "--at", help="The point: a number for one variable "
+                                     "(-4.499) or name=value pairs (x=1,y=2). Default with no "
+                                     "EXPR: -4.499.", metavar="POINT", show_default=False),
+    wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these partial derivatives, e.g. x,y "
+                                      "(default: every variable).", metavar="VARS"),
+    eps: Optional[float] = typer.Option(None, "--eps", help="The finite-difference step h for every "
+                                        "variable (default: sqrt(machine eps)*max(1,|x|) forward, "
+                                        "cbrt(machine eps)*max(1,|x|) central).", metavar="E"),
+    max_size: int = typer.Option(1_000_000, "--max-size", min=1, help="Size cap of the symbolic "
+                                 "derivative, in tree nodes.", metavar="NODES"),
+    scaling: bool = typer.Option(False, "--scaling", help="Measure how the costs grow: numeric "
+                                 "gradient against backprop as a network's |W| grows, the symbolic "
+                                 "derivative's size as an expression deepens, and a gradient's cost "
+                                 "over one forward pass."),
+    max_seconds: float = typer.Option(60.0, "--max-seconds", help="Time budget of --scaling, in "
+                                      "seconds.", metavar="S"),
+    format: CompareFormat = typer.Option(CompareFormat.table, "--format", "-f",
+                                         help="table or json (one object)."),
+    angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+) -> None:
+    """Every way to the gradient of EXPR at POINT: reverse mode, forward mode, symbolic, and
+    forward and central differences, with their errors against the exact value, their number
+    of evaluations, their time, and the sizes of graph and symbolic derivative."""
+    from ..errors import InputError
+    from ..render import json_line
+
+    if scaling:
+        if expr is not None or at is not None:
+            raise InputError("--scaling measures its own functions: give no EXPR and no --at")
+        if not (max_seconds > 0 and max_seconds < float("inf")):
+            raise InputError(f"--max-seconds must be a positive number, not {max_seconds!r}")
+        from ..compare import scaling as measure
+
+        result = measure(max_seconds, max_size, progress=_progress)
+        if format is CompareFormat.json:
+            sys.stdout.write(json_line(result) + "\n")
+        else:
+            _print_scaling(result)
+        return
+
+    from ..compare import SEED_EXPRESSION, SEED_POINT, compare as run
+    from ..points import parse_point
+
+    if expr is None:
+        expr = SEED_EXPRESSION
+        if at is None:
+            at = repr(SEED_POINT)
+    f = parse_expr(expr, angle)
+    if at is None:
+        raise InputError("--at is required with an EXPR: e.g. --at 1 or --at x=1,y=2")
+    if at.strip() == "-":
+        raise InputError("compare takes one point: give it with --at, not on stdin")
+    names = split_names(wrt, "--wrt", f.variables)
+    point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
+    result = run(f, point, eps, max_size, names)
+    if format is CompareFormat.json:
+        sys.stdout.write(json_line(result) + "\n")
+    else:
+        _print_compare(result)
+
+
+def _progress(message: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"  {message}...\n")
+        sys.stderr.flush()
+
+
+def _g(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _seconds(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 1e6:,.1f} µs" if v < 1e-3 else (f"{v * 1e3:,.2f} ms" if v < 1 else f"{v:,.2f} s")
+
+
+def _print_compare(r: dict[str, Any]) -> None:
+    from ..render import console, fmt, table
+
+    at = ", ".join(f"{k} = {v!r}" for k, v in r["at"].items())
+    rows = []
+    for key, label in _METHOD_LABELS.items():
+        m = r["methods"][key]
+        if m["grad"] is None:
+            rows.append((label, "-", "-", "-", "-", "-", _seconds(m["seconds"])))
+            continue
+        for v, g in m["grad"].items():
+            rows.append((label, v, fmt(g), _g(m["abs_error"].get(v)), _g(m["rel_error"].get(v)),
+                         _g(m.get("evals")), _seconds(m["seconds"])))
+    ref = "the symbolic derivative" if r["reference"] == "symbolic" else "reverse mode"
+    out = console()
+    out.print(table(f"Gradient of f = {r['expression']} at {at}  (f = {r['value']!r})",
+                    ["method", "variable", "partial derivative", "abs error", "rel error",
+                     "evals/passes", "time"], rows, right_align_from=2,
+                    caption=f"errors against {ref} evaluated in float64"))
+    sym = r["methods"]["symbolic"]
+    lines = [f"graph nodes: {r['graph_nodes']:,} (each shared subexpression once)"]
+    if sym["grad"] is not None:
+        lines.append(f"symbolic derivative: {sym['size']:,} tree nodes")
+        lines += [f"  df/d{v} = {t}" for v, t in sym["derivative"].items()]
+    else:
+        lines.append(f"symbolic: no result: {sym['error']}")
+    for key in ("forward_difference", "central_difference"):
+        m = r["methods"][key]
+        steps = ", ".join(f"h_{v} = {h:.3g}" for v, h in m["steps"].items())
+        lines.append(f"{_METHOD_LABELS[key]} steps: {steps}")
+    out.print("\n".join(lines), soft_wrap=True)
+
+
+def _print_scaling(r: dict[str, Any]) -> None:
+    from ..render import console, table
+
+    out = console()
+    net = r["network"]
+    out.print(table(
+        "Numeric gradient against backpropagation, one-hidden-layer network",
+        ["|W|", "forward pass", "backprop", "backprop / forward", "numeric (forward diff.)",
+         "evals", "max |numeric - backprop|"],
+        [(_g(x["params"]), _seconds(x["forward_seconds"]), _seconds(x["backprop_seconds"]),
+          f"{x['backprop_over_forward']:.2f}", _seconds(x["numeric_seconds"]) if x["numeric_seconds"]
+          is not None else "skipped (budget)", _g(x["numeric_evals"]), _g(x["max_difference"]))
+         for x in net["rows"]], right_align_from=0,
+        caption=f"{net['network']}\ngrowth in |W| (fitted on the largest sizes): numeric "
+                f"{_exp(net['numeric_exponent'])} (expected near 2), backprop "
+                f"{_exp(net['backprop_exponent'])} (expected near 1)"))
+    dep = r["depth"]
+    out.print(table(
+        f"Symbolic derivative against the graph, {dep['expression']}",
+        ["depth k", "graph nodes", "symbolic derivative (tree nodes)", "time"],
+        [(x["depth"], _g(x["graph_nodes"]), _g(x["symbolic_size"]) if x["symbolic_size"] is not None
+          else "over the size cap", _seconds(x["symbolic_seconds"])) for x in dep["rows"]],
+        right_align_from=0,
+        caption=f"graph nodes grow as k^{_exp(dep['graph_nodes_exponent'])} (linear); the symbolic "
+                f"derivative by x{_g(dep['symbolic_growth_factor_per_level'])} per level "
+                "(exponential)"))
+    cost = r["gradient_over_forward"]
+    out.print(table(
+        f"Cost of the gradient over one forward pass, in the engine, {cost['function']}",
+        ["parameters", "graph nodes", "forward pass", "gradient (forward + backward)", "ratio"],
+        [(_g(x["params"]), _g(x["graph_nodes"]), _seconds(x["forward_seconds"]),
+          _seconds(x["gradient_seconds"]), f"{x['ratio']:.2f}") for x in cost["rows"]],
+        right_align_from=0,
+        caption=f"largest ratio {_g(cost['max_ratio'])}: a small constant, whatever the size"))
+    out.print(f"measured in {r['seconds']:.1f} s of a {r['max_seconds']:g} s budget")
+
+
+def _exp(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
