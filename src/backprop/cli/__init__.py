@@ -123,6 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         code = 141
+    except SystemExit as exc:
+        # Typer catches a broken pipe itself and exits 1; a closed pipe is 141 here.
+        ctx = exc.__context__
+        if isinstance(ctx, OSError) and ctx.errno == errno.EPIPE:
+            _quiet_stdout()
+            code = 141
+        else:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BackpropError as exc:
         sys.stdout.flush()
         sys.stderr.write(f"backprop: error: {exc}\n")
