@@ -195,6 +195,8 @@ class TreeBuilder:
             return self.apply("sub", a, self.arg(b, 0))
         if self.op(a) == "neg":
             return self.apply("sub", b, self.arg(a, 0))
+        if self._minus_led(b):  # a + -2*u = a - 2*u
+            return self.apply("sub", a, self._negated(b, 1))  # type: ignore[arg-type]
         if self.is_const(b) and self.value(b) < 0:
             return self.apply("sub", a, self.const(-self.value(b)))
         if self.is_const(a) and not self.is_const(b):
@@ -218,6 +220,8 @@ class TreeBuilder:
             return self.const(0.0)
         if self.op(b) == "neg":
             return self.apply("add", a, self.arg(b, 0))
+        if self._minus_led(b):  # a - -2*u = a + 2*u
+            return self.apply("add", a, self._negated(b, 1))  # type: ignore[arg-type]
         if self.is_const(b) and self.value(b) < 0:
             return self.apply("add", a, self.const(-self.value(b)))
         if self.is_const(b):
@@ -240,6 +244,11 @@ class TreeBuilder:
                 return self.apply("add", u, self.const(total))
             return self.apply("sub", u, self.const(-total))
         return None
+
+    def _minus_led(self, i: int) -> bool:
+        """i is c*u or c/u with a negative constant c."""
+        return (self.op(i) in ("mul", "div") and self.is_const(self.arg(i, 0))
+                and self.value(self.arg(i, 0)) < 0)
 
     def _coef(self, i: int) -> tuple[float, int]:
         """i as c*u: the constant factor and the rest."""
@@ -264,6 +273,10 @@ class TreeBuilder:
             first = self._negated(self.arg(a, 0), depth - 1)
             if first is not None:
                 return self.apply(op, first, self.arg(a, 1))
+            if op == "mul":
+                second = self._negated(self.arg(a, 1), depth - 1)
+                if second is not None:
+                    return self.apply(op, self.arg(a, 0), second)
         return None
 
     def mul(self, a: int, b: int) -> int:
@@ -298,6 +311,10 @@ class TreeBuilder:
             return self.apply("div", a, self.arg(b, 1))
         if self.same(a, b):
             return self.apply("pow", a, self.const(2.0))
+        if self.canon[a] > self.canon[b]:
+            # one order for the two factors (the older subtree first: variables before
+            # the functions of them), so that u*v and v*u are seen to be equal
+            a, b = b, a
         return self.raw("mul", a, b)
 
     def div(self, a: int, b: int) -> int:
