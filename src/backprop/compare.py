@@ -213,7 +213,7 @@ class Network:
         return 0.5 * float(r @ r) / n, self._grad
 
 
-NETWORK_TARGETS = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
+NETWORK_TARGETS = (10, 30, 100, 300, 1_000, 3_000, 10_000, 20_000, 30_000, 50_000, 100_000)
 
 
 def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
@@ -237,7 +237,7 @@ def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
                                "backprop_seconds": t_backprop,
                                "backprop_over_forward": t_backprop / t_forward,
                                "numeric_seconds": None, "numeric_evals": None, "max_difference": None}
-        predicted = (net.params + 1) * t_forward * 2.0  # margin: the machine is shared
+        predicted = (net.params + 1) * t_forward * 1.5  # margin: the machine is shared
         if time.perf_counter() + predicted < deadline:
             if progress:
                 progress(f"network |W| = {net.params:,}: numeric gradient, about {predicted:.1f} s")

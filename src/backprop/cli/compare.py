@@ -183,7 +183,8 @@ def _print_scaling(r: dict[str, Any]) -> None:
         [(_g(x["params"]), _g(x["graph_nodes"]), _seconds(x["forward_seconds"]),
           _seconds(x["gradient_seconds"]), f"{x['ratio']:.2f}") for x in cost["rows"]],
         right_align_from=0,
-        caption=f"largest ratio {_g(cost['max_ratio'])}: a small constant, whatever the size"))
+        caption=f"largest ratio {_g(cost['max_ratio'])} (the seed: a small constant, whatever "
+                "the number of parameters)"))
     out.print(f"measured in {r['seconds']:.1f} s of a {r['max_seconds']:g} s budget")
 
 
