@@ -149,3 +149,14 @@ def test_scaling_within_budget_reports_exponents() -> None:
     assert dep["symbolic_growth_factor_per_level"] > 1.5
     assert dep["graph_nodes_exponent"] < 1.2
     assert obj["gradient_over_forward"]["rows"]
+
+
+def test_non_finite_warns_and_json_stays_strict() -> None:
+    r = run("compare", "log(x)", "--at", "-1", "--format", "json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert "warning" in r.stderr and "log(x)" in r.stderr
+    obj = json.loads(r.stdout)  # strict JSON: nan became null
+    assert obj["value"] is None
+    assert obj["methods"]["central_difference"]["grad"]["x"] is None
+    # the exact methods still agree: d/dx log(x) = 1/x = -1 at -1
+    assert obj["methods"]["reverse_mode"]["grad"]["x"] == -1.0

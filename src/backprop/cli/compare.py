@@ -91,10 +91,21 @@ def compare(
     names = split_names(wrt, "--wrt", f.variables)
     point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
     result = run(f, point, eps, max_size, names)
+    _warn_non_finite(f, point, result)
     if format is CompareFormat.json:
         sys.stdout.write(json_line(result) + "\n")
     else:
         _print_compare(result)
+
+
+def _warn_non_finite(f: Any, point: dict[str, float], result: dict[str, Any]) -> None:
+    from ..render import has_non_finite
+    from .common import warn_non_finite
+
+    bad_value = has_non_finite(result["value"])
+    if bad_value or any(m["grad"] is not None and has_non_finite(m["grad"])
+                        for m in result["methods"].values()):
+        warn_non_finite(f, f.forward(**point), "value" if bad_value else "gradient")
 
 
 def _progress(message: str) -> None:
