@@ -145,6 +145,9 @@ def test_scaling_within_budget_reports_exponents() -> None:
     assert net["numeric_exponent"] is not None and net["backprop_exponent"] is not None
     # the numeric gradient grows faster than backpropagation
     assert net["numeric_exponent"] > net["backprop_exponent"]
+    # numeric / backprop grows about like |W| (expected exponent 1)
+    assert 0.7 < net["ratio_exponent"] < 1.3
+    assert dep_per_level(obj) == pytest.approx(2.0)
     dep = obj["depth"]
     assert dep["symbolic_growth_factor_per_level"] > 1.5
     assert dep["graph_nodes_exponent"] < 1.2
@@ -160,3 +163,7 @@ def test_non_finite_warns_and_json_stays_strict() -> None:
     assert obj["methods"]["central_difference"]["grad"]["x"] is None
     # the exact methods still agree: d/dx log(x) = 1/x = -1 at -1
     assert obj["methods"]["reverse_mode"]["grad"]["x"] == -1.0
+
+
+def dep_per_level(obj: dict) -> float:
+    return obj["depth"]["graph_nodes_per_level"]

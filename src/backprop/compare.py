@@ -247,11 +247,15 @@ def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
             row["numeric_evals"] = evals
             g_bp = net.loss_and_grad(w)[1].copy()
             row["max_difference"] = float(np.max(np.abs(g_num - g_bp)))
+            row["numeric_over_backprop"] = row["numeric_seconds"] / t_backprop
         else:
             row["numeric_skipped"] = f"predicted {predicted:.1f} s would overrun the time budget"
         rows.append(row)
     xs_n, ys_n = _upper(rows, "numeric_seconds")
     xs_b, ys_b = _upper(rows, "backprop_seconds")
+    # Fixed costs (Python, numpy calls) weigh on both methods alike, so their ratio
+    # shows the growth cleanly over the whole range: expected near |W|^1.
+    xs_r, ys_r = _upper(rows, "numeric_over_backprop", keep=len(rows))
     return {
         "network": "a = X W + b, h = tanh(a), y_hat = h V + c, E = mean((y_hat - y)^2)/2; "
                    f"inputs = hidden units, {SAMPLES} samples",
@@ -260,6 +264,7 @@ def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
         "numeric_fit_params": [xs_n[0], xs_n[-1]] if xs_n else None,
         "backprop_exponent": fit_exponent(xs_b, ys_b),
         "backprop_fit_params": [xs_b[0], xs_b[-1]] if xs_b else None,
+        "ratio_exponent": fit_exponent(xs_r, ys_r),
     }
 
 
@@ -280,6 +285,7 @@ def depth_scaling(deadline: float, max_depth: int = 40, max_size: int = DEFAULT_
     rows: list[dict[str, Any]] = []
     last_seconds = 0.0
     capped = None
+    derivative(nested_graph(1), "x")  # parse the templates now, not inside the first timing
     for k in range(1, max_depth + 1):
         now = time.perf_counter()
         if now >= deadline or now + 3.0 * last_seconds > deadline:
@@ -305,6 +311,9 @@ def depth_scaling(deadline: float, max_depth: int = 40, max_size: int = DEFAULT_
         "expression": "f_0 = x, f_{k+1} = f_k * sin(f_k)",
         "rows": rows,
         "graph_nodes_exponent": fit_exponent([r["depth"] for r in rows], [r["graph_nodes"] for r in rows]),
+        "graph_nodes_per_level": (float(np.polyfit([r["depth"] for r in rows],
+                                                   [r["graph_nodes"] for r in rows], 1)[0])
+                                  if len(rows) >= 2 else None),
         "symbolic_growth_factor_per_level": factor,
         "capped": capped,
     }

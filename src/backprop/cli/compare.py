@@ -169,14 +169,16 @@ def _print_scaling(r: dict[str, Any]) -> None:
     out.print(table(
         "Numeric gradient against backpropagation, one-hidden-layer network",
         ["|W|", "forward pass", "backprop", "backprop / forward", "numeric (forward diff.)",
-         "evals", "max |numeric - backprop|"],
+         "evals", "numeric / backprop", "max |numeric - backprop|"],
         [(_g(x["params"]), _seconds(x["forward_seconds"]), _seconds(x["backprop_seconds"]),
           f"{x['backprop_over_forward']:.2f}", _seconds(x["numeric_seconds"]) if x["numeric_seconds"]
-          is not None else "skipped (budget)", _g(x["numeric_evals"]), _g(x["max_difference"]))
+          is not None else "skipped (budget)", _g(x["numeric_evals"]),
+          _g(x.get("numeric_over_backprop")), _g(x["max_difference"]))
          for x in net["rows"]], right_align_from=0,
-        caption=f"{net['network']}\ngrowth in |W| (fitted on the largest sizes): numeric "
-                f"{_exp(net['numeric_exponent'])} (expected near 2), backprop "
-                f"{_exp(net['backprop_exponent'])} (expected near 1)"))
+        caption=f"{net['network']}\ngrowth in |W| (time ~ |W|^k, fitted on the largest sizes): "
+                f"numeric k = {_exp(net['numeric_exponent'])} (expected near 2), backprop k = "
+                f"{_exp(net['backprop_exponent'])} (expected near 1); numeric / backprop k = "
+                f"{_exp(net['ratio_exponent'])} over all sizes (expected near 1)"))
     dep = r["depth"]
     out.print(table(
         f"Symbolic derivative against the graph, {dep['expression']}",
@@ -184,9 +186,8 @@ def _print_scaling(r: dict[str, Any]) -> None:
         [(x["depth"], _g(x["graph_nodes"]), _g(x["symbolic_size"]) if x["symbolic_size"] is not None
           else "over the size cap", _seconds(x["symbolic_seconds"])) for x in dep["rows"]],
         right_align_from=0,
-        caption=f"graph nodes grow as k^{_exp(dep['graph_nodes_exponent'])} (linear); the symbolic "
-                f"derivative by x{_g(dep['symbolic_growth_factor_per_level'])} per level "
-                "(exponential)"))
+        caption=f"graph: {_g(dep['graph_nodes_per_level'])} more nodes per level (linear); symbolic "
+                f"derivative: x{_g(dep['symbolic_growth_factor_per_level'])} per level (exponential)"))
     cost = r["gradient_over_forward"]
     out.print(table(
         f"Cost of the gradient over one forward pass, in the engine, {cost['function']}",
