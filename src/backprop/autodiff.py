@@ -13,7 +13,10 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .expr.graph import CONST, VAR, Graph
-from .ops import PRIMITIVES, Value
+from .ops import PRIMITIVES, Partial, Value, _minus_one, _one
+
+# The gradient of the output with respect to itself; compared by identity.
+_SEED = 1.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Plan:
     var_nodes: dict[str, int]  # variable name -> its node
     consts: tuple[tuple[int, np.float64], ...]  # constant nodes and their values
     steps: tuple[tuple[int, Callable[..., Value], tuple[int, ...]], ...]  # module nodes
+    backward_steps: tuple[tuple[int, tuple[Partial, ...], tuple[int, ...]], ...]  # reversed
     _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -35,7 +39,8 @@ class Plan:
         consts = tuple((i, np.float64(leaf[i])) for i in order if ops[i] == CONST)  # type: ignore[arg-type]
         steps = tuple((i, PRIMITIVES[ops[i]].forward, args[i]) for i in order
                       if ops[i] != VAR and ops[i] != CONST)
-        return cls(tuple(order), var_nodes, consts, steps)
+        backward_steps = tuple((i, PRIMITIVES[ops[i]].partials, a) for i, _, a in reversed(steps))
+        return cls(tuple(order), var_nodes, consts, steps, backward_steps)
 
     def needs(self, graph: Graph, wrt: Sequence[str]) -> bytearray:
         """Nodes whose value depends on a variable in ``wrt`` (cached per ``wrt``)."""
@@ -105,46 +110,51 @@ def backward(
     argument, and an argument used by several nodes sums what it receives.
     ``record(node, k, arg, local, upstream, contribution)`` sees every step.
     """
-    targets = [plan.var_nodes[v] for v in wrt if v in plan.var_nodes]
     needs = plan.needs(graph, wrt)
     grads: list[Value | None] = [None] * len(graph)
-    out = graph.output
-    if needs[out]:
-        grads[out] = 1.0
-    ops, args = graph.ops, graph.args
-    keep = set(targets)
+    if needs[graph.output]:
+        grads[graph.output] = _SEED
+    # The hot loop: local derivatives that are the constants 1 and -1 (add, sub,
+    # neg) cost no call, and the seed gradient 1 costs no multiplication.
     with np.errstate(all="ignore"):
-        for i, _, a in reversed(plan.steps):
+        for i, partials, a in plan.backward_steps:
             g = grads[i]
             if g is None:
                 continue
-            partials = PRIMITIVES[ops[i]].partials
             ans = vals[i]
             if len(a) == 1:
                 j = a[0]
-                local = partials[0](ans, vals[j])
-                contrib = _times(g, local)
+                p = partials[0]
+                if p is _one:
+                    local, contrib = 1.0, g
+                elif p is _minus_one:
+                    local, contrib = -1.0, -g
+                else:
+                    local = p(ans, vals[j])
+                    contrib = local if g is _SEED else g * local
                 if record is not None:
                     record(i, 0, j, local, g, contrib)
-                if contrib is not None:
-                    prev = grads[j]
-                    grads[j] = contrib if prev is None else prev + contrib
+                prev = grads[j]
+                grads[j] = contrib if prev is None else prev + contrib
             else:
-                x, y = vals[a[0]], vals[a[1]]
-                for k in (0, 1):
-                    j = a[k]
+                j0, j1 = a
+                x, y = vals[j0], vals[j1]
+                for k, j in ((0, j0), (1, j1)):
                     if not needs[j]:
                         continue
-                    local = partials[k](ans, x, y)
-                    contrib = _times(g, local)
+                    p = partials[k]
+                    if p is _one:
+                        local, contrib = 1.0, g
+                    elif p is _minus_one:
+                        local, contrib = -1.0, -g
+                    else:
+                        local = p(ans, x, y)
+                        contrib = local if g is _SEED else g * local
                     if record is not None:
                         record(i, k, j, local, g, contrib)
-                    if contrib is None:
-                        continue
                     prev = grads[j]
                     grads[j] = contrib if prev is None else prev + contrib
-            if i not in keep:
-                grads[i] = None  # an intermediate's gradient is no longer needed
+            grads[i] = None  # passed on: an intermediate's gradient is not needed again
     result: dict[str, Value] = {}
     for v in wrt:
         j = plan.var_nodes.get(v)

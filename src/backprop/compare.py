@@ -225,14 +225,19 @@ def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
     every size.
     """
     rows: list[dict[str, Any]] = []
+    per_param = 0.0  # seconds the last size's timings took, per parameter
     for target in targets:
-        if time.perf_counter() >= deadline:
+        # stop before a size whose timings alone (predicted from the last size,
+        # with a margin for a shared machine) would overrun the deadline
+        if time.perf_counter() + 2.0 * per_param * target >= deadline:
             break
         hidden = max(1, round(math.sqrt(target)) - 1)  # d = H: (H + 1)^2 parameters
         net = Network(hidden, hidden)
         w = net.w
+        t_start = time.perf_counter()
         t_forward = _median_time(lambda: net.loss(w))
         t_backprop = _median_time(lambda: net.loss_and_grad(w))
+        per_param = (time.perf_counter() - t_start) / net.params
         row: dict[str, Any] = {"params": net.params, "forward_seconds": t_forward,
                                "backprop_seconds": t_backprop,
                                "backprop_over_forward": t_backprop / t_forward,
@@ -381,3 +386,89 @@ def scaling(max_seconds: float = 60.0, max_size: int = DEFAULT_MAX_SIZE,
         cost = cost_scaling(start + 0.95 * max_seconds, progress=progress)
     return {"max_seconds": max_seconds, "seconds": time.perf_counter() - start,
             "network": network, "depth": depth, "gradient_over_forward": cost}
+
+
+# ---- the finite-difference sweep ------------------------------------------------
+
+SWEEP_LARGEST, SWEEP_SMALLEST, SWEEP_PER_DECADE = 1e-1, 1e-15, 2
+
+
+def sweep_steps(largest: float = SWEEP_LARGEST, smallest: float = SWEEP_SMALLEST,
+                per_decade: int = SWEEP_PER_DECADE) -> list[float]:
+    """Steps from ``largest`` down to ``smallest``, ``per_decade`` to a decade (29 by default)."""
+    top, bottom = math.log10(largest), math.log10(smallest)
+    n = round((top - bottom) * per_decade)
+    return [10.0 ** (top - k / per_decade) for k in range(n + 1)]
+
+
+def exact_gradient(f: Any, point: Mapping[str, float], names: Sequence[str],
+                   max_size: int = DEFAULT_MAX_SIZE) -> tuple[dict[str, float], str]:
+    """The reference gradient as :func:`compare` takes it: the symbolic derivative in float64,
+    reverse mode when the symbolic derivative hits its size cap. Returns (gradient, reference)."""
+    from . import autodiff
+
+    values = {k: float(v) for k, v in point.items()}
+    try:
+        exact: dict[str, float] = {}
+        for v in names:
+            d = derivative(f.graph, v, 1, max_size)
+            g = d.as_graph()
+            vals = autodiff.forward(g, autodiff.Plan.of(g), values)
+            exact[v] = float(np.asarray(vals[d.root], dtype=np.float64))
+        return exact, "symbolic"
+    except SizeCapError:
+        _, grad = f.value_and_grad(list(names), **values)
+        return {v: float(grad[v]) for v in names}, "reverse_mode"
+
+
+def sweep(f: Any, point: Mapping[str, float], wrt: Sequence[str] | None = None,
+          steps: Sequence[float] | None = None,
+          max_size: int = DEFAULT_MAX_SIZE) -> dict[str, Any]:
+    """Forward and central differences of each partial at ``point`` as the step h shrinks.
+
+    Each step is absolute and rounded as :func:`numeric.step` rounds it (so that
+    x + h - x == h); the default steps of :mod:`numeric` (relative to max(1, |x|))
+    are measured too, in rows with ``"default": True``. Every row holds the
+    estimate and its absolute and relative error against the exact partial: on
+    log-log axes they draw a V, truncation error (~h forward, ~h^2 central) on
+    the right, rounding error (~eps |f| / h) on the left.
+    """
+    names = list(f.variables) if wrt is None else list(wrt)
+    values = {k: float(v) for k, v in point.items()}
+    hs = list(sweep_steps() if steps is None else steps)
+    for h in hs:
+        numeric.check_eps(h)
+    exact, reference = exact_gradient(f, values, names, max_size)
+    with np.errstate(all="ignore"):
+        value = float(f(**values))
+    rows: list[dict[str, Any]] = []
+    for v in names:
+        x = values[v]
+        wanted = [(h, False) for h in hs]
+        for method in (numeric.FORWARD, numeric.CENTRAL):
+            cells = wanted + [(numeric.step(x, method), True)]
+            for h, default in sorted(cells, key=lambda c: -c[0]):
+                taken = h if default else numeric.step(x, method, h)
+                estimate = _difference(f, values, v, taken, method)
+                e = exact[v]
+                abs_err = abs(estimate - e)
+                rel_err = abs_err / abs(e) if e != 0 else (0.0 if abs_err == 0 else math.inf)
+                rows.append({"variable": v, "method": method, "h": h, "h_taken": taken,
+                             "default": default, "estimate": estimate, "exact": e,
+                             "abs_error": abs_err, "rel_error": rel_err})
+    return {"expression": f.text.strip() or str(f), "at": values, "value": value,
+            "reference": reference, "exact": exact, "machine_eps": numeric.MACHINE_EPS,
+            "rows": rows}
+
+
+def _difference(f: Any, values: dict[str, float], v: str, h: float, method: str) -> float:
+    """One finite difference of the partial in ``v`` with the (already rounded) step ``h``."""
+    x = values[v]
+    at = dict(values)
+    with np.errstate(all="ignore"):
+        at[v] = x + h
+        up = float(f(**at))
+        if method == numeric.FORWARD:
+            return (up - float(f(**values))) / h
+        at[v] = x - h
+        return (up - float(f(**at))) / (2.0 * h)
