@@ -380,10 +380,10 @@ def scaling(max_seconds: float = 60.0, max_size: int = DEFAULT_MAX_SIZE,
     end = start + max_seconds
     # The budget is shared out: the numeric gradient needs the most.
     with single_threaded():
-        network = network_scaling(start + 0.6 * max_seconds, progress=progress)
+        network = network_scaling(start + 0.55 * max_seconds, progress=progress)
         depth = depth_scaling(min(end, time.perf_counter() + 0.15 * max_seconds), max_size=max_size,
                               progress=progress)
-        cost = cost_scaling(start + 0.95 * max_seconds, progress=progress)
+        cost = cost_scaling(start + 0.9 * max_seconds, progress=progress)
     return {"max_seconds": max_seconds, "seconds": time.perf_counter() - start,
             "network": network, "depth": depth, "gradient_over_forward": cost}
 
