@@ -31,7 +31,8 @@ _METHOD_LABELS = {
     "  backprop compare                              (the seed's 2/sin(exp(-x)) at -4.499)\n\n"
     "  backprop compare \"x^2*y + sin(y)\" --at x=1,y=2 --format json\n\n"
     "  backprop compare \"exp(x)\" --at 1 --eps 1e-4\n\n"
-    "  backprop compare --scaling --max-seconds 20",
+    "  backprop compare --scaling --max-seconds 20\n\n"
+    "  backprop compare \"exp(x)\" --at 1 --sweep --plot sweep.png   (the error's V against the step)",
 )
 def compare(
     expr: Optional[str] = typer.Argument(None, help=EXPR_HELP + " Default: the seed's "
@@ -52,8 +53,18 @@ def compare(
                                  "over one forward pass."),
     max_seconds: float = typer.Option(60.0, "--max-seconds", help="Time budget of --scaling, in "
                                       "seconds.", metavar="S"),
+    sweep: bool = typer.Option(False, "--sweep", help="The error of forward and central "
+                               "differences against the exact derivative as the step h shrinks "
+                               "from 1e-1 to 1e-15 (29 steps, half-decades), with the default "
+                               "steps marked: the V of truncation and rounding error. With "
+                               "--format json: JSON Lines, one object per step per method per "
+                               "variable."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="With --sweep: draw the V on log-log "
+                                       "axes to FILE.png or .svg (needs matplotlib: pip install "
+                                       "'backprop\\[plot]').", metavar="FILE"),
     format: CompareFormat = typer.Option(CompareFormat.table, "--format", "-f",
-                                         help="table or json (one object)."),
+                                         help="table or json (one object; with --sweep, one "
+                                         "object per line)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> None:
     """Every way to the gradient of EXPR at POINT: reverse mode, forward mode, symbolic, and
@@ -62,6 +73,10 @@ def compare(
     from ..errors import InputError
     from ..render import json_line
 
+    if plot is not None and not sweep:
+        raise InputError("--plot draws the sweep: give it with --sweep")
+    if sweep and (scaling or eps is not None):
+        raise InputError("--sweep tries its own steps: give it without --scaling and --eps")
     if scaling:
         if expr is not None or at is not None:
             raise InputError("--scaling measures its own functions: give no EXPR and no --at")
@@ -90,12 +105,84 @@ def compare(
         raise InputError("compare takes one point: give it with --at, not on stdin")
     names = split_names(wrt, "--wrt", f.variables)
     point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
+    if sweep:
+        _sweep(f, point, names, max_size, plot, format)
+        return
     result = run(f, point, eps, max_size, names)
     _warn_non_finite(f, point, result)
     if format is CompareFormat.json:
         sys.stdout.write(json_line(result) + "\n")
     else:
         _print_compare(result)
+
+
+def _sweep(f: Any, point: dict[str, float], names: Optional[list[str]], max_size: int,
+           plot: Optional[str], format: CompareFormat) -> None:
+    from ..compare import sweep as run_sweep
+    from ..errors import InputError
+    from ..render import has_non_finite, json_line
+
+    if not f.variables:
+        raise InputError("the expression has no variables: there is no derivative to sweep")
+    plot_path = None
+    if plot is not None:
+        from ..plot_descend import check_plot_path
+
+        plot_path = check_plot_path(plot)  # before any work: the extra and the folder
+    result = run_sweep(f, point, names, max_size=max_size)
+    if has_non_finite(result["value"]) or has_non_finite(result["exact"]):
+        from .common import warn_non_finite
+
+        warn_non_finite(f, f.forward(**point), "value" if has_non_finite(result["value"])
+                        else "gradient")
+    if plot_path is not None:
+        from ..plot_sweep import plot_sweep
+
+        plot_sweep(result, plot_path)
+    if format is CompareFormat.json:
+        sys.stdout.write("".join(json_line(r) + "\n" for r in result["rows"]))
+    else:
+        _print_sweep(result)
+
+
+def _print_sweep(r: dict[str, Any]) -> None:
+    from ..render import console, fmt, table
+
+    at = ", ".join(f"{k} = {v!r}" for k, v in r["at"].items())
+    ref = "the symbolic derivative" if r["reference"] == "symbolic" else "reverse mode"
+    out = console()
+    for v, exact in r["exact"].items():
+        rows = []
+        best: dict[str, dict[str, Any]] = {}
+        for method in ("forward", "central"):
+            mine = [x for x in r["rows"] if x["variable"] == v and x["method"] == method]
+            swept = [x for x in mine if not x["default"]]
+            if swept:
+                best[method] = min(swept, key=lambda x: x["abs_error"])
+        by_h: dict[float, dict[str, dict[str, Any]]] = {}
+        for x in r["rows"]:
+            if x["variable"] == v:
+                by_h.setdefault(x["h_taken"] if x["default"] else x["h"], {})[x["method"]] = x
+        for h in sorted(by_h, reverse=True):
+            cells = by_h[h]
+            row: list[Any] = [f"{h:.3g}"]
+            notes = []
+            for method in ("forward", "central"):
+                x = cells.get(method)
+                row += ([fmt(x["estimate"]), _g(x["rel_error"] if exact != 0 else x["abs_error"])]
+                        if x else ["", ""])
+                if x is not None and x["default"]:
+                    notes.append(f"default {method} step")
+                elif x is not None and best.get(method) is x:
+                    notes.append(f"smallest {method} error")
+            rows.append((*row, ", ".join(notes)))
+        what = "rel error" if exact != 0 else "abs error"
+        out.print(table(f"Finite differences of df/d{v} against the step h: f = {r['expression']} "
+                        f"at {at}", ["h", "forward difference", what, "central difference", what,
+                                     ""], rows, right_align_from=0,
+                        caption=f"exact df/d{v} = {exact!r} ({ref} in float64); truncation error "
+                                "shrinks with h (forward ~ h, central ~ h^2) until rounding error "
+                                "(~ eps*|f|/h) takes over"))
 
 
 def _warn_non_finite(f: Any, point: dict[str, float], result: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ class SummaryFormat(str, Enum):
     "  backprop train configs/sine.yaml\n\n"
     "  backprop train configs/diabetes.yaml --epochs 50 --learning-rate 0.01 --out runs/d.npz\n\n"
     "  backprop train configs/surface.yaml --quiet --format json | jq .best_val_mse\n\n"
+    "  backprop train configs/sine.yaml --plot sine.png   (loss curves and the fitted function)\n\n"
     "Paths inside the config (data.csv) are relative to the config file's folder; "
     "output.model and --out are relative to the current directory.",
 )
@@ -41,6 +42,11 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override training.seed."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override output.model (the "
                                        ".npz written; relative to the current directory)."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Draw the training and validation "
+                                       "loss per epoch (log scale) and, for one-input data, the "
+                                       "fitted function over the data points, to FILE.png or .svg "
+                                       "(needs matplotlib: pip install 'backprop\\[plot]').",
+                                       metavar="FILE"),
 ) -> None:
     """Train the regressor a = Wx + b, h = sigma(a), y_hat = Vh + c by gradient descent.
 
@@ -54,6 +60,11 @@ def train(
     overrides = {"training.epochs": epochs, "training.learning_rate": learning_rate,
                  "training.seed": seed, "output.model": str(out) if out is not None else None}
     cfg = settings.load(config, overrides)
+    plot_path = None
+    if plot is not None:
+        from ..plot_training import check_plot_path
+
+        plot_path = check_plot_path(plot)  # before training: the extra and the folder
     run = training.prepare(cfg, config.parent)
     bs = cfg.training.batch_size
     if bs is not None and bs > len(run.train_rows):
@@ -74,7 +85,17 @@ def train(
         run.model.save(model_path, cfg.model_dump(mode="json"))
     result = training.summary(run)
     result["model"] = str(model_path) if saved else None
-    _print_summary(result, format)
+    if plot_path is not None and fit.history:
+        from ..nn.model import Regressor
+        from ..plot_training import plot_training
+
+        # the fit drawn is the saved model's, through the predict path `backprop predict` uses
+        drawn = Regressor.load(model_path)[0] if saved else None
+        plot_training(run, plot_path, drawn)
+        result["plot"] = str(plot_path)
+    elif plot_path is not None:
+        warn(f"no epoch finished, so there is nothing to plot: {plot_path} was not written")
+    _print_summary(result, format, fit.history)
     if fit.stopped == "diverged":
         kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
                 if saved else "no epoch finished, so no model was saved")
@@ -116,10 +137,11 @@ _LABELS = {
     "saved_val_mse_raw": "saved model: validation MSE (target units)",
     "train_rows": "train rows", "val_rows": "validation rows", "seconds": "time (s)",
     "gradcheck_max_rel_error": "gradcheck largest relative error", "model": "model file",
+    "plot": "plot file",
 }
 
 
-def _print_summary(result: dict[str, Any], format: SummaryFormat) -> None:
+def _print_summary(result: dict[str, Any], format: SummaryFormat, history: Any = ()) -> None:
     from ..render import console, json_line, table
 
     if format is SummaryFormat.json:
@@ -128,8 +150,35 @@ def _print_summary(result: dict[str, Any], format: SummaryFormat) -> None:
     scale = "standardised" if result.get("standardized") else "raw"
     rows = [(_LABELS.get(k, k), "-" if v is None else v) for k, v in result.items()
             if k != "standardized"]
-    console().print(table(f"Training summary (MSE on {scale} targets unless noted)",
-                          ["", "value"], rows, right_align_from=1))
+    out = console()
+    out.print(table(f"Training summary (MSE on {scale} targets unless noted)",
+                    ["", "value"], rows, right_align_from=1))
+    if history:
+        out.print(loss_curves(history), markup=False, highlight=False, soft_wrap=True)
+
+
+SPARK_WIDTH = 60
+
+
+def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None) -> str:
+    """The loss per epoch as sparklines (train, and validation when there is one) on one log scale."""
+    from ..render import SPARK_BLOCKS, can_encode, sparkline
+
+    train = [e.train_loss for e in history]
+    val = [e.val_loss for e in history if e.val_loss is not None]
+    every = [v for v in train + val if v > 0]
+    limits = (min(every), max(every)) if every else None
+    plain = not can_encode(SPARK_BLOCKS + "→", sys.stdout if stream is None else stream)
+    arrow = "->" if plain else "→"
+    per = -(-len(train) // width)
+    lines = [f"loss per epoch (log scale, {min(every):.3g} to {max(every):.3g}"
+             + (f", 1 character = {per} epochs" if per > 1 else "") + "):" if every else
+             "loss per epoch:"]
+    for label, values in (("train", train), ("validation", val)):
+        if values:
+            lines.append(f"  {label:<10} {sparkline(values, width, limits=limits, ascii=plain)}  "
+                         f"{values[0]:.3g} {arrow} {values[-1]:.3g}")
+    return "\n".join(lines)
 
 
 @app.command(
