@@ -7,51 +7,14 @@ and only when a plot is asked for.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import BackpropError, InputError
+from .plotting import require_matplotlib, save_figure
 
 if TYPE_CHECKING:
     from .descend import Step
     from .expr.function import Function
-
-INSTALL_HINT = "pip install 'backprop[plot]'"
-
-
-def require_matplotlib() -> Any:
-    """matplotlib.pyplot on the non-interactive Agg backend, or a clear error (exit 1)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise BackpropError(f"--plot needs matplotlib, which is not installed; install it with: "
-                            f"{INSTALL_HINT}") from None
-    return plt
-
-
-def check_plot_path(path: str) -> Path:
-    """The output file, checked before any work: its folder exists and matplotlib knows its type."""
-    plt = require_matplotlib()
-    p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"--plot {path}: the folder {folder} does not exist")
-    suffix = p.suffix.lower().lstrip(".")
-    fig = plt.figure()
-    try:
-        supported = fig.canvas.get_supported_filetypes()
-    finally:
-        plt.close(fig)
-    if suffix not in supported:
-        raise InputError(f"--plot {path}: give a file name ending in one of "
-                         f"{', '.join('.' + s for s in sorted(supported))} (e.g. path.png)")
-    return p
-
 
 def _limits(values: Sequence[float], margin: float = 0.25) -> tuple[float, float]:
     lo, hi = min(values), max(values)
@@ -120,25 +83,6 @@ def plot_descent(f: Function, path: Sequence[Step], file: str | os.PathLike[str]
         if len(names) <= 2:
             ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
-        _save(fig, Path(file))
+        save_figure(fig, Path(file))
     finally:
         plt.close(fig)
-
-
-def _save(fig: Any, file: Path) -> None:
-    # A temporary file in the same folder, then os.replace: never a half-written picture.
-    fmt = file.suffix.lower().lstrip(".") or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a picture is not
-        os.replace(tmp, file)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackpropError
-from .plot_descend import _save, require_matplotlib
+from .plotting import require_matplotlib, save_figure
 
 _COLORS = {"forward": "tab:blue", "central": "tab:orange"}
 _LABELS = {"forward": "forward difference", "central": "central difference"}
@@ -75,6 +75,6 @@ def plot_sweep(result: dict[str, Any], file: str | os.PathLike[str], title: str 
         fig.suptitle(title or f"finite differences of f = {result['expression']} at {at}",
                      fontsize=10)
         fig.tight_layout()
-        _save(fig, Path(file))
+        save_figure(fig, Path(file))
     finally:
         plt.close(fig)

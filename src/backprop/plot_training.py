@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BackpropError
-from .plot_descend import _save, check_plot_path, require_matplotlib
+from .plotting import check_plot_path, require_matplotlib, save_figure
 
 if TYPE_CHECKING:
     from .nn.model import Regressor
@@ -92,6 +92,6 @@ def plot_training(run: Run, file: str | os.PathLike[str], model: Regressor | Non
                      f"(tau = {cfg.training.learning_rate:g}, {cfg.training.optimizer})",
                      fontsize=11)
         fig.tight_layout()
-        _save(fig, Path(file))
+        save_figure(fig, Path(file))
     finally:
         plt.close(fig)

@@ -126,7 +126,7 @@ def _sweep(f: Any, point: dict[str, float], names: Optional[list[str]], max_size
         raise InputError("the expression has no variables: there is no derivative to sweep")
     plot_path = None
     if plot is not None:
-        from ..plot_descend import check_plot_path
+        from ..plotting import check_plot_path
 
         plot_path = check_plot_path(plot)  # before any work: the extra and the folder
     result = run_sweep(f, point, names, max_size=max_size)

@@ -63,7 +63,7 @@ def descend(
     run = Descent(f, point, tau=lr, max_steps=steps, tol=tol, momentum=momentum)
     plot_path = None
     if plot is not None:
-        from ..plot_descend import check_plot_path
+        from ..plotting import check_plot_path
 
         plot_path = check_plot_path(plot)
     # A table is printed at the end, so its default rows can be chosen once the

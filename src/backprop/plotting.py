@@ -1,0 +1,52 @@
+"""What the plotting commands share: matplotlib (the optional ``plot`` extra),
+checked before any work, and pictures written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import BackpropError, InputError
+from .files import atomic_write
+
+INSTALL_HINT = "pip install 'backprop[plot]'"
+
+
+def require_matplotlib() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend, or a clear error (exit 1)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BackpropError(f"--plot needs matplotlib, which is not installed; install it with: "
+                            f"{INSTALL_HINT}") from None
+    return plt
+
+
+def check_plot_path(path: str) -> Path:
+    """The output file, checked before any work: its folder exists and matplotlib knows its type."""
+    plt = require_matplotlib()
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"--plot {path}: the folder {folder} does not exist")
+    suffix = p.suffix.lower().lstrip(".")
+    fig = plt.figure()
+    try:
+        supported = fig.canvas.get_supported_filetypes()
+    finally:
+        plt.close(fig)
+    if suffix not in supported:
+        raise InputError(f"--plot {path}: give a file name ending in one of "
+                         f"{', '.join('.' + s for s in sorted(supported))} (e.g. path.png)")
+    return p
+
+
+def save_figure(fig: Any, file: Path) -> None:
+    """Save a matplotlib figure; the format follows the file's extension."""
+    fmt = file.suffix.lower().lstrip(".") or "png"
+    with atomic_write(file) as fh:
+        fig.savefig(fh, format=fmt)
