@@ -51,6 +51,7 @@ def _root(
 
 # Each command module registers itself on `app` when imported.
 from . import grad as _grad  # noqa: E402,F401
+from . import graph as _graph  # noqa: E402,F401
 from . import diff as _diff  # noqa: E402,F401
 from . import compare as _compare  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401

@@ -1,0 +1,132 @@
+"""``backprop graph``: the computational graph as a picture (DOT, SVG, PNG, mermaid)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from enum import Enum
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from . import app
+from .common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr
+
+if TYPE_CHECKING:
+    from ..drawing import Drawing
+    from ..expr.function import Function
+
+
+class GraphFormat(str, Enum):
+    dot = "dot"
+    svg = "svg"
+    png = "png"
+    mermaid = "mermaid"
+
+
+EXTENSIONS = {".dot": GraphFormat.dot, ".gv": GraphFormat.dot, ".svg": GraphFormat.svg,
+              ".png": GraphFormat.png, ".mmd": GraphFormat.mermaid,
+              ".mermaid": GraphFormat.mermaid}
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  backprop graph \"2/sin(exp(-x))\" --at -4.499 -o graph.svg\n\n"
+    "  backprop graph \"sin(x)*sin(x) + x\" --at 0.5 -o shared.png\n\n"
+    "  backprop graph \"x^2*y + sin(y)\" --format mermaid\n\n"
+    "  backprop graph \"2/sin(exp(-x))\" | dot -Tpdf -o graph.pdf",
+)
+def graph(
+    expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
+    at: Optional[str] = typer.Option(None, "--at", metavar="POINT", help="Annotate the picture "
+                                     "at this point (-4.499, or x=1,y=2): each box with its "
+                                     "forward value, each edge with the gradient flowing back "
+                                     "along it, each input with its whole gradient."),
+    format: Optional[GraphFormat] = typer.Option(
+        None, "--format", "-f", show_default=False,
+        help="dot or mermaid (text, nothing to install), svg or png (Graphviz's dot program). "
+        "Default: from the extension of -o (.dot .gv .svg .png .mmd), else dot."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="Write the picture to FILE (default: stdout)."),
+    angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+) -> None:
+    """Draw EXPR's computational graph: inputs at the left, output at the right, one box per
+    module, shared subexpressions drawn once with all their out-edges."""
+    from .. import drawing
+    from ..errors import InputError
+    from ..points import parse_point
+    from ..render import warn
+
+    fmt = _choose_format(format, output)
+    if fmt is GraphFormat.png and output is None and sys.stdout.isatty():
+        raise InputError("png is binary: write it to a file with -o FILE.png")
+    f = parse_expr(expr, angle)
+    point = None
+    if at is not None:
+        if at.strip() == "-":
+            raise InputError("graph draws one point: give it with --at, not on stdin")
+        point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
+    d = drawing.build(f, point)
+    if d.large:
+        how = ("a force-directed layout (sfdp)" if d.huge and fmt is not GraphFormat.mermaid
+               else "no numbers on boxes and edges, and long edges cut (a dashed box "
+               "repeats the node it names)" if fmt is not GraphFormat.mermaid
+               else "no numbers on boxes and edges")
+        warn(f"the graph has {len(d.nodes):,} nodes and {len(d.edges):,} edges: drawn with "
+             f"{how}" + ("; the gradient is in the title" if d.annotated else ""))
+    if point is not None:
+        _warn_non_finite(f, d, point)
+    if fmt is GraphFormat.mermaid:
+        data = drawing.to_mermaid(d).encode("utf-8")
+    else:
+        text = drawing.to_dot(d)
+        data = text.encode("utf-8") if fmt is GraphFormat.dot else drawing.render(text, fmt.value)
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomically(output, data)
+
+
+def _choose_format(format: GraphFormat | None, output: str | None) -> GraphFormat:
+    from ..errors import InputError
+
+    if format is not None:
+        return format
+    if output is None:
+        return GraphFormat.dot
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in EXTENSIONS:
+        raise InputError(f"-o {output}: cannot tell the format from the extension "
+                         f"{ext or '(none)'}: use one of {', '.join(EXTENSIONS)} or give --format")
+    return EXTENSIONS[ext]
+
+
+def _warn_non_finite(f: Function, d: Drawing, point: dict[str, float]) -> None:
+    import math
+
+    from .common import warn_non_finite
+
+    if not all(math.isfinite(v) for v in [*d.values.values(), *d.grads.values()]):
+        warn_non_finite(f, f.forward(**point))
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".backprop-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
