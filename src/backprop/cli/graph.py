@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from enum import Enum
 from typing import TYPE_CHECKING, Optional
 
@@ -115,18 +114,7 @@ def _warn_non_finite(f: Function, d: Drawing, point: dict[str, float]) -> None:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".backprop-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from ..files import atomic_write
+
+    with atomic_write(path) as out:
+        out.write(data)
