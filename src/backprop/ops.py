@@ -88,8 +88,9 @@ def _pow_exponent(ans: Value, x: Value, y: Value) -> Value:
 
 
 def _sigmoid(x: Value) -> Value:
-    # 0.5 * (1 + tanh(x/2)) is the logistic function without overflow at either end.
-    return 0.5 + 0.5 * np.tanh(0.5 * x)
+    # exp(-log(1 + exp(-x))): no overflow at either end, and (unlike 0.5 + 0.5*tanh(x/2),
+    # which cancels to 0 below x = -37) full relative precision in the far-negative tail.
+    return np.exp(-np.logaddexp(0.0, -x))
 
 
 def _step(x: Value) -> Value:
@@ -128,7 +129,8 @@ _add(Primitive("atan", 1, np.arctan,
                (lambda a, x: 1.0 / (1.0 + x * x),), ("1/(1+x^2)",), angle_out=True))
 _add(Primitive("sinh", 1, np.sinh, (lambda a, x: np.cosh(x),), ("cosh(x)",)))
 _add(Primitive("cosh", 1, np.cosh, (lambda a, x: np.sinh(x),), ("sinh(x)",)))
-_add(Primitive("tanh", 1, np.tanh, (lambda a, x: 1.0 - a * a,), ("1-tanh(x)^2",)))
+# 1/cosh(x)^2, not 1 - tanh(x)^2: the latter cancels to 0 (or loses all digits) for |x| > ~10.
+_add(Primitive("tanh", 1, np.tanh, (lambda a, x: 1.0 / np.square(np.cosh(x)),), ("1/cosh(x)^2",)))
 _add(Primitive("exp", 1, np.exp, (lambda a, x: a,), ("exp(x)",)))
 _add(Primitive("log", 1, np.log, (lambda a, x: 1.0 / x,), ("1/x",)))
 _add(Primitive("log2", 1, np.log2, (lambda a, x: 1.0 / (x * _LN2),), ("1/(x*log(2))",)))
@@ -136,7 +138,8 @@ _add(Primitive("log10", 1, np.log10, (lambda a, x: 1.0 / (x * _LN10),), ("1/(x*l
 _add(Primitive("sqrt", 1, np.sqrt, (lambda a, x: 0.5 / a,), ("0.5/sqrt(x)",)))
 _add(Primitive("abs", 1, np.abs, (lambda a, x: np.sign(x),), ("sign(x)",)))  # abs'(0) = 0
 _add(Primitive("sigmoid", 1, _sigmoid,
-               (lambda a, x: a * (1.0 - a),), ("sigmoid(x)*(1-sigmoid(x))",)))
+               # sigmoid(x)*sigmoid(-x): 1 - sigmoid(x) would cancel for large x
+               (lambda a, x: a * _sigmoid(-x),), ("sigmoid(x)*sigmoid(-x)",)))
 _add(Primitive("relu", 1, lambda x: np.where(x > 0, x, 0.0 * x),  # 0*x keeps nan a nan
                (lambda a, x: _step(x),), ("step(x)",)))  # relu'(0) = 0
 _add(Primitive("softplus", 1, lambda x: np.logaddexp(0.0, x),

@@ -38,44 +38,76 @@ def tree_size(graph: Graph, root: int | None = None, cap: int = 1 << 62) -> int:
     return size[order[-1]]
 
 
+def _precedence(graph: Graph, i: int) -> int:
+    op = graph.ops[i]
+    if op == CONST:
+        return NEG if format_number(float(graph.leaf[i])).startswith("-") else ATOM  # type: ignore[arg-type]
+    if op == VAR:
+        return ATOM
+    prim = PRIMITIVES[op]
+    if prim.symbol is None:
+        return ATOM
+    return NEG if prim.arity == 1 else prim.precedence
+
+
 def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000) -> str:
-    """The expression computed by ``root`` (default: the output) as text."""
-    order = graph.reachable(root)
-    text: dict[int, str] = {}
-    prec: dict[int, int] = {}
-    for i in order:
-        op = graph.ops[i]
-        if op == CONST:
-            t = format_number(float(graph.leaf[i]))  # type: ignore[arg-type]
-            p = NEG if t.startswith("-") else ATOM
-        elif op == VAR:
-            t, p = str(graph.leaf[i]), ATOM
+    """The expression computed by ``root`` (default: the output) as text.
+
+    Each node's precedence is known without its text, so the parentheses are
+    decided per node and the text is emitted piece by piece from an explicit
+    stack: time and memory grow with the length of the output, not with
+    depth x length (a 100,000-deep chain would otherwise hold 100,000 copies
+    of ever longer strings).
+    """
+    root = graph.output if root is None else root
+    prec = {i: _precedence(graph, i) for i in graph.reachable(root)}
+    pieces: list[str] = []
+    length = 0
+    # a stack of work: an int is a node to print, a str is text to emit as is
+    stack: list[int | str] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            pieces.append(item)
+            length += len(item)
         else:
-            prim = PRIMITIVES[op]
-            a = graph.args[i]
-            if prim.symbol is None:
-                t, p = f"{prim.name}({', '.join(text[j] for j in a)})", ATOM
-            elif prim.arity == 1:  # prefix minus
-                c = text[a[0]]
-                t, p = "-" + (c if prec[a[0]] >= NEG else f"({c})"), NEG
+            i = item
+            op = graph.ops[i]
+            if op == CONST:
+                t = format_number(float(graph.leaf[i]))  # type: ignore[arg-type]
+                pieces.append(t)
+                length += len(t)
+            elif op == VAR:
+                t = str(graph.leaf[i])
+                pieces.append(t)
+                length += len(t)
             else:
-                p = prim.precedence
-                left, right = text[a[0]], text[a[1]]
-                if op == "pow":
-                    # the base must be an atom; the exponent may be any unary
-                    lp, rp = prec[a[0]] >= ATOM, prec[a[1]] >= NEG
+                prim = PRIMITIVES[op]
+                a = graph.args[i]
+                todo: list[int | str]
+                if prim.symbol is None:
+                    todo = [f"{prim.name}("]
+                    for k, j in enumerate(a):
+                        todo += [", ", j] if k else [j]
+                    todo.append(")")
+                elif prim.arity == 1:  # prefix minus
+                    todo = ["-", a[0]] if prec[a[0]] >= NEG else ["-(", a[0], ")"]
                 else:
-                    # left-associative: an equal-precedence right operand keeps its
-                    # parentheses, so a-(b-c) and a+(b+c) print as the trees they are
-                    lp, rp = prec[a[0]] >= p, prec[a[1]] > p
-                left = left if lp else f"({left})"
-                right = right if rp else f"({right})"
-                sym = f" {prim.symbol} " if p == ADD else prim.symbol
-                t = f"{left}{sym}{right}"
-        if len(t) > max_chars:
+                    p = prim.precedence
+                    if op == "pow":
+                        # the base must be an atom; the exponent may be any unary
+                        lp, rp = prec[a[0]] >= ATOM, prec[a[1]] >= NEG
+                    else:
+                        # left-associative: an equal-precedence right operand keeps its
+                        # parentheses, so a-(b-c) and a+(b+c) print as the trees they are
+                        lp, rp = prec[a[0]] >= p, prec[a[1]] > p
+                    sym = f" {prim.symbol} " if p == ADD else prim.symbol
+                    todo = ([a[0]] if lp else ["(", a[0], ")"]) + [sym] \
+                        + ([a[1]] if rp else ["(", a[1], ")"])
+                stack.extend(reversed(todo))
+        if length > max_chars:
             raise BackpropError(f"the expression's text is over {max_chars:,} characters")
-        text[i], prec[i] = t, p
-    return text[order[-1]]
+    return "".join(pieces)
 
 
 def module_label(graph: Graph, i: int) -> str:

@@ -1,0 +1,416 @@
+"""The engine: forward pass, backward pass (reverse mode), forward mode.
+
+SymPy is the independent oracle: every expected derivative below is computed
+by SymPy from its own definition of each function, never from backprop's table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from backprop import parse
+from backprop.autodiff import backward, forward
+from backprop.ops import FUNCTIONS, PRIMITIVES
+
+X, Y = sp.symbols("x y", real=True)
+
+
+def _sympy_fn(name: str):
+    """SymPy's own version of each primitive (the oracle), by name."""
+    return {
+        "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "asin": sp.asin, "acos": sp.acos,
+        "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "exp": sp.exp,
+        "log": sp.log, "log2": lambda u: sp.log(u, 2), "log10": lambda u: sp.log(u, 10),
+        "sqrt": sp.sqrt, "abs": sp.Abs, "sigmoid": lambda u: 1 / (1 + sp.exp(-u)),
+        "relu": lambda u: sp.Max(u, 0), "softplus": lambda u: sp.log(1 + sp.exp(u)),
+        "sign": sp.sign, "step": lambda u: sp.Heaviside(u, 0),
+        "max": sp.Max, "min": sp.Min, "pow": sp.Pow,
+    }[name]
+
+
+def _exact(e: sp.Expr, point: dict[sp.Symbol, float]) -> float:
+    # The float point is exact in binary; evaluate the SymPy expression at 40 digits.
+    subs = {s: sp.Float(v, 40) for s, v in point.items()}
+    return float(e.evalf(40, subs=subs))
+
+
+def close(actual: float, expected: float, rtol: float, atol: float = 0.0) -> bool:
+    return abs(actual - expected) <= atol + rtol * abs(expected)
+
+
+# ---- every primitive's derivative against SymPy ------------------------------------------
+
+UNARY_POINTS: dict[str, list[float]] = {
+    "sin": [-2.5, 0.3, 7.0], "cos": [-2.5, 0.3, 7.0], "tan": [-1.2, 0.3, 1.4],
+    "asin": [-0.9, 0.2, 0.75], "acos": [-0.9, 0.2, 0.75], "atan": [-30.0, 0.2, 4.0],
+    "sinh": [-3.0, 0.1, 2.5], "cosh": [-3.0, 0.1, 2.5], "tanh": [-12.0, 0.1, 2.5, 20.0],
+    "exp": [-5.0, 0.0, 3.3], "log": [0.01, 1.5, 300.0], "log2": [0.01, 1.5, 300.0],
+    "log10": [0.01, 1.5, 300.0], "sqrt": [0.04, 2.0, 1e4], "abs": [-3.5, 0.25, 9.0],
+    "sigmoid": [-40.0, -1.0, 0.5, 20.0, 40.0], "relu": [-2.0, 0.5, 3.0],
+    "softplus": [-40.0, -1.0, 0.5, 20.0, 40.0], "sign": [-2.0, 3.0], "step": [-2.0, 3.0],
+}
+
+
+def test_every_one_argument_function_is_covered() -> None:
+    ones = {n for n, p in FUNCTIONS.items() if p.arity == 1}
+    assert ones == set(UNARY_POINTS)
+
+
+@pytest.mark.parametrize("name,x", [(n, x) for n, xs in UNARY_POINTS.items() for x in xs])
+def test_unary_derivative_matches_sympy(name: str, x: float) -> None:
+    f = parse(f"{name}(x)")
+    value, grad = f.value_and_grad(x=x)
+    e = _sympy_fn(name)(X)
+    assert close(value, _exact(e, {X: x}), 1e-13, 1e-300)
+    assert close(grad["x"], _exact(sp.diff(e, X), {X: x}), 1e-12, 1e-300)
+
+
+BINARY_CASES = [
+    ("x + y", 1.5, -2.25), ("x - y", 1.5, -2.25), ("x * y", 1.5, -2.25), ("x / y", 1.5, -2.25),
+    ("x ^ y", 1.7, 2.3), ("x ^ y", 0.3, -1.5), ("pow(x, y)", 2.5, 0.5), ("x ** y", 1.7, -2.0),
+    ("max(x, y)", 1.5, -2.25), ("max(x, y)", -3.0, 2.0),
+    ("min(x, y)", 1.5, -2.25), ("min(x, y)", -3.0, 2.0), ("-x + y", 4.0, 1.0),
+]
+
+
+def _sympy_binary(text: str):
+    ops = {"x + y": X + Y, "x - y": X - Y, "x * y": X * Y, "x / y": X / Y, "x ^ y": X**Y,
+           "pow(x, y)": X**Y, "x ** y": X**Y, "max(x, y)": sp.Max(X, Y),
+           "min(x, y)": sp.Min(X, Y), "-x + y": -X + Y}
+    return ops[text]
+
+
+@pytest.mark.parametrize("text,x,y", BINARY_CASES)
+def test_binary_derivative_matches_sympy(text: str, x: float, y: float) -> None:
+    value, grad = parse(text).value_and_grad(x=x, y=y)
+    e = _sympy_binary(text)
+    pt = {X: x, Y: y}
+    assert close(value, _exact(e, pt), 1e-14)
+    assert close(grad["x"], _exact(sp.diff(e, X), pt), 1e-13, 1e-300)
+    assert close(grad["y"], _exact(sp.diff(e, Y), pt), 1e-13, 1e-300)
+
+
+@pytest.mark.parametrize("x", [-3.0, -0.5, 0.0, 2.0])
+@pytest.mark.parametrize("n", [2, 3, -2])
+def test_integer_power_of_a_negative_base_is_real(x: float, n: int) -> None:
+    if x == 0.0 and n < 0:
+        return  # a pole, tested elsewhere as inf
+    value, grad = parse(f"x^{n}" if n > 0 else f"x^-{-n}").value_and_grad(x=x)
+    assert value == pytest.approx(x**n, rel=1e-15)
+    assert grad["x"] == pytest.approx(n * x ** (n - 1), rel=1e-15)
+
+
+def test_constant_exponent_has_no_exponent_gradient_nan_at_negative_base() -> None:
+    # d(x^2)/dx at x = -3 must not involve log(-3).
+    value, grad = parse("x^2 + x^3").value_and_grad(x=-3.0)
+    assert (value, grad["x"]) == (9.0 - 27.0, -6.0 + 27.0)
+
+
+def test_x_to_the_zero_at_zero() -> None:
+    value, grad = parse("x^0").value_and_grad(x=0.0)
+    assert value == 1.0 and grad["x"] == 0.0
+
+
+def test_angle_deg_derivatives_match_sympy() -> None:
+    d = sp.pi / 180
+    for name, e, x in [("sin", sp.sin(X * d), 30.0), ("cos", sp.cos(X * d), 60.0),
+                       ("tan", sp.tan(X * d), 20.0), ("asin", sp.asin(X) / d, 0.5),
+                       ("acos", sp.acos(X) / d, 0.5), ("atan", sp.atan(X) / d, 2.0)]:
+        value, grad = parse(f"{name}(x)", angle="deg").value_and_grad(x=x)
+        assert close(value, _exact(e, {X: x}), 1e-14), name
+        assert close(grad["x"], _exact(sp.diff(e, X), {X: x}), 1e-13), name
+
+
+# ---- the ops table is consistent with itself --------------------------------------------
+
+def _domain_points(name: str) -> list[tuple[float, ...]]:
+    if name in UNARY_POINTS:
+        return [(x,) for x in UNARY_POINTS[name]]
+    if name == "pow":
+        return [(1.7, 2.3), (0.4, -1.5), (-2.0, 3.0), (2.0, 0.0)]
+    if name == "neg":
+        return [(1.5,), (-2.0,)]
+    return [(1.5, -2.25), (-3.0, 2.0), (0.7, 0.7 + 1e-3)]
+
+
+@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+def test_partials_agree_with_derivative_templates(name: str) -> None:
+    """Each numeric local derivative equals its template evaluated through the engine."""
+    prim = PRIMITIVES[name]
+    assert len(prim.partials) == prim.arity == len(prim.derivative)
+    for args in _domain_points(name):
+        if name == "pow" and args[0] < 0:
+            ks = [0]  # the exponent partial needs log(base): only for positive bases
+        else:
+            ks = list(range(prim.arity))
+        with np.errstate(all="ignore"):
+            ans = prim.forward(*args)
+        for k in ks:
+            numeric = float(prim.partials[k](ans, *args))
+            template = parse(prim.derivative[k])
+            env = {v: args["xy".index(v)] for v in template.variables}
+            assert set(template.variables) <= {"x", "y"}
+            symbolic = float(template(**env))
+            assert close(numeric, symbolic, 1e-13, 1e-300), (name, k, args, prim.derivative[k])
+
+
+def test_every_primitive_is_reachable_from_the_language() -> None:
+    for name, prim in PRIMITIVES.items():
+        if prim.symbol is None:
+            assert FUNCTIONS.get(name) is prim
+
+
+# ---- property-based: random expression trees -------------------------------------------
+
+@dataclass(frozen=True)
+class Expr:
+    text: str
+    sym: sp.Expr
+    kinks: tuple  # (text-free) SymPy expressions that must stay away from 0 at the point
+
+
+def _pos(e: Expr) -> Expr:
+    # A smooth, strictly positive argument: u^2 + 1/2.
+    return Expr(f"(({e.text})^2 + 0.5)", e.sym**2 + sp.Rational(1, 2), e.kinks)
+
+
+def _bounded(e: Expr, r: str) -> Expr:
+    # A smooth argument in (-r, r): r*tanh(u).
+    return Expr(f"({r}*tanh({e.text}))", sp.Rational(r) * sp.tanh(e.sym), e.kinks)
+
+
+LEAVES = st.sampled_from([
+    Expr("x", X, ()), Expr("y", Y, ()), Expr("2.5", sp.Rational(5, 2), ()),
+    Expr("pi", sp.pi, ()), Expr("e", sp.E, ()), Expr(".5", sp.Rational(1, 2), ()),
+])
+
+UNARY_NAMES = sorted(UNARY_POINTS)
+BINARY_NAMES = ["+", "-", "*", "/", "^", "pow", "max", "min"]
+
+
+def _unary(name: str, a: Expr) -> Expr:
+    if name in ("log", "log2", "log10", "sqrt"):
+        a = _pos(a)
+    elif name in ("asin", "acos"):
+        a = _bounded(a, "0.9")
+    elif name == "tan":
+        a = _bounded(a, "1.2")
+    elif name in ("sinh", "cosh", "exp"):
+        a = _bounded(a, "4")  # keeps values from overflowing
+    kinks = a.kinks + ((a.sym,) if name in ("abs", "relu", "sign", "step") else ())
+    return Expr(f"{name}({a.text})", _sympy_fn(name)(a.sym), kinks)
+
+
+def _binary(op: str, a: Expr, b: Expr) -> Expr:
+    kinks = a.kinks + b.kinks
+    if op == "/":
+        b = _pos(b)
+        return Expr(f"({a.text}) / {b.text}", a.sym / b.sym, kinks + b.kinks)
+    if op in ("^", "pow"):
+        base, expo = _pos(a), _bounded(b, "2")
+        text = f"{base.text}^{expo.text}" if op == "^" else f"pow({base.text}, {expo.text})"
+        return Expr(text, base.sym**expo.sym, kinks)
+    if op in ("max", "min"):
+        fn = sp.Max if op == "max" else sp.Min
+        return Expr(f"{op}({a.text}, {b.text})", fn(a.sym, b.sym), kinks + (a.sym - b.sym,))
+    sym = {"+": a.sym + b.sym, "-": a.sym - b.sym, "*": a.sym * b.sym}[op]
+    return Expr(f"({a.text}) {op} ({b.text})", sym, kinks)
+
+
+def _extend(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
+    return st.one_of(
+        st.builds(_unary, st.sampled_from(UNARY_NAMES), children),
+        st.builds(_binary, st.sampled_from(BINARY_NAMES), children, children),
+        st.builds(lambda a: Expr(f"-({a.text})", -a.sym, a.kinks), children),
+    )
+
+
+EXPRS = st.recursive(LEAVES, _extend, max_leaves=8)
+COORD = st.floats(min_value=-2.0, max_value=2.0, allow_nan=False).map(lambda v: round(v, 6))
+
+
+def _in_domain(e: Expr, x: float, y: float) -> bool:
+    pt = {X: sp.Float(x, 40), Y: sp.Float(y, 40)}
+    for k in e.kinks:
+        # central differences step over a kink only if it is within a few h of zero
+        if abs(float(k.evalf(30, subs=pt))) < 1e-3:
+            return False
+    return True
+
+
+@settings(max_examples=int(__import__("os").environ.get("BP_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.filter_too_much])
+@given(EXPRS, COORD, COORD)
+def test_random_expression_gradient_matches_sympy_and_central_differences(
+        e: Expr, x: float, y: float) -> None:
+    assume(_in_domain(e, x, y))
+    f = parse(e.text)
+    env = {v: {"x": x, "y": y}[v] for v in f.variables}
+    value, grad = f.value_and_grad(**env)
+    assume(math.isfinite(value) and abs(value) < 1e8)
+    exact_value = _exact(e.sym, {X: x, Y: y})
+    assert close(value, exact_value, 1e-9, 1e-12), (e.text, x, y)
+    for v, s in (("x", X), ("y", Y)):
+        if v not in env:
+            assert not e.sym.has(s) or sp.diff(e.sym, s) == 0
+            continue
+        exact = _exact(sp.diff(e.sym, s), {X: x, Y: y})
+        assert close(grad[v], exact, 1e-9, 1e-12), (e.text, v, x, y, grad[v], exact)
+        h = 1e-6
+        plus, minus = dict(env), dict(env)
+        plus[v] += h
+        minus[v] -= h
+        central = (f(**plus) - f(**minus)) / (2 * h)
+        assert close(grad[v], central, 1e-5, 1e-5), (e.text, v, x, y, grad[v], central)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.filter_too_much])
+@given(EXPRS, st.lists(COORD, min_size=4, max_size=4))
+def test_forward_mode_equals_reverse_mode_and_arrays_equal_points(e: Expr, coords: list) -> None:
+    f = parse(e.text)
+    xs = np.array([coords[0], coords[1], 0.25, -1.75])
+    ys = np.array([coords[2], coords[3], -0.5, 1.25])
+    env = {v: {"x": xs, "y": ys}[v] for v in f.variables}
+    value, grad = f.value_and_grad(**env)
+    tangent = f.forward_mode_grad(**env)
+    for v in f.variables:
+        np.testing.assert_allclose(tangent[v], grad[v], rtol=1e-12, atol=1e-12)
+    for k in range(4):
+        pv, pg = f.value_and_grad(**{v: float(a[k]) for v, a in env.items()})
+        np.testing.assert_allclose(np.asarray(value)[k] if np.ndim(value) else value, pv,
+                                   rtol=1e-15, atol=0)
+        for v in f.variables:
+            np.testing.assert_allclose(grad[v][k], pg[v], rtol=1e-15, atol=0)
+
+
+# ---- shared subexpressions: the gradient sums over paths -----------------------------------
+
+def test_shared_subexpression_is_one_node_and_its_gradient_sums_over_paths() -> None:
+    f = parse("sin(x)*sin(x)")
+    assert [f.graph.ops[i] for i in f.plan.order].count("sin") == 1
+    x = 0.7
+    vals = forward(f.graph, f.plan, {"x": x})
+    sin_node = next(i for i in f.plan.order if f.graph.ops[i] == "sin")
+    received = []
+
+    def record(i, k, j, local, upstream, contrib) -> None:
+        if j == sin_node:
+            received.append(contrib)
+
+    g = backward(f.graph, f.plan, vals, ["x"], record=record)
+    assert len(received) == 2  # one contribution per path out of the sin node
+    assert received == [math.sin(x), math.sin(x)]
+    assert g["x"] == pytest.approx(2 * math.sin(x) * math.cos(x), rel=1e-15)
+
+
+@pytest.mark.parametrize("text,sym", [
+    ("x*x", X * X), ("(x+y)*(x+y) - (x+y)", (X + Y) ** 2 - (X + Y)),
+    ("exp(sin(x)) + sin(x)^2 + cos(sin(x))", sp.exp(sp.sin(X)) + sp.sin(X) ** 2 + sp.cos(sp.sin(X))),
+    ("x/x", sp.Integer(1)), ("x - x", sp.Integer(0)),
+])
+def test_fan_out_matches_sympy(text: str, sym: sp.Expr) -> None:
+    f = parse(text)
+    env = {v: {"x": 0.8, "y": -0.3}[v] for v in f.variables}
+    _, grad = f.value_and_grad(**env)
+    for v in f.variables:
+        s = {"x": X, "y": Y}[v]
+        assert close(grad[v], _exact(sp.diff(sym, s), {X: 0.8, Y: -0.3}), 1e-14, 1e-15)
+
+
+def test_diamond_graph_sums_paths() -> None:
+    # a = x*y feeds both b = sin(a) and c = exp(a); f = b + c
+    f = parse("sin(x*y) + exp(x*y)")
+    assert [f.graph.ops[i] for i in f.plan.order].count("mul") == 1
+    _, grad = f.value_and_grad(x=0.5, y=1.5)
+    a = 0.75
+    assert grad["x"] == pytest.approx((math.cos(a) + math.exp(a)) * 1.5, rel=1e-15)
+    assert grad["y"] == pytest.approx((math.cos(a) + math.exp(a)) * 0.5, rel=1e-15)
+
+
+# ---- kinks: subgradients as PyTorch --------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [("relu(x)", 0.0), ("abs(x)", 0.0), ("step(x)", 0.0),
+                                           ("sign(x)", 0.0)])
+def test_kink_at_zero(text: str, expected: float) -> None:
+    assert parse(text).value_and_grad(x=0.0)[1]["x"] == expected
+
+
+@pytest.mark.parametrize("fn", ["max", "min"])
+def test_max_min_split_a_tie(fn: str) -> None:
+    value, grad = parse(f"{fn}(x, y)").value_and_grad(x=1.25, y=1.25)
+    assert value == 1.25 and grad == {"x": 0.5, "y": 0.5}
+    # max(x, x) is one node with x twice: the halves add back to 1
+    assert parse(f"{fn}(x, x)").value_and_grad(x=3.0)[1]["x"] == 1.0
+    # a tie through different subexpressions: d/dx max(2x, x+x*1)... both args equal 2x
+    _, g = parse(f"{fn}(2*x, x + x)").value_and_grad(x=1.5)
+    assert g["x"] == 0.5 * 2 + 0.5 * 2
+
+
+def test_kinks_vectorised() -> None:
+    x = np.array([-1.0, 0.0, 2.0])
+    assert parse("relu(x)").grad(x=x)["x"].tolist() == [0.0, 0.0, 1.0]
+    assert parse("abs(x)").grad(x=x)["x"].tolist() == [-1.0, 0.0, 1.0]
+    g = parse("max(x, y)").grad(x=x, y=np.zeros(3))
+    assert g["x"].tolist() == [0.0, 0.5, 1.0] and g["y"].tolist() == [1.0, 0.5, 0.0]
+
+
+# ---- domain errors give IEEE values, silently -----------------------------------------------
+
+def test_domain_errors_are_ieee_and_quiet(recwarn) -> None:
+    assert math.isnan(parse("log(x)")(x=-1.0))
+    assert math.isinf(parse("1/x")(x=0.0))
+    assert math.isnan(parse("sqrt(x)")(x=-1.0))
+    assert [w for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
+
+
+# ---- the seed's worked example ---------------------------------------------------------------
+
+SEED = "2/sin(exp(-x))"
+
+
+def test_seed_example_in_radians() -> None:
+    e = 2 / sp.sin(sp.exp(-X))
+    value, grad = parse(SEED).value_and_grad(x=-4.499)
+    assert close(value, _exact(e, {X: -4.499}), 1e-12)
+    assert close(grad["x"], _exact(sp.diff(e, X), {X: -4.499}), 1e-10)
+
+
+def test_seed_example_in_degrees_gives_the_documents_numbers() -> None:
+    x = -math.log(90.0)
+    value, grad = parse(SEED, angle="deg").value_and_grad(x=x)
+    assert value == pytest.approx(2.0, abs=1e-12)
+    assert abs(grad["x"]) < 1e-10
+    # and the same locally: d/dx at a nearby point is visibly non-zero, per SymPy
+    e = 2 / sp.sin(sp.exp(-X) * sp.pi / 180)
+    _, g2 = parse(SEED, angle="deg").value_and_grad(x=-4.0)
+    assert close(g2["x"], _exact(sp.diff(e, X), {X: -4.0}), 1e-10)
+
+
+def test_value_and_grad_over_arrays_shape_and_types() -> None:
+    f = parse(SEED)
+    assert f.variables == ("x",)
+    v, g = f.value_and_grad(x=-4.499)
+    assert isinstance(v, float) and isinstance(g["x"], float)
+    xs = np.linspace(-5, 5, 1001)
+    v, g = f.value_and_grad(x=xs)
+    assert v.shape == xs.shape and g["x"].shape == xs.shape
+    # a constant expression broadcast to the points
+    v, g = parse("x*0 + 3").value_and_grad(x=xs)
+    assert v.shape == xs.shape
+
+
+def test_variables_in_order_of_first_appearance() -> None:
+    assert parse("b*a + c - a").variables == ("b", "a", "c")
+
+
+def test_wrt_limits_the_gradient() -> None:
+    _, g = parse("x*y + y").value_and_grad(wrt=["y"], x=2.0, y=3.0)
+    assert g == {"y": 3.0}
