@@ -58,6 +58,11 @@ def graph(
     from ..render import warn
 
     fmt = _choose_format(format, output)
+    if output is not None:
+        # before any work, and so the message names -o, not the temporary file beside it
+        folder = os.path.dirname(output) or "."
+        if not os.path.isdir(folder):
+            raise InputError(f"-o {output}: the folder {folder} does not exist")
     if fmt is GraphFormat.png and output is None and sys.stdout.isatty():
         raise InputError("png is binary: write it to a file with -o FILE.png")
     f = parse_expr(expr, angle)

@@ -50,62 +50,77 @@ def train(
 ) -> None:
     """Train the regressor a = Wx + b, h = sigma(a), y_hat = Vh + c by gradient descent.
 
-    Shows a progress bar on stderr, saves the best model (lowest validation loss) to output.model, prints a summary. Ctrl-C stops after the current batch, saves the best model so far and exits 130; a diverging loss stops with exit 1.
+    Shows a progress bar on stderr, saves the best model (lowest validation loss) to output.model, prints a summary. Ctrl-C (or SIGTERM) stops after the current batch, saves the best model of the finished epochs (none finished: the file is left as it was) and exits 130; a diverging loss stops with exit 1.
     """
     from ..errors import BackpropError
     from ..nn import config as settings
     from ..nn import train as training
     from ..render import warn
 
-    overrides = {"training.epochs": epochs, "training.learning_rate": learning_rate,
-                 "training.seed": seed, "output.model": str(out) if out is not None else None}
-    cfg = settings.load(config, overrides)
-    plot_path = None
-    if plot is not None:
-        from ..plot_training import check_plot_path
+    # SIGINT/SIGTERM are caught for the whole command, not only the loop: one that comes
+    # while the data loads stops before training, one while the model is written waits
+    # for the file to be complete; either way the exit is 130 and the file on disk is the
+    # previous complete model or the new complete one.
+    with training.stop_on_signals() as stop:
+        overrides = {"training.epochs": epochs, "training.learning_rate": learning_rate,
+                     "training.seed": seed, "output.model": str(out) if out is not None else None}
+        cfg = settings.load(config, overrides)
+        plot_path = None
+        if plot is not None:
+            from ..plot_training import check_plot_path
 
-        plot_path = check_plot_path(plot)  # before training: the extra and the folder
-    run = training.prepare(cfg, config.parent)
-    bs = cfg.training.batch_size
-    if bs is not None and bs > len(run.train_rows):
-        warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
-             "full-batch gradient descent")
-    if gradcheck:
-        errors = training.check(run)
-        worst = max(errors, key=errors.__getitem__)
-        sys.stderr.write(f"gradcheck: largest relative error {errors[worst]:.3g} ({worst}), "
-                         f"tolerance {training.GRADCHECK_TOLERANCE:g}\n")
-        bad = {k: v for k, v in errors.items() if v > training.GRADCHECK_TOLERANCE}
-        if bad:
-            raise BackpropError("gradcheck failed: " + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
-    fit = _fit_with_progress(run, quiet)
-    model_path = Path(cfg.output.model)
-    saved = fit.best_epoch is not None or fit.stopped == "interrupted"
-    if saved:
-        run.model.save(model_path, cfg.model_dump(mode="json"))
-    result = training.summary(run)
-    result["model"] = str(model_path) if saved else None
-    if plot_path is not None and fit.history:
-        from ..nn.model import Regressor
-        from ..plot_training import plot_training
+            plot_path = check_plot_path(plot)  # before training: the extra and the folder
+        run = training.prepare(cfg, config.parent)
+        bs = cfg.training.batch_size
+        if bs is not None and bs > len(run.train_rows):
+            warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
+                 "full-batch gradient descent")
+        if gradcheck:
+            errors = training.check(run)
+            worst = max(errors, key=errors.__getitem__)
+            sys.stderr.write(f"gradcheck: largest relative error {errors[worst]:.3g} ({worst}), "
+                             f"tolerance {training.GRADCHECK_TOLERANCE:g}\n")
+            sys.stderr.flush()
+            bad = {k: v for k, v in errors.items() if v > training.GRADCHECK_TOLERANCE}
+            if bad:
+                raise BackpropError("gradcheck failed: "
+                                    + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
+        model_path = Path(cfg.output.model)
+        if stop.is_set():
+            sys.stderr.write(f"backprop: interrupted before training started; {model_path} "
+                             "was not written\n")
+            raise typer.Exit(130)
+        fit = _fit_with_progress(run, quiet, stop)
+        # Only a finished epoch is saved: weights from part of the first epoch must not
+        # replace a model a previous run trained.
+        saved = fit.best_epoch is not None
+        if saved:
+            run.model.save(model_path, cfg.model_dump(mode="json"))
+        result = training.summary(run)
+        result["model"] = str(model_path) if saved else None
+        if plot_path is not None and fit.history:
+            from ..nn.model import Regressor
+            from ..plot_training import plot_training
 
-        # the fit drawn is the saved model's, through the predict path `backprop predict` uses
-        drawn = Regressor.load(model_path)[0] if saved else None
-        plot_training(run, plot_path, drawn)
-        result["plot"] = str(plot_path)
-    elif plot_path is not None:
-        warn(f"no epoch finished, so there is nothing to plot: {plot_path} was not written")
-    _print_summary(result, format, fit.history)
-    if fit.stopped == "diverged":
+            # the fit drawn is the saved model's, through the predict path `backprop predict` uses
+            drawn = Regressor.load(model_path)[0] if saved else None
+            plot_training(run, plot_path, drawn)
+            result["plot"] = str(plot_path)
+        elif plot_path is not None:
+            warn(f"no epoch finished, so there is nothing to plot: {plot_path} was not written")
+        _print_summary(result, format, fit.history)
+        sys.stdout.flush()
         kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
-                if saved else "no epoch finished, so no model was saved")
-        raise BackpropError(f"{fit.message}; {kept}")
-    if fit.stopped == "interrupted":
-        sys.stderr.write(f"backprop: interrupted; the best model so far is saved in {model_path}\n")
-        raise typer.Exit(130)
+                if saved else f"no epoch finished, so no model was saved ({model_path} "
+                "was not written)")
+        if fit.stopped == "diverged":
+            raise BackpropError(f"{fit.message}; {kept}")
+        if fit.stopped == "interrupted" or stop.is_set():
+            sys.stderr.write(f"backprop: interrupted after {len(fit.history)} epochs; {kept}\n")
+            raise typer.Exit(130)
 
 
-def _fit_with_progress(run: Any, quiet: bool) -> Any:
+def _fit_with_progress(run: Any, quiet: bool, stop: Any) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..nn import train as training
@@ -119,7 +134,7 @@ def _fit_with_progress(run: Any, quiet: bool) -> Any:
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                         console=err, disable=not show, transient=False)
     epochs = run.config.training.epochs
-    with training.stop_on_signals() as stop, progress:
+    with progress:
         task = progress.add_task("train", total=epochs, train="-", val="-")
 
         def on_epoch(e: Any) -> None:

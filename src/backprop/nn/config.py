@@ -7,6 +7,7 @@ path (``training.learning_rate``), what was wrong and what is allowed.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -22,17 +23,19 @@ class _Strict(BaseModel):
 class SyntheticConfig(_Strict):
     expr: str = Field(min_length=1)
     ranges: dict[str, tuple[float, float]]
-    n: int = Field(1000, ge=2)
-    noise: float = Field(0.0, ge=0)
-    seed: Optional[int] = None  # default: training.seed
+    n: int = Field(1000, ge=2, le=10_000_000)  # 80 MB a column: past this, a memory error
+    noise: float = Field(0.0, ge=0, allow_inf_nan=False)
+    seed: Optional[int] = Field(None, ge=0)  # default: training.seed
 
     @field_validator("ranges")
     @classmethod
     def _ordered(cls, ranges: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
         for name, (lo, hi) in ranges.items():
-            if not lo < hi:
+            # high - low must be finite too: numpy draws low + (high - low) * u
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi
+                    and math.isfinite(hi - lo)):
                 raise ValueError(f"the range of {name} must be [low, high] with low < high, "
-                                 f"got [{lo}, {hi}]")
+                                 f"both and high - low finite numbers, got [{lo}, {hi}]")
         return ranges
 
 
@@ -63,11 +66,11 @@ class ModelConfig(_Strict):
 
 class EarlyStopping(_Strict):
     patience: int = Field(20, ge=1)
-    min_delta: float = Field(0.0, ge=0)
+    min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
 class TrainingConfig(_Strict):
-    learning_rate: float = Field(0.05, gt=0)
+    learning_rate: float = Field(0.05, gt=0, allow_inf_nan=False)
     epochs: int = Field(200, ge=1)
     batch_size: Optional[int] = Field(32, ge=1)  # null: full batch
     optimizer: Literal["sgd", "momentum", "adam"] = "sgd"

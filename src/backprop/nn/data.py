@@ -128,10 +128,13 @@ def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "da
     bad = ~np.isfinite(y)
     if bad.any():
         i = int(np.argmax(bad))
-        at = ", ".join(f"{v}={columns[v][i]!r}" for v in names)
+        at = ", ".join(f"{v}={float(columns[v][i])!r}" for v in names)
         raise InputError(f"{key}.expr: not finite at {at} ({int(bad.sum())} of {cfg.n} points); "
                          "narrow the ranges to the expression's domain")
-    y += cfg.noise * rng.standard_normal(cfg.n)
+    with np.errstate(over="ignore"):  # checked just below
+        y += cfg.noise * rng.standard_normal(cfg.n)
+    if not np.all(np.isfinite(y)):
+        raise InputError(f"{key}.noise: {cfg.noise!r} is so large that the targets overflow")
     X = np.column_stack([columns[v] for v in names])
     return Dataset(X, y[:, None], names, [target], f"synthetic: {cfg.expr}")
 

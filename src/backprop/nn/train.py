@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from ..errors import InputError
 from .config import Config
 from .data import Dataset, load, split
 from .layers import Affine, Array, Layer, MSELoss
@@ -254,8 +255,16 @@ def prepare(config: Config, config_dir: Path) -> Run:
     data = load(config.data, config_dir, t.seed)
     train_rows, val_rows = split(len(data.X), config.data.validation_split, rngs["split"])
     if config.data.standardize:
-        x_scale = Standardization.fit(data.X[train_rows])
-        y_scale = Standardization.fit(data.Y[train_rows])
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below, by column
+            x_scale = Standardization.fit(data.X[train_rows])
+            y_scale = Standardization.fit(data.Y[train_rows])
+        for names, scale in ((data.input_names, x_scale), (data.target_names, y_scale)):
+            bad = [n for n, m, s in zip(names, scale.mean, scale.std)
+                   if not (np.isfinite(m) and np.isfinite(s))]
+            if bad:
+                raise InputError(f"data: column {', '.join(bad)}: the values are too large to "
+                                 "standardise (the mean or standard deviation overflows); "
+                                 "rescale the column")
     else:
         x_scale = Standardization.identity(data.X.shape[1])
         y_scale = Standardization.identity(data.Y.shape[1])
