@@ -89,13 +89,18 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     from rich import box
     from rich.table import Table
 
-    t = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left",
-              caption_justify="left")
+    t = Table(caption=caption, box=box.SIMPLE_HEAD, caption_justify="left")
     for k, c in enumerate(columns):
         t.add_column(c, justify="right" if k >= right_align_from else "left", no_wrap=True)
     for r in rows:
         t.add_row(*[fmt(c) if isinstance(c, float) else str(c) for c in r])
-    return t
+    if title is None:
+        return t
+    # The title on a line of its own: a table's own title would wrap at the table's width.
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(Text(title, style="bold"), t)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
