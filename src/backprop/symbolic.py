@@ -63,7 +63,7 @@ class Derivative:
     def text(self) -> str:
         from .expr.printer import to_text
 
-        return to_text(self.graph, self.root)
+        return to_text(self.graph, self.root, associative=True)
 
     def as_graph(self) -> Graph:
         """The same nodes with ``root`` as the output, ready for autodiff.forward."""

@@ -13,6 +13,7 @@ from ..ops import ADD, NEG, PRIMITIVES
 from .graph import CONST, VAR, Graph
 
 ATOM = 100
+_ASSOCIATIVE = {"add", "mul"}
 _NON_ASSOC_RIGHT = {"sub", "div"}
 
 
@@ -50,8 +51,13 @@ def _precedence(graph: Graph, i: int) -> int:
     return NEG if prim.arity == 1 else prim.precedence
 
 
-def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000) -> str:
+def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
+            associative: bool = False) -> str:
     """The expression computed by ``root`` (default: the output) as text.
+
+    ``associative``: print a+(b+c) as a + b + c and a*(b*c) as a*b*c, which
+    reads back as the same value though not the same tree (for derivatives,
+    where a reader wants the fewest parentheses, not the exact tree).
 
     Each node's precedence is known without its text, so the parentheses are
     decided per node and the text is emitted piece by piece from an explicit
@@ -101,6 +107,8 @@ def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000) 
                         # left-associative: an equal-precedence right operand keeps its
                         # parentheses, so a-(b-c) and a+(b+c) print as the trees they are
                         lp, rp = prec[a[0]] >= p, prec[a[1]] > p
+                        if associative and op in _ASSOCIATIVE and graph.ops[a[1]] == op:
+                            rp = True
                     sym = f" {prim.symbol} " if p == ADD else prim.symbol
                     todo = ([a[0]] if lp else ["(", a[0], ")"]) + [sym] \
                         + ([a[1]] if rp else ["(", a[1], ")"])
