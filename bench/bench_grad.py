@@ -1,0 +1,285 @@
+"""Benchmarks of issue 2: the engine and `backprop grad`, each against its practical limit.
+
+Every part measures both sides in the same run, alternating them, and prints
+medians of several repeats and their ratio:
+
+  1. value and gradient over 1,000,000 points: backprop vs the hand-derived numpy
+     formula (target <= 1.3x); PyTorch eager and JAX beside it when importable.
+  2. cold start: `backprop grad "x^2" --at 3` vs `python -c "import numpy"` (<= 1.2x).
+  3. 1,000,000 lines through `backprop grad ... --at - --format csv` vs a hand-written
+     numpy script reading the same lines and writing the same CSV (<= 1.5x).
+  4. parse + gradient of expressions of 10,000 and 100,000 nodes (ratio ~10: linear).
+
+    python bench/bench_grad.py                 # all parts, full sizes
+    python bench/bench_grad.py --part 3        # one part
+    python bench/bench_grad.py --small         # sizes / 10, for a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from backprop import parse
+
+PY = sys.executable
+SCRIPT = str(Path(PY).parent / "backprop") if (Path(PY).parent / "backprop").exists() \
+    else (shutil.which("backprop") or "backprop")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def side_by_side(named: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each callable, the callables interleaved round by round."""
+    times: dict[str, list[float]] = {k: [] for k in named}
+    for fn in named.values():  # warm-up (imports, caches, page faults)
+        fn()
+    for _ in range(repeats):
+        for k, fn in named.items():
+            times[k].append(timed(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def report(title: str, med: dict[str, float], base: str, target: float | None,
+           judged: tuple[str, ...] = ("backprop grad", "backprop value_and_grad")) -> None:
+    print(f"\n{title}")
+    for k, t in med.items():
+        ratio = t / med[base]
+        mark = ""
+        if target is not None and k != base and k.startswith(judged):
+            mark = "  (target <= %.1fx: %s)" % (target, "met" if ratio <= target else
+                                                 f"MISSED by {100 * (ratio / target - 1):.0f}%")
+        print(f"  {k:<44} {t * 1e3:10.1f} ms   {ratio:5.2f}x{mark}")
+
+
+# ---- part 1 ---------------------------------------------------------------------------------
+
+SEED = "2/sin(exp(-x))"
+
+
+def seed_numpy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    b = np.exp(-x)
+    c = np.sin(b)
+    f = 2.0 / c
+    return f, f / c * np.cos(b) * b  # d/dx 2/sin(exp(-x)) = 2 cos(b) b / c^2
+
+
+def twenty_terms() -> str:
+    # odd k: sin(k*x + y)/k; even k: exp(-x*y/k)
+    return " + ".join(f"sin({k}*x + y)/{k}" if k % 2 else f"exp(-x*y/{k})" for k in range(1, 21))
+
+
+def twenty_numpy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    f = np.zeros_like(x)
+    dx = np.zeros_like(x)
+    dy = np.zeros_like(x)
+    xy = x * y
+    for k in range(1, 21):
+        if k % 2:
+            u = k * x + y
+            s, c = np.sin(u), np.cos(u)
+            f += s / k
+            dx += c
+            dy += c / k
+        else:
+            e = np.exp(xy * (-1.0 / k))
+            f += e
+            dx -= (y / k) * e
+            dy -= (x / k) * e
+    return f, dx, dy
+
+
+def part1(n: int, repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-5.0, -4.0, n)
+    y = rng.uniform(-1.0, 1.0, n)
+    f1 = parse(SEED)
+    f20 = parse(twenty_terms())
+    # same numbers first
+    v, g = f1.value_and_grad(x=x)
+    hv, hg = seed_numpy(x)
+    assert np.allclose(v, hv, rtol=1e-12) and np.allclose(g["x"], hg, rtol=1e-10)
+    v, g = f20.value_and_grad(x=x, y=y)
+    hv, hdx, hdy = twenty_numpy(x, y)
+    assert np.allclose(v, hv, rtol=1e-12) and np.allclose(g["x"], hdx, rtol=1e-10, atol=1e-12)
+    assert np.allclose(g["y"], hdy, rtol=1e-10, atol=1e-12)
+
+    extra1: dict[str, Callable[[], object]] = {}
+    extra20: dict[str, Callable[[], object]] = {}
+    try:
+        import torch
+
+        tx = torch.tensor(x)
+        ty = torch.tensor(y)
+
+        def torch_seed() -> None:
+            xx = tx.clone().requires_grad_(True)
+            out = 2.0 / torch.sin(torch.exp(-xx))
+            out.backward(torch.ones_like(out))
+
+        def torch_twenty() -> None:
+            xx, yy = tx.clone().requires_grad_(True), ty.clone().requires_grad_(True)
+            out = sum(torch.sin(k * xx + yy) / k if k % 2 else torch.exp(-xx * yy / k)
+                      for k in range(1, 21))
+            out.backward(torch.ones_like(out))
+
+        extra1["PyTorch eager (float64)"] = torch_seed
+        extra20["PyTorch eager (float64)"] = torch_twenty
+    except ImportError:
+        print("  (PyTorch not installed: install the bench extra to compare)")
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+        jseed = jax.jit(jax.vmap(jax.value_and_grad(lambda x: 2.0 / jnp.sin(jnp.exp(-x)))))
+        jx = jnp.asarray(x)
+        extra1["JAX jit+vmap (float64)"] = lambda: jseed(jx)[1].block_until_ready()
+    except ImportError:
+        print("  (JAX not installed)")
+
+    med = side_by_side({"numpy, hand-derived formula": lambda: seed_numpy(x),
+                        "backprop value_and_grad": lambda: f1.value_and_grad(x=x), **extra1},
+                       repeats)
+    report(f"1a. value and gradient of {SEED} at {n:,} points", med,
+           "numpy, hand-derived formula", 1.3)
+    med = side_by_side({"numpy, hand-derived formula": lambda: twenty_numpy(x, y),
+                        "backprop value_and_grad": lambda: f20.value_and_grad(x=x, y=y),
+                        **extra20}, repeats)
+    report(f"1b. value and gradient of a 20-term expression of x, y ({f20.size} nodes) at "
+           f"{n:,} points", med, "numpy, hand-derived formula", 1.3)
+
+
+# ---- part 2 ---------------------------------------------------------------------------------
+
+def part2(repeats: int) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPROFILEIMPORTTIME",)}
+    cwd = tempfile.gettempdir()
+
+    def cmd(args: list[str]) -> Callable[[], object]:
+        return lambda: subprocess.run(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, check=True)
+
+    med = side_by_side({
+        "python -c 'import numpy'": cmd([PY, "-c", "import numpy"]),
+        "backprop grad 'x^2' --at 3": cmd([SCRIPT, "grad", "x^2", "--at", "3"]),
+        "backprop grad 'x^2' --at 3 --format csv": cmd([SCRIPT, "grad", "x^2", "--at", "3",
+                                                        "--format", "csv"]),
+        "backprop --help (must not import numpy)": cmd([SCRIPT, "--help"]),
+        "python -c 'pass'": cmd([PY, "-c", "pass"]),
+    }, repeats)
+    report("2. cold start (wall time of the whole process)", med, "python -c 'import numpy'", 1.2)
+
+
+# ---- part 3 ---------------------------------------------------------------------------------
+
+HAND_CSV = r'''
+import sys
+import numpy as np
+x = np.array(sys.stdin.buffer.read().split(), dtype=np.float64)
+b = np.exp(-x)
+c = np.sin(b)
+f = 2.0 / c
+d = f / c * np.cos(b) * b
+out = sys.stdout
+out.write("x,f,df/dx\n")
+rows = np.column_stack((x, f, d)).tolist()
+out.write("".join([f"{a!r},{v!r},{g!r}\n" for a, v, g in rows]))
+'''
+
+
+def part3(n: int, repeats: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_grad_"))
+    try:
+        rng = np.random.default_rng(1)
+        data = tmp / "points.txt"
+        data.write_text("".join(f"{v!r}\n" for v in rng.uniform(-5.0, -4.0, n).tolist()))
+        hand = tmp / "hand.py"
+        hand.write_text(HAND_CSV)
+        outs = {"hand": tmp / "hand.csv", "backprop": tmp / "backprop.csv"}
+
+        def cmd(args: list[str], out: Path) -> Callable[[], object]:
+            def go() -> None:
+                with open(data, "rb") as i, open(out, "wb") as o:
+                    subprocess.run(args, stdin=i, stdout=o, check=True)
+            return go
+
+        med = side_by_side({
+            "hand-written numpy script": cmd([PY, str(hand)], outs["hand"]),
+            "backprop grad --at - --format csv": cmd([SCRIPT, "grad", SEED, "--at", "-",
+                                                      "--format", "csv"], outs["backprop"]),
+        }, repeats)
+        a, b = (hashlib.sha256(p.read_bytes()).hexdigest() for p in outs.values())
+        same = "identical" if a == b else "DIFFERENT (compare the files!)"
+        report(f"3. {n:,} lines of stdin -> CSV of {SEED} (outputs {same})", med,
+               "hand-written numpy script", 1.5)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- part 4 ---------------------------------------------------------------------------------
+
+def big_expression(nodes: int) -> str:
+    # sin(x + k)*k: 5 new nodes per term (const, add, sin, mul, the sum's add)
+    return "+".join(f"sin(x+{k})*{k}" for k in range(1, nodes // 5 + 1))
+
+
+def part4(small: int, repeats: int) -> None:
+    sizes = (small, 10 * small)
+    texts = {n: big_expression(n) for n in sizes}
+
+    def go(n: int) -> Callable[[], object]:
+        return lambda: parse(texts[n]).value_and_grad(x=0.5)
+
+    med = side_by_side({f"parse + gradient, {n:,} nodes": go(n) for n in sizes},
+                       max(3, repeats // 2))
+    ks = list(med)
+    print(f"\n4. parse + gradient, growth from {sizes[0]:,} to {sizes[1]:,} nodes "
+          f"(linear: ~10x)")
+    for k in ks:
+        print(f"  {k:<44} {med[k] * 1e3:10.1f} ms")
+    ratio = med[ks[1]] / med[ks[0]]
+    print(f"  ratio {ratio:.1f}x for 10x the nodes ({'linear' if ratio < 13 else 'SUPERLINEAR'})")
+    f = parse(texts[sizes[1]])
+    t_parse = statistics.median(timed(lambda: parse(texts[sizes[1]])) for _ in range(3))
+    t_grad = statistics.median(timed(lambda: f.value_and_grad(x=0.5)) for _ in range(3))
+    print(f"  of which at {sizes[1]:,} nodes: parse {t_parse * 1e3:.0f} ms, "
+          f"forward+backward {t_grad * 1e3:.0f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["1", "2", "3", "4", "all"], default="all")
+    ap.add_argument("--small", action="store_true", help="sizes / 10 (a quick look, not the figures)")
+    ap.add_argument("--repeats", type=int, default=7)
+    a = ap.parse_args()
+    scale = 10 if a.small else 1
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} cpu(s); "
+          f"medians of {a.repeats} interleaved runs")
+    if a.part in ("1", "all"):
+        part1(1_000_000 // scale, a.repeats)
+    if a.part in ("2", "all"):
+        part2(max(a.repeats, 10))
+    if a.part in ("3", "all"):
+        part3(1_000_000 // scale, max(3, a.repeats // 2))
+    if a.part in ("4", "all"):
+        part4(10_000 // scale, a.repeats)
+
+
+if __name__ == "__main__":
+    main()
