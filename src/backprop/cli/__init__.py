@@ -66,7 +66,7 @@ def _option_arity(argv0: str) -> dict[str, bool]:
     cmd = getattr(group, "commands", {}).get(argv0)
     if cmd is None:
         return {}
-    out: dict[str, bool] = {}
+    out: dict[str, bool] = {"-h": False, "--help": False}  # click adds help separately
     for p in cmd.params:
         if getattr(p, "param_type_name", "") == "option":
             for name in (*p.opts, *p.secondary_opts):
@@ -84,8 +84,12 @@ def expression_first(argv: Sequence[str]) -> list[str]:
     positional argument; options, and the values of options, stay as they are.
     """
     argv = list(argv)
-    if not argv or argv[0].startswith("-") or "--" in argv:
+    if not argv or argv[0].startswith("-"):
         return argv
+    if "--" in argv:
+        # `grad -- -x^2 --at 2`: what follows the expression is options again
+        k = argv.index("--")
+        return argv[:k] + argv[k + 2:] + argv[k:k + 2] if k + 2 < len(argv) else argv
     options = _option_arity(argv[0])
     if not options:
         return argv
@@ -158,8 +162,11 @@ def _click_exit(exc: BaseException) -> int:
         return 130
     if isinstance(exc, typer.Exit):
         return int(exc.exit_code)
-    if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors
-        exc.show()
+    if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's usage errors
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "backprop"
+        hint = f" (see '{where} --help')" if ctx is not None else ""
+        sys.stderr.write(f"{where}: error: {exc.format_message()}{hint}\n")
         return int(exc.exit_code)
     if os.environ.get("BACKPROP_DEBUG"):
         raise exc

@@ -10,6 +10,8 @@ import typer
 from . import app
 from .common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, split_names
 
+TRACE_TABLE_LIMIT = 1_000  # nodes; the csv and json traces have no limit
+
 
 @app.command(
     epilog="Examples:\n\n"
@@ -19,7 +21,7 @@ from .common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, s
     "  seq 1 5 | backprop grad \"x^3\" --at - --format csv",
 )
 def grad(
-    expr: str = typer.Argument(..., help=EXPR_HELP, show_default=False),
+    expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
     at: str = typer.Option(..., "--at", help=AT_HELP, metavar="POINT", show_default=False),
     wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these partial derivatives, e.g. x,y "
                                       "(default: every variable).", metavar="VARS"),
@@ -31,6 +33,17 @@ def grad(
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> None:
     """The value of EXPR and its exact gradient at POINT, by backpropagation."""
+    try:
+        _grad(expr, at, wrt, format, trace, angle)
+    except KeyboardInterrupt:
+        # typer would turn it into a silent exit 130; say why we stopped
+        sys.stdout.flush()
+        sys.stderr.write("backprop: interrupted\n")
+        raise typer.Exit(130) from None
+
+
+def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
+          angle: Angle) -> None:
     from ..points import parse_point, read_points
 
     f = parse_expr(expr, angle)
@@ -44,6 +57,12 @@ def grad(
         _stream(f, read_points(sys.stdin, f.variables), wrt_names, format)
         return
     point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
+    if trace and format is Format.table and f.size > TRACE_TABLE_LIMIT:
+        from ..errors import InputError
+
+        # rich renders ~1 ms per row: a 100,000-module table would take minutes
+        raise InputError(f"--trace as a table shows at most {TRACE_TABLE_LIMIT:,} nodes; this "
+                         f"expression has {f.size:,}: use --format csv or --format json")
     if trace:
         _print_trace(f, point, wrt_names, format)
         return
