@@ -75,6 +75,38 @@ def _header(line: str, variables: Sequence[str]) -> list[str] | None:
     return cells
 
 
+class _utf8_lines:
+    """The stream's lines, with bytes that are not UTF-8 reported as bad input.
+
+    A strict decoder (PYTHONIOENCODING=utf-8, a UTF-8 locale) raises
+    UnicodeDecodeError mid-read; the line count is where reading stopped.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lines = 0
+
+    def _fail(self, exc: UnicodeDecodeError) -> InputError:
+        return InputError(f"stdin near line {self._lines + 1}: the bytes are not UTF-8 text "
+                          f"({exc.reason} at byte 0x{exc.object[exc.start]:02x})")
+
+    def readline(self) -> str:
+        try:
+            line = self._stream.readline()
+        except UnicodeDecodeError as exc:
+            raise self._fail(exc) from None
+        self._lines += 1
+        return line
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for line in self._stream:  # the stream's own fast iteration
+                self._lines += 1
+                yield line
+        except UnicodeDecodeError as exc:
+            raise self._fail(exc) from None
+
+
 def read_points(
     stream: IO[str], variables: Sequence[str], chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[dict[str, np.ndarray]]:
@@ -85,6 +117,7 @@ def read_points(
     Blank lines and a byte-order mark are tolerated; anything else malformed
     stops with the line number.
     """
+    stream = _utf8_lines(stream)
     first = stream.readline()
     lineno = 1
     if first.startswith("\ufeff"):
@@ -120,6 +153,8 @@ def read_points(
             else:
                 data = np.array([ln.split(",") for ln in lines], dtype=np.float64)
         except ValueError:
+            _raise_bad_line(numbered, width)
+        if data.ndim != 2 or data.shape[1] != width:  # every row short (or long) alike
             _raise_bad_line(numbered, width)
         return {v: data[:, k] for v, k in zip(variables, index)}
 

@@ -17,7 +17,11 @@ from ..errors import ExpressionError
 from ..ops import CONSTANTS, FUNCTIONS, PRIMITIVES
 from .graph import Graph, GraphBuilder
 
-MAX_TEXT = 20_000_000  # characters; past this we refuse rather than spend minutes
+# Characters. Lark's LALR parser costs ~15 us and ~400 bytes per token, and the
+# worst text is one token per character ("----...x"): at 1,000,000 characters that
+# is ~15 s and ~450 MB on a small machine; past it we refuse at once rather than
+# spend minutes and gigabytes (a limit documented in SECURITY.md and the README).
+MAX_TEXT = 1_000_000
 
 _DEG = math.pi / 180.0
 

@@ -1,0 +1,107 @@
+"""Shared pieces of the hardening tests: run the real command line, check the contract.
+
+The contract every run must keep (issue 6): exit 0, 1 or 2; a message on
+stderr when the exit is not 0; never a Python traceback nor an "internal
+error" (an exception that escaped the BackpropError hierarchy); strict JSON
+on stdout when --format json succeeded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    code: int
+    out: str
+    err: str
+
+
+def run_inprocess(argv: list[str], stdin: bytes | str | None = None,
+                  monkeypatch: pytest.MonkeyPatch | None = None) -> Run:
+    """backprop.cli.main(argv) in this process, with stdin/stdout/stderr swapped for buffers.
+
+    stdin is a real TextIOWrapper over bytes (strict UTF-8, universal newlines),
+    as a pipe gives a program started with PYTHONIOENCODING=utf-8.
+    """
+    from backprop.cli import main
+
+    data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else (stdin or b"")
+    fake_in = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    fake_out, fake_err = io.StringIO(), io.StringIO()
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = fake_in, fake_out, fake_err
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # main() must return, never exit; record it as a failure
+        code = -1000 - (exc.code if isinstance(exc.code, int) else 0)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+    return Run(list(argv), code, fake_out.getvalue(), fake_err.getvalue())
+
+
+def run_subprocess(argv: list[str], stdin: bytes | None = None, timeout: float = 60,
+                   env: dict[str, str] | None = None) -> Run:
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    full_env.pop("BACKPROP_DEBUG", None)
+    p = subprocess.run([sys.executable, "-m", "backprop", *argv], input=stdin or b"",
+                       capture_output=True, timeout=timeout, env=full_env)
+    return Run(list(argv), p.returncode, p.stdout.decode("utf-8", "replace"),
+               p.stderr.decode("utf-8", "replace"))
+
+
+def check_contract(r: Run, allowed: tuple[int, ...] = (0, 1, 2)) -> None:
+    where = f"argv={r.argv!r}\nexit={r.code}\nstderr={r.err[-2000:]!r}"
+    assert "Traceback" not in r.err, where
+    assert "internal error" not in r.err, where
+    assert r.code in allowed, where
+    if r.code == 2 and not r.err.strip() and "Usage:" in r.out:
+        return  # `backprop` with no command: click shows the help (on stdout) and exits 2
+    if r.code != 0:
+        assert r.err.strip(), "non-zero exit with nothing on stderr\n" + where
+        first = r.err.strip().splitlines()[0]
+        # "backprop: error: ...", "backprop grad: error: ..." (usage), "backprop: interrupted"
+        assert re.match(r"(backprop( [a-z]+)?: (error|interrupted)|Usage:)", first) \
+            or "Error" in r.err, where
+    asks_json = any(a in ("--format", "-f") and b == "json" for a, b in zip(r.argv, r.argv[1:]))
+    shows_help = any(a in ("-h", "--help", "--version") for a in r.argv)
+    if r.code == 0 and asks_json and not shows_help:
+        for line in r.out.splitlines():
+            json.loads(line, parse_constant=_reject_constant)  # strict: no NaN/Infinity
+
+
+def _reject_constant(name: str) -> None:
+    raise AssertionError(f"non-strict JSON constant {name} on stdout")
+
+
+def corpus_cases() -> list[dict]:
+    """Every regression case: tests/corpus/*.json, one {argv, stdin?, expect?} each."""
+    cases = []
+    for path in sorted(CORPUS.glob("*.json")):
+        case = json.loads(path.read_text(encoding="utf-8"))
+        case["name"] = path.stem
+        cases.append(case)
+    return cases
+
+
+def decode_stdin(case: dict) -> bytes | None:
+    """Corpus stdin: "stdin" (text) or "stdin_hex" (raw bytes)."""
+    if "stdin_hex" in case:
+        return bytes.fromhex(case["stdin_hex"])
+    if "stdin" in case:
+        return case["stdin"].encode("utf-8", "surrogateescape")
+    return None
