@@ -50,12 +50,13 @@ def _root(
 
 
 # Each command module registers itself on `app` when imported.
+# (in the order `backprop --help` lists them)
 from . import grad as _grad  # noqa: E402,F401
-from . import graph as _graph  # noqa: E402,F401
 from . import diff as _diff  # noqa: E402,F401
 from . import compare as _compare  # noqa: E402,F401
-from . import train as _train  # noqa: E402,F401
 from . import descend as _descend  # noqa: E402,F401
+from . import graph as _graph  # noqa: E402,F401
+from . import train as _train  # noqa: E402,F401
 
 
 def _option_arity(argv0: str) -> dict[str, bool]:

@@ -67,9 +67,13 @@ def compare(
                                          "object per line)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> None:
-    """Every way to the gradient of EXPR at POINT: reverse mode, forward mode, symbolic, and
-    forward and central differences, with their errors against the exact value, their number
-    of evaluations, their time, and the sizes of graph and symbolic derivative."""
+    """Reverse mode, forward mode, symbolic and numeric gradients of EXPR side by side.
+
+    For each: the partial derivatives, their errors against the exact value,
+    the number of evaluations or passes, the time, and the sizes of the graph
+    and of the symbolic derivative. --scaling measures the lecture's cost
+    claims; --sweep the error of finite differences against the step.
+    """
     from ..errors import InputError
     from ..render import json_line
 

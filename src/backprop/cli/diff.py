@@ -38,9 +38,12 @@ def diff(
                                       "'x: ...' lines for several variables) or json."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> None:
-    """The derivative of EXPR as an expression that parses again (chain, product and quotient
-    rules from the table of primitives, then simplified). Symbolic differentiation shares
-    nothing, so its result can grow exponentially: see --max-size."""
+    """The symbolic derivative of EXPR, printed in the same language.
+
+    Chain, product and quotient rules from the table of primitives, then
+    simplified; the output parses again. Symbolic differentiation shares
+    nothing, so its result can grow exponentially: see --max-size.
+    """
     from ..errors import InputError
     from ..render import json_line
     from ..symbolic import derivatives

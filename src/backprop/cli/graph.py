@@ -50,8 +50,11 @@ def graph(
                                          help="Write the picture to FILE (default: stdout)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> None:
-    """Draw EXPR's computational graph: inputs at the left, output at the right, one box per
-    module, shared subexpressions drawn once with all their out-edges."""
+    """Draw the computational graph of EXPR, with values and gradients when --at is given.
+
+    Inputs at the left, output at the right, one box per module; a shared
+    subexpression is drawn once, with all its out-edges.
+    """
     from .. import drawing
     from ..errors import InputError
     from ..points import parse_point
