@@ -103,6 +103,28 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     return Group(Text(title, style="bold"), t)
 
 
+class ColumnWriter:
+    """Right-aligned columns written as the rows arrive.
+
+    For streams of points, where a rich table (a fraction of a millisecond a
+    row, and nothing shown before a whole chunk is laid out) would be too slow.
+    The widths are those of the header and the first rows.
+    """
+
+    def __init__(self, columns: Sequence[str], first_rows: Sequence[Sequence[Any]], out: Any) -> None:
+        self.out = out
+        sample = first_rows[:1000]
+        self.widths = [max([len(c), *(len(fmt(r[k])) for r in sample)]) for k, c in enumerate(columns)]
+        out.write(self._line(columns) + "\n")
+        out.write("  ".join("-" * w for w in self.widths) + "\n")
+
+    def _line(self, cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, self.widths))
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> None:
+        self.out.write("".join(self._line([fmt(v) for v in r]) + "\n" for r in rows))
+
+
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
                 right_align_from: int = 0, caption: str | None = None) -> None:
     console().print(table(title, columns, rows, right_align_from, caption))

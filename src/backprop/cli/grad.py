@@ -44,7 +44,7 @@ def grad(
 
 def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
           angle: Angle) -> None:
-    from ..points import parse_point, read_points
+    from ..points import CHUNK_ROWS, parse_point, read_points
 
     f = parse_expr(expr, angle)
     names = split_names(wrt, "--wrt", f.variables)
@@ -54,7 +54,9 @@ def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
             from ..errors import InputError
 
             raise InputError("--trace shows one point: give it with --at, not on stdin")
-        _stream(f, read_points(sys.stdin, f.variables), wrt_names, format)
+        # typed at a terminal: answer each line as it comes, not per chunk
+        rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
+        _stream(f, read_points(sys.stdin, f.variables, rows), wrt_names, format, streaming=True)
         return
     point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
     if trace and format is Format.table and f.size > TRACE_TABLE_LIMIT:
@@ -76,16 +78,21 @@ def _columns(f: Any, wrt: list[str]) -> list[str]:
     return [*f.variables, "f", *(f"df/d{v}" for v in wrt)]
 
 
-def _stream(f: Any, chunks: Any, wrt: list[str], format: Format) -> None:
-    """Gradient chunk by chunk; each chunk written before the next is read."""
+def _stream(f: Any, chunks: Any, wrt: list[str], format: Format, streaming: bool = False) -> None:
+    """Gradient chunk by chunk; each chunk written before the next is read.
+
+    A stream's table is plain aligned columns (see ``render.ColumnWriter``);
+    a single point gets a rich table.
+    """
     import numpy as np
 
     from .. import autodiff
-    from ..render import console, csv_line, json_line, table
+    from ..render import ColumnWriter, console, csv_line, json_line, table
     from .common import warn_non_finite
 
     out = sys.stdout
     warned = False
+    columns: ColumnWriter | None = None
     if format is Format.csv:
         out.write(csv_line(_columns(f, wrt)) + "\n")
     for chunk in chunks:
@@ -109,6 +116,10 @@ def _stream(f: Any, chunks: Any, wrt: list[str], format: Format) -> None:
             out.write("".join(
                 json_line({"at": dict(zip(f.variables, r[:k])), "value": r[k],
                            "grad": dict(zip(wrt, r[k + 1:]))}) + "\n" for r in rows))
+        elif streaming:
+            if columns is None:
+                columns = ColumnWriter(_columns(f, wrt), rows, out)
+            columns.write(rows)
         else:
             title = f"f = {f.text.strip()}"
             console().print(table(title, _columns(f, wrt), rows))
