@@ -2,7 +2,8 @@
 
 In a loop over subprocesses that all write the same model file, each run gets
 one signal at a random moment: while it loads the data, while it trains, while
-it saves, or after it finished. Whatever the moment, the file on disk is the
+it saves, or after it finished; some runs get a second SIGINT a few
+milliseconds later, which aborts at once. Whatever the moment, the file on disk is the
 previous complete model or the new complete one (loadable with
 allow_pickle=False, never truncated, no temporary file left beside it), the
 summary says how many epochs ran, and the exit is 130 with no traceback.
@@ -89,17 +90,24 @@ def test_signals_at_random_moments_never_lose_or_truncate_the_model(tmp_path: Pa
         else:
             signum = signal.SIGTERM  # SIGINT before main() runs is Python's own KeyboardInterrupt
             delay = rng.uniform(0.05, 1.2)
+        double = run < RUNS_AFTER_START and signum == signal.SIGINT and rng.random() < 0.4
         time.sleep(delay)
         proc.send_signal(signum)
+        if double:  # a second Ctrl-C aborts at once (KeyboardInterrupt), wherever it lands
+            time.sleep(rng.uniform(0.001, 0.03))
+            proc.send_signal(signum)
         out, rest = proc.communicate(timeout=60)
         err = rest if run >= RUNS_AFTER_START else line + rest
-        where = f"run {run}, {signal.Signals(signum).name} after {delay:.2f}s: exit {proc.returncode}\n{err}"
+        name = signal.Signals(signum).name + (" twice" if double else "")
+        where = f"run {run}, {name} after {delay:.2f}s: exit {proc.returncode}\n{err}"
         assert "Traceback" not in err, where
         replaced = _check_file(model, before)
         if proc.returncode == -signal.SIGTERM:
-            # killed by the default action before the program installed its handlers
-            assert run >= RUNS_AFTER_START and not replaced and out == "", where
-            outcomes.append("killed before start-up finished")
+            # killed by the default action before the program installed its handlers (or,
+            # in a window of microseconds, after it restored them with all its work done)
+            assert run >= RUNS_AFTER_START, where
+            assert (not replaced and out == "") or json.loads(out)["model"], where
+            outcomes.append("killed by SIGTERM's default action outside train")
             continue
         if proc.returncode == 0:
             # the signal came after the process was done (it was exiting): a complete run
@@ -107,14 +115,28 @@ def test_signals_at_random_moments_never_lose_or_truncate_the_model(tmp_path: Pa
             assert summary["stopped"] == "completed" and replaced, where
             outcomes.append("finished before the signal")
             continue
+        if double and proc.returncode == -signal.SIGINT:
+            # the second SIGINT came after train had finished and restored Python's handler:
+            # the process ends killed by SIGINT, as a shell reports it, 130; the work was done
+            assert re.search(r"interrupted after \d+ epochs", err), where
+            json.loads(out)
+            outcomes.append("second SIGINT after the end")
+            continue
         assert proc.returncode == 130, where
         assert "interrupted" in err, where
         if "before training started" in err:
             assert not replaced and out == "", where
             outcomes.append("stopped before training")
             continue
-        summary = json.loads(out)
         m = re.search(r"interrupted after (\d+) epochs", err)
+        if double and m is None:
+            # aborted by the second SIGINT: no summary, and the file is whole (checked above)
+            last = err.strip().splitlines()[-1]
+            assert last.startswith("backprop: interrupted"), where
+            assert ("no model was written" in last) == (not replaced), where
+            outcomes.append("aborted by a second SIGINT" + (", saved" if replaced else ""))
+            continue
+        summary = json.loads(out)
         assert m is not None, where
         assert int(m.group(1)) == summary["epochs_run"] <= EPOCHS, where
         if summary["model"] is None:
@@ -126,4 +148,4 @@ def test_signals_at_random_moments_never_lose_or_truncate_the_model(tmp_path: Pa
             assert saved_config["training"]["seed"] == run  # the new model, not a mix
             outcomes.append(f"stopped after {summary['epochs_run']} epochs, saved")
     print("\nSIGNAL_OUTCOMES", outcomes)
-    assert sum(o.endswith("saved") for o in outcomes) >= 1  # the loop did reach training
+    assert any(o.startswith("stopped after") for o in outcomes)  # the loop did reach training

@@ -61,63 +61,75 @@ def train(
     # while the data loads stops before training, one while the model is written waits
     # for the file to be complete; either way the exit is 130 and the file on disk is the
     # previous complete model or the new complete one.
-    with training.stop_on_signals() as stop:
-        overrides = {"training.epochs": epochs, "training.learning_rate": learning_rate,
-                     "training.seed": seed, "output.model": str(out) if out is not None else None}
-        cfg = settings.load(config, overrides)
-        plot_path = None
-        if plot is not None:
-            from ..plot_training import check_plot_path
+    saved_to: Optional[Path] = None
+    try:
+        with training.stop_on_signals() as stop:
+            overrides = {"training.epochs": epochs, "training.learning_rate": learning_rate,
+                         "training.seed": seed,
+                         "output.model": str(out) if out is not None else None}
+            cfg = settings.load(config, overrides)
+            plot_path = None
+            if plot is not None:
+                from ..plot_training import check_plot_path
 
-            plot_path = check_plot_path(plot)  # before training: the extra and the folder
-        run = training.prepare(cfg, config.parent)
-        bs = cfg.training.batch_size
-        if bs is not None and bs > len(run.train_rows):
-            warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
-                 "full-batch gradient descent")
-        if gradcheck:
-            errors = training.check(run)
-            worst = max(errors, key=errors.__getitem__)
-            sys.stderr.write(f"gradcheck: largest relative error {errors[worst]:.3g} ({worst}), "
-                             f"tolerance {training.GRADCHECK_TOLERANCE:g}\n")
-            sys.stderr.flush()
-            bad = {k: v for k, v in errors.items() if v > training.GRADCHECK_TOLERANCE}
-            if bad:
-                raise BackpropError("gradcheck failed: "
-                                    + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
-        model_path = Path(cfg.output.model)
-        if stop.is_set():
-            sys.stderr.write(f"backprop: interrupted before training started; {model_path} "
-                             "was not written\n")
-            raise typer.Exit(130)
-        fit = _fit_with_progress(run, quiet, stop)
-        # Only a finished epoch is saved: weights from part of the first epoch must not
-        # replace a model a previous run trained.
-        saved = fit.best_epoch is not None
-        if saved:
-            run.model.save(model_path, cfg.model_dump(mode="json"))
-        result = training.summary(run)
-        result["model"] = str(model_path) if saved else None
-        if plot_path is not None and fit.history:
-            from ..nn.model import Regressor
-            from ..plot_training import plot_training
+                plot_path = check_plot_path(plot)  # before training: the extra and the folder
+            run = training.prepare(cfg, config.parent)
+            bs = cfg.training.batch_size
+            if bs is not None and bs > len(run.train_rows):
+                warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
+                     "full-batch gradient descent")
+            if gradcheck:
+                errors = training.check(run)
+                worst = max(errors, key=errors.__getitem__)
+                sys.stderr.write(f"gradcheck: largest relative error {errors[worst]:.3g} ({worst}), "
+                                 f"tolerance {training.GRADCHECK_TOLERANCE:g}\n")
+                sys.stderr.flush()
+                bad = {k: v for k, v in errors.items() if v > training.GRADCHECK_TOLERANCE}
+                if bad:
+                    raise BackpropError("gradcheck failed: "
+                                        + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
+            model_path = Path(cfg.output.model)
+            if stop.is_set():
+                sys.stderr.write(f"backprop: interrupted before training started; {model_path} "
+                                 "was not written\n")
+                raise typer.Exit(130)
+            fit = _fit_with_progress(run, quiet, stop)
+            with training.shield(stop):  # a second Ctrl-C now waits for the files and summary
+                # Only a finished epoch is saved: weights from part of the first epoch must not
+                # replace a model a previous run trained.
+                saved = fit.best_epoch is not None
+                if saved:
+                    run.model.save(model_path, cfg.model_dump(mode="json"))
+                    saved_to = model_path
+                result = training.summary(run)
+                result["model"] = str(model_path) if saved else None
+                if plot_path is not None and fit.history:
+                    from ..nn.model import Regressor
+                    from ..plot_training import plot_training
 
-            # the fit drawn is the saved model's, through the predict path `backprop predict` uses
-            drawn = Regressor.load(model_path)[0] if saved else None
-            plot_training(run, plot_path, drawn)
-            result["plot"] = str(plot_path)
-        elif plot_path is not None:
-            warn(f"no epoch finished, so there is nothing to plot: {plot_path} was not written")
-        _print_summary(result, format, fit.history)
-        sys.stdout.flush()
-        kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
-                if saved else f"no epoch finished, so no model was saved ({model_path} "
-                "was not written)")
-        if fit.stopped == "diverged":
-            raise BackpropError(f"{fit.message}; {kept}")
-        if fit.stopped == "interrupted" or stop.is_set():
-            sys.stderr.write(f"backprop: interrupted after {len(fit.history)} epochs; {kept}\n")
-            raise typer.Exit(130)
+                    # the fit drawn is the saved model's, through the path `backprop predict` uses
+                    drawn = Regressor.load(model_path)[0] if saved else None
+                    plot_training(run, plot_path, drawn)
+                    result["plot"] = str(plot_path)
+                elif plot_path is not None:
+                    warn(f"no epoch finished, so there is nothing to plot: {plot_path} was "
+                         "not written")
+                _print_summary(result, format, fit.history)
+                sys.stdout.flush()
+            kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
+                    if saved else f"no epoch finished, so no model was saved ({model_path} "
+                    "was not written)")
+            if fit.stopped == "diverged":
+                raise BackpropError(f"{fit.message}; {kept}")
+            if fit.stopped == "interrupted" or stop.is_set():
+                sys.stderr.write(f"backprop: interrupted after {len(fit.history)} epochs; {kept}\n")
+                raise typer.Exit(130)
+    except KeyboardInterrupt:
+        # a second Ctrl-C during loading or training aborts at once (typer would turn it
+        # into a silent exit 130): say what is on disk
+        sys.stderr.write("backprop: interrupted" + (f"; the model is saved in {saved_to}\n"
+                         if saved_to is not None else "; no model was written\n"))
+        raise typer.Exit(130) from None
 
 
 def _fit_with_progress(run: Any, quiet: bool, stop: Any) -> Any:

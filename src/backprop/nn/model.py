@@ -120,9 +120,12 @@ class Regressor:
     def predict(self, raw_x: Array) -> Array:
         """Raw inputs in, raw targets out (the stored standardisation applied)."""
         assert self.x_scale is not None and self.y_scale is not None
-        a = self.x_scale.apply(np.asarray(raw_x, dtype=np.float64)) @ self.W.T + self.b
-        h = ACTIVATIONS[self.activation]().forward(a)
-        return self.y_scale.invert(h @ self.V.T + self.c)
+        # nan or inf inputs (stdin may carry them) give nan or inf predictions, not
+        # numpy's RuntimeWarnings on stderr
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            a = self.x_scale.apply(np.asarray(raw_x, dtype=np.float64)) @ self.W.T + self.b
+            h = ACTIVATIONS[self.activation]().forward(a)
+            return self.y_scale.invert(h @ self.V.T + self.c)
 
     def copy_params(self) -> dict[str, Array]:
         return {k: v.copy() for k, v in self.params.items()}

@@ -149,6 +149,29 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
+@contextmanager
+def shield(stop: threading.Event) -> Iterator[None]:
+    """While the results are written: SIGINT and SIGTERM only set ``stop``.
+
+    A second Ctrl-C aborts training at once (stop_on_signals), but must not
+    land inside the writing of the model file, where a KeyboardInterrupt in a
+    zip file's cleanup is printed as a traceback and the run loses its summary.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 # -- gradient check ---------------------------------------------------------
 
 def _numeric(f: Callable[[], float], x: Array, h: float) -> Array:
