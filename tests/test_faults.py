@@ -106,6 +106,21 @@ def test_sigint_while_reading_stdin() -> None:
     assert text.strip().splitlines()[-1] == "backprop: interrupted"
 
 
+@pytest.mark.parametrize("argv", [
+    ["descend", "x^2", "--from", "1", "--lr", "1e-9", "--steps", "100000000", "--format", "csv"],
+    ["compare", "--scaling", "--max-seconds", "60"],
+])
+def test_sigint_in_a_long_command_says_interrupted(argv: list[str]) -> None:
+    proc = subprocess.Popen([*BACKPROP, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=ENV)
+    time.sleep(2.0)  # well inside the work
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    text = _no_traceback(err)
+    assert proc.returncode == 130, text
+    assert text.strip().splitlines()[-1] == "backprop: interrupted"
+
+
 def _json_run(expr: str, at: str) -> tuple[dict, str]:
     r = run_subprocess(["grad", expr, "--at", at, "--format", "json"])
     check_contract(r, allowed=(0,))

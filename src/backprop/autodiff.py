@@ -58,7 +58,9 @@ def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value]) -> list[Value
     for i, c in plan.consts:
         vals[i] = c
     for name, i in plan.var_nodes.items():
-        vals[i] = inputs[name]
+        v = inputs[name]
+        # a Python float would raise on 1/0 in a local derivative: IEEE numpy scalars instead
+        vals[i] = np.float64(v) if type(v) is float else v
     with np.errstate(all="ignore"):
         for i, fn, a in plan.steps:
             vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])

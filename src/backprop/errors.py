@@ -25,3 +25,9 @@ class ExpressionError(InputError):
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.context}".rstrip("\n") if self.context else self.message
+
+
+class Interrupted(BackpropError):
+    """Stopped by Ctrl-C or SIGTERM: exit code 130; the message says what was kept."""
+
+    exit_code = 130

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import typer
 
-from ..errors import BackpropError
+from ..errors import BackpropError, Interrupted
 
 app = typer.Typer(
     name="backprop",
@@ -123,9 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     try:
         result = app(args=args, prog_name="backprop", standalone_mode=False)
-        sys.stdout.flush()
         if isinstance(result, int):
             code = result
+            if code == 130:  # typer turned a Ctrl-C into a silent exit 130
+                sys.stderr.write("backprop: interrupted\n")
+        sys.stdout.flush()
     except BrokenPipeError:
         _quiet_stdout()
         code = 141
@@ -137,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 141
         else:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Interrupted as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"backprop: {exc}\n")
+        code = exc.exit_code
     except BackpropError as exc:
         sys.stdout.flush()
         sys.stderr.write(f"backprop: error: {exc}\n")

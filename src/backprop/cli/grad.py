@@ -33,13 +33,7 @@ def grad(
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> None:
     """The value of EXPR and its exact gradient at POINT, by backpropagation."""
-    try:
-        _grad(expr, at, wrt, format, trace, angle)
-    except KeyboardInterrupt:
-        # typer would turn it into a silent exit 130; say why we stopped
-        sys.stdout.flush()
-        sys.stderr.write("backprop: interrupted\n")
-        raise typer.Exit(130) from None
+    _grad(expr, at, wrt, format, trace, angle)
 
 
 def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,

@@ -52,7 +52,7 @@ def train(
 
     Shows a progress bar on stderr, saves the best model (lowest validation loss) to output.model, prints a summary. Ctrl-C (or SIGTERM) stops after the current batch, saves the best model of the finished epochs (none finished: the file is left as it was) and exits 130; a diverging loss stops with exit 1.
     """
-    from ..errors import BackpropError
+    from ..errors import BackpropError, Interrupted
     from ..nn import config as settings
     from ..nn import train as training
     from ..render import warn
@@ -90,9 +90,8 @@ def train(
                                         + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
             model_path = Path(cfg.output.model)
             if stop.is_set():
-                sys.stderr.write(f"backprop: interrupted before training started; {model_path} "
-                                 "was not written\n")
-                raise typer.Exit(130)
+                raise Interrupted(f"interrupted before training started; {model_path} "
+                                  "was not written")
             fit = _fit_with_progress(run, quiet, stop)
             with training.shield(stop):  # a second Ctrl-C now waits for the files and summary
                 # Only a finished epoch is saved: weights from part of the first epoch must not
@@ -122,14 +121,11 @@ def train(
             if fit.stopped == "diverged":
                 raise BackpropError(f"{fit.message}; {kept}")
             if fit.stopped == "interrupted" or stop.is_set():
-                sys.stderr.write(f"backprop: interrupted after {len(fit.history)} epochs; {kept}\n")
-                raise typer.Exit(130)
+                raise Interrupted(f"interrupted after {len(fit.history)} epochs; {kept}")
     except KeyboardInterrupt:
-        # a second Ctrl-C during loading or training aborts at once (typer would turn it
-        # into a silent exit 130): say what is on disk
-        sys.stderr.write("backprop: interrupted" + (f"; the model is saved in {saved_to}\n"
-                         if saved_to is not None else "; no model was written\n"))
-        raise typer.Exit(130) from None
+        # a second Ctrl-C during loading or training aborts at once: say what is on disk
+        raise Interrupted("interrupted" + (f"; the model is saved in {saved_to}"
+                          if saved_to is not None else "; no model was written")) from None
 
 
 def _fit_with_progress(run: Any, quiet: bool, stop: Any) -> Any:
