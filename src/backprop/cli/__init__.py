@@ -14,7 +14,7 @@ import errno
 import os
 import re
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 import typer
 
@@ -59,12 +59,22 @@ from . import graph as _graph  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401
 
 
+_command: object | None = None
+
+
+def _click_command() -> Any:
+    """The click command typer builds from ``app``, built once per process."""
+    global _command
+    if _command is None:
+        _command = typer.main.get_command(app)
+    return _command
+
+
 def _option_arity(argv0: str) -> dict[str, bool]:
     """The options of a command, each mapped to whether it takes a value."""
-    # Typer builds on click (vendored in recent releases): read the command's
+    # Typer builds on click (vendored in some releases): read the command's
     # parameters by their attributes rather than import click's classes.
-    group = typer.main.get_command(app)
-    cmd = getattr(group, "commands", {}).get(argv0)
+    cmd = getattr(_click_command(), "commands", {}).get(argv0)
     if cmd is None:
         return {}
     out: dict[str, bool] = {"-h": False, "--help": False}  # click adds help separately
@@ -122,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = expression_first(sys.argv[1:] if argv is None else argv)
     code = 0
     try:
-        result = app(args=args, prog_name="backprop", standalone_mode=False)
+        # what app(...) does, without building the click command a second time
+        result = _click_command().main(args=args, prog_name="backprop", standalone_mode=False)
         if isinstance(result, int):
             code = result
             if code == 130:  # typer turned a Ctrl-C into a silent exit 130
