@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 import pytest
 
@@ -105,3 +106,26 @@ def decode_stdin(case: dict) -> bytes | None:
     if "stdin" in case:
         return case["stdin"].encode("utf-8", "surrogateescape")
     return None
+
+
+# One token of the expression language (or any other character), for near misses.
+TOKEN = re.compile(r"\*\*|[A-Za-z_][A-Za-z0-9_]*|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|\S")
+
+
+def near_miss(draw: Any, valid: Sequence[str], noise: Sequence[str]) -> str:
+    """A valid expression with one token inserted, deleted, swapped or replaced (a hypothesis draw)."""
+    from hypothesis import strategies as st
+
+    toks = TOKEN.findall(draw(st.sampled_from(valid)))
+    kind = draw(st.sampled_from(["insert", "delete", "swap", "replace"]))
+    i = draw(st.integers(0, len(toks) - 1))
+    if kind == "insert":
+        toks.insert(draw(st.integers(0, len(toks))), draw(st.sampled_from(noise)))
+    elif kind == "delete" and len(toks) > 1:
+        del toks[i]
+    elif kind == "swap" and len(toks) > 1:
+        j = (i + 1) % len(toks)
+        toks[i], toks[j] = toks[j], toks[i]
+    else:
+        toks[i] = draw(st.sampled_from(noise))
+    return draw(st.sampled_from(["", " "])).join(toks)

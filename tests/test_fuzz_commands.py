@@ -24,7 +24,6 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzzkit import TOKEN, Run, near_miss
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Run:
-    argv: list[str]
-    code: int
-    out: str
-    err: str
 
 
 def run_subprocess(argv: list[str], stdin: bytes | None = None, timeout: float = 60) -> Run:
@@ -150,7 +143,6 @@ VALID = [
     "exp(x)", "1/exp(x)", "exp(exp(x))", "log(x)", "(x-3)^2", "(1-x)^2 + 100*(y-x^2)^2",
     "x^2 + 10*y^2", "sin(x)*sin(x) + x", "asin(x/2) + acos(x/2)", "3", "x - x", "w*a + b",
 ]
-TOKEN = re.compile(r"\*\*|[A-Za-z_][A-Za-z0-9_]*|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|\S")
 NOISE = ["(", ")", ",", "+", "-", "*", "/", "^", "**", "x", "y", "1", "0", "1e999", "1e308",
          ".", "e", "sin", "pow", "max", "pi", "=", ";", "'", '"', "[", "]", "__import__",
          "__class__", "\\", "#", "@", "!", "%", "|", "~", "é", "\t", "\ufeff", "1" * 400,
@@ -159,19 +151,7 @@ VARIABLES = ("x", "y", "w", "a", "b")
 
 
 def _near_miss(draw: st.DrawFn) -> str:
-    toks = TOKEN.findall(draw(st.sampled_from(VALID)))
-    kind = draw(st.sampled_from(["insert", "delete", "swap", "replace"]))
-    i = draw(st.integers(0, len(toks) - 1))
-    if kind == "insert":
-        toks.insert(draw(st.integers(0, len(toks))), draw(st.sampled_from(NOISE)))
-    elif kind == "delete" and len(toks) > 1:
-        del toks[i]
-    elif kind == "swap" and len(toks) > 1:
-        j = (i + 1) % len(toks)
-        toks[i], toks[j] = toks[j], toks[i]
-    else:
-        toks[i] = draw(st.sampled_from(NOISE))
-    return draw(st.sampled_from(["", " "])).join(toks)
+    return near_miss(draw, VALID, NOISE)
 
 
 @st.composite

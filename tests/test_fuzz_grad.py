@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fuzzkit import check_contract, corpus_cases, decode_stdin, run_inprocess, run_subprocess
+from fuzzkit import TOKEN
+from fuzzkit import near_miss as fuzzkit_near_miss
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
 COUNTS: dict[str, int] = {}
@@ -38,38 +40,20 @@ VALID = [
     "log10(x) + log2(x) + sinh(x)*cosh(x)", "asin(x/2) + acos(x/2)", "step(x)*sign(x)",
     "((x))", "+x", "x - -x", "1.5e3*x + .5 - 3.", "w*a + b", "tau*y_hat",
 ]
-TOKEN = re.compile(r"\*\*|[A-Za-z_][A-Za-z0-9_]*|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|\S")
 NOISE = ["(", ")", ",", "+", "-", "*", "/", "^", "**", "x", "y", "1", "0", "1e999", ".", "e",
          "sin", "pow", "max", "pi", "=", ";", "'", '"', "[", "]", "{", "}", "__import__",
          "__class__", "lambda", "\\", "#", "@", "!", "$", "%", "&", "|", "~", "`", "é", "\x00",
          "\t", "\n", "\r", "\ufeff", "1" * 400, "(" * 50, ")" * 50, "x" * 200, "nan", "inf"]
 
 
-def _tokens(text: str) -> list[str]:
-    return TOKEN.findall(text)
-
-
 @st.composite
 def near_miss(draw: st.DrawFn) -> str:
     """A valid expression with one token inserted, deleted, swapped or replaced."""
-    toks = _tokens(draw(st.sampled_from(VALID)))
-    kind = draw(st.sampled_from(["insert", "delete", "swap", "replace"]))
-    i = draw(st.integers(0, len(toks) - 1))
-    if kind == "insert":
-        toks.insert(draw(st.integers(0, len(toks))), draw(st.sampled_from(NOISE)))
-    elif kind == "delete" and len(toks) > 1:
-        del toks[i]
-    elif kind == "swap" and len(toks) > 1:
-        j = (i + 1) % len(toks)
-        toks[i], toks[j] = toks[j], toks[i]
-    else:
-        toks[i] = draw(st.sampled_from(NOISE))
-    sep = draw(st.sampled_from(["", " "]))
-    return sep.join(toks)
+    return fuzzkit_near_miss(draw, VALID, NOISE)
 
 
 def _point_for(expr: str) -> str:
-    names = sorted(set(_tokens(expr)) & {"x", "y", "w", "a", "b", "tau", "y_hat"})
+    names = sorted(set(TOKEN.findall(expr)) & {"x", "y", "w", "a", "b", "tau", "y_hat"})
     return ",".join(f"{n}=0.7" for n in names) or ","
 
 
