@@ -27,7 +27,7 @@ class Plan:
     var_nodes: dict[str, int]  # variable name -> its node
     consts: tuple[tuple[int, np.float64], ...]  # constant nodes and their values
     steps: tuple[tuple[int, Callable[..., Value], tuple[int, ...]], ...]  # module nodes
-    backward_steps: tuple[tuple[int, tuple[Partial, ...], tuple[int, ...]], ...]  # reversed
+    backward_steps: tuple[tuple[int, tuple[tuple[int, int, int, int, Partial], ...]], ...]  # reversed
     _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -39,7 +39,12 @@ class Plan:
         consts = tuple((i, np.float64(leaf[i])) for i in order if ops[i] == CONST)  # type: ignore[arg-type]
         steps = tuple((i, PRIMITIVES[ops[i]].forward, args[i]) for i in order
                       if ops[i] != VAR and ops[i] != CONST)
-        backward_steps = tuple((i, PRIMITIVES[ops[i]].partials, a) for i, _, a in reversed(steps))
+        # per module, one edge per argument: (k, argument, x, y, local derivative), where x
+        # and y index the module's arguments (y = -1 for a function of one argument)
+        backward_steps = tuple(
+            (i, tuple((k, j, a[0], a[1] if len(a) > 1 else -1, PRIMITIVES[ops[i]].partials[k])
+                      for k, j in enumerate(a)))
+            for i, _, a in reversed(steps))
         return cls(tuple(order), var_nodes, consts, steps, backward_steps)
 
     def needs(self, graph: Graph, wrt: Sequence[str]) -> bytearray:
@@ -119,43 +124,25 @@ def backward(
     # The hot loop: local derivatives that are the constants 1 and -1 (add, sub,
     # neg) cost no call, and the seed gradient 1 costs no multiplication.
     with np.errstate(all="ignore"):
-        for i, partials, a in plan.backward_steps:
+        for i, edges in plan.backward_steps:
             g = grads[i]
             if g is None:
                 continue
             ans = vals[i]
-            if len(a) == 1:
-                j = a[0]
-                p = partials[0]
+            for k, j, x, y, p in edges:
+                if not needs[j]:
+                    continue
                 if p is _one:
                     local, contrib = 1.0, g
                 elif p is _minus_one:
                     local, contrib = -1.0, -g
                 else:
-                    local = p(ans, vals[j])
+                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
                     contrib = local if g is _SEED else g * local
                 if record is not None:
-                    record(i, 0, j, local, g, contrib)
+                    record(i, k, j, local, g, contrib)
                 prev = grads[j]
                 grads[j] = contrib if prev is None else prev + contrib
-            else:
-                j0, j1 = a
-                x, y = vals[j0], vals[j1]
-                for k, j in ((0, j0), (1, j1)):
-                    if not needs[j]:
-                        continue
-                    p = partials[k]
-                    if p is _one:
-                        local, contrib = 1.0, g
-                    elif p is _minus_one:
-                        local, contrib = -1.0, -g
-                    else:
-                        local = p(ans, x, y)
-                        contrib = local if g is _SEED else g * local
-                    if record is not None:
-                        record(i, k, j, local, g, contrib)
-                    prev = grads[j]
-                    grads[j] = contrib if prev is None else prev + contrib
             grads[i] = None  # passed on: an intermediate's gradient is not needed again
     result: dict[str, Value] = {}
     for v in wrt:
