@@ -89,10 +89,10 @@ def _reject_constant(name: str) -> None:
     raise AssertionError(f"non-strict JSON constant {name} on stdout")
 
 
-def corpus_cases() -> list[dict]:
-    """Every regression case: tests/corpus/*.json, one {argv, stdin?, expect?} each."""
+def corpus_cases(folder: Path = CORPUS) -> list[dict]:
+    """Every regression case in ``folder`` (tests/corpus/ by default), one JSON object each."""
     cases = []
-    for path in sorted(CORPUS.glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         case = json.loads(path.read_text(encoding="utf-8"))
         case["name"] = path.stem
         cases.append(case)

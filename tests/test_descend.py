@@ -312,3 +312,16 @@ def test_module_docstring_example_runs() -> None:
 
     result = doctest.testmod(backprop.descend)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_plot_of_a_path_with_no_finite_step_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from backprop.descend import Step
+    from backprop.errors import BackpropError
+    from backprop.expr.function import parse
+    from backprop.plot_descend import plot_descent
+
+    bad = [Step(0, {"x": 1.0}, math.inf, {"x": math.nan}, math.nan)]
+    with pytest.raises(BackpropError, match="no step has a finite value"):
+        plot_descent(parse("x^2"), bad, tmp_path / "p.png")
+    assert not (tmp_path / "p.png").exists()

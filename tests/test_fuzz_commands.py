@@ -33,7 +33,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fuzzkit import TOKEN, Run, near_miss
+from fuzzkit import TOKEN, Run, corpus_cases, near_miss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -701,12 +701,7 @@ def test_real_process_train_and_predict(tmp_path: Path) -> None:
 # -- the regression corpus ------------------------------------------------------
 
 def _corpus() -> list[dict[str, Any]]:
-    cases = []
-    for path in sorted(CORPUS.glob("*.json")):
-        case = json.loads(path.read_text(encoding="utf-8"))
-        case["name"] = path.stem
-        cases.append(case)
-    return cases
+    return corpus_cases(CORPUS)
 
 
 @pytest.mark.parametrize("case", _corpus(), ids=lambda c: c["name"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings

@@ -42,6 +42,15 @@ def _errors(grad: Mapping[str, float] | None, exact: Mapping[str, float]) -> tup
     return abs_err, rel_err
 
 
+def _evaluate(d: Any, values: Mapping[str, float]) -> float:
+    """A symbolic derivative's value at a point, in float64 (a forward pass over its tree)."""
+    from . import autodiff
+
+    g = d.as_graph()
+    vals = autodiff.forward(g, autodiff.Plan.of(g), values)
+    return float(np.asarray(vals[d.root], dtype=np.float64))
+
+
 def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
             max_size: int = DEFAULT_MAX_SIZE, wrt: Sequence[str] | None = None) -> dict[str, Any]:
     """Every method's gradient of the Function ``f`` at ``point``, with errors, costs and sizes.
@@ -50,8 +59,6 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
     symbolic differentiation hits its size cap, reverse mode stands in (and
     ``"reference"`` says so).
     """
-    from . import autodiff
-
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
     values = {k: float(v) for k, v in point.items()}
@@ -69,16 +76,10 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
 
     t0 = time.perf_counter()
     try:
-        texts: dict[str, str] = {}
-        sizes: dict[str, int] = {}
-        sym_grad: dict[str, float] = {}
-        for v in names:
-            d = derivative(f.graph, v, 1, max_size)
-            g = d.as_graph()
-            vals = autodiff.forward(g, autodiff.Plan.of(g), values)
-            sym_grad[v] = float(np.asarray(vals[d.root], dtype=np.float64))
-            texts[v] = d.text()
-            sizes[v] = d.size
+        derivatives = {v: derivative(f.graph, v, 1, max_size) for v in names}
+        sym_grad = {v: _evaluate(d, values) for v, d in derivatives.items()}
+        texts = {v: d.text() for v, d in derivatives.items()}
+        sizes = {v: d.size for v, d in derivatives.items()}
         methods["symbolic"] = {"grad": sym_grad, "derivative": texts, "size": sum(sizes.values()),
                                "sizes": sizes, "evals": len(names),
                                "seconds": time.perf_counter() - t0}
@@ -405,17 +406,9 @@ def exact_gradient(f: Any, point: Mapping[str, float], names: Sequence[str],
                    max_size: int = DEFAULT_MAX_SIZE) -> tuple[dict[str, float], str]:
     """The reference gradient as :func:`compare` takes it: the symbolic derivative in float64,
     reverse mode when the symbolic derivative hits its size cap. Returns (gradient, reference)."""
-    from . import autodiff
-
     values = {k: float(v) for k, v in point.items()}
     try:
-        exact: dict[str, float] = {}
-        for v in names:
-            d = derivative(f.graph, v, 1, max_size)
-            g = d.as_graph()
-            vals = autodiff.forward(g, autodiff.Plan.of(g), values)
-            exact[v] = float(np.asarray(vals[d.root], dtype=np.float64))
-        return exact, "symbolic"
+        return {v: _evaluate(derivative(f.graph, v, 1, max_size), values) for v in names}, "symbolic"
     except SizeCapError:
         _, grad = f.value_and_grad(list(names), **values)
         return {v: float(grad[v]) for v in names}, "reverse_mode"

@@ -7,14 +7,17 @@ and only when a plot is asked for.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
+from .errors import BackpropError
 from .plotting import require_matplotlib, save_figure
 
 if TYPE_CHECKING:
     from .descend import Step
     from .expr.function import Function
+
 
 def _limits(values: Sequence[float], margin: float = 0.25) -> tuple[float, float]:
     lo, hi = min(values), max(values)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Sequence
 
-import typer
-
 from ..errors import InputError
 
 if TYPE_CHECKING:
@@ -73,9 +71,3 @@ def warn_non_finite(f: Function, vals: list[Any] | None, what: str = "value") ->
                  "is nan or infinite at some point")
             return
     warn(f"the {what} is not finite at some point")
-
-
-def not_empty(value: Any, name: str) -> Any:
-    if value is None:
-        raise typer.BadParameter(f"{name} is required")
-    return value

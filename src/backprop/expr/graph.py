@@ -57,14 +57,6 @@ class Graph:
                     mark[j] = 1
         return [i for i in range(root + 1) if mark[i]]
 
-    def users(self) -> list[list[int]]:
-        """For each node, the nodes that take it as an argument (its fan-out)."""
-        out: list[list[int]] = [[] for _ in self.ops]
-        for i, a in enumerate(self.args):
-            for j in a:
-                out[j].append(i)
-        return out
-
 
 class GraphBuilder:
     """Appends nodes to a :class:`Graph`, reusing any identical node."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..errors import ExpressionError
-from ..ops import CONSTANTS, FUNCTIONS, PRIMITIVES
+from ..ops import CONSTANTS, FUNCTIONS
 from .graph import Graph, GraphBuilder
 
 # Characters. Lark's LALR parser costs ~15 us and ~400 bytes per token, and the
@@ -179,7 +179,3 @@ def parse_graph(text: str, angle: str = "rad") -> Graph:
         graph = t.b.finish(out)
         t.b = GraphBuilder()  # drop the reference; the graph is the caller's now
         return graph
-
-
-def primitive_names() -> list[str]:
-    return sorted(PRIMITIVES)
