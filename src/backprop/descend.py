@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from . import autodiff
 from .errors import InputError
@@ -131,14 +131,10 @@ class Descent:
         while True:
             # One forward pass (caching every node) and one backward pass.
             point = dict(zip(names, w))  # forward only reads it; the Step keeps it
-            try:
-                vals = forward(graph, plan, point)
-                grads = backward(graph, plan, vals, wrt)
-            except (ZeroDivisionError, OverflowError):
-                # Python floats raise where numpy gives inf or nan (1/0 in a local
-                # derivative): this point again in float64, whose non-finite results
-                # the checks below turn into a message
-                vals, grads = _in_float64(graph, plan, point, wrt)
+            # (the forward pass takes the floats as numpy scalars: 1/0 is inf, which the
+            # checks below turn into a message, not an exception)
+            vals = forward(graph, plan, point)
+            grads = backward(graph, plan, vals, wrt)
             value = float(vals[out])  # type: ignore[arg-type]
             g = [float(grads[v]) for v in names]  # type: ignore[arg-type]
             norm = math.hypot(*g)
@@ -192,14 +188,6 @@ def descend(
 ) -> Descent:
     """Gradient descent on ``f`` from ``start``: iterate it for the steps, then read ``.outcome``."""
     return Descent(f, start, tau, max_steps, tol, momentum)
-
-
-def _in_float64(graph: Any, plan: Any, point: dict[str, float], wrt: list[str]) -> tuple[Any, Any]:
-    import numpy as np
-
-    with np.errstate(all="ignore"):
-        vals = autodiff.forward(graph, plan, {k: np.float64(v) for k, v in point.items()})
-        return vals, autodiff.backward(graph, plan, vals, wrt)
 
 
 def _diverged(step: Step, limit: float) -> str:
