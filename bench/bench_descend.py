@@ -5,8 +5,8 @@ target: 10,000 steps on a 100-node expression in under a second. Printed side
 by side in one run (interleaved repeats, medians):
 
 * descent: ``backprop.descend`` end to end (passes + update + Step records),
-* passes: ``autodiff.forward`` + ``autodiff.backward`` alone (the engine's share),
-* forward: ``autodiff.forward`` alone,
+* passes: ``engine.forward`` + ``engine.backward`` alone (the engine's share),
+* forward: ``engine.forward`` alone,
 * scalar prototype: the same two passes over the same plan with Python floats
   and the ``math`` module instead of numpy scalars. It is NOT part of the
   engine: it measures what the scalar fast path proposed in the report would
@@ -24,10 +24,10 @@ import statistics
 import time
 from typing import Callable
 
-from backprop import autodiff
+from backprop.core import engine
 from backprop.descend import descend
-from backprop.expr.function import Function, parse
-from backprop.expr.graph import CONST, VAR
+from backprop.core.function import Function, parse
+from backprop.core.graph import CONST, VAR
 
 
 def expression(terms: int = 13) -> str:
@@ -52,7 +52,7 @@ _PARTIALS: dict[str, tuple[Callable[..., float], ...]] = {
 
 def scalar_step_fn(f: Function, wrt: list[str]) -> Callable[[dict[str, float]], tuple[float, list[float]]]:
     g, plan = f.graph, f.plan
-    needs = autodiff.depends_on(g, plan, [plan.var_nodes[v] for v in wrt])
+    needs = engine.depends_on(g, plan, [plan.var_nodes[v] for v in wrt])
     n = len(g)
     consts = [(i, float(g.leaf[i])) for i in plan.order if g.ops[i] == CONST]  # type: ignore[arg-type]
     var_nodes = [(i, str(g.leaf[i])) for i in plan.order if g.ops[i] == VAR]
@@ -114,12 +114,12 @@ def main() -> None:
 
     def passes_only() -> None:
         for _ in range(n):
-            vals = autodiff.forward(g, plan, inputs)
-            autodiff.backward(g, plan, vals, ["x", "y"])
+            vals = engine.forward(g, plan, inputs)
+            engine.backward(g, plan, vals, ["x", "y"])
 
     def forward_only() -> None:
         for _ in range(n):
-            autodiff.forward(g, plan, inputs)
+            engine.forward(g, plan, inputs)
 
     def scalar_prototype() -> None:
         for _ in range(n):

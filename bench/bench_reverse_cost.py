@@ -2,8 +2,8 @@
 
 The seed's "efficient": backpropagation gets all n partial derivatives for a
 small constant times the cost of evaluating the function once, whatever n. For
-n = 10 .. 100,000 parameters, in the engine (``autodiff.forward`` and
-``autodiff.backward``), timed side by side with interleaved repeats, garbage
+n = 10 .. 100,000 parameters, in the engine (``engine.forward`` and
+``engine.backward``), timed side by side with interleaved repeats, garbage
 collection off while timing (as timeit does), medians:
 
 * forward: one forward pass,
@@ -26,9 +26,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from backprop import autodiff
-from backprop.compare import sum_of_products_graph
-from backprop.expr.graph import Graph, GraphBuilder
+from backprop.core import engine
+from backprop.studies.compare import sum_of_products_graph
+from backprop.core.graph import Graph, GraphBuilder
 
 
 def network_graph(n_params: int, samples: int = 4, seed: int = 0) -> Graph:
@@ -58,21 +58,21 @@ def network_graph(n_params: int, samples: int = 4, seed: int = 0) -> Graph:
 
 
 def measure(g: Graph, repeats: int) -> tuple[float, float, float, int]:
-    plan = autodiff.Plan.of(g)
+    plan = engine.Plan.of(g)
     rng = np.random.default_rng(1)
     inputs = {name: float(v) for name, v in zip(plan.var_nodes, rng.standard_normal(len(plan.var_nodes)))}
     names = list(inputs)
 
     def fwd() -> Any:
-        return autodiff.forward(g, plan, inputs)
+        return engine.forward(g, plan, inputs)
 
     def grad() -> Any:
-        return autodiff.backward(g, plan, autodiff.forward(g, plan, inputs), names)
+        return engine.backward(g, plan, engine.forward(g, plan, inputs), names)
 
     vals = fwd()
 
     def bwd() -> Any:
-        return autodiff.backward(g, plan, vals, names)
+        return engine.backward(g, plan, vals, names)
 
     fns: list[Callable[[], Any]] = [fwd, grad, bwd]
     times: list[list[float]] = [[], [], []]

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from backprop.expr.graph import Graph
-from backprop.expr.parser import parse_graph
+from backprop.core.graph import Graph
+from backprop.core.parser import parse_graph
 from backprop.symbolic import derivative, diff_text, simplify
 
 

@@ -23,8 +23,8 @@ with atheris.instrument_imports():
     import lark  # noqa: F401  (instrumented: the lexer and LALR tables drive coverage)
 
     from backprop.errors import BackpropError, ExpressionError
-    from backprop.expr.parser import parse_graph
-    from backprop.expr.printer import to_text
+    from backprop.core.parser import parse_graph
+    from backprop.core.printer import to_text
 
 
 def check(text: str, angle: str) -> None:

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from backprop.cli import main
-from backprop.compare import Network, compare, fit_exponent
-from backprop.expr.function import parse
+from backprop.studies.compare import Network, compare, fit_exponent
+from backprop.core.function import parse
 from backprop.numeric import gradient_vector
 
 METHODS = {"reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference"}

@@ -318,8 +318,8 @@ def test_plot_of_a_path_with_no_finite_step_is_a_clear_error(tmp_path: Path) -> 
     pytest.importorskip("matplotlib")
     from backprop.descend import Step
     from backprop.errors import BackpropError
-    from backprop.expr.function import parse
-    from backprop.plot_descend import plot_descent
+    from backprop.core.function import parse
+    from backprop.views.plots.descend import plot_descent
 
     bad = [Step(0, {"x": 1.0}, math.inf, {"x": math.nan}, math.nan)]
     with pytest.raises(BackpropError, match="no step has a finite value"):

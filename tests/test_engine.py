@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from backprop import parse
-from backprop.autodiff import backward, forward
-from backprop.ops import FUNCTIONS, PRIMITIVES
+from backprop.core.engine import backward, forward
+from backprop.core.ops import FUNCTIONS, PRIMITIVES
 
 X, Y = sp.symbols("x y", real=True)
 

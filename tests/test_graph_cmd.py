@@ -23,7 +23,7 @@ import pytest
 import sympy as sp
 
 from backprop.cli import main
-from backprop.expr.graph import GraphBuilder
+from backprop.core.graph import GraphBuilder
 
 SEED = "2/sin(exp(-x))"
 SHARED = "sin(x)*sin(x) + x"
@@ -261,7 +261,7 @@ def test_large_graph_says_its_size_and_renders(tmp_path: Path, capsys: pytest.Ca
     code, out, _ = cli(capsys, "graph", expr)
     nodes, edges = parse_dot(out)
     # every edge kept; a long one starts at a dashed copy naming the node it repeats
-    from backprop.expr.function import parse
+    from backprop.core.function import parse
 
     g = parse(expr).graph
     assert len(edges) == sum(len(g.args[i]) for i in g.reachable())
@@ -275,15 +275,15 @@ def test_large_graph_says_its_size_and_renders(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_deep_graph_draws_without_recursion() -> None:
-    from backprop.drawing import Drawing, to_dot, to_mermaid
-    from backprop.expr.function import Function
+    from backprop.views.drawing import Drawing, to_dot, to_mermaid
+    from backprop.core.function import Function
 
     builder = GraphBuilder()
     node = builder.var("x")
     for _ in range(20_000):  # far deeper than Python's recursion limit
         node = builder.apply("sin", node)
     f = Function(builder.finish(node), "deep")
-    from backprop.drawing import build
+    from backprop.views.drawing import build
 
     d: Drawing = build(f, {"x": 0.5})
     assert to_dot(d).count(" -> ") == 20_000

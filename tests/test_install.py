@@ -57,7 +57,7 @@ def _python(code: str, site: Path) -> subprocess.CompletedProcess:
 def test_installed_wheel_finds_its_grammar_and_differentiates(installed: Path) -> None:
     code = (
         "import json, backprop\n"
-        "from backprop.expr import parser\n"
+        "from backprop.core import parser\n"
         "f = backprop.parse('2/sin(exp(-x))')\n"
         "v, g = f.value_and_grad(x=-4.499)\n"
         "print(json.dumps({'module': backprop.__file__, 'grammar': str(parser._grammar_path()),"

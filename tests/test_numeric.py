@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop.errors import InputError
-from backprop.expr.function import parse
+from backprop.core.function import parse
 from backprop.numeric import (CENTRAL_EPS, FORWARD_EPS, MACHINE_EPS, central_difference,
                               forward_difference, gradient_vector, step)
 

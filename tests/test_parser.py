@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import ExpressionError, parse
-from backprop.expr.graph import Graph
-from backprop.expr.parser import parse_graph
-from backprop.expr.printer import to_text
-from backprop.ops import FUNCTIONS
+from backprop.core.graph import Graph
+from backprop.core.parser import parse_graph
+from backprop.core.printer import to_text
+from backprop.core.ops import FUNCTIONS
 
 
 def canon(graph: Graph, table: dict) -> int:

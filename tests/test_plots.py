@@ -15,10 +15,10 @@ import sympy as sp
 import yaml
 
 from backprop.cli import main
-from backprop.compare import sweep, sweep_steps
-from backprop.expr.function import parse
+from backprop.studies.compare import sweep, sweep_steps
+from backprop.core.function import parse
 from backprop.numeric import CENTRAL, FORWARD, step
-from backprop.render import SPARK_ASCII, SPARK_BLOCKS, sparkline
+from backprop.views.render import SPARK_ASCII, SPARK_BLOCKS, sparkline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

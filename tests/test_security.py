@@ -120,7 +120,7 @@ def test_nothing_is_run_in_a_real_process(tmp_path: Path) -> None:
 
 def test_the_grammar_has_only_the_documented_tokens() -> None:
     """No string, attribute, subscript or keyword token can exist in the language."""
-    from backprop.expr.parser import _get_parser
+    from backprop.core.parser import _get_parser
 
     parser, _ = _get_parser()
     kinds = {t.name for t in parser.terminals}
@@ -129,7 +129,7 @@ def test_the_grammar_has_only_the_documented_tokens() -> None:
 
 
 def test_calls_reach_only_the_primitive_table() -> None:
-    from backprop.ops import FUNCTIONS, PRIMITIVES
+    from backprop.core.ops import FUNCTIONS, PRIMITIVES
 
     for name in ("open", "print", "getattr", "system", "__import__", "globals", "object"):
         assert name not in FUNCTIONS and name not in PRIMITIVES

@@ -1,7 +1,7 @@
 """Big inputs through `backprop grad` (issue 6, "Sizes").
 
 The documented limits (SECURITY.md):
-* an expression is at most 1,000,000 characters (backprop.expr.parser.MAX_TEXT);
+* an expression is at most 1,000,000 characters (backprop.core.parser.MAX_TEXT);
   one character more is refused at once, before parsing, with exit 2;
 * since every node costs at least one character, that also bounds a graph
   from text to ~1,000,000 nodes and nesting to ~500,000 parentheses;
@@ -22,7 +22,7 @@ import pytest
 
 from fuzzkit import check_contract, run_inprocess, run_subprocess
 
-from backprop.expr.parser import MAX_TEXT
+from backprop.core.parser import MAX_TEXT
 
 
 def _grad_json(expr: str, at: str = "0.5") -> dict:
@@ -107,8 +107,8 @@ def test_sin_nested_100000_deep_matches_a_loop() -> None:
 @pytest.mark.slow
 def test_a_million_node_graph_through_the_engine() -> None:
     """1,000,000 nodes built by the library (text that long is over the limit): v <- v*0.5 + x."""
-    from backprop.expr.function import Function
-    from backprop.expr.graph import GraphBuilder
+    from backprop.core.function import Function
+    from backprop.core.graph import GraphBuilder
 
     b = GraphBuilder()
     x, half = b.var("x"), b.const(0.5)

@@ -16,10 +16,10 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backprop import autodiff
+from backprop.core import engine
 from backprop.cli import main
-from backprop.compare import nested_graph
-from backprop.expr.function import Function, parse
+from backprop.studies.compare import nested_graph
+from backprop.core.function import Function, parse
 from backprop.symbolic import SizeCapError, derivative, diff_text, simplify
 
 SMOOTH_UNARY = ["sin", "cos", "tanh", "atan", "sigmoid", "softplus", "exp"]
@@ -139,7 +139,7 @@ def test_simplified_derivatives(text: str, expected: str) -> None:
     ("1 + 2", "3"), ("x^1", "x"), ("y^0", "1"), ("x*x", "x^2"), ("(x + 1) + 2", "x + 3"),
 ])
 def test_simplify(text: str, expected: str) -> None:
-    from backprop.expr.parser import parse_graph
+    from backprop.core.parser import parse_graph
 
     g = parse_graph(text)
     s = simplify(g)
@@ -185,7 +185,7 @@ def test_small_cap_and_order_in_message() -> None:
 def test_reported_size_is_the_tree_size_of_the_printed_text() -> None:
     d = derivative(parse("sin(x)^2*exp(x)").graph, "x")
     reparsed = parse(d.text())
-    from backprop.expr.printer import tree_size
+    from backprop.core.printer import tree_size
 
     assert tree_size(reparsed.graph) == d.size
 
@@ -195,7 +195,7 @@ def test_deep_expression_is_iterative() -> None:
     text = "sin(" * depth + "x" + ")" * depth
     d = derivative(parse(text).graph, "x", max_size=10_000_000)
     g = d.as_graph()
-    vals = autodiff.forward(g, autodiff.Plan.of(g), {"x": 0.1})
+    vals = engine.forward(g, engine.Plan.of(g), {"x": 0.1})
     exact = float(parse(text).grad(x=0.1)["x"])
     assert close(float(vals[d.root]), exact, 1e-9)
 

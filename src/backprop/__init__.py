@@ -17,11 +17,11 @@ __all__ = ["parse", "Function", "BackpropError", "InputError", "ExpressionError"
 
 def __getattr__(name: str) -> Any:
     if name in ("parse", "Function"):
-        from .expr import function
+        from backprop.core import function
 
         return getattr(function, name)
     if name in ("BackpropError", "InputError", "ExpressionError"):
-        from . import errors
+        from backprop import errors
 
         return getattr(errors, name)
     raise AttributeError(f"module 'backprop' has no attribute {name!r}")

@@ -12,7 +12,7 @@ which is exactly the plain rule when m = 0.
 
 Usable from Python::
 
-    >>> from backprop.expr.function import parse
+    >>> from backprop.core.function import parse
     >>> from backprop.descend import descend
     >>> run = descend(parse("(x-3)^2"), {"x": 0.0}, tau=0.1)
     >>> for step in run: pass
@@ -26,11 +26,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Mapping
 
-from . import autodiff
-from .errors import InputError
+from backprop.core import engine
+from backprop.errors import InputError
 
 if TYPE_CHECKING:
-    from .expr.function import Function
+    from backprop.core.function import Function
 
 # Reasons the descent stops (the "reason" of an Outcome).
 TOLERANCE = "tolerance"  # the gradient's norm fell below tol: converged
@@ -121,7 +121,7 @@ class Descent:
         f, names = self.f, self.names
         graph, plan = f.graph, f.plan
         out, wrt = graph.output, list(names)
-        forward, backward = autodiff.forward, autodiff.backward
+        forward, backward = engine.forward, engine.backward
         tau, m, tol = self.tau, self.momentum, self.tol
         w = list(self.start)
         velocity = [0.0] * len(w)
@@ -205,12 +205,12 @@ def _bad_start(f: Function, vals: list, step: Step) -> str:
     cause = ""
     if not math.isfinite(step.value):
         what = "value"
-        i = autodiff.first_non_finite(f.graph, f.plan, vals)
+        i = engine.first_non_finite(f.graph, f.plan, vals)
         if i is not None:
             cause = f": {f.node_text(i)} is nan or infinite there"
     else:
         what = "gradient"
-        i = autodiff.first_non_finite_local(f.graph, f.plan, vals)
+        i = engine.first_non_finite_local(f.graph, f.plan, vals)
         if i is not None:
             cause = f": the local derivative of {f.node_text(i)} is nan or infinite there"
     return f"the {what} is not finite at the starting point {where}{cause}; start elsewhere"

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from backprop.errors import InputError
 
 MACHINE_EPS = float(np.finfo(np.float64).eps)
 FORWARD_EPS = math.sqrt(MACHINE_EPS)  # about 1.5e-8
@@ -87,7 +87,7 @@ def gradient_vector(fn: Callable[[np.ndarray], float], w: np.ndarray, method: st
 
 def gradient(f: Any, point: Mapping[str, float], method: str = FORWARD, eps: float | None = None,
              wrt: Sequence[str] | None = None) -> NumericGradient:
-    """Finite-difference gradient of a parsed :class:`~backprop.expr.function.Function`.
+    """Finite-difference gradient of a parsed :class:`~backprop.core.function.Function`.
 
     Uses only ``f(**values)``: the forward pass, with no gradient work.
     """

@@ -1,6 +1,6 @@
 """Symbolic differentiation: the derivative as an expression tree.
 
-The rules come from the one table of primitives (:mod:`backprop.ops`): each
+The rules come from the one table of primitives (:mod:`backprop.core.ops`): each
 primitive's ``derivative`` templates (``"cos(x)"``, ``"y"``/``"x"`` for mul,
 ``"1/y"``/``"-x/y^2"`` for div) are parsed once and instantiated with the
 argument subtrees, and the chain rule multiplies each by the argument's own
@@ -25,9 +25,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import BackpropError, InputError
-from .expr.graph import CONST, VAR, Graph
-from .ops import PRIMITIVES
+from backprop.errors import BackpropError, InputError
+from backprop.core.graph import CONST, VAR, Graph
+from backprop.core.ops import PRIMITIVES
 
 DEFAULT_MAX_SIZE = 1_000_000
 _SATURATE = 1 << 62  # sizes stop growing here: only "over the cap" matters past it
@@ -61,12 +61,12 @@ class Derivative:
     order: int
 
     def text(self) -> str:
-        from .expr.printer import to_text
+        from backprop.core.printer import to_text
 
         return to_text(self.graph, self.root, associative=True)
 
     def as_graph(self) -> Graph:
-        """The same nodes with ``root`` as the output, ready for autodiff.forward."""
+        """The same nodes with ``root`` as the output, ready for the forward pass."""
         return Graph(self.graph.ops, self.graph.args, self.graph.leaf, self.root)
 
 
@@ -79,7 +79,7 @@ def _templates(op: str) -> tuple[tuple[Graph, list[int]], ...]:
     """The primitive's derivative templates, each parsed once (with its node order)."""
     t = _TEMPLATES.get(op)
     if t is None:
-        from .expr.parser import parse_graph
+        from backprop.core.parser import parse_graph
 
         graphs = [parse_graph(s) for s in PRIMITIVES[op].derivative]
         t = tuple((g, g.reachable()) for g in graphs)
@@ -508,7 +508,7 @@ def diff_text(text: str, wrt: str | None = None, order: int = 1, angle: str = "r
     >>> diff_text("x^2*sin(x)")
     '2*(sin(x)*x) + x^2*cos(x)'
     """
-    from .expr.parser import parse_graph
+    from backprop.core.parser import parse_graph
 
     g = parse_graph(text, angle)
     variables = g.variables

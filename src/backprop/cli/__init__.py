@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import typer
 
-from ..errors import BackpropError, Interrupted
+from backprop.errors import BackpropError, Interrupted
 
 app = typer.Typer(
     name="backprop",
@@ -31,7 +31,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from backprop import __version__
 
         sys.stdout.write(f"backprop {__version__}\n")
         raise typer.Exit()
@@ -51,12 +51,12 @@ def _root(
 
 # Each command module registers itself on `app` when imported.
 # (in the order `backprop --help` lists them)
-from . import grad as _grad  # noqa: E402,F401
-from . import diff as _diff  # noqa: E402,F401
-from . import compare as _compare  # noqa: E402,F401
-from . import descend as _descend  # noqa: E402,F401
-from . import graph as _graph  # noqa: E402,F401
-from . import train as _train  # noqa: E402,F401
+from backprop.cli import grad as _grad  # noqa: E402,F401
+from backprop.cli import diff as _diff  # noqa: E402,F401
+from backprop.cli import compare as _compare  # noqa: E402,F401
+from backprop.cli import descend as _descend  # noqa: E402,F401
+from backprop.cli import graph as _graph  # noqa: E402,F401
+from backprop.cli import train as _train  # noqa: E402,F401
 
 
 _command: object | None = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import InputError
+from backprop.errors import InputError
 
 if TYPE_CHECKING:
-    from ..expr.function import Function
+    from backprop.core.function import Function
 
 
 class Format(str, Enum):
@@ -31,7 +31,7 @@ ANGLE_HELP = "rad, or deg: sin/cos/tan take degrees and asin/acos/atan return de
 
 
 def parse_expr(text: str, angle: Angle | str = "rad") -> Function:
-    from ..expr.function import parse
+    from backprop.core.function import parse
 
     return parse(text, angle=angle.value if isinstance(angle, Angle) else angle)
 
@@ -56,16 +56,16 @@ def split_names(text: str | None, option: str, variables: Sequence[str]) -> list
 
 def warn_non_finite(f: Function, vals: list[Any] | None, what: str = "value") -> None:
     """One warning naming the first module that produced nan or inf."""
-    from .. import autodiff
-    from ..render import warn
+    from backprop.core import engine
+    from backprop.views.render import warn
 
-    i = autodiff.first_non_finite(f.graph, f.plan, vals) if vals is not None else None
+    i = engine.first_non_finite(f.graph, f.plan, vals) if vals is not None else None
     if i is not None:
         warn(f"the {what} is not finite: {f.node_text(i)} is nan or infinite "
              "at some point (outside its domain, or overflow)")
         return
     if vals is not None:
-        j = autodiff.first_non_finite_local(f.graph, f.plan, vals)
+        j = engine.first_non_finite_local(f.graph, f.plan, vals)
         if j is not None:
             warn(f"the gradient is not finite: the local derivative of {f.node_text(j)} "
                  "is nan or infinite at some point")

@@ -8,8 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from . import app
-from .common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr, split_names
+from backprop.cli import app
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr, split_names
 
 
 class CompareFormat(str, Enum):
@@ -74,8 +74,8 @@ def compare(
     and of the symbolic derivative. --scaling measures the lecture's cost
     claims; --sweep the error of finite differences against the step.
     """
-    from ..errors import InputError
-    from ..render import json_line
+    from backprop.errors import InputError
+    from backprop.views.render import json_line
 
     if plot is not None and not sweep:
         raise InputError("--plot draws the sweep: give it with --sweep")
@@ -86,7 +86,7 @@ def compare(
             raise InputError("--scaling measures its own functions: give no EXPR and no --at")
         if not (max_seconds > 0 and max_seconds < float("inf")):
             raise InputError(f"--max-seconds must be a positive number, not {max_seconds!r}")
-        from ..compare import scaling as measure
+        from backprop.studies.compare import scaling as measure
 
         result = measure(max_seconds, max_size, progress=_progress)
         if format is CompareFormat.json:
@@ -95,8 +95,8 @@ def compare(
             _print_scaling(result)
         return
 
-    from ..compare import SEED_EXPRESSION, SEED_POINT, compare as run
-    from ..points import parse_point
+    from backprop.studies.compare import SEED_EXPRESSION, SEED_POINT, compare as run
+    from backprop.core.points import parse_point
 
     if expr is None:
         expr = SEED_EXPRESSION
@@ -122,25 +122,25 @@ def compare(
 
 def _sweep(f: Any, point: dict[str, float], names: Optional[list[str]], max_size: int,
            plot: Optional[str], format: CompareFormat) -> None:
-    from ..compare import sweep as run_sweep
-    from ..errors import InputError
-    from ..render import has_non_finite, json_line
+    from backprop.studies.compare import sweep as run_sweep
+    from backprop.errors import InputError
+    from backprop.views.render import has_non_finite, json_line
 
     if not f.variables:
         raise InputError("the expression has no variables: there is no derivative to sweep")
     plot_path = None
     if plot is not None:
-        from ..plotting import check_plot_path
+        from backprop.views.plots.common import check_plot_path
 
         plot_path = check_plot_path(plot)  # before any work: the extra and the folder
     result = run_sweep(f, point, names, max_size=max_size)
     if has_non_finite(result["value"]) or has_non_finite(result["exact"]):
-        from .common import warn_non_finite
+        from backprop.cli.common import warn_non_finite
 
         warn_non_finite(f, f.forward(**point), "value" if has_non_finite(result["value"])
                         else "gradient")
     if plot_path is not None:
-        from ..plot_sweep import plot_sweep
+        from backprop.views.plots.sweep import plot_sweep
 
         plot_sweep(result, plot_path)
     if format is CompareFormat.json:
@@ -150,7 +150,7 @@ def _sweep(f: Any, point: dict[str, float], names: Optional[list[str]], max_size
 
 
 def _print_sweep(r: dict[str, Any]) -> None:
-    from ..render import console, fmt, table
+    from backprop.views.render import console, fmt, table
 
     at = ", ".join(f"{k} = {v!r}" for k, v in r["at"].items())
     ref = "the symbolic derivative" if r["reference"] == "symbolic" else "reverse mode"
@@ -190,8 +190,8 @@ def _print_sweep(r: dict[str, Any]) -> None:
 
 
 def _warn_non_finite(f: Any, point: dict[str, float], result: dict[str, Any]) -> None:
-    from ..render import has_non_finite
-    from .common import warn_non_finite
+    from backprop.views.render import has_non_finite
+    from backprop.cli.common import warn_non_finite
 
     bad_value = has_non_finite(result["value"])
     if bad_value or any(m["grad"] is not None and has_non_finite(m["grad"])
@@ -220,7 +220,7 @@ def _seconds(v: Any) -> str:
 
 
 def _print_compare(r: dict[str, Any]) -> None:
-    from ..render import console, fmt, table
+    from backprop.views.render import console, fmt, table
 
     at = ", ".join(f"{k} = {v!r}" for k, v in r["at"].items())
     rows = []
@@ -253,7 +253,7 @@ def _print_compare(r: dict[str, Any]) -> None:
 
 
 def _print_scaling(r: dict[str, Any]) -> None:
-    from ..render import console, table
+    from backprop.views.render import console, table
 
     out = console()
     net = r["network"]

@@ -8,8 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from . import app
-from .common import ANGLE_HELP, EXPR_HELP, Angle, Format, parse_expr
+from backprop.cli import app
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, Format, parse_expr
 
 FROM_HELP = ("The starting point: a number when EXPR has one variable (3), or name=value "
              "pairs (x=-1.2,y=1).")
@@ -50,9 +50,9 @@ def descend(
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> int:
     """Minimise EXPR by gradient descent from POINT: W(new) = W(old) - tau * grad E(W(old))."""
-    from ..descend import MAX_STEPS, Descent, default_every
-    from ..errors import BackpropError, InputError
-    from ..points import parse_point
+    from backprop.descend import MAX_STEPS, Descent, default_every
+    from backprop.errors import BackpropError, InputError
+    from backprop.core.points import parse_point
 
     if every is not None and every < 1:
         raise InputError(f"--every must be 1 or more, not {every}")
@@ -63,7 +63,7 @@ def descend(
     run = Descent(f, point, tau=lr, max_steps=steps, tol=tol, momentum=momentum)
     plot_path = None
     if plot is not None:
-        from ..plotting import check_plot_path
+        from backprop.views.plots.common import check_plot_path
 
         plot_path = check_plot_path(plot)
     # A table is printed at the end, so its default rows can be chosen once the
@@ -94,7 +94,7 @@ def descend(
     if plot_path is not None:
         if not path or path[-1] is not last:
             path.append(last)
-        from ..plot_descend import plot_descent
+        from backprop.views.plots.descend import plot_descent
 
         plot_descent(f, path, plot_path)
     printer.summary(outcome, f"gradient descent on f = {f.text.strip()}  "
@@ -132,7 +132,7 @@ class _Progress:
                 return
             from rich.progress import Progress
 
-            from ..render import console
+            from backprop.views.render import console
 
             self.bar = Progress(console=console(stderr=True), transient=True)
             self.bar.start()
@@ -158,12 +158,12 @@ class _Printer:
         self.rows: list[Any] = []
         self.stride = 1
         if format is Format.csv:
-            from ..render import csv_line
+            from backprop.views.render import csv_line
 
             sys.stdout.write(csv_line(["step", *names, "f", "grad_norm"]) + "\n")
 
     def row(self, s: Any) -> None:
-        from ..render import csv_line, json_line
+        from backprop.views.render import csv_line, json_line
 
         if self.format is Format.json:
             sys.stdout.write(json_line({"step": s.step, "at": s.point, "value": s.value,
@@ -190,7 +190,7 @@ class _Printer:
         return rows
 
     def summary(self, outcome: Any, title: str) -> None:
-        from ..render import console, json_line, table
+        from backprop.views.render import console, json_line, table
 
         result = outcome.last_finite or outcome.last
         if self.format is Format.json:

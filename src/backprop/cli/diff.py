@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from . import app
-from .common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr, split_names
+from backprop.cli import app
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr, split_names
 
 
 class DiffFormat(str, Enum):
@@ -44,9 +44,9 @@ def diff(
     simplified; the output parses again. Symbolic differentiation shares
     nothing, so its result can grow exponentially: see --max-size.
     """
-    from ..errors import InputError
-    from ..render import json_line
-    from ..symbolic import derivatives
+    from backprop.errors import InputError
+    from backprop.views.render import json_line
+    from backprop.symbolic import derivatives
 
     f = parse_expr(expr, angle)
     names = split_names(wrt, "--wrt", f.variables)

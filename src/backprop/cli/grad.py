@@ -7,8 +7,8 @@ from typing import Any, Optional
 
 import typer
 
-from . import app
-from .common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, split_names
+from backprop.cli import app
+from backprop.cli.common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, split_names
 
 TRACE_TABLE_LIMIT = 1_000  # nodes; the csv and json traces have no limit
 
@@ -38,14 +38,14 @@ def grad(
 
 def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
           angle: Angle) -> None:
-    from ..points import CHUNK_ROWS, parse_point, read_points
+    from backprop.core.points import CHUNK_ROWS, parse_point, read_points
 
     f = parse_expr(expr, angle)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
     if at.strip() == "-":
         if trace:
-            from ..errors import InputError
+            from backprop.errors import InputError
 
             raise InputError("--trace shows one point: give it with --at, not on stdin")
         # typed at a terminal: answer each line as it comes, not per chunk
@@ -54,7 +54,7 @@ def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
         return
     point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
     if trace and format is Format.table and f.size > TRACE_TABLE_LIMIT:
-        from ..errors import InputError
+        from backprop.errors import InputError
 
         # rich renders ~1 ms per row: a 100,000-module table would take minutes
         raise InputError(f"--trace as a table shows at most {TRACE_TABLE_LIMIT:,} nodes; this "
@@ -80,9 +80,9 @@ def _stream(f: Any, chunks: Any, wrt: list[str], format: Format, streaming: bool
     """
     import numpy as np
 
-    from .. import autodiff
-    from ..render import ColumnWriter, console, csv_line, json_line, table
-    from .common import warn_non_finite
+    from backprop.core import engine
+    from backprop.views.render import ColumnWriter, console, csv_line, json_line, table
+    from backprop.cli.common import warn_non_finite
 
     out = sys.stdout
     warned = False
@@ -91,8 +91,8 @@ def _stream(f: Any, chunks: Any, wrt: list[str], format: Format, streaming: bool
         out.write(csv_line(_columns(f, wrt)) + "\n")
     for chunk in chunks:
         inputs = f._inputs(chunk)
-        vals = autodiff.forward(f.graph, f.plan, inputs)
-        grads = autodiff.backward(f.graph, f.plan, vals, wrt)
+        vals = engine.forward(f.graph, f.plan, inputs)
+        grads = engine.backward(f.graph, f.plan, vals, wrt)
         n = len(next(iter(chunk.values()))) if chunk else 1
         cols = [*(chunk[v] for v in f.variables), vals[f.graph.output], *(grads[v] for v in wrt)]
         data = np.empty((n, len(cols)))
@@ -121,15 +121,15 @@ def _stream(f: Any, chunks: Any, wrt: list[str], format: Format, streaming: bool
 
 
 def _print_trace(f: Any, point: dict[str, float], wrt: list[str], format: Format) -> None:
-    from ..render import console, json_line, print_table
-    from ..trace import trace
+    from backprop.views.render import console, json_line, print_table
+    from backprop.core.trace import trace
 
     t = trace(f, point, wrt)
     if format is Format.json:
         sys.stdout.write(json_line(t.as_dict()) + "\n")
         return
     if format is Format.csv:
-        from ..render import csv_line
+        from backprop.views.render import csv_line
 
         sys.stdout.write(csv_line(["pass", "node", "module", "computes", "value", "input",
                                    "local", "local_value", "upstream", "contribution"]) + "\n")

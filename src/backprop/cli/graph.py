@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from . import app
-from .common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr
+from backprop.cli import app
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr
 
 if TYPE_CHECKING:
-    from ..drawing import Drawing
-    from ..expr.function import Function
+    from backprop.views.drawing import Drawing
+    from backprop.core.function import Function
 
 
 class GraphFormat(str, Enum):
@@ -55,10 +55,10 @@ def graph(
     Inputs at the left, output at the right, one box per module; a shared
     subexpression is drawn once, with all its out-edges.
     """
-    from .. import drawing
-    from ..errors import InputError
-    from ..points import parse_point
-    from ..render import warn
+    from backprop.views import drawing
+    from backprop.errors import InputError
+    from backprop.core.points import parse_point
+    from backprop.views.render import warn
 
     fmt = _choose_format(format, output)
     if output is not None:
@@ -98,7 +98,7 @@ def graph(
 
 
 def _choose_format(format: GraphFormat | None, output: str | None) -> GraphFormat:
-    from ..errors import InputError
+    from backprop.errors import InputError
 
     if format is not None:
         return format
@@ -114,7 +114,7 @@ def _choose_format(format: GraphFormat | None, output: str | None) -> GraphForma
 def _warn_non_finite(f: Function, d: Drawing, point: dict[str, float]) -> None:
     import math
 
-    from .common import warn_non_finite
+    from backprop.cli.common import warn_non_finite
 
     if not all(math.isfinite(v) for v in [*d.values.values(), *d.grads.values()]):
         warn_non_finite(f, f.forward(**point))
@@ -122,7 +122,7 @@ def _warn_non_finite(f: Function, d: Drawing, point: dict[str, float]) -> None:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    from ..files import atomic_write
+    from backprop.files import atomic_write
 
     with atomic_write(path) as out:
         out.write(data)

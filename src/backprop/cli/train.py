@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from . import app
-from .common import Format
+from backprop.cli import app
+from backprop.cli.common import Format
 
 
 class SummaryFormat(str, Enum):
@@ -52,10 +52,10 @@ def train(
 
     Shows a progress bar on stderr, saves the best model (lowest validation loss) to output.model, prints a summary. Ctrl-C (or SIGTERM) stops after the current batch, saves the best model of the finished epochs (none finished: the file is left as it was) and exits 130; a diverging loss stops with exit 1.
     """
-    from ..errors import BackpropError, Interrupted
-    from ..nn import config as settings
-    from ..nn import train as training
-    from ..render import warn
+    from backprop.errors import BackpropError, Interrupted
+    from backprop.nn import config as settings
+    from backprop.nn import train as training
+    from backprop.views.render import warn
 
     # SIGINT/SIGTERM are caught for the whole command, not only the loop: one that comes
     # while the data loads stops before training, one while the model is written waits
@@ -70,7 +70,7 @@ def train(
             cfg = settings.load(config, overrides)
             plot_path = None
             if plot is not None:
-                from ..plot_training import check_plot_path
+                from backprop.views.plots.training import check_plot_path
 
                 plot_path = check_plot_path(plot)  # before training: the extra and the folder
             run = training.prepare(cfg, config.parent)
@@ -103,8 +103,8 @@ def train(
                 result = training.summary(run)
                 result["model"] = str(model_path) if saved else None
                 if plot_path is not None and fit.history:
-                    from ..nn.model import Regressor
-                    from ..plot_training import plot_training
+                    from backprop.nn.model import Regressor
+                    from backprop.views.plots.training import plot_training
 
                     # the fit drawn is the saved model's, through the path `backprop predict` uses
                     drawn = Regressor.load(model_path)[0] if saved else None
@@ -131,8 +131,8 @@ def train(
 def _fit_with_progress(run: Any, quiet: bool, stop: Any) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..nn import train as training
-    from ..render import console
+    from backprop.nn import train as training
+    from backprop.views.render import console
 
     err = console(stderr=True)
     # Off a terminal a live bar would only add lines to a log: none at all there.
@@ -165,7 +165,7 @@ _LABELS = {
 
 
 def _print_summary(result: dict[str, Any], format: SummaryFormat, history: Any = ()) -> None:
-    from ..render import console, json_line, table
+    from backprop.views.render import console, json_line, table
 
     if format is SummaryFormat.json:
         sys.stdout.write(json_line(result) + "\n")
@@ -185,7 +185,7 @@ SPARK_WIDTH = 60
 
 def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None) -> str:
     """The loss per epoch as sparklines (train, and validation when there is one) on one log scale."""
-    from ..render import SPARK_BLOCKS, can_encode, sparkline
+    from backprop.views.render import SPARK_BLOCKS, can_encode, sparkline
 
     train = [e.train_loss for e in history]
     val = [e.val_loss for e in history if e.val_loss is not None]
@@ -221,9 +221,9 @@ def predict(
                                   "per row) or csv."),
 ) -> None:
     """Predict raw targets from raw inputs with a trained model (its standardisation applied)."""
-    from ..errors import InputError
-    from ..nn.model import Regressor
-    from ..points import parse_point, read_points
+    from backprop.errors import InputError
+    from backprop.nn.model import Regressor
+    from backprop.core.points import parse_point, read_points
 
     net, _ = Regressor.load(model)
     names = net.input_names
@@ -242,7 +242,7 @@ def predict(
 def _write(net: Any, chunks: Any, format: Format) -> None:
     import numpy as np
 
-    from ..render import console, csv_line, json_line, table
+    from backprop.views.render import console, csv_line, json_line, table
 
     ins, outs = net.input_names, net.target_names
     if format is Format.csv:

@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from .config import DataConfig, SyntheticConfig
-from .layers import Array
+from backprop.errors import InputError
+from backprop.nn.config import DataConfig, SyntheticConfig
+from backprop.nn.layers import Array
 
 
 @dataclass
@@ -103,8 +103,8 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
 
 def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "data.synthetic") -> Dataset:
     """n points uniform in the ranges, y = expr(x) + noise * N(0, 1)."""
-    from ..errors import ExpressionError
-    from ..expr.function import parse
+    from backprop.errors import ExpressionError
+    from backprop.core.function import parse
 
     try:
         f = parse(cfg.expr)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..files import atomic_write
-from .layers import ACTIVATIONS, Affine, Array, Layer
+from backprop.errors import InputError
+from backprop.files import atomic_write
+from backprop.nn.layers import ACTIVATIONS, Affine, Array, Layer
 
 FORMAT = "backprop-regressor"
 FORMAT_VERSION = 1

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .layers import Array
+from backprop.nn.layers import Array
 
 
 class Optimizer:

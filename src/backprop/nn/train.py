@@ -20,12 +20,12 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..errors import InputError
-from .config import Config
-from .data import Dataset, load, split
-from .layers import Affine, Array, Layer, MSELoss
-from .model import Regressor, Standardization
-from .optim import make_optimizer
+from backprop.errors import InputError
+from backprop.nn.config import Config
+from backprop.nn.data import Dataset, load, split
+from backprop.nn.layers import Affine, Array, Layer, MSELoss
+from backprop.nn.model import Regressor, Standardization
+from backprop.nn.optim import make_optimizer
 
 GRADCHECK_TOLERANCE = 1e-6
 

@@ -10,11 +10,11 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from . import autodiff
-from .expr.function import Function
-from .expr.graph import CONST, VAR
-from .expr.printer import format_number, module_label
-from .ops import CONSTANTS, PRIMITIVES
+from backprop.core import engine
+from backprop.core.function import Function
+from backprop.core.graph import CONST, VAR
+from backprop.core.printer import format_number, module_label
+from backprop.core.ops import CONSTANTS, PRIMITIVES
 
 
 @dataclass
@@ -102,7 +102,7 @@ def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None
     """Run both passes at one point and record every step."""
     names = _names(f)
     inputs = f._inputs(point)
-    vals = autodiff.forward(f.graph, f.plan, inputs)
+    vals = engine.forward(f.graph, f.plan, inputs)
     out = Trace(str(f.text or f), dict(point))
     for i in f.plan.order:
         if f.graph.ops[i] in (VAR, CONST):
@@ -117,7 +117,7 @@ def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None
                                          0.0 if contrib is None else float(contrib)))
 
     wrt = list(f.variables) if wrt is None else list(wrt)
-    grads = autodiff.backward(f.graph, f.plan, vals, wrt, record=record)
+    grads = engine.backward(f.graph, f.plan, vals, wrt, record=record)
     out.value = float(vals[f.graph.output])  # type: ignore[arg-type]
     out.grad = {k: float(v) for k, v in grads.items()}
     return out

@@ -23,11 +23,11 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from . import autodiff
-from .errors import BackpropError
-from .expr.function import Function
-from .expr.graph import CONST, VAR
-from .expr.printer import module_label
+from backprop.core import engine
+from backprop.errors import BackpropError
+from backprop.core.function import Function
+from backprop.core.graph import CONST, VAR
+from backprop.core.printer import module_label
 
 # Above this many nodes a drawing drops its annotations and draws straight
 # edges: edge labels become extra nodes in dot's layout and curved splines are
@@ -108,7 +108,7 @@ def build(f: Function, point: Mapping[str, float] | None = None) -> Drawing:
         # contrib is None when the local derivative is exactly 0 (the engine skips it)
         d.edge_grads[Edge(j, i, k)] = 0.0 if contrib is None else float(contrib)
 
-    grads = autodiff.backward(g, f.plan, vals, list(f.variables), record=record)
+    grads = engine.backward(g, f.plan, vals, list(f.variables), record=record)
     d.grads = {k: float(v) for k, v in grads.items()}
     return d
 

@@ -1,7 +1,7 @@
 """Forward pass, backward pass (reverse mode) and tangent pass (forward mode).
 
 All three walk the graph's topological order in a plain loop and read the one
-table of primitives in :mod:`backprop.ops`. Values are numpy arrays (or Python
+table of primitives in :mod:`backprop.core.ops`. Values are numpy arrays (or Python
 floats for constants), so one pass handles any number of points at once.
 """
 
@@ -12,8 +12,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .expr.graph import CONST, VAR, Graph
-from .ops import PRIMITIVES, Partial, Value, _minus_one, _one
+from backprop.core.graph import CONST, VAR, Graph
+from backprop.core.ops import PRIMITIVES, Partial, Value, _minus_one, _one
 
 # The gradient of the output with respect to itself; compared by identity.
 _SEED = 1.0

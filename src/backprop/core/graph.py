@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ops import PRIMITIVES, Primitive
+from backprop.core.ops import PRIMITIVES, Primitive
 
 CONST, VAR = "const", "var"
 

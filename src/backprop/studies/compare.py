@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from . import numeric
-from .symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
+from backprop import numeric
+from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
 SEED_EXPRESSION = "2/sin(exp(-x))"
 SEED_POINT = -4.499
@@ -44,10 +44,10 @@ def _errors(grad: Mapping[str, float] | None, exact: Mapping[str, float]) -> tup
 
 def _evaluate(d: Any, values: Mapping[str, float]) -> float:
     """A symbolic derivative's value at a point, in float64 (a forward pass over its tree)."""
-    from . import autodiff
+    from backprop.core import engine
 
     g = d.as_graph()
-    vals = autodiff.forward(g, autodiff.Plan.of(g), values)
+    vals = engine.forward(g, engine.Plan.of(g), values)
     return float(np.asarray(vals[d.root], dtype=np.float64))
 
 
@@ -276,7 +276,7 @@ def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
 
 def nested_graph(depth: int) -> Any:
     """f_0 = x, f_{k+1} = f_k * sin(f_k): a graph of 2*depth + 1 nodes."""
-    from .expr.graph import GraphBuilder
+    from backprop.core.graph import GraphBuilder
 
     b = GraphBuilder()
     f = b.var("x")
@@ -327,7 +327,7 @@ def depth_scaling(deadline: float, max_depth: int = 40, max_size: int = DEFAULT_
 
 def sum_of_products_graph(n: int) -> Any:
     """E = sum_i sin(w_i) * w_{i+1} (cyclic): n parameters, about 4n nodes."""
-    from .expr.graph import GraphBuilder
+    from backprop.core.graph import GraphBuilder
 
     b = GraphBuilder()
     ws = [b.var(f"w{i}") for i in range(n)]
@@ -339,16 +339,16 @@ def sum_of_products_graph(n: int) -> Any:
 
 def gradient_cost(n: int, min_total: float = 0.05) -> dict[str, Any]:
     """Time of one forward pass and of forward + backward (the gradient) in the engine."""
-    from . import autodiff
+    from backprop.core import engine
 
     g = sum_of_products_graph(n)
-    plan = autodiff.Plan.of(g)
+    plan = engine.Plan.of(g)
     rng = np.random.default_rng(n)
     inputs = {f"w{i}": float(v) for i, v in enumerate(rng.standard_normal(n))}
     names = list(inputs)
-    t_forward = _median_time(lambda: autodiff.forward(g, plan, inputs), min_total)
+    t_forward = _median_time(lambda: engine.forward(g, plan, inputs), min_total)
     t_grad = _median_time(
-        lambda: autodiff.backward(g, plan, autodiff.forward(g, plan, inputs), names), min_total)
+        lambda: engine.backward(g, plan, engine.forward(g, plan, inputs), names), min_total)
     return {"params": n, "graph_nodes": len(plan.order), "forward_seconds": t_forward,
             "gradient_seconds": t_grad, "ratio": t_grad / t_forward}
 

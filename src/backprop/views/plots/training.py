@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BackpropError
-from .plotting import check_plot_path, require_matplotlib, save_figure
+from backprop.errors import BackpropError
+from backprop.views.plots.common import check_plot_path, require_matplotlib, save_figure
 
 if TYPE_CHECKING:
-    from .nn.model import Regressor
-    from .nn.train import Run
+    from backprop.nn.model import Regressor
+    from backprop.nn.train import Run
 
 __all__ = ["check_plot_path", "plot_training"]
 

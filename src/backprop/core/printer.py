@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from ..errors import BackpropError
-from ..ops import ADD, NEG, PRIMITIVES
-from .graph import CONST, VAR, Graph
+from backprop.errors import BackpropError
+from backprop.core.ops import ADD, NEG, PRIMITIVES
+from backprop.core.graph import CONST, VAR, Graph
 
 ATOM = 100
 _ASSOCIATIVE = {"add", "mul"}

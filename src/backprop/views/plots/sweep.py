@@ -13,15 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import BackpropError
-from .plotting import require_matplotlib, save_figure
+from backprop.errors import BackpropError
+from backprop.views.plots.common import require_matplotlib, save_figure
 
 _COLORS = {"forward": "tab:blue", "central": "tab:orange"}
 _LABELS = {"forward": "forward difference", "central": "central difference"}
 
 
 def plot_sweep(result: dict[str, Any], file: str | os.PathLike[str], title: str | None = None) -> None:
-    """Draw :func:`backprop.compare.sweep`'s rows and write the picture to ``file`` (atomically).
+    """Draw :func:`backprop.studies.compare.sweep`'s rows and write the picture to ``file`` (atomically).
 
     One panel per variable; the error is relative where the exact partial is
     not zero, absolute where it is.

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import BackpropError
-from .plotting import require_matplotlib, save_figure
+from backprop.errors import BackpropError
+from backprop.views.plots.common import require_matplotlib, save_figure
 
 if TYPE_CHECKING:
-    from .descend import Step
-    from .expr.function import Function
+    from backprop.descend import Step
+    from backprop.core.function import Function
 
 
 def _limits(values: Sequence[float], margin: float = 0.25) -> tuple[float, float]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
-from ..errors import ExpressionError
-from ..ops import CONSTANTS, FUNCTIONS
-from .graph import Graph, GraphBuilder
+from backprop.errors import ExpressionError
+from backprop.core.ops import CONSTANTS, FUNCTIONS
+from backprop.core.graph import Graph, GraphBuilder
 
 # Characters. Lark's LALR parser costs ~15 us and ~400 bytes per token, and the
 # worst text is one token per character ("----...x"): at 1,000,000 characters that

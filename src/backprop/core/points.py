@@ -10,7 +10,7 @@ from typing import IO, Iterator, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from backprop.errors import InputError
 
 CHUNK_ROWS = 65_536
 

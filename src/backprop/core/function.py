@@ -7,12 +7,12 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .. import autodiff
-from ..errors import InputError
-from ..ops import Value
-from .graph import Graph
-from .parser import parse_graph
-from .printer import to_text
+from backprop.core import engine
+from backprop.errors import InputError
+from backprop.core.ops import Value
+from backprop.core.graph import Graph
+from backprop.core.parser import parse_graph
+from backprop.core.printer import to_text
 
 
 def _as_input(name: str, v: Any) -> Value:
@@ -42,10 +42,10 @@ class Function:
     graph: Graph
     text: str = ""
     angle: str = "rad"
-    _plan: autodiff.Plan = field(init=False, repr=False)
+    _plan: engine.Plan = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._plan = autodiff.Plan.of(self.graph)
+        self._plan = engine.Plan.of(self.graph)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -53,7 +53,7 @@ class Function:
         return self.graph.variables
 
     @property
-    def plan(self) -> autodiff.Plan:
+    def plan(self) -> engine.Plan:
         return self._plan
 
     @property
@@ -84,11 +84,11 @@ class Function:
 
     def forward(self, **values: Any) -> list[Value | None]:
         """The forward pass: every node's value, cached (indexed by node)."""
-        return autodiff.forward(self.graph, self._plan, self._inputs(values))
+        return engine.forward(self.graph, self._plan, self._inputs(values))
 
     def __call__(self, **values: Any) -> Value:
         inputs = self._inputs(values)
-        vals = autodiff.forward(self.graph, self._plan, inputs)
+        vals = engine.forward(self.graph, self._plan, inputs)
         return self._broadcast(vals[self.graph.output], inputs)  # type: ignore[arg-type]
 
     evaluate = __call__
@@ -102,8 +102,8 @@ class Function:
         """
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
-        vals = autodiff.forward(self.graph, self._plan, inputs)
-        grads = autodiff.backward(self.graph, self._plan, vals, names)
+        vals = engine.forward(self.graph, self._plan, inputs)
+        grads = engine.backward(self.graph, self._plan, vals, names)
         value = self._broadcast(vals[self.graph.output], inputs)  # type: ignore[arg-type]
         return value, {k: self._broadcast(g, inputs) for k, g in grads.items()}
 
@@ -114,9 +114,9 @@ class Function:
         """The gradient by forward mode: one tangent pass per variable."""
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
-        vals = autodiff.forward(self.graph, self._plan, inputs)
+        vals = engine.forward(self.graph, self._plan, inputs)
         return {
-            v: self._broadcast(autodiff.tangent(self.graph, self._plan, vals, {v: 1.0}), inputs)
+            v: self._broadcast(engine.tangent(self.graph, self._plan, vals, {v: 1.0}), inputs)
             for v in names
         }
 
@@ -133,10 +133,10 @@ class Function:
 
     def node_text(self, i: int, max_chars: int = 60) -> str:
         """A node's subexpression as text, shortened for messages."""
-        from .printer import tree_size
+        from backprop.core.printer import tree_size
 
         if tree_size(self.graph, i, cap=max_chars + 1) > max_chars:
-            from .printer import module_label
+            from backprop.core.printer import module_label
 
             return f"{module_label(self.graph, i)}(...)"
         t = to_text(self.graph, i)

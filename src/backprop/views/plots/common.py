@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import BackpropError, InputError
-from .files import atomic_write
+from backprop.errors import BackpropError, InputError
+from backprop.files import atomic_write
 
 INSTALL_HINT = "pip install 'backprop[plot]'"
 
