@@ -75,8 +75,8 @@ def _region(offset: int, lines: list[str], block_start: int, end: int) -> Region
     return Region(block_start + offset, block_start + end, example, _run_console_example)
 
 
-# A duration as the tables print it: "268.5 µs", "1.02 ms", "3.45 s".
-_DURATION = re.compile(r"(?<![\w.])\d+(?:\.\d+)? ?(?:ns|µs|us|ms|s)\b")
+# A duration as the tables print it: "268.5 µs", "1.02 ms", "3.45 s", "1,443 ms".
+_DURATION = re.compile(r"(?<![\w.,])\d+(?:,\d{3})*(?:\.\d+)? ?(?:ns|µs|us|ms|s)\b")
 _JSON_SECONDS = re.compile(r'("seconds": )[-+0-9.eE]+')
 _TIME_ROW = re.compile(r"(time \(s\)\s+)[0-9.]+")
 _TIME = "<time>"
@@ -99,20 +99,19 @@ def _normalise(text: str, loose_layout: bool) -> list[str]:
     return lines
 
 
-def _environment(workdir: Path) -> dict[str, str]:
+def _environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "CLICOLOR_FORCE")}
     # the backprop (and python3) of the interpreter running the tests
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"
-    env["HOME"] = str(workdir)
     return env
 
 
 def _run_console_example(example: Example) -> str | None:
     parsed: ConsoleExample = example.parsed
     workdir: Path = example.namespace["workdir"]
-    run = subprocess.run(["bash", "-c", parsed.command], cwd=workdir, env=_environment(workdir),
+    run = subprocess.run(["bash", "-c", parsed.command], cwd=workdir, env=_environment(),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          timeout=TIMEOUT_S)
     expected, masked_expected = _mask(parsed.expected)
@@ -169,10 +168,10 @@ def test_readme_console_example(example: Example, workdir: Path) -> None:
 
 def test_masking_hides_times_and_only_times() -> None:
     masked, changed = _mask('  reverse mode   1   268.5 µs\n{"seconds": 0.133, "steps": 20}\n'
-                            "  time (s)     1.24\nstopped after 40 steps in 3.45 s")
+                            "  time (s)     1.24\nstopped after 40 steps in 3.45 s; 1,443 ms")
     assert changed
     assert masked == ('  reverse mode   1   <time>\n{"seconds": <time>, "steps": 20}\n'
-                      "  time (s)     <time>\nstopped after 40 steps in <time>")
+                      "  time (s)     <time>\nstopped after 40 steps in <time>; <time>")
     assert _mask("x,f,df/dx\n3.0,-9.0,-6.0\nexit 2") == ("x,f,df/dx\n3.0,-9.0,-6.0\nexit 2", False)
 
 
