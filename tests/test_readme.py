@@ -2,9 +2,9 @@
 shows, its Python example too, and CI runs the set-up commands it gives.
 
 Console examples are found by Sybil (its Markdown lexer and its Region/Example
-machinery): in every fenced block without a language, a line starting with
-``$ `` is a command, run by bash, and the lines up to the next ``$ `` are its
-expected output (stdout and stderr together, as a terminal shows them). Each
+machinery): in every fenced block without a language (or ``console``), a line
+starting with ``$ `` is a command, run by bash, and the lines up to the next
+``$ `` are its expected output (stdout and stderr together, as a terminal shows them). Each
 command is one test item, named by its README line and the command.
 
 Machine-dependent figures are masked on both sides before comparing (see
@@ -19,7 +19,8 @@ Commands run in a temporary folder holding a copy of ``configs/`` and an
 empty ``docs/``: training writes its models under ``runs/`` there, and the
 ``--plot docs/...`` / ``-o docs/...`` examples draw there, never over the
 committed pictures. The examples share the folder in README order (``predict``
-reads the model ``train`` wrote above it).
+reads the model ``train`` wrote above it, so select both with ``-k`` to rerun
+one). The README's Python block is compared with its "Printed:" block below.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class ConsoleExample:
 
 
 def _console_examples(document: Document) -> Iterator[Region]:
-    """One Region per ``$ `` command of each fenced block without a language."""
-    for block in FencedCodeBlockLexer(language="")(document):
+    """One Region per ``$ `` command of each fenced block without a language (or ``console``)."""
+    for block in FencedCodeBlockLexer(language="(?:console)?")(document):
         source = block.lexemes["source"]
         start = block.start + source.offset
         pos, current, lines = 0, None, []
@@ -146,10 +147,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_the_readme_has_console_examples() -> None:
+def test_every_command_line_of_the_readme_is_an_example() -> None:
     commands = [example.parsed.command for example in CONSOLE_EXAMPLES]
     assert len(commands) >= 30, commands
     assert all("backprop" in command for command in commands)
+    # a "$ " line in a block of another language would otherwise go unrun
+    prompts = [line for line in README.splitlines() if line.startswith(PROMPT)]
+    assert len(prompts) == len(commands)
 
 
 @pytest.mark.parametrize("example", CONSOLE_EXAMPLES, ids=_example_id)
