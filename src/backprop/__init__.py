@@ -16,10 +16,16 @@ __all__ = ["parse", "Function", "BackpropError", "InputError", "ExpressionError"
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("parse", "Function"):
+    if name == "parse":
+        # the views' parse: the same Function, displayed as its graph in Jupyter
+        # (the core cannot import the views that draw it)
+        from backprop.views import notebook
+
+        return notebook.parse
+    if name == "Function":
         from backprop.core import function
 
-        return getattr(function, name)
+        return function.Function
     if name in ("BackpropError", "InputError", "ExpressionError"):
         from backprop import errors
 

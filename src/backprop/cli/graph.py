@@ -22,11 +22,13 @@ class GraphFormat(str, Enum):
     svg = "svg"
     png = "png"
     mermaid = "mermaid"
+    html = "html"
 
 
 EXTENSIONS = {".dot": GraphFormat.dot, ".gv": GraphFormat.dot, ".svg": GraphFormat.svg,
               ".png": GraphFormat.png, ".mmd": GraphFormat.mermaid,
-              ".mermaid": GraphFormat.mermaid}
+              ".mermaid": GraphFormat.mermaid, ".html": GraphFormat.html,
+              ".htm": GraphFormat.html}
 
 
 @app.command(
@@ -34,6 +36,7 @@ EXTENSIONS = {".dot": GraphFormat.dot, ".gv": GraphFormat.dot, ".svg": GraphForm
     "  backprop graph \"2/sin(exp(-x))\" --at -4.499 -o graph.svg\n\n"
     "  backprop graph \"sin(x)*sin(x) + x\" --at 0.5 -o shared.png\n\n"
     "  backprop graph \"x^2*y + sin(y)\" --format mermaid\n\n"
+    "  backprop graph \"2/sin(exp(-x))\" --at -4.499 -o lesson.html\n\n"
     "  backprop graph \"2/sin(exp(-x))\" | dot -Tpdf -o graph.pdf",
 )
 def graph(
@@ -44,11 +47,15 @@ def graph(
                                      "along it, each input with its whole gradient."),
     format: Optional[GraphFormat] = typer.Option(
         None, "--format", "-f", show_default=False,
-        help="dot or mermaid (text, nothing to install), svg or png (Graphviz's dot program). "
-        "Default: from the extension of -o (.dot .gv .svg .png .mmd), else dot."),
+        help="dot or mermaid (text, nothing to install), svg or png (Graphviz's dot program), "
+        "html (a page that steps through the forward and backward passes; needs --at). "
+        "Default: from the extension of -o (.dot .gv .svg .png .mmd .html), else dot."),
     output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
                                          help="Write the picture to FILE (default: stdout)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="VARS", help="html: pass back "
+                                      "only the gradient of these variables, e.g. x,y "
+                                      "(default: every variable)."),
 ) -> None:
     """Draw the computational graph of EXPR, with values and gradients when --at is given.
 
@@ -74,6 +81,24 @@ def graph(
         if at.strip() == "-":
             raise InputError("graph draws one point: give it with --at, not on stdin")
         point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
+    if fmt is GraphFormat.html or wrt is not None:
+        from backprop.cli.common import split_names
+        from backprop.views.lesson import lesson_page
+
+        if fmt is not GraphFormat.html:
+            raise InputError("--wrt applies to --format html (the lesson page) only")
+        if point is None:
+            raise InputError("the html page steps through both passes at a point: give it "
+                             "with --at, e.g. --at -4.499 or --at x=1,y=2")
+        page = lesson_page(f, point, split_names(wrt, "--wrt", f.variables), warn=warn)
+        data = page.encode("utf-8")
+        if output is None:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            write_atomically(output, data)
+        return
     d = drawing.build(f, point)
     if d.large:
         how = ("a force-directed layout (sfdp)" if d.huge and fmt is not GraphFormat.mermaid
