@@ -81,3 +81,13 @@ def test_installed_command_line(installed: Path) -> None:
                 "sys.exit(main(['grad', 'x^2', '--at', '3', '--format', 'json']))", installed)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"at": {"x": 3.0}, "value": 9.0, "grad": {"x": 6.0}}
+
+
+def test_installed_wheel_finds_the_lesson_page_template(installed: Path) -> None:
+    p = _python("import sys, backprop; from backprop.views import lesson; "
+                "from backprop.core.function import parse; "
+                "page = lesson.lesson_page(parse('x^2'), {'x': 3.0}, layout='layered'); "
+                "print(lesson.__file__); print(page.count('id=\"lesson-data\"'))", installed)
+    assert p.returncode == 0, p.stderr
+    module, count = p.stdout.split()
+    assert Path(module).resolve().is_relative_to(installed.resolve()) and count == "1"

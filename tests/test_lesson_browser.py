@@ -185,3 +185,28 @@ def test_large_graph_page_says_so_and_still_steps(browser: object, tmp_path: Pat
     exact = sum(k * math.cos(k * 0.3) for k in range(1, 120))
     assert float(page.text("#result").split("df/dx = ")[1]) == pytest.approx(exact, rel=1e-12)
     assert page.errors == []
+
+
+def test_page_writes_numbers_as_python_does(browser: object, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The panel's repr and the boxes' six digits against Python's own repr and '.6g'."""
+    import random
+    import struct
+
+    rng = random.Random(16)
+    values = [0.0, -0.0, 1.0, -1.0, 2.5, 1e16, 9999999999999998.0, 1e-4, 1e-5, 0.1, 123456.0,
+              1234567.0, 999999.4, 1e22, 5e-324, 1.7976931348623157e308, -80.3930566017643,
+              0.9242352370802196, 4.499, 100.0, 1e-7, 123.456e-9]
+    values += [rng.uniform(-1e3, 1e3) for _ in range(100)]
+    values += [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(63)))[0] for _ in range(200)]
+    values = [v for v in values if math.isfinite(v)]
+    page = Page(browser, make_page(tmp_path, capsys, "x", "1"))
+    got = page.page.evaluate("vs => vs.map(v => [lesson.repr(v), lesson.short(v)])", values)
+    for v, (r, s) in zip(values, got):
+        assert r == repr(v)
+        # '.6g' rounds an exact tie to even, JavaScript away from zero: skip exact ties
+        mantissa = f"{abs(v):.60e}".split("e")[0].replace(".", "")
+        if not (mantissa[6] == "5" and set(mantissa[7:]) <= {"0"}):
+            assert s == f"{v:.6g}", v
+    assert page.page.evaluate("['nan', 'inf', '-inf'].map(lesson.repr)") == ["nan", "inf", "-inf"]
+    assert page.errors == []
