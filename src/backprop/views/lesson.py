@@ -423,6 +423,11 @@ def _aspect(svg: str) -> float:
     return float(m.group(1)) / float(m.group(2))
 
 
+def _shorten(text: str, limit: int = 100) -> str:
+    """An expression short enough for the page's heading (the panel has every module)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def render_page(lesson: Lesson) -> str:
     """The HTML page for ``lesson``."""
     t = lesson.trace
@@ -438,12 +443,13 @@ def render_page(lesson: Lesson) -> str:
                                              "in a simple layered layout.")
     fields = {
         "TITLE": html.escape(f"f = {t.expression.strip()}" + (f" at {at}" if at else "")),
-        "EXPR": html.escape(t.expression.strip()),
+        "EXPR": html.escape(_shorten(t.expression.strip())),
         "AT": html.escape(at),
         "NOTICE": html.escape(notice),
         "NOTICE_HIDDEN": "" if notice else " hidden",
         "SVG": lesson.svg,
-        "SHAPE": "wide" if _aspect(lesson.svg) > WIDE_ASPECT else "tall",
+        "SHAPE": ("wide" if _aspect(lesson.svg) > WIDE_ASPECT else "tall")
+                 + (" large" if lesson.large else ""),
         "DATA": _script_json(page_data(lesson)),
     }
     template = resources.files("backprop.views").joinpath(_TEMPLATE).read_text(encoding="utf-8")
