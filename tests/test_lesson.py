@@ -125,6 +125,24 @@ def test_every_node_and_edge_is_tagged_and_every_row_has_its_edge(
         assert ls.nodes[head]["name"] == row.node and ls.nodes[tail]["name"] == row.input
 
 
+@needs_dot
+def test_between_150_and_300_nodes_the_boxes_keep_their_numbers_and_edges_get_theirs_later(
+        ) -> None:
+    expr = " + ".join(f"sin({k}*x)" for k in range(1, 60))  # 3 nodes a term
+    f = core_parse(expr)
+    assert lesson.DOT_EDGE_LABELS_UP_TO < f.size <= drawing.LARGE_GRAPH
+    ls = lesson.build(f, {"x": 0.3}, layout="graphviz")
+    root = ET.fromstring(ls.svg)
+    for g in root.iter("g"):
+        texts = [t.text for t in g.iter("text")]
+        if g.get("class") == "node":
+            node = ls.nodes[int(g.get("data-node"))]
+            assert texts[0].split(" = ")[0] == node["label"]
+            assert len(texts) == (1 if node["kind"] == "const" else 2)
+        elif g.get("class") == "edge":
+            assert texts == []  # the page writes the number at the middle of the path
+
+
 def test_x_to_the_x_passes_back_along_both_of_its_edges() -> None:
     ls = lesson.build(core_parse("x^x"), {"x": 1.5}, layout="layered")
     slots = sorted(ls.edges[k][2] for k in ls.backward_edges)

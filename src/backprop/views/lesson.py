@@ -161,7 +161,7 @@ def graphviz_svg(d: drawing.Drawing, edge_index: Mapping[tuple[int, int, int], i
     annotate = not d.large
     dot = drawing.to_dot(d, annotate=annotate, compact=d.large)
     if annotate and len(d.nodes) > DOT_EDGE_LABELS_UP_TO:
-        dot = re.sub(r' \[label="[^"\n]*"\];$', ";", dot, flags=re.M)
+        dot = re.sub(r'^(\s*n\w+ -> n\w+) \[label="[^"\n]*"\];$', r"\1;", dot, flags=re.M)
     raw = drawing.render(dot, "svg").decode("utf-8")
     root = ET.fromstring(raw)
     for el in root.iter():  # drop the namespace: serialised as plain <svg>, <g>, ...
