@@ -182,8 +182,11 @@ def test_script_json_escapes_closing_tags() -> None:
 
 def test_non_finite_numbers_are_kept_as_strings(capsys: pytest.CaptureFixture[str],
                                                 tmp_path: Path) -> None:
-    page = write_page(capsys, tmp_path, "log(x)", "--at", "0")
-    t = embedded(page)["trace"]
+    out = tmp_path / "lesson.html"
+    code, _, err = cli(capsys, "graph", "log(x)", "--at", "0", "-o", str(out))
+    assert code == 0
+    assert "the forward pass's a = log(x) is nan or infinite" in err
+    t = embedded(out.read_text(encoding="utf-8"))["trace"]
     assert t["value"] == "-inf" and t["grad"]["x"] == "inf"
 
 

@@ -462,7 +462,23 @@ def lesson_page(f: Function, point: Mapping[str, float], wrt: Sequence[str] | No
     """The whole self-contained page for ``f`` at ``point`` (the library call behind
     ``backprop graph --format html``). ``warn`` hears about a large graph."""
     lesson = build(f, point, wrt, layout)
-    if lesson.large and warn is not None:
-        warn(f"the graph has {len(lesson.nodes):,} nodes: the page draws it in the compact "
-             "layout, without numbers on the picture (they are in its panel)")
+    if warn is not None:
+        if lesson.large:
+            warn(f"the graph has {len(lesson.nodes):,} nodes: the page draws it in the compact "
+                 "layout, without numbers on the picture (they are in its panel)")
+        bad = non_finite_step(lesson.trace)
+        if bad is not None:
+            warn(f"{bad} is nan or infinite at this point (outside its domain, or overflow): "
+                 "the page shows it as nan or inf")
     return render_page(lesson)
+
+
+def non_finite_step(t: Trace) -> str | None:
+    """The first row of the trace with a number that is nan or infinite, as text."""
+    for s in t.forward:
+        if not math.isfinite(s.value):
+            return f"the forward pass's {s.node} = {s.computes}"
+    for b in t.backward:
+        if not (math.isfinite(b.local_value) and math.isfinite(b.contribution)):
+            return f"the backward pass's d{b.node}/d{b.input} = {b.local}"
+    return None
