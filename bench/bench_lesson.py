@@ -6,7 +6,8 @@ with Graphviz (dot's SVG) and without it (PATH with no dot: the layered layout
 written here), for a wide graph (a sum of terms) and a deep one (a chain of
 modules), each of at most 300 nodes, and a 3,000-node graph (the compact
 layout) for scale. Interleaved repeats, medians; `python -c "import numpy"`
-timed beside them as the floor every command pays. Then the library call alone
+and the smallest `backprop grad` timed beside them as the floor every command
+pays. Then the library call alone
 (``lesson.lesson_page`` in this process, warm): the page's own cost, without
 the start-up of a new process.
 
@@ -59,7 +60,8 @@ def main() -> None:
     cases = [("wide", wide(300), "x=0.3,y=0.2"), ("deep", deep(300), "0.1"),
              ("wide, large", wide(3000), "x=0.3,y=0.2")]
     runs: dict[str, list[str]] = {"python -c 'import numpy'": [sys.executable, "-c", "import numpy"]}
-    envs: dict[str, dict[str, str]] = {"python -c 'import numpy'": dict(os.environ)}
+    runs["backprop grad x^2 --at 1 (start-up)"] = [exe, "grad", "x^2", "--at", "1"]
+    envs: dict[str, dict[str, str]] = {k: dict(os.environ) for k in runs}
     with tempfile.TemporaryDirectory() as tmp:
         for name, expr, at in cases:
             size = parse(expr).size

@@ -240,6 +240,7 @@ def test_large_graph_says_so_and_draws_compact(capsys: pytest.CaptureFixture[str
     assert data["trace"]["grad"]["x"] == pytest.approx(exact, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_layered_layout_of_a_deep_chain_needs_no_recursion() -> None:
     depth = 20_000
     f = core_parse("sin(" * depth + "x" + ")" * depth)
@@ -297,3 +298,14 @@ def test_the_template_is_package_data() -> None:
     text = resources.files("backprop.views").joinpath("lesson.html").read_text(encoding="utf-8")
     assert set(re.findall(r"@@([A-Z_]+)@@", text)) == {
         "TITLE", "EXPR", "AT", "NOTICE", "NOTICE_HIDDEN", "SVG", "DATA", "SHAPE"}
+
+
+def test_a_huge_graph_gets_the_layered_layout_even_with_graphviz() -> None:
+    expr = " + ".join(f"sin({k}*x)" for k in range(1, 900))
+    f = core_parse(expr)
+    assert f.size > drawing.HUGE_GRAPH
+    page = lesson.lesson_page(f, {"x": 0.3})
+    assert embedded(page)["layout"] == "layered"
+    assert "the graph is drawn in a simple layered layout" in html.unescape(page)
+    assert embedded(page)["trace"]["grad"]["x"] == pytest.approx(
+        sum(k * math.cos(k * 0.3) for k in range(1, 900)), rel=1e-12)

@@ -117,7 +117,8 @@ def build(f: Function, point: Mapping[str, float], wrt: Sequence[str] | None = N
     """Trace both passes at ``point`` and lay out the graph.
 
     ``layout``: "graphviz", "layered", or "auto" (Graphviz when ``dot`` is on
-    the PATH). A graph of more than drawing.LARGE_GRAPH nodes is drawn compact.
+    the PATH and the graph has at most drawing.HUGE_GRAPH nodes). A graph of
+    more than drawing.LARGE_GRAPH nodes is drawn compact.
     """
     names_wrt = list(f.variables) if wrt is None else list(wrt)
     t = trace(f, dict(point), names_wrt)
@@ -126,7 +127,8 @@ def build(f: Function, point: Mapping[str, float], wrt: Sequence[str] | None = N
     edges = [(e.tail, e.head, e.slot) for e in d.edges]
     edge_index = {e: k for k, e in enumerate(edges)}
     if layout == "auto":
-        layout = "graphviz" if shutil.which("dot") else "layered"
+        # above HUGE_GRAPH nodes Graphviz needs sfdp and seconds; the layered layout does not
+        layout = ("graphviz" if shutil.which("dot") and not d.huge else "layered")
     if layout == "graphviz":
         svg = graphviz_svg(d, edge_index)
     elif layout == "layered":
@@ -439,8 +441,10 @@ def render_page(lesson: Lesson) -> str:
                   "in the compact layout, without numbers on the boxes and edges; the panel "
                   "has every step's numbers.")
     if lesson.layout == "layered":
-        notice += (" " if notice else "") + ("Graphviz's dot was not found: the graph is drawn "
-                                             "in a simple layered layout.")
+        why = ("Graphviz's dot was not found: " if shutil.which("dot") is None
+               else "Graphviz would take many seconds on this many nodes: "
+               if n > drawing.HUGE_GRAPH else "")
+        notice += (" " if notice else "") + f"{why}the graph is drawn in a simple layered layout."
     fields = {
         "TITLE": html.escape(f"f = {t.expression.strip()}" + (f" at {at}" if at else "")),
         "EXPR": html.escape(_shorten(t.expression.strip())),
