@@ -1,4 +1,4 @@
-"""Gradient descent on any expression: the seed's update rule, step by step.
+"""Gradient descent on any expression: the lecture's update rule, step by step.
 
     W(new) = W(old) - tau * grad E(W(old))
 
@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Mapping
 
-from backprop.core import engine
 from backprop.errors import InputError
 
 if TYPE_CHECKING:
@@ -119,9 +118,8 @@ class Descent:
 
     def __iter__(self) -> Iterator[Step]:
         f, names = self.f, self.names
-        graph, plan = f.graph, f.plan
-        out, wrt = graph.output, list(names)
-        forward, backward = engine.forward, engine.backward
+        wrt = list(names)
+        value_and_grad_at = f.value_and_grad_at
         tau, m, tol = self.tau, self.momentum, self.tol
         w = list(self.start)
         velocity = [0.0] * len(w)
@@ -133,16 +131,13 @@ class Descent:
             point = dict(zip(names, w))  # forward only reads it; the Step keeps it
             # (the forward pass takes the floats as numpy scalars: 1/0 is inf, which the
             # checks below turn into a message, not an exception)
-            vals = forward(graph, plan, point)
-            grads = backward(graph, plan, vals, wrt)
-            value = float(vals[out])  # type: ignore[arg-type]
-            g = [float(grads[v]) for v in names]  # type: ignore[arg-type]
+            value, g = value_and_grad_at(point, wrt)
             norm = math.hypot(*g)
             step = Step(k, point, value, dict(zip(names, g)), norm)
             yield step
             if k == 0:
                 if not step.finite:
-                    raise InputError(_bad_start(f, vals, step))
+                    raise InputError(_bad_start(f, step))
                 limit = self.growth_limit * max(abs(value), 1.0)
             if not step.finite or abs(value) > limit:
                 self.outcome = Outcome(False, DIVERGED, _diverged(step, limit), step, last_good)
@@ -158,7 +153,7 @@ class Descent:
                                        step, step)
                 return
             if m == 0.0:
-                new = [wi - tau * gi for wi, gi in zip(w, g)]  # the seed's rule, as written
+                new = [wi - tau * gi for wi, gi in zip(w, g)]  # the lecture's rule, as written
             else:
                 velocity = [m * vi - tau * gi for vi, gi in zip(velocity, g)]
                 new = [wi + vi for wi, vi in zip(w, velocity)]
@@ -200,19 +195,15 @@ def _diverged(step: Step, limit: float) -> str:
     return f"diverged at step {step.step}: {why}"
 
 
-def _bad_start(f: Function, vals: list, step: Step) -> str:
+def _bad_start(f: Function, step: Step) -> str:
     where = ", ".join(f"{k}={v!r}" for k, v in step.point.items())
+    what = "value" if not math.isfinite(step.value) else "gradient"
+    found = f.diagnose(step.point, what)
     cause = ""
-    if not math.isfinite(step.value):
-        what = "value"
-        i = engine.first_non_finite(f.graph, f.plan, vals)
-        if i is not None:
-            cause = f": {f.node_text(i)} is nan or infinite there"
-    else:
-        what = "gradient"
-        i = engine.first_non_finite_local(f.graph, f.plan, vals)
-        if i is not None:
-            cause = f": the local derivative of {f.node_text(i)} is nan or infinite there"
+    if what == "value" and found is not None and found.value_node is not None:
+        cause = f": {found.value_node} is nan or infinite there"
+    elif what == "gradient" and found is not None and found.local_node is not None:
+        cause = f": the local derivative of {found.local_node} is nan or infinite there"
     return f"the {what} is not finite at the starting point {where}{cause}; start elsewhere"
 
 

@@ -1,9 +1,9 @@
-"""Pieces shared by the commands: option types, the EXPR argument, warnings."""
+"""Pieces shared by the commands: option types, the EXPR argument, lists of names."""
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from backprop.errors import InputError
 
@@ -43,31 +43,10 @@ def split_names(text: str | None, option: str, variables: Sequence[str]) -> list
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise InputError(f"{option} is empty: name one or more variables, e.g. {option} x,y")
-    bad = [n for n in names if n not in variables]
-    if bad:
-        known = ", ".join(variables) or "none"
-        raise InputError(f"{option}: {', '.join(bad)} is not a variable of the expression "
-                         f"(its variables: {known})")
+    from backprop.core.points import check_variables
+
+    check_variables(names, variables, f"{option}: ")
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise InputError(f"{option}: {', '.join(dup)} is named twice")
     return names
-
-
-def warn_non_finite(f: Function, vals: list[Any] | None, what: str = "value") -> None:
-    """One warning naming the first module that produced nan or inf."""
-    from backprop.core import engine
-    from backprop.views.render import warn
-
-    i = engine.first_non_finite(f.graph, f.plan, vals) if vals is not None else None
-    if i is not None:
-        warn(f"the {what} is not finite: {f.node_text(i)} is nan or infinite "
-             "at some point (outside its domain, or overflow)")
-        return
-    if vals is not None:
-        j = engine.first_non_finite_local(f.graph, f.plan, vals)
-        if j is not None:
-            warn(f"the gradient is not finite: the local derivative of {f.node_text(j)} "
-                 "is nan or infinite at some point")
-            return
-    warn(f"the {what} is not finite at some point")

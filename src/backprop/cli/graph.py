@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from enum import Enum
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 
 from backprop.cli import app
 from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr
-
-if TYPE_CHECKING:
-    from backprop.views.drawing import Drawing
-    from backprop.core.function import Function
 
 
 class GraphFormat(str, Enum):
@@ -62,10 +58,9 @@ def graph(
     Inputs at the left, output at the right, one box per module; a shared
     subexpression is drawn once, with all its out-edges.
     """
-    from backprop.views import drawing
     from backprop.errors import InputError
-    from backprop.core.points import parse_point
-    from backprop.views.render import warn
+    from backprop.views import drawing
+    from backprop.views.writers import warn
 
     fmt = _choose_format(format, output)
     if output is not None:
@@ -80,7 +75,7 @@ def graph(
     if at is not None:
         if at.strip() == "-":
             raise InputError("graph draws one point: give it with --at, not on stdin")
-        point = parse_point(at, f.variables) if f.variables or at.strip() not in ("", ",") else {}
+        point = f.point(at)
     if fmt is GraphFormat.html or wrt is not None:
         from backprop.cli.common import split_names
         from backprop.views.lesson import lesson_page
@@ -107,8 +102,10 @@ def graph(
                else "no numbers on boxes and edges")
         warn(f"the graph has {len(d.nodes):,} nodes and {len(d.edges):,} edges: drawn with "
              f"{how}" + ("; the gradient is in the title" if d.annotated else ""))
-    if point is not None:
-        _warn_non_finite(f, d, point)
+    if point is not None and not d.finite:
+        found = f.diagnose(point, what="value")
+        if found is not None:
+            warn(found.message())
     if fmt is GraphFormat.mermaid:
         data = drawing.to_mermaid(d).encode("utf-8")
     else:
@@ -134,15 +131,6 @@ def _choose_format(format: GraphFormat | None, output: str | None) -> GraphForma
         raise InputError(f"-o {output}: cannot tell the format from the extension "
                          f"{ext or '(none)'}: use one of {', '.join(EXTENSIONS)} or give --format")
     return EXTENSIONS[ext]
-
-
-def _warn_non_finite(f: Function, d: Drawing, point: dict[str, float]) -> None:
-    import math
-
-    from backprop.cli.common import warn_non_finite
-
-    if not all(math.isfinite(v) for v in [*d.values.values(), *d.grads.values()]):
-        warn_non_finite(f, f.forward(**point))
 
 
 def write_atomically(path: str, data: bytes) -> None:

@@ -1,18 +1,36 @@
-"""A parsed expression as a differentiable function: the library's front door."""
+"""A parsed expression as a differentiable function: the library's front door.
+
+Everything above the core (the methods, the studies, the views, the commands)
+differentiates through :class:`Function`; the engine's passes stay private to
+``core/``. What a caller may ask for:
+
+* the value and gradient at one point or at arrays of points
+  (:meth:`Function.value_and_grad`, :meth:`Function.gradients`),
+* the same over a stream of chunks of points (:meth:`Function.stream`),
+* a fast path for one point of Python floats, for loops that take thousands of
+  steps (:meth:`Function.value_and_grad_at`),
+* the recorded forward and backward passes (:meth:`Function.trace`),
+* which module first produced a nan or inf (:meth:`Function.diagnose`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from backprop.core import engine
-from backprop.errors import InputError
-from backprop.core.ops import Value
 from backprop.core.graph import Graph
+from backprop.core.ops import Value
 from backprop.core.parser import parse_graph
+from backprop.core.points import check_variables, parse_point_or_empty
 from backprop.core.printer import to_text
+from backprop.core.results import Gradients, NonFinite
+from backprop.errors import InputError
+
+if TYPE_CHECKING:
+    from backprop.core.trace import Trace
 
 
 def _as_input(name: str, v: Any) -> Value:
@@ -47,6 +65,11 @@ class Function:
     def __post_init__(self) -> None:
         self._plan = engine.Plan.of(self.graph)
 
+    @classmethod
+    def from_graph(cls, graph: Graph, text: str = "", angle: str = "rad") -> Function:
+        """A Function of a graph built elsewhere (a symbolic derivative, a test fixture)."""
+        return cls(graph, text, angle)
+
     @property
     def variables(self) -> tuple[str, ...]:
         """Variable names in order of first appearance."""
@@ -54,7 +77,13 @@ class Function:
 
     @property
     def plan(self) -> engine.Plan:
+        """The engine's resolved passes (for the core and its benchmarks)."""
         return self._plan
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        """The graph's reachable nodes, inputs first (the forward pass's order)."""
+        return self._plan.order
 
     @property
     def size(self) -> int:
@@ -68,10 +97,7 @@ class Function:
         missing = [v for v in self.variables if v not in values]
         if missing:
             raise InputError(f"no value given for {', '.join(missing)}")
-        extra = [k for k in values if k not in self.variables]
-        if extra:
-            known = ", ".join(self.variables) or "none"
-            raise InputError(f"{', '.join(extra)} is not a variable of the expression (its variables: {known})")
+        check_variables(list(values), self.variables)
         return {k: _as_input(k, v) for k, v in values.items()}
 
     def _broadcast(self, x: Value, inputs: Mapping[str, Value]) -> Value:
@@ -85,6 +111,11 @@ class Function:
     def forward(self, **values: Any) -> list[Value | None]:
         """The forward pass: every node's value, cached (indexed by node)."""
         return engine.forward(self.graph, self._plan, self._inputs(values))
+
+    def _backward(self, vals: Sequence[Value | None], wrt: Sequence[str],
+                  record: engine.Recorder | None = None) -> dict[str, Value]:
+        """The backward pass from a forward pass's cache (``record`` sees every edge; core only)."""
+        return engine.backward(self.graph, self._plan, vals, wrt, record=record)
 
     def __call__(self, **values: Any) -> Value:
         inputs = self._inputs(values)
@@ -124,12 +155,92 @@ class Function:
         if wrt is None:
             return list(self.variables)
         names = list(wrt)
-        bad = [v for v in names if v not in self.variables]
-        if bad:
-            known = ", ".join(self.variables) or "none"
-            raise InputError(f"cannot differentiate with respect to {', '.join(bad)}: "
-                             f"not a variable of the expression (its variables: {known})")
+        check_variables(names, self.variables, "cannot differentiate with respect to: ")
         return names
+
+    def check_names(self, names: Sequence[str], prefix: str = "") -> None:
+        """Raise InputError for any of ``names`` that is not a variable of the expression."""
+        check_variables(names, self.variables, prefix)
+
+    def point(self, text: str, what: str = "--at") -> dict[str, float]:
+        """A POINT string (``-4.499``, ``x=1,y=2``; empty when there are no variables)."""
+        return parse_point_or_empty(text, self.variables, what)
+
+    # ---- blocks of points ------------------------------------------------------------------
+
+    def gradients(self, points: Mapping[str, Any] | None = None,
+                  wrt: Sequence[str] | None = None) -> Gradients:
+        """The value and the gradient at one point or at arrays of points, one row each.
+
+        ``points`` maps each variable to a number or a 1-d array (all of one
+        length); ``wrt`` limits the partial derivatives (default: all variables).
+        """
+        names = self._check_wrt(wrt)
+        chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64))
+                 for k, v in (points or {}).items()}
+        return self._block(chunk, names)
+
+    def stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
+               wrt: Sequence[str] | None = None) -> Iterator[Gradients]:
+        """One :class:`Gradients` block per chunk of points, each before the next is read.
+
+        ``chunks`` yields dicts of 1-d arrays (as ``points.read_points`` does),
+        so ten million points never sit in memory at once.
+        """
+        names = self._check_wrt(wrt)
+        for chunk in chunks:
+            yield self._block(chunk, names)
+
+    def _block(self, chunk: Mapping[str, Any], wrt: list[str]) -> Gradients:
+        inputs = self._inputs(chunk)
+        vals = engine.forward(self.graph, self._plan, inputs)
+        grads = engine.backward(self.graph, self._plan, vals, wrt)
+        n = len(next(iter(chunk.values()))) if chunk else 1
+        cols = [*(chunk[v] for v in self.variables), vals[self.graph.output],
+                *(grads[v] for v in wrt)]
+        data = np.empty((n, len(cols)))
+        for k, c in enumerate(cols):
+            data[:, k] = c
+        return Gradients(tuple(self.variables), tuple(wrt), data,
+                         lambda what: self._diagnosis(vals, what))
+
+    # ---- one point, fast -------------------------------------------------------------------
+
+    def value_and_grad_at(self, point: dict[str, float],
+                          wrt: Sequence[str]) -> tuple[float, list[float]]:
+        """The value and gradient at one point of Python floats, with no checks.
+
+        For loops that take thousands of steps (gradient descent): ``point``
+        must hold every variable, ``wrt`` only variables. Non-finite results are
+        returned as they are (IEEE arithmetic), not raised.
+        """
+        vals = engine.forward(self.graph, self._plan, point)
+        grads = engine.backward(self.graph, self._plan, vals, wrt)
+        return float(vals[self.graph.output]), [float(grads[v]) for v in wrt]  # type: ignore[arg-type]
+
+    # ---- the passes, recorded and diagnosed -------------------------------------------------
+
+    def trace(self, point: Mapping[str, float], wrt: Sequence[str] | None = None) -> Trace:
+        """Both passes at one point, every step recorded (see :mod:`backprop.core.trace`)."""
+        from backprop.core.trace import trace
+
+        return trace(self, dict(point), None if wrt is None else self._check_wrt(wrt))
+
+    def diagnose(self, point: Mapping[str, Any], what: str | None = None) -> NonFinite | None:
+        """Which module first made the value or the gradient nan or inf at ``point``.
+
+        ``what`` ("value" or "gradient") says what the caller found non-finite;
+        by default it is found out here, and None means all is finite.
+        """
+        if what is None:
+            return self.gradients(point).diagnosis()
+        return self._diagnosis(engine.forward(self.graph, self._plan, self._inputs(point)), what)
+
+    def _diagnosis(self, vals: list[Value | None], what: str) -> NonFinite:
+        i = engine.first_non_finite(self.graph, self._plan, vals)
+        j = engine.first_non_finite_local(self.graph, self._plan, vals)
+        return NonFinite(what, None if i is None else self.node_text(i),
+                         None if j is None else self.node_text(j))
 
     def node_text(self, i: int, max_chars: int = 60) -> str:
         """A node's subexpression as text, shortened for messages."""

@@ -23,6 +23,26 @@ def _number(text: str, what: str) -> float:
         raise InputError(f"{what}: {text.strip()!r} is not a number") from None
 
 
+def not_a_variable(names: Sequence[str], variables: Sequence[str]) -> str:
+    """The one wording for names the expression does not have (callers prefix the context)."""
+    known = ", ".join(variables) or "none"
+    return f"{', '.join(names)} is not a variable of the expression (its variables: {known})"
+
+
+def check_variables(names: Sequence[str], variables: Sequence[str], prefix: str = "") -> None:
+    """Raise InputError naming every one of ``names`` that is not in ``variables``."""
+    bad = [n for n in names if n not in variables]
+    if bad:
+        raise InputError(prefix + not_a_variable(bad, variables))
+
+
+def parse_point_or_empty(text: str, variables: Sequence[str], what: str = "--at") -> dict[str, float]:
+    """:func:`parse_point`, where an expression without variables also takes ``""`` or ``","``."""
+    if not variables and text.strip() in ("", ","):
+        return {}
+    return parse_point(text, variables, what)
+
+
 def parse_point(text: str, variables: Sequence[str], what: str = "--at") -> dict[str, float]:
     """``"-4.499"`` (one variable) or ``"x=1,y=2"``: a value for every variable."""
     text = text.strip()
@@ -49,9 +69,7 @@ def parse_point(text: str, variables: Sequence[str], what: str = "--at") -> dict
             raise InputError(f"{what}: {name}= has no value")
         if name in point:
             raise InputError(f"{what}: {name} is given twice")
-        if name not in variables:
-            known = ", ".join(variables) or "none"
-            raise InputError(f"{what}: {name} is not a variable of the expression (its variables: {known})")
+        check_variables([name], variables, f"{what}: ")
         point[name] = _number(value, f"{what} {name}")
     missing = [v for v in variables if v not in point]
     if missing:

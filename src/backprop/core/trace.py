@@ -1,6 +1,10 @@
-"""The forward and backward passes at one point, step by step, as the seed
-document walks through f(x) = 2/sin(exp(-x)): each module's cached value, then
-each local derivative, the upstream gradient it multiplies, and the sums.
+"""The forward and backward passes at one point, step by step, as the lecture
+walks through f(x) = 2/sin(exp(-x)): each module's cached value, then each
+local derivative, the upstream gradient it multiplies, and the sums.
+
+Reached through :meth:`backprop.core.function.Function.trace`. A :class:`Trace`
+knows its rows (CSV) and its JSON form; ``node_values`` and ``edge_grads`` (by
+node index) are what a drawing of the graph annotates.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from backprop.core import engine
 from backprop.core.function import Function
 from backprop.core.graph import CONST, VAR
 from backprop.core.printer import format_number, module_label
@@ -35,6 +38,10 @@ class BackwardStep:
     contribution: float  # upstream * local: what this path adds to df/d(input)
 
 
+TRACE_COLUMNS = ("pass", "node", "module", "computes", "value", "input", "local",
+                 "local_value", "upstream", "contribution")
+
+
 @dataclass
 class Trace:
     expression: str
@@ -43,6 +50,10 @@ class Trace:
     backward: list[BackwardStep] = field(default_factory=list)
     value: float = float("nan")
     grad: dict[str, float] = field(default_factory=dict)
+    # by node index, for drawings: every reachable node's value, and each edge's
+    # (argument, module, slot) contribution upstream * local
+    node_values: dict[int, float] = field(default_factory=dict, repr=False)
+    edge_grads: dict[tuple[int, int, int], float] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,15 +65,29 @@ class Trace:
             "grad": self.grad,
         }
 
+    @property
+    def columns(self) -> list[str]:
+        return list(TRACE_COLUMNS)
+
+    def rows(self) -> list[list[Any]]:
+        """One row per forward step, then one per backward edge (CSV)."""
+        return ([["forward", s.node, s.module, s.computes, s.value, "", "", "", "", ""]
+                 for s in self.forward]
+                + [["backward", b.node, "", "", "", b.input, b.local, b.local_value, b.upstream,
+                    b.contribution] for b in self.backward])
+
+    def records(self) -> list[dict[str, Any]]:
+        return [self.as_dict()]
+
 
 def _names(f: Function) -> dict[int, str]:
-    """a, b, c, ... for the modules (as the seed names them), skipping taken names."""
+    """a, b, c, ... for the modules (as the lecture names them), skipping taken names."""
     g = f.graph
     taken = set(f.variables) | set(CONSTANTS) | set(PRIMITIVES) | {"f"}  # f is the output
     pool = (c for c in string.ascii_lowercase if c not in taken)
     names: dict[int, str] = {}
     k = 0
-    for i in f.plan.order:
+    for i in f.order:
         if g.ops[i] == VAR:
             names[i] = str(g.leaf[i])
         elif g.ops[i] == CONST:
@@ -101,10 +126,10 @@ def _local_text(op: str, k: int, args: Sequence[str]) -> str:
 def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None) -> Trace:
     """Run both passes at one point and record every step."""
     names = _names(f)
-    inputs = f._inputs(point)
-    vals = engine.forward(f.graph, f.plan, inputs)
+    vals = f.forward(**point)
     out = Trace(str(f.text or f), dict(point))
-    for i in f.plan.order:
+    out.node_values = {i: float(vals[i]) for i in f.order}  # type: ignore[arg-type]
+    for i in f.order:
         if f.graph.ops[i] in (VAR, CONST):
             continue
         out.forward.append(ForwardStep(names[i], module_label(f.graph, i), _computes(f, i, names),
@@ -112,12 +137,14 @@ def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None
 
     def record(i: int, k: int, j: int, local: Any, upstream: Any, contrib: Any) -> None:
         args = [names[m] for m in f.graph.args[i]]
+        # contrib is None when the local derivative is exactly 0 (the pass skips it)
+        out.edge_grads[(j, i, k)] = 0.0 if contrib is None else float(contrib)
         out.backward.append(BackwardStep(names[i], float(upstream), names[j],
                                          _local_text(f.graph.ops[i], k, args), float(local),
                                          0.0 if contrib is None else float(contrib)))
 
     wrt = list(f.variables) if wrt is None else list(wrt)
-    grads = engine.backward(f.graph, f.plan, vals, wrt, record=record)
+    grads = f._backward(vals, wrt, record=record)
     out.value = float(vals[f.graph.output])  # type: ignore[arg-type]
     out.grad = {k: float(v) for k, v in grads.items()}
     return out

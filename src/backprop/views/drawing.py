@@ -21,9 +21,8 @@ import math
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Mapping
 
-from backprop.core import engine
 from backprop.errors import BackpropError
 from backprop.core.function import Function
 from backprop.core.graph import CONST, VAR
@@ -37,7 +36,6 @@ LARGE_GRAPH = 300
 # this many nodes the force-directed sfdp engine draws them in seconds instead.
 HUGE_GRAPH = 2500
 
-TEXT_FORMATS = ("dot", "mermaid")
 GRAPHVIZ_FORMATS = ("svg", "png")
 INSTALL_GRAPHVIZ = "install Graphviz (Debian: apt-get install graphviz)"
 
@@ -78,6 +76,11 @@ class Drawing:
     def huge(self) -> bool:
         return len(self.nodes) > HUGE_GRAPH
 
+    @property
+    def finite(self) -> bool:
+        """Whether every value and gradient shown is a finite number."""
+        return all(math.isfinite(v) for v in [*self.values.values(), *self.grads.values()])
+
 
 def number(v: float) -> str:
     """A value short enough for a box: six significant digits."""
@@ -91,7 +94,7 @@ def number(v: float) -> str:
 def build(f: Function, point: Mapping[str, float] | None = None) -> Drawing:
     """The nodes and edges of ``f``'s graph; with ``point``, both passes' numbers."""
     g = f.graph
-    order = list(f.plan.order)
+    order = list(f.order)
     kinds = {i: ("var" if g.ops[i] == VAR else "const" if g.ops[i] == CONST else "op")
              for i in order}
     edges = [Edge(j, i, k) for i in order for k, j in enumerate(g.args[i])]
@@ -101,15 +104,10 @@ def build(f: Function, point: Mapping[str, float] | None = None) -> Drawing:
     if point is None:
         return d
     d.point = {k: float(v) for k, v in point.items()}
-    vals = f.forward(**point)
-    d.values = {i: float(vals[i]) for i in order}  # type: ignore[arg-type]
-
-    def record(i: int, k: int, j: int, local: Any, upstream: Any, contrib: Any) -> None:
-        # contrib is None when the local derivative is exactly 0 (the engine skips it)
-        d.edge_grads[Edge(j, i, k)] = 0.0 if contrib is None else float(contrib)
-
-    grads = engine.backward(g, f.plan, vals, list(f.variables), record=record)
-    d.grads = {k: float(v) for k, v in grads.items()}
+    t = f.trace(point)
+    d.values = t.node_values
+    d.edge_grads = {Edge(*edge): v for edge, v in t.edge_grads.items()}
+    d.grads = t.grad
     return d
 
 

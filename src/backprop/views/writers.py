@@ -1,0 +1,298 @@
+"""The one output layer: tables, JSON Lines and CSV for every command.
+
+Nothing here computes; it only turns result objects into text. A result (see
+:mod:`backprop.core.results`) offers ``columns``, ``rows()`` and ``records()``;
+a writer is opened once per command and fed results as they come:
+
+* ``csv``: the standard :mod:`csv` writer; floats as ``repr`` (the shortest text
+  that reads back to the same float),
+* ``json``: strict JSON, one object per line; JSON has no NaN or Infinity, so a
+  non-finite number is written as ``null`` (the command warns on stderr),
+* ``table``: a rich table (rich is imported only when a table is drawn), or for
+  a stream of points plain right-aligned columns written as the rows arrive.
+
+Progress, warnings and errors go to stderr; colour only on a terminal, and
+never with NO_COLOR set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+from typing import Any, Iterable, Protocol, Sequence
+
+
+class Result(Protocol):
+    """What a writer reads from a result object."""
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    def rows(self) -> list[list[Any]]: ...
+
+    def records(self) -> list[dict[str, Any]]: ...
+
+
+# ---- cells --------------------------------------------------------------------------------
+
+def fmt(v: Any) -> str:
+    """A number as the shortest text that reads back to the same float."""
+    if isinstance(v, float):
+        return repr(v)
+    try:
+        return repr(float(v))
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def finite_or_none(v: Any) -> Any:
+    """For JSON: floats stay, nan and inf become None; containers are walked."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: finite_or_none(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite_or_none(x) for x in v]
+    if hasattr(v, "item"):  # numpy scalar
+        return finite_or_none(v.item())
+    return v
+
+
+def has_non_finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, dict):
+        return any(has_non_finite(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return any(has_non_finite(x) for x in v)
+    return False
+
+
+def json_line(obj: Any) -> str:
+    """One strict JSON object on one line (jq-parseable)."""
+    return json.dumps(finite_or_none(obj), allow_nan=False, separators=(", ", ": "))
+
+
+def _csv_cell(c: Any) -> Any:
+    # the csv module writes a float with repr; a numpy scalar's repr is not a
+    # number (np.float64(1.0)), so it becomes a Python float first
+    if hasattr(c, "item") and not isinstance(c, (str, bytes)):
+        try:
+            return float(c)
+        except (TypeError, ValueError):
+            return str(c)
+    return c
+
+
+def csv_writer(out: Any) -> Any:
+    """The standard csv writer, with the line ending the commands use."""
+    return csv.writer(out, lineterminator="\n")
+
+
+def csv_line(cells: Iterable[Any]) -> str:
+    """One CSV row as text (no line ending), through the csv module."""
+    buf = io.StringIO()
+    csv_writer(buf).writerow([_csv_cell(c) for c in cells])
+    return buf.getvalue()[:-1]
+
+
+# ---- terminals ----------------------------------------------------------------------------
+
+def use_color(stream: Any = None) -> bool:
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console that colours only a terminal and respects NO_COLOR."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    color = use_color(stream)
+    # Off a terminal, tables keep their natural width instead of being cut at 80.
+    width = None if getattr(stream, "isatty", lambda: False)() else 100_000
+    return Console(file=stream, no_color=not color, highlight=False, width=width,
+                   force_terminal=color if color else None)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+          right_align_from: int = 0, caption: str | None = None) -> Any:
+    """A rich Table; numbers are formatted with :func:`fmt`."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(caption=caption, box=box.SIMPLE_HEAD, caption_justify="left")
+    for k, c in enumerate(columns):
+        t.add_column(c, justify="right" if k >= right_align_from else "left", no_wrap=True)
+    for r in rows:
+        t.add_row(*[fmt(c) if isinstance(c, float) else str(c) for c in r])
+    if title is None:
+        return t
+    # The title on a line of its own: a table's own title would wrap at the table's width.
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(Text(title, style="bold"), t)
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                right_align_from: int = 0, caption: str | None = None) -> None:
+    console().print(table(title, columns, rows, right_align_from, caption))
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (yellow on a terminal)."""
+    prefix = "\x1b[33mwarning:\x1b[0m" if use_color(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
+    sys.stderr.flush()
+
+
+class ColumnWriter:
+    """Right-aligned columns written as the rows arrive.
+
+    For streams of points, where a rich table (a fraction of a millisecond a
+    row, and nothing shown before a whole chunk is laid out) would be too slow.
+    The widths are those of the header and the first rows.
+    """
+
+    def __init__(self, columns: Sequence[str], first_rows: Sequence[Sequence[Any]], out: Any) -> None:
+        self.out = out
+        sample = first_rows[:1000]
+        self.widths = [max([len(c), *(len(fmt(r[k])) for r in sample)]) for k, c in enumerate(columns)]
+        out.write(self._line(columns) + "\n")
+        out.write("  ".join("-" * w for w in self.widths) + "\n")
+
+    def _line(self, cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, self.widths))
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> None:
+        self.out.write("".join(self._line([fmt(v) for v in r]) + "\n" for r in rows))
+
+
+# ---- writers: one per output format -------------------------------------------------------
+
+class Writer:
+    """Writes results in one format; ``write`` may be called once per block of rows."""
+
+    def __init__(self, columns: Sequence[str], out: Any = None) -> None:
+        self.columns = list(columns)
+        self.out = sys.stdout if out is None else out
+
+    def write(self, result: Result) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Called once after the last result."""
+
+
+class CsvWriter(Writer):
+    """A header, then every result's rows."""
+
+    def __init__(self, columns: Sequence[str], out: Any = None) -> None:
+        super().__init__(columns, out)
+        self._csv = csv_writer(self.out)
+        self._csv.writerow(self.columns)
+
+    def write(self, result: Result) -> None:
+        # a result's rows hold Python numbers and strings (its rows() says so)
+        self.write_rows(result.rows())
+
+    def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._csv.writerows(rows)
+        self.out.flush()
+
+
+class JsonLinesWriter(Writer):
+    """One strict JSON object per record, one per line."""
+
+    def write(self, result: Result) -> None:
+        self.write_records(result.records())
+
+    def write_records(self, records: Iterable[Any]) -> None:
+        self.out.write("".join([json_line(r) + "\n" for r in records]))
+        self.out.flush()
+
+
+class TableWriter(Writer):
+    """A rich table per result, under a title (for a person reading a few rows)."""
+
+    def __init__(self, columns: Sequence[str], out: Any = None, title: str | None = None) -> None:
+        super().__init__(columns, out)
+        self.title = title
+
+    def write(self, result: Result) -> None:
+        console().print(table(self.title, self.columns, result.rows()))
+        self.out.flush()
+
+
+class StreamTableWriter(Writer):
+    """Plain aligned columns, written chunk by chunk (see :class:`ColumnWriter`)."""
+
+    _columns: ColumnWriter | None = None
+
+    def write(self, result: Result) -> None:
+        rows = result.rows()
+        if self._columns is None:
+            self._columns = ColumnWriter(self.columns, rows, self.out)
+        self._columns.write(rows)
+        self.out.flush()
+
+
+def open_writer(format: str, columns: Sequence[str], *, title: str | None = None,
+                streaming: bool = False, out: Any = None) -> Writer:
+    """The writer of ``format`` ("table", "json" or "csv"); CSV writes its header at once."""
+    if format == "csv":
+        return CsvWriter(columns, out)
+    if format == "json":
+        return JsonLinesWriter(columns, out)
+    if streaming:
+        return StreamTableWriter(columns, out)
+    return TableWriter(columns, out, title)
+
+
+def write_results(results: Iterable[Any], writer: Writer) -> None:
+    """Write each result as it comes; warn once, at the first that is not finite.
+
+    A result's ``diagnosis()`` says which module made it non-finite (see
+    :class:`backprop.core.results.NonFinite`).
+    """
+    warned = False
+    for result in results:
+        if not warned:
+            found = result.diagnosis()
+            if found is not None:
+                warned = True
+                warn(found.message())
+        writer.write(result)
+    writer.close()
+
+
+# ---- the trace of both passes -------------------------------------------------------------
+
+def write_trace(t: Any, format: str) -> None:
+    """The forward and backward passes, step by step (a :class:`backprop.core.trace.Trace`)."""
+    if format == "json":
+        JsonLinesWriter(t.columns).write(t)
+        return
+    if format == "csv":
+        CsvWriter(t.columns).write(t)
+        return
+    at = ", ".join(f"{k} = {v!r}" for k, v in t.point.items())
+    print_table(f"Forward pass of f = {t.expression.strip()} at {at}: compute and cache",
+                ["node", "module", "computes", "value"],
+                [(s.node, s.module, f"{s.node} = {s.computes}", s.value) for s in t.forward],
+                right_align_from=3)
+    print_table("Backward pass: upstream gradient x local derivative, summed over paths",
+                ["node", "df/dnode (upstream)", "input", "local d(node)/d(input)", "= value",
+                 "contribution to df/d(input)"],
+                [(b.node, b.upstream, b.input, b.local, b.local_value, b.contribution)
+                 for b in t.backward],
+                right_align_from=1)
+    lines = [f"f = {t.value!r}"] + [f"df/d{k} = {v!r}" for k, v in t.grad.items()]
+    console().print("\n".join(lines))
