@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from backprop.errors import InputError
 
@@ -171,6 +171,119 @@ class Descent:
             pass
         assert self.outcome is not None
         return self.outcome
+
+
+@dataclass
+class StepRows:
+    """Steps of a descent as rows: ``step``, the point, ``f`` and ``grad_norm``."""
+
+    names: tuple[str, ...]
+    steps: list[Step]
+
+    @property
+    def columns(self) -> list[str]:
+        return ["step", *self.names, "f", "grad_norm"]
+
+    def rows(self) -> list[list[Any]]:
+        return [[s.step, *s.point.values(), s.value, s.grad_norm] for s in self.steps]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{"step": s.step, "at": s.point, "value": s.value, "grad_norm": s.grad_norm}
+                for s in self.steps]
+
+    def diagnosis(self) -> None:
+        return None  # a descent reports non-finite steps in its outcome, not as warnings
+
+
+@dataclass
+class Followed:
+    """A finished descent: how it ended, the rows kept for a table, the path for a plot."""
+
+    outcome: Outcome
+    kept: StepRows  # empty when the rows were streamed as they came
+    path: list[Step]
+
+    def summary(self) -> dict[str, Any]:
+        """The outcome as one JSON record (the best point: the last finite one)."""
+        o = self.outcome
+        best = o.last_finite or o.last
+        return {"converged": o.converged, "reason": o.reason, "detail": o.detail,
+                "steps": o.steps, "step": best.step, "at": best.point, "value": best.value,
+                "grad_norm": best.grad_norm}
+
+
+TABLE_ROWS = 20  # about this many rows in a table of a descent whose length is not known
+
+
+def follow(
+    run: Descent,
+    every: int | None = None,
+    *,
+    on_rows: Callable[[StepRows], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    plot_points: int | None = None,
+) -> Followed:
+    """Take every step of ``run``, choosing the rows to show and the points to plot.
+
+    With ``on_rows`` (a stream: JSON Lines, CSV) every ``every``-th step
+    (default: about 20 rows over ``max_steps``) and the last are passed on as
+    they come. Without it, the rows are kept for one table at the end; with no
+    ``every`` the kept rows thin themselves (a stride doubling whenever more
+    than 2 * TABLE_ROWS are kept) to about TABLE_ROWS evenly spaced ones, as the
+    number of steps taken is not known in advance. ``plot_points``: keep about
+    this many steps of the path. ``on_progress(step)`` every 256 steps.
+    """
+    names = run.names
+    adaptive = every is None and on_rows is None
+    k_every = 1 if adaptive else every if every is not None else default_every(run.max_steps)
+    thin = max(1, run.max_steps // plot_points) if plot_points else 0
+    kept: list[Step] = []
+    stride = 1
+    path: list[Step] = []
+    last: Step | None = None
+    for s in run:
+        if s.step % k_every == 0:
+            if on_rows is not None:
+                on_rows(StepRows(names, [s]))
+            elif not adaptive:
+                kept.append(s)
+            elif s.step % stride == 0:
+                kept.append(s)
+                if len(kept) > 2 * TABLE_ROWS:
+                    stride *= 2
+                    kept = [r for r in kept if r.step % stride == 0]
+        if thin and s.step % thin == 0:
+            path.append(s)
+        if on_progress is not None and s.step & 255 == 0:
+            on_progress(s.step)
+        last = s
+    outcome = run.outcome
+    assert outcome is not None and last is not None
+    if on_rows is not None:
+        if last.step % k_every != 0:
+            on_rows(StepRows(names, [last]))
+    else:
+        if adaptive and last.step > 0:
+            k = stride * max(1, round(last.step / TABLE_ROWS / stride))
+            kept = [r for r in kept if r.step % k == 0]
+        if not kept or kept[-1].step != last.step:
+            kept.append(last)
+    if thin and (not path or path[-1] is not last):
+        path.append(last)
+    return Followed(outcome, StepRows(names, kept), path)
+
+
+def failure_message(outcome: Outcome, tau: float) -> str:
+    """Why a descent that did not converge (nor ran out of steps) failed, and what to try."""
+    good = outcome.last_finite
+    where = (f"the last finite point is {point_text(good.point)} (step {good.step}, "
+             f"f = {good.value!r})") if good is not None else "no finite point"
+    return f"{outcome.detail}; {where}; try a smaller learning rate, e.g. --lr {tau / 10:g}"
+
+
+def point_text(point: Mapping[str, float]) -> str:
+    """``x=1.0,y=2.0``: a point as the command line writes it."""
+    return ",".join(f"{k}={v!r}" for k, v in point.items())
 
 
 def descend(

@@ -296,3 +296,75 @@ def write_trace(t: Any, format: str) -> None:
                 right_align_from=1)
     lines = [f"f = {t.value!r}"] + [f"df/d{k} = {v!r}" for k, v in t.grad.items()]
     console().print("\n".join(lines))
+
+
+# ---- gradient descent ---------------------------------------------------------------------
+
+def write_descent_end(followed: Any, writer: Writer, format: str, title: str) -> None:
+    """After the rows: the summary record (JSON), a note on stderr (CSV), or the table."""
+    outcome = followed.outcome
+    if format == "json":
+        JsonLinesWriter(writer.columns, writer.out).write_records([followed.summary()])
+        return
+    if format == "csv":
+        if outcome.reason == "diverged":
+            return  # the error message on stderr says how
+        # CSV holds only rows; how it ended goes to stderr.
+        sys.stderr.write(f"backprop: {'converged' if outcome.converged else 'not converged'}: "
+                         f"{outcome.detail}\n")
+        return
+    con = console()
+    con.print(title)
+    kept = followed.kept
+    con.print(table(None, [*kept.columns[:-1], "|grad|"], kept.rows()))
+    if outcome.reason == "diverged":
+        return  # the error message on stderr says how, and where it was last finite
+    if outcome.converged:
+        con.print(f"converged after {outcome.steps} steps: {outcome.detail}")
+    else:
+        con.print(f"not converged: {outcome.detail}")
+    best = outcome.last_finite or outcome.last
+    at = ",".join(f"{k}={v!r}" for k, v in best.point.items())
+    con.print(f"at {at}: f = {best.value!r}, |grad| = {best.grad_norm!r}")
+
+
+# ---- progress -----------------------------------------------------------------------------
+
+PROGRESS_AFTER_S = 0.5  # show a progress bar (on a terminal) once a run takes this long
+
+
+class ProgressBar:
+    """A transient progress bar on stderr, shown only on a terminal once the run takes a while.
+
+    A context manager; ``update(done)`` is cheap until the bar is shown.
+    """
+
+    def __init__(self, total: int, label: str) -> None:
+        import time
+
+        self.total, self.label = total, label
+        self._clock = time.perf_counter
+        self.t0 = self._clock()
+        self.bar: Any = None
+        self.task: Any = None
+        self.enabled = sys.stderr.isatty() and total > 0
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if self._clock() - self.t0 < PROGRESS_AFTER_S:
+                return
+            from rich.progress import Progress
+
+            self.bar = Progress(console=console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total)
+        self.bar.update(self.task, completed=done)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
