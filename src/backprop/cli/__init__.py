@@ -1,7 +1,10 @@
-"""The command line: parses arguments, calls the library, renders the results.
+"""The command line: one module per command, each thin.
 
-One module per command (``grad.py``, ``diff.py``, ...), each importing numpy
-and the engine only inside its function, so ``backprop --help`` and the
+A command parses its options, calls ONE library function (the ``Function``
+façade in ``core.function``, ``descend``, ``symbolic``, ``studies``, ``nn``)
+and picks a writer from ``views.writers``. No arithmetic, no loops over data,
+no numpy, and never ``core.engine`` or ``core.parser`` directly. Each command
+imports the library inside its function, so ``backprop --help`` and the
 start-up of one command load only what that command needs.
 
 Exit codes: 0 success, 1 failure, 2 bad input (usage, expression, point,
@@ -192,6 +195,3 @@ def _click_exit(exc: BaseException) -> int:
                      "(set BACKPROP_DEBUG=1 to see where; please report it)\n")
     return 1
 
-
-def run() -> None:
-    sys.exit(main())

@@ -122,7 +122,7 @@ def backward(
     if needs[graph.output]:
         grads[graph.output] = _SEED
     # The hot loop: local derivatives that are the constants 1 and -1 (add, sub,
-    # neg) cost no call, and the seed gradient 1 costs no multiplication.
+    # neg) cost no call, and the output's own gradient 1 costs no multiplication.
     with np.errstate(all="ignore"):
         for i, edges in plan.backward_steps:
             g = grads[i]

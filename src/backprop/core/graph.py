@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backprop.core.ops import PRIMITIVES, Primitive
+from backprop.core.ops import PRIMITIVES
 
 CONST, VAR = "const", "var"
 
@@ -32,9 +32,6 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.ops)
-
-    def primitive(self, i: int) -> Primitive:
-        return PRIMITIVES[self.ops[i]]
 
     @property
     def variables(self) -> tuple[str, ...]:

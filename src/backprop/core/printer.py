@@ -119,7 +119,7 @@ def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
 
 
 def module_label(graph: Graph, i: int) -> str:
-    """A node's module as the seed document draws it: 'exp', 'sin', '/', or the leaf."""
+    """A node's module as the lecture draws it: 'exp', 'sin', '/', or the leaf."""
     op = graph.ops[i]
     if op == CONST:
         return format_number(float(graph.leaf[i]))  # type: ignore[arg-type]
