@@ -8,13 +8,8 @@ on stdout when --format json succeeded.
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,45 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
-@dataclass
-class Run:
-    argv: list[str]
-    code: int
-    out: str
-    err: str
-
-
-def run_inprocess(argv: list[str], stdin: bytes | str | None = None,
-                  monkeypatch: pytest.MonkeyPatch | None = None) -> Run:
-    """backprop.cli.main(argv) in this process, with stdin/stdout/stderr swapped for buffers.
-
-    stdin is a real TextIOWrapper over bytes (strict UTF-8, universal newlines),
-    as a pipe gives a program started with PYTHONIOENCODING=utf-8.
-    """
-    from backprop.cli import main
-
-    data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else (stdin or b"")
-    fake_in = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
-    fake_out, fake_err = io.StringIO(), io.StringIO()
-    saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = fake_in, fake_out, fake_err
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # main() must return, never exit; record it as a failure
-        code = -1000 - (exc.code if isinstance(exc.code, int) else 0)
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = saved
-    return Run(list(argv), code, fake_out.getvalue(), fake_err.getvalue())
-
-
-def run_subprocess(argv: list[str], stdin: bytes | None = None, timeout: float = 60,
-                   env: dict[str, str] | None = None) -> Run:
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    full_env.pop("BACKPROP_DEBUG", None)
-    p = subprocess.run([sys.executable, "-m", "backprop", *argv], input=stdin or b"",
-                       capture_output=True, timeout=timeout, env=full_env)
-    return Run(list(argv), p.returncode, p.stdout.decode("utf-8", "replace"),
-               p.stderr.decode("utf-8", "replace"))
+from clikit import Run, run_inprocess, run_subprocess  # noqa: E402,F401 (re-exported)
 
 
 def check_contract(r: Run, allowed: tuple[int, ...] = (0, 1, 2)) -> None:

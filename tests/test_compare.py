@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 import time
 
@@ -14,13 +13,11 @@ from backprop.cli import main
 from backprop.studies.compare import Network, compare, fit_exponent
 from backprop.core.function import parse
 from backprop.numeric import gradient_vector
+from clikit import run_backprop as run
 
 METHODS = {"reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference"}
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "backprop", *args], capture_output=True, text=True,
-                          timeout=120)
 
 
 def check_schema(obj: dict, variables: list[str]) -> None:

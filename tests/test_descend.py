@@ -25,15 +25,11 @@ from backprop import parse
 from backprop.cli import main
 from backprop.descend import DIVERGED, MAX_STEPS, STALLED, TOLERANCE, Descent, descend
 from backprop.errors import InputError
+from clikit import run_cli
 
 ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 # ---- the quadratic: theory ---------------------------------------------------------------

@@ -33,18 +33,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fuzzkit import TOKEN, Run, corpus_cases, near_miss
+from clikit import Run, run_inprocess, run_subprocess
+from fuzzkit import TOKEN, corpus_cases, near_miss
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_subprocess(argv: list[str], stdin: bytes | None = None, timeout: float = 60) -> Run:
-    env = {**os.environ, "NO_COLOR": "1"}
-    env.pop("BACKPROP_DEBUG", None)
-    p = subprocess.run([sys.executable, "-m", "backprop", *argv], input=stdin or b"",
-                       capture_output=True, timeout=timeout, env=env)
-    return Run(list(argv), p.returncode, p.stdout.decode("utf-8", "replace"),
-               p.stderr.decode("utf-8", "replace"))
 
 
 def decode_stdin(case: dict[str, Any]) -> bytes | None:
@@ -63,34 +55,6 @@ FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandom
 CORPUS = Path(__file__).resolve().parent / "corpus_commands"
 CONFIGS = ROOT / "configs"
 COUNTS: dict[str, int] = {}
-
-
-def run_inprocess(argv: list[str], stdin: bytes | str | None = None) -> Run:
-    """backprop.cli.main(argv) in this process, stdin/stdout/stderr swapped for byte buffers.
-
-    stdout is a TextIOWrapper over bytes, as a pipe is, since graph writes its
-    picture to sys.stdout.buffer.
-    """
-    from backprop.cli import main
-
-    data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else (stdin or b"")
-    fake_in = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
-    out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
-    fake_out = io.TextIOWrapper(out_bytes, encoding="utf-8", write_through=True)
-    fake_err = io.TextIOWrapper(err_bytes, encoding="utf-8", errors="backslashreplace",
-                                write_through=True)
-    saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = fake_in, fake_out, fake_err
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # main() must return, never exit: recorded as a failure
-        code = -1000 - (exc.code if isinstance(exc.code, int) else 0)
-    finally:
-        fake_out.flush()
-        fake_err.flush()
-        sys.stdin, sys.stdout, sys.stderr = saved
-    return Run(list(argv), code, out_bytes.getvalue().decode("utf-8", "replace"),
-               err_bytes.getvalue().decode("utf-8", "replace"))
 
 
 def check_contract(r: Run, allowed: tuple[int, ...] = (0, 1, 2)) -> None:

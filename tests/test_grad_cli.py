@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clikit import run_backprop
 
 ENV = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "BACKPROP_DEBUG")}
 SEED = "2/sin(exp(-x))"
@@ -25,12 +26,7 @@ SEED = "2/sin(exp(-x))"
 
 def run(*args: str, stdin: str | bytes | None = None, env: dict | None = None,
         module: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "backprop", *args] if module else [_script(), *args]
-    data = stdin.encode() if isinstance(stdin, str) else stdin
-    p = subprocess.run(cmd, input=data, capture_output=True, env=env or ENV, timeout=120)
-    out = subprocess.CompletedProcess(p.args, p.returncode, p.stdout.decode(), p.stderr.decode())
-    assert "Traceback" not in out.stderr and "Traceback" not in out.stdout, out.stderr
-    return out
+    return run_backprop(*args, stdin=stdin, env=env or ENV, script=None if module else _script())
 
 
 def _script() -> str:

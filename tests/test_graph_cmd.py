@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from backprop.cli import main
 from backprop.core.graph import GraphBuilder
+from clikit import run_cli
 
 SEED = "2/sin(exp(-x))"
 SHARED = "sin(x)*sin(x) + x"
@@ -35,10 +35,7 @@ _EDGE = re.compile(r'^\s*(n[\w]+) -> (n[\w]+)(?: \[label="((?:[^"\\]|\\.)*)"\])?
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+    return run_cli(list(argv), capsys)
 
 
 def parse_dot(text: str) -> tuple[dict[str, list[str]], list[tuple[str, str, str | None]]]:

@@ -19,15 +19,11 @@ from backprop.studies.compare import sweep, sweep_steps
 from backprop.core.function import parse
 from backprop.numeric import CENTRAL, FORWARD, step
 from backprop.views.render import SPARK_ASCII, SPARK_BLOCKS, sparkline
+from clikit import run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def assert_png_drawn(path: Path) -> None:

@@ -12,13 +12,9 @@ import yaml
 
 from backprop.cli import main
 from backprop.nn.model import Regressor
+from clikit import run_cli
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

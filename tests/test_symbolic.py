@@ -7,7 +7,6 @@ Oracles: reverse mode (an independent algorithm on the same graph) and SymPy
 from __future__ import annotations
 
 import math
-import subprocess
 import sys
 import time
 
@@ -21,6 +20,7 @@ from backprop.cli import main
 from backprop.studies.compare import nested_graph
 from backprop.core.function import Function, parse
 from backprop.symbolic import SizeCapError, derivative, diff_text, simplify
+from clikit import run_backprop as run
 
 SMOOTH_UNARY = ["sin", "cos", "tanh", "atan", "sigmoid", "softplus", "exp"]
 
@@ -202,9 +202,6 @@ def test_deep_expression_is_iterative() -> None:
 
 # ---- the command line ----------------------------------------------------------------------
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "backprop", *args], capture_output=True, text=True,
-                          input=stdin, timeout=60)
 
 
 def test_cli_diff_round_trips_through_grad() -> None:

@@ -17,6 +17,7 @@ from backprop.cli import main
 from backprop.nn import config as settings
 from backprop.nn import train as training
 from backprop.nn.model import Regressor
+from clikit import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,11 +39,6 @@ def write(tmp_path: Path, cfg: dict, name: str = "c.yaml") -> Path:
     return p
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def test_training_lowers_the_loss_on_sine(tmp_path: Path) -> None:

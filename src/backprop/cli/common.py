@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from backprop.errors import InputError
 
@@ -50,3 +50,13 @@ def split_names(text: str | None, option: str, variables: Sequence[str]) -> list
     if dup:
         raise InputError(f"{option}: {', '.join(dup)} is named twice")
     return names
+
+
+def warn_non_finite(f: Function, vals: list[Any], what: str = "value") -> None:
+    """Compatibility for cli/compare.py, which passes a forward pass's cache.
+
+    New code calls ``f.diagnose(point, what)`` and warns with its ``message()``.
+    """
+    from backprop.views.writers import warn
+
+    warn(f._diagnosis(vals, what).message())
