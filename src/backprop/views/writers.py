@@ -204,7 +204,11 @@ class CsvWriter(Writer):
         self.write_rows(result.rows())
 
     def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._csv.writerows(rows)
+        # formatted into memory, then one write: a write per row to a text stream
+        # costs more than the formatting
+        buf = io.StringIO()
+        csv_writer(buf).writerows(rows)
+        self.out.write(buf.getvalue())
         self.out.flush()
 
 
