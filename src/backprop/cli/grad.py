@@ -39,6 +39,7 @@ def grad(
 def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
           angle: Angle) -> None:
     from backprop.core.points import CHUNK_ROWS, read_points
+    from backprop.core.results import Gradients
     from backprop.errors import InputError
     from backprop.views import writers
 
@@ -63,7 +64,7 @@ def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
             return
         blocks = iter([f.gradients(point, wrt_names)])
     # a stream's table is plain aligned columns; a single point gets a rich table
-    columns = [*f.variables, "f", *(f"df/d{v}" for v in wrt_names)]
-    writer = writers.open_writer(format.value, columns, title=f"f = {f.text.strip()}",
+    writer = writers.open_writer(format.value, Gradients.columns_of(f.variables, wrt_names),
+                                 title=f"f = {f.text.strip()}",
                                  streaming=at.strip() == "-")
     writers.write_results(blocks, writer)

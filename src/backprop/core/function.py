@@ -218,6 +218,12 @@ class Function:
         grads = engine.backward(self.graph, self._plan, vals, wrt)
         return float(vals[self.graph.output]), [float(grads[v]) for v in wrt]  # type: ignore[arg-type]
 
+    def value_at(self, point: Mapping[str, float]) -> float:
+        """The value at one point of Python floats, with no checks (names not in the
+        expression are ignored: a derivative may have lost a variable of the function)."""
+        vals = engine.forward(self.graph, self._plan, point)
+        return float(np.asarray(vals[self.graph.output], dtype=np.float64))
+
     # ---- the passes, recorded and diagnosed -------------------------------------------------
 
     def trace(self, point: Mapping[str, float], wrt: Sequence[str] | None = None) -> Trace:

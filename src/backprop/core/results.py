@@ -15,7 +15,7 @@ Each result offers the same three views, so one writer per output format
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -61,7 +61,12 @@ class Gradients:
 
     @property
     def columns(self) -> list[str]:
-        return [*self.variables, "f", *(f"df/d{v}" for v in self.wrt)]
+        return self.columns_of(self.variables, self.wrt)
+
+    @staticmethod
+    def columns_of(variables: Sequence[str], wrt: Sequence[str]) -> list[str]:
+        """The columns of a block: the point, f, then df/dv (known before any block is)."""
+        return [*variables, "f", *(f"df/d{v}" for v in wrt)]
 
     def __len__(self) -> int:
         return len(self.data)
