@@ -18,8 +18,6 @@ from clikit import run_backprop as run
 METHODS = {"reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference"}
 
 
-
-
 def check_schema(obj: dict, variables: list[str]) -> None:
     assert set(obj) >= {"at", "value", "graph_nodes", "methods"}
     assert set(obj["at"]) == set(variables) and isinstance(obj["value"], float)

@@ -22,14 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import parse
-from backprop.cli import main
 from backprop.descend import DIVERGED, MAX_STEPS, STALLED, TOLERANCE, Descent, descend
 from backprop.errors import InputError
 from clikit import run_cli
 
 ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"
-
-
 
 
 # ---- the quadratic: theory ---------------------------------------------------------------

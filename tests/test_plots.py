@@ -14,7 +14,6 @@ import pytest
 import sympy as sp
 import yaml
 
-from backprop.cli import main
 from backprop.studies.compare import sweep, sweep_steps
 from backprop.core.function import parse
 from backprop.numeric import CENTRAL, FORWARD, step
@@ -22,8 +21,6 @@ from backprop.views.render import SPARK_ASCII, SPARK_BLOCKS, sparkline
 from clikit import run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
 
 
 def assert_png_drawn(path: Path) -> None:
