@@ -3,7 +3,8 @@
 A command parses its options, calls ONE library function (the ``Function``
 façade in ``core.function``, ``descend``, ``symbolic``, ``studies``, ``nn``)
 and picks a writer from ``views.writers``. No arithmetic, no loops over data,
-no numpy, and never ``core.engine`` or ``core.parser`` directly. Each command
+no numpy, and never the passes or the grammar directly (they are private to
+``core``). Each command
 imports the library inside its function, so ``backprop --help`` and the
 start-up of one command load only what that command needs.
 
