@@ -119,7 +119,7 @@ class Descent:
     def __iter__(self) -> Iterator[Step]:
         f, names = self.f, self.names
         wrt = list(names)
-        value_and_grad_at = f.value_and_grad_at
+        value_and_grad_at = f.gradient_at_fn(wrt)  # the passes, bound once for the loop
         tau, m, tol = self.tau, self.momentum, self.tol
         w = list(self.start)
         velocity = [0.0] * len(w)
@@ -131,7 +131,7 @@ class Descent:
             point = dict(zip(names, w))  # forward only reads it; the Step keeps it
             # (the forward pass takes the floats as numpy scalars: 1/0 is inf, which the
             # checks below turn into a message, not an exception)
-            value, g = value_and_grad_at(point, wrt)
+            value, g = value_and_grad_at(point)
             norm = math.hypot(*g)
             step = Step(k, point, value, dict(zip(names, g)), norm)
             yield step

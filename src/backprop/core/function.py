@@ -16,7 +16,7 @@ differentiates through :class:`Function`; the engine's passes stay private to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -214,9 +214,21 @@ class Function:
         must hold every variable, ``wrt`` only variables. Non-finite results are
         returned as they are (IEEE arithmetic), not raised.
         """
-        vals = engine.forward(self.graph, self._plan, point)
-        grads = engine.backward(self.graph, self._plan, vals, wrt)
-        return float(vals[self.graph.output]), [float(grads[v]) for v in wrt]  # type: ignore[arg-type]
+        return self.gradient_at_fn(wrt)(point)
+
+    def gradient_at_fn(self, wrt: Sequence[str]) -> Callable[[dict[str, float]],
+                                                            tuple[float, list[float]]]:
+        """:meth:`value_and_grad_at` as a function with everything it reads bound once,
+        for a loop that calls it at every step."""
+        graph, plan, out, names = self.graph, self._plan, self.graph.output, list(wrt)
+        forward, backward = engine.forward, engine.backward
+
+        def at(point: dict[str, float]) -> tuple[float, list[float]]:
+            vals = forward(graph, plan, point)
+            grads = backward(graph, plan, vals, names)
+            return float(vals[out]), [float(grads[v]) for v in names]  # type: ignore[arg-type]
+
+        return at
 
     def value_at(self, point: Mapping[str, float]) -> float:
         """The value at one point of Python floats, with no checks (names not in the
