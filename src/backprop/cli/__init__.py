@@ -4,8 +4,9 @@ A command parses its options, calls ONE library function (the ``Function``
 façade in ``core.function``, ``descend``, ``symbolic``, ``studies``, ``nn``)
 and picks a writer from ``views.writers``. No arithmetic, no loops over data,
 no numpy, and never the passes or the grammar directly (they are private to
-``core``). Each command
-imports the library inside its function, so ``backprop --help`` and the
+``core``). Each command module is listed in :data:`COMMANDS` and imported only
+when its command runs (or its ``--help``); each imports the library inside its
+function, so ``backprop --help`` and the
 start-up of one command load only what that command needs.
 
 Exit codes: 0 success, 1 failure, 2 bad input (usage, expression, point,
@@ -21,14 +22,97 @@ import sys
 from typing import Any, Sequence
 
 import typer
+from typer.core import TyperGroup
 
 from backprop.errors import BackpropError, Interrupted
 
+
+# Every command and the line `backprop --help` shows for it (the first paragraph of
+# its own help), in the order of the listing: the lecture's order.
+COMMANDS: dict[str, str] = {
+    "grad": "The value of EXPR and its exact gradient at POINT, by backpropagation.",
+    "diff": "The symbolic derivative of EXPR, printed in the same language.",
+    "compare": "Reverse mode, forward mode, symbolic and numeric gradients of EXPR side by side.",
+    "descend": "Minimise EXPR by gradient descent from POINT: W(new) = W(old) - tau * grad E(W(old)).",
+    "graph": "Draw the computational graph of EXPR, with values and gradients when --at is given.",
+    "train": "Train the regressor a = Wx + b, h = sigma(a), y_hat = Vh + c by gradient descent.",
+    "predict": "Predict raw targets from raw inputs with a trained model (its standardisation applied).",
+}
+
+
+def _import_command(name: str) -> None:
+    """Import the module of command ``name``; it registers itself with ``@app.command()``.
+
+    To add a command: a line in COMMANDS and a line here (plain import statements:
+    nothing is imported by a computed name).
+    """
+    if name == "grad":
+        from backprop.cli import grad  # noqa: F401
+    elif name == "diff":
+        from backprop.cli import diff  # noqa: F401
+    elif name == "compare":
+        from backprop.cli import compare  # noqa: F401
+    elif name == "descend":
+        from backprop.cli import descend  # noqa: F401
+    elif name == "graph":
+        from backprop.cli import graph  # noqa: F401
+    elif name in ("train", "predict"):
+        from backprop.cli import train  # noqa: F401
+
+
+class _LazyGroup(TyperGroup):
+    """The root command: a command's module is imported only when that command is used.
+
+    typer would otherwise build click commands for all the commands at each start
+    (and each module imports what its options need); `backprop --help` lists them
+    from :data:`COMMANDS` without importing any.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = self.commands.get(cmd_name)
+        if cmd is None and cmd_name in COMMANDS:
+            _import_command(cmd_name)
+            # typer builds click commands for what is registered so far: the imported ones
+            cmd = typer.main.get_command(app).commands.get(cmd_name)  # type: ignore[attr-defined]
+            if cmd is not None:
+                self.commands[cmd_name] = cmd
+        return cmd
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = list(COMMANDS.items())
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in self.commands.items()
+                 if name not in COMMANDS and not cmd.hidden]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:  # click's UsageError (typer vendors click: match by attribute)
+            message = getattr(exc, "message", None)
+            if isinstance(message, str) and args and "No such command" in message:
+                from difflib import get_close_matches
+
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    exc.message = (message.rstrip(".") + ". Did you mean "  # type: ignore[attr-defined]
+                                   + ", ".join(repr(m) for m in matches) + "?")
+            raise
+
+
 app = typer.Typer(
     name="backprop",
+    cls=_LazyGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help text: rich (and the markdown and syntax modules typer's rich help
+    # brings, ~60 ms) is loaded only where a table or a progress bar is drawn.
+    rich_markup_mode=None,
+    suggest_commands=False,  # _LazyGroup suggests from every command, loaded or not
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -53,21 +137,11 @@ def _root(
     """
 
 
-# Each command module registers itself on `app` when imported.
-# (in the order `backprop --help` lists them)
-from backprop.cli import grad as _grad  # noqa: E402,F401
-from backprop.cli import diff as _diff  # noqa: E402,F401
-from backprop.cli import compare as _compare  # noqa: E402,F401
-from backprop.cli import descend as _descend  # noqa: E402,F401
-from backprop.cli import graph as _graph  # noqa: E402,F401
-from backprop.cli import train as _train  # noqa: E402,F401
-
-
-_command: object | None = None
+_command: Any = None
 
 
 def _click_command() -> Any:
-    """The click command typer builds from ``app``, built once per process."""
+    """The root click command, built once per process (no subcommand built yet)."""
     global _command
     if _command is None:
         _command = typer.main.get_command(app)
@@ -78,7 +152,7 @@ def _option_arity(argv0: str) -> dict[str, bool]:
     """The options of a command, each mapped to whether it takes a value."""
     # Typer builds on click (vendored in some releases): read the command's
     # parameters by their attributes rather than import click's classes.
-    cmd = getattr(_click_command(), "commands", {}).get(argv0)
+    cmd = _click_command().get_command(None, argv0)
     if cmd is None:
         return {}
     out: dict[str, bool] = {"-h": False, "--help": False}  # click adds help separately

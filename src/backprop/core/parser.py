@@ -7,10 +7,15 @@ parse tree is ever built and nothing recurses: a 100,000-deep expression is a
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import stat
+import sys
 import threading
 from pathlib import Path
 
+from lark import __version__ as LARK_VERSION
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from backprop.errors import ExpressionError
@@ -126,11 +131,84 @@ def _get_parser() -> tuple[Lark, _ToGraph]:
     global _parser, _transformer
     if _parser is None:
         _transformer = _ToGraph()
-        path = _grammar_path()
-        _parser = Lark.open(path.name, rel_to=str(path), parser="lalr",
-                            transformer=_transformer, propagate_positions=False)
+        text = _grammar_path().read_text(encoding="utf-8")
+        _parser = _build_parser(text, _transformer, _cache_file(text))
     assert _transformer is not None
     return _parser, _transformer
+
+
+# ---- the parser tables, cached per user --------------------------------------------------
+# Building the LALR tables from the grammar costs ~25 ms at every start; Lark can
+# save them (its `cache=` option) and load them in a few. The file lives in the
+# user's own cache directory, private (0700): Lark's cache is a pickle, so only
+# its owner may be able to write it. Its name carries a digest of the grammar,
+# Lark's version and Python's, so a change of any makes a new file (Lark also
+# checks the same key inside the file and rebuilds on a mismatch). With no usable
+# directory (no home, read-only, someone else's) the tables are built as before.
+
+
+def cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/backprop`` or ``~/.cache/backprop``, created private; None if unusable."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    try:
+        # the XDG spec: a relative XDG_CACHE_HOME is invalid and ignored
+        root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+        path = root / "backprop"
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+        if not _private(path, stat.S_ISDIR):
+            return None
+    except (OSError, RuntimeError, KeyError):  # no home directory, read-only, ...
+        return None
+    return path
+
+
+def _private(path: Path, kind: object) -> bool:
+    """Whether ``path`` is of ``kind``, ours, and writable by no one else."""
+    st = path.stat()
+    mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    return bool(kind(st.st_mode)) and mine and not st.st_mode & 0o022  # type: ignore[operator]
+
+
+def _cache_file(grammar: str) -> Path | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    key = f"{grammar}\0{LARK_VERSION}\0{sys.version_info[:2]}".encode()
+    return folder / f"expr-{hashlib.sha256(key).hexdigest()[:16]}.lark-cache"
+
+
+def _build_parser(grammar: str, transformer: _ToGraph, cache: Path | None) -> Lark:
+    options = {"parser": "lalr", "transformer": transformer, "propagate_positions": False}
+    if cache is None:
+        return Lark(grammar, **options)
+    try:
+        present = _private(cache, stat.S_ISREG)
+    except FileNotFoundError:
+        present = False
+    except OSError:
+        return Lark(grammar, **options)
+    if present:
+        # a stale or corrupt file is rebuilt by Lark (it catches the error) and rewritten
+        return Lark(grammar, cache=str(cache), **options)
+    if cache.exists():  # someone else's file, or writable by others: do not read it
+        return Lark(grammar, **options)
+    # Lark writes its cache with a plain open(): write a file of our own and rename
+    # it into place, so a process starting meanwhile never reads half a file.
+    partial = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    parser = Lark(grammar, cache=str(partial), **options)  # Lark ignores a failed save
+    try:
+        if partial.is_file():
+            os.chmod(partial, 0o600)
+            os.replace(partial, cache)
+    except OSError:
+        pass
+    finally:
+        try:
+            partial.unlink()
+        except OSError:
+            pass
+    return parser
 
 
 def _describe(exc: UnexpectedInput, text: str) -> str:
