@@ -8,3 +8,17 @@ import pytest
 def pytest_configure(config: pytest.Config) -> None:
     # Run by default; deselect with -m "not slow".
     config.addinivalue_line("markers", "slow: a case that takes several seconds (big inputs)")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_home_of_the_run(tmp_path_factory: pytest.TempPathFactory):
+    """The parser's table cache goes to a directory of this test run, not to ~/.cache."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

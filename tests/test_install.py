@@ -45,9 +45,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _python(code: str, site: Path) -> subprocess.CompletedProcess:
+def _python(code: str, site: Path, cache_home: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)
+    if cache_home is not None:
+        env["XDG_CACHE_HOME"] = str(cache_home)
     # -I would drop PYTHONPATH; -s keeps user site-packages out. The editable install
     # stays on sys.path after PYTHONPATH, so the test checks which copy was imported.
     return subprocess.run([sys.executable, "-s", "-c", code], cwd=site.parent, env=env,
@@ -91,3 +93,19 @@ def test_installed_wheel_finds_the_lesson_page_template(installed: Path) -> None
     assert p.returncode == 0, p.stderr
     module, count = p.stdout.split()
     assert Path(module).resolve().is_relative_to(installed.resolve()) and count == "1"
+
+
+def test_installed_wheel_caches_its_parser_tables_privately(installed: Path, tmp_path: Path) -> None:
+    """The wheel's grammar (inside the package) keys a cache in the user's cache directory."""
+    code = ("import sys; from backprop.cli import main; "
+            "sys.exit(main(['grad', 'x^3', '--at', '2', '--format', 'csv']))")
+    first = _python(code, installed, tmp_path)
+    assert (first.returncode, first.stderr) == (0, "")
+    assert first.stdout == "x,f,df/dx\n2.0,8.0,12.0\n"  # 2^3, 3 * 2^2
+    folder = tmp_path / "backprop"
+    [cache] = folder.glob("*.lark-cache")
+    assert folder.stat().st_mode & 0o777 == 0o700 and cache.stat().st_mode & 0o777 == 0o600
+    written = cache.stat().st_mtime_ns
+    second = _python(code, installed, tmp_path)
+    assert (second.returncode, second.stdout, second.stderr) == (0, first.stdout, "")
+    assert cache.stat().st_mtime_ns == written  # loaded, not rebuilt

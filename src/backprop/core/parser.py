@@ -13,7 +13,9 @@ import os
 import stat
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from lark import __version__ as LARK_VERSION
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
@@ -145,6 +147,7 @@ def _get_parser() -> tuple[Lark, _ToGraph]:
 # Lark's version and Python's, so a change of any makes a new file (Lark also
 # checks the same key inside the file and rebuilds on a mismatch). With no usable
 # directory (no home, read-only, someone else's) the tables are built as before.
+# Beside the file, parser.lock serialises the processes that load or write it.
 
 
 def cache_dir() -> Path | None:
@@ -183,32 +186,41 @@ def _build_parser(grammar: str, transformer: _ToGraph, cache: Path | None) -> La
     if cache is None:
         return Lark(grammar, **options)
     try:
-        present = _private(cache, stat.S_ISREG)
+        usable = _private(cache, stat.S_ISREG)
     except FileNotFoundError:
-        present = False
+        usable = True  # Lark makes it
     except OSError:
+        usable = False
+    if not usable:  # someone else's file, or writable by others: do not read it
         return Lark(grammar, **options)
-    if present:
-        # a stale or corrupt file is rebuilt by Lark (it catches the error) and rewritten
-        return Lark(grammar, cache=str(cache), **options)
-    if cache.exists():  # someone else's file, or writable by others: do not read it
-        return Lark(grammar, **options)
-    # Lark writes its cache with a plain open(): write a file of our own and rename
-    # it into place, so a process starting meanwhile never reads half a file.
-    partial = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    parser = Lark(grammar, cache=str(partial), **options)  # Lark ignores a failed save
-    try:
-        if partial.is_file():
-            os.chmod(partial, 0o600)
-            os.replace(partial, cache)
-    except OSError:
-        pass
-    finally:
+    # Lark writes its cache with a plain open() (and rewrites a stale or corrupt
+    # one, having caught the error): one process at a time, so none reads or
+    # writes half a file. (Lark's key includes the path: no temporary name.)
+    with _locked(cache.parent / "parser.lock"):
+        parser = Lark(grammar, cache=str(cache), **options)
         try:
-            partial.unlink()
-        except OSError:
+            if stat.S_IMODE(cache.stat().st_mode) != 0o600:
+                os.chmod(cache, 0o600)
+        except OSError:  # not written (read-only): it only costs time
             pass
     return parser
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` for the block (none where fcntl or the file is missing)."""
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _describe(exc: UnexpectedInput, text: str) -> str:
