@@ -229,3 +229,4 @@ def test_each_command_answers_its_help() -> None:
     for name in COMMANDS:
         p = run({}, name, "--help")
         assert p.returncode == 0 and f"Usage: backprop {name}" in p.stdout, name
+        assert "\\[" not in p.stdout, name  # help is plain text: no rich markup escapes

@@ -45,7 +45,7 @@ def train(
     plot: Optional[str] = typer.Option(None, "--plot", help="Draw the training and validation "
                                        "loss per epoch (log scale) and, for one-input data, the "
                                        "fitted function over the data points, to FILE.png or .svg "
-                                       "(needs matplotlib: pip install 'backprop\\[plot]').",
+                                       "(needs matplotlib: pip install 'backprop[plot]').",
                                        metavar="FILE"),
 ) -> None:
     """Train the regressor a = Wx + b, h = sigma(a), y_hat = Vh + c by gradient descent.
