@@ -15,6 +15,10 @@ user's parser cache warm (one untimed warm-up round fills it).
 
     python bench/bench_startup.py              # 15 rounds
     python bench/bench_startup.py --rounds 31
+    python bench/bench_startup.py --before /tmp/old/src   # also an older source tree, side by side
+
+With ``--before SRC`` the csv and --help runs are repeated with PYTHONPATH=SRC
+(e.g. ``git archive OLD src grammars | tar -x -C /tmp/old``), in the same rounds.
 """
 
 from __future__ import annotations
@@ -62,20 +66,26 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--before", metavar="SRC", help="an older source tree to time beside")
     args = ap.parse_args()
+    commands = {k: (v, {}) for k, v in COMMANDS.items()}
+    if args.before:
+        old = {"PYTHONPATH": str(Path(args.before).resolve())}
+        commands["before: grad --format csv"] = (COMMANDS["grad --format csv"], old)
+        commands["before: backprop --help"] = (COMMANDS["backprop --help"], old)
     # a terminal width would not change anything off a terminal; NO_COLOR keeps rich plain
     env = {**os.environ, "NO_COLOR": "1"}
     # A default environment keeps compiled bytecode (__pycache__); without it every
     # module of an editable install is compiled again at each start (~40 ms here).
     if env.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
         print("(PYTHONDONTWRITEBYTECODE is set here: unset for the runs, as in a default environment)")
-    for argv in COMMANDS.values():  # warm-up: the OS file cache and the parser cache
-        run_once(argv, env)
-    times: dict[str, list[float]] = {k: [] for k in COMMANDS}
-    cpu: dict[str, list[float]] = {k: [] for k in COMMANDS}
+    for argv, extra in commands.values():  # warm-up: the OS file cache and the parser cache
+        run_once(argv, {**env, **extra})
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    cpu: dict[str, list[float]] = {k: [] for k in commands}
     for _ in range(args.rounds):
-        for name, argv in COMMANDS.items():
-            wall, used = run_once(argv, env)
+        for name, (argv, extra) in commands.items():
+            wall, used = run_once(argv, {**env, **extra})
             times[name].append(wall)
             cpu[name].append(used)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -87,7 +97,7 @@ def main() -> None:
     print(f"start-up, median of {args.rounds} interleaved rounds ({os.cpu_count()} cores, {load})")
     print(f"  script: {SCRIPT}")
     print("  (CPU = user + system time of the process: less disturbed by other load than the wall time)")
-    width = max(map(len, COMMANDS))
+    width = max(map(len, commands))
     print(f"  {'':<{width}}  {'wall':>9}  {'range':>11}  {'ratio':>6}  {'CPU':>9}  {'ratio':>6}")
     for name, seconds in med.items():
         lo, hi = min(times[name]), max(times[name])
