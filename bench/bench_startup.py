@@ -9,6 +9,7 @@ rounds, and the ratios are taken between medians of the same run:
   - `backprop grad "x^2" --at 1 --format json`
   - `backprop --help`                           target < 0.15 s
   - `python -c pass`                            the interpreter alone, for scale
+  - `python -c "import numpy, typer, lark"`     the libraries every `grad` loads, alone
 
 The commands are the installed console script, as a user runs them, with the
 user's parser cache warm (one untimed warm-up round fills it).
@@ -17,6 +18,8 @@ user's parser cache warm (one untimed warm-up round fills it).
     python bench/bench_startup.py --rounds 31
     python bench/bench_startup.py --before /tmp/old/src   # also an older source tree, side by side
 
+    python bench/bench_startup.py --importtime 10         # where the start goes, by package
+
 With ``--before SRC`` the csv and --help runs are repeated with PYTHONPATH=SRC
 (e.g. ``git archive OLD src grammars | tar -x -C /tmp/old``), in the same rounds.
 """
@@ -24,6 +27,8 @@ With ``--before SRC`` the csv and --help runs are repeated with PYTHONPATH=SRC
 from __future__ import annotations
 
 import argparse
+import collections
+import re
 import os
 import resource
 import shutil
@@ -40,6 +45,8 @@ SCRIPT = str(Path(PY).parent / "backprop") if (Path(PY).parent / "backprop").exi
 COMMANDS: dict[str, list[str]] = {
     "python -c pass": [PY, "-c", "pass"],
     "python -c 'import numpy'": [PY, "-c", "import numpy"],
+    # the floor while the command line (typer) and the parser (lark) load at each start
+    "import numpy, typer, lark": [PY, "-c", "import numpy, typer, lark"],
     "grad --format csv": [SCRIPT, "grad", "x^2", "--at", "1", "--format", "csv"],
     "grad --format json": [SCRIPT, "grad", "x^2", "--at", "1", "--format", "json"],
     "grad (table)": [SCRIPT, "grad", "x^2", "--at", "1"],
@@ -63,11 +70,50 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return elapsed, cpu
 
 
+def import_breakdown(argv: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
+    """Milliseconds of import per group of modules: each module's least self time over ``runs``
+    (``python -X importtime``), modules that ``import numpy`` also loads counted as numpy's."""
+
+    def least(cmd: list[str]) -> dict[str, int]:
+        best: dict[str, int] = {}
+        for _ in range(runs):
+            err = subprocess.run([PY, "-X", "importtime", *cmd], capture_output=True, text=True,
+                                 env=env).stderr
+            for m in re.finditer(r"^import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", err, re.M):
+                best[m.group(2)] = min(best.get(m.group(2), 1 << 60), int(m.group(1)))
+        return best
+
+    numpy_side = least(["-c", "import numpy"])
+    groups: collections.Counter[str] = collections.Counter()
+    for name, us in least(argv).items():
+        top = name.split(".")[0]
+        group = ("numpy, or loaded by numpy too" if name in numpy_side else "backprop" if top == "backprop"
+                 else top if top in ("typer", "lark", "rich", "markdown_it", "pygments")
+                 else "other (standard library, mostly)")
+        groups[group] += us
+    return {g: us / 1000 for g, us in groups.most_common()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--before", metavar="SRC", help="an older source tree to time beside")
+    ap.add_argument("--importtime", type=int, metavar="RUNS",
+                    help="instead: the import time of csv and --help by package (least of RUNS)")
     args = ap.parse_args()
+    if args.importtime:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for name in ("grad --format csv", "backprop --help"):
+            argv = [SCRIPT, *COMMANDS[name][1:]]
+            sides = {"now": import_breakdown(argv, env, args.importtime)}
+            if args.before:
+                old = {**env, "PYTHONPATH": str(Path(args.before).resolve())}
+                sides["before"] = import_breakdown(argv, old, args.importtime)
+            print(f"{name}: ms of import, least of {args.importtime} runs")
+            for group in dict.fromkeys(g for side in sides.values() for g in side):
+                print(f"  {group:<34}" + "".join(f"  {k} {v.get(group, 0.0):6.1f}" for k, v in sides.items()))
+            print(f"  {'total':<34}" + "".join(f"  {k} {sum(v.values()):6.1f}" for k, v in sides.items()))
+        return
     commands = {k: (v, {}) for k, v in COMMANDS.items()}
     if args.before:
         old = {"PYTHONPATH": str(Path(args.before).resolve())}
