@@ -269,4 +269,3 @@ def _click_exit(exc: BaseException) -> int:
     sys.stderr.write(f"backprop: internal error: {type(exc).__name__}: {exc}\n"
                      "(set BACKPROP_DEBUG=1 to see where; please report it)\n")
     return 1
-
