@@ -15,7 +15,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from lark import __version__ as LARK_VERSION
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
@@ -166,11 +166,11 @@ def cache_dir() -> Path | None:
     return path
 
 
-def _private(path: Path, kind: object) -> bool:
-    """Whether ``path`` is of ``kind``, ours, and writable by no one else."""
+def _private(path: Path, kind: Callable[[int], bool]) -> bool:
+    """Whether ``path`` is of ``kind`` (``stat.S_ISDIR``...), ours, and writable by no one else."""
     st = path.stat()
     mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-    return bool(kind(st.st_mode)) and mine and not st.st_mode & 0o022  # type: ignore[operator]
+    return kind(st.st_mode) and mine and not st.st_mode & 0o022
 
 
 def _cache_file(grammar: str) -> Path | None:
@@ -212,8 +212,10 @@ def _locked(path: Path) -> Iterator[None]:
     try:
         import fcntl
 
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except (ImportError, OSError):
+        fd = None
+    if fd is None:
         yield
         return
     try:
