@@ -9,11 +9,12 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr, split_names
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle
 
 
 class DiffFormat(str, Enum):
     text = "text"
+    latex = "latex"
     json = "json"
 
 
@@ -21,7 +22,8 @@ class DiffFormat(str, Enum):
     epilog="Examples:\n\n"
     "  backprop diff \"x^2*sin(x)\"\n\n"
     "  backprop diff \"x^2*y + sin(y)\"            (one line per variable: x: ..., y: ...)\n\n"
-    "  backprop diff \"sin(x)\" --order 3\n\n"
+    "  backprop diff \"1/x\" --order 4\n\n"
+    "  backprop diff \"log2(x)\" --format latex\n\n"
     "  backprop grad \"$(backprop diff 'x^2*sin(x)')\" --at 1",
 )
 def diff(
@@ -35,33 +37,24 @@ def diff(
                                  "derivative, as a tree, grows past this many nodes.",
                                  metavar="NODES"),
     format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text (the expression; "
-                                      "'x: ...' lines for several variables) or json."),
+                                      "'x: ...' lines for several variables), latex (for slides) "
+                                      "or json (text, LaTeX and tree size)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> None:
     """The symbolic derivative of EXPR, printed in the same language.
 
-    Chain, product and quotient rules from the table of primitives, then
-    simplified; the output parses again. Symbolic differentiation shares
-    nothing, so its result can grow exponentially: see --max-size.
+    Chain, product and quotient rules from the table of primitives, simplified
+    as it is built (like terms collected, powers merged, fractions combined);
+    the output parses again. Symbolic differentiation shares nothing, so its
+    result can grow exponentially: see --max-size.
     """
-    from backprop.errors import InputError
-    from backprop.views.render import json_line
-    from backprop.symbolic import derivatives
+    from backprop.symbolic import diff_expression
 
-    f = parse_expr(expr, angle)
-    names = split_names(wrt, "--wrt", f.variables)
-    if names is None:
-        names = list(f.variables)
-        if not names:
-            raise InputError("the expression has no variables: its derivative is 0 with "
-                             "respect to anything (name one with --wrt to see it)")
-    results = derivatives(f.graph, names, order, max_size)
+    result = diff_expression(expr, wrt, order, angle.value, max_size)
     if format is DiffFormat.json:
-        sys.stdout.write(json_line({"expression": expr.strip(), "order": order,
-                                    "derivative": {v: d.text() for v, d in results.items()},
-                                    "size": {v: d.size for v, d in results.items()}}) + "\n")
-        return
-    if len(results) == 1:
-        sys.stdout.write(next(iter(results.values())).text() + "\n")
-        return
-    sys.stdout.write("".join(f"{v}: {d.text()}\n" for v, d in results.items()))
+        from backprop.views.render import json_line
+
+        sys.stdout.write(json_line(result.as_json()) + "\n")
+    else:
+        lines = result.latex_lines() if format is DiffFormat.latex else result.text_lines()
+        sys.stdout.write("".join(line + "\n" for line in lines))

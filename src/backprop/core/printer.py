@@ -7,6 +7,7 @@ from its arguments' texts, in topological order.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from backprop.errors import BackpropError
 from backprop.core.ops import ADD, NEG, PRIMITIVES
@@ -39,10 +40,10 @@ def tree_size(graph: Graph, root: int | None = None, cap: int = 1 << 62) -> int:
     return size[order[-1]]
 
 
-def _precedence(graph: Graph, i: int) -> int:
+def _precedence(graph: Graph, i: int, number: Callable[[float], str] = format_number) -> int:
     op = graph.ops[i]
     if op == CONST:
-        return NEG if format_number(float(graph.leaf[i])).startswith("-") else ATOM  # type: ignore[arg-type]
+        return NEG if number(float(graph.leaf[i])).startswith("-") else ATOM  # type: ignore[arg-type]
     if op == VAR:
         return ATOM
     prim = PRIMITIVES[op]
@@ -52,7 +53,7 @@ def _precedence(graph: Graph, i: int) -> int:
 
 
 def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
-            associative: bool = False) -> str:
+            associative: bool = False, number: Callable[[float], str] = format_number) -> str:
     """The expression computed by ``root`` (default: the output) as text.
 
     ``associative``: print a+(b+c) as a + b + c and a*(b*c) as a*b*c, which
@@ -63,10 +64,10 @@ def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
     decided per node and the text is emitted piece by piece from an explicit
     stack: time and memory grow with the length of the output, not with
     depth x length (a 100,000-deep chain would otherwise hold 100,000 copies
-    of ever longer strings).
+    of ever longer strings). ``number`` writes a constant (e.g. ``pi`` by name).
     """
     root = graph.output if root is None else root
-    prec = {i: _precedence(graph, i) for i in graph.reachable(root)}
+    prec = {i: _precedence(graph, i, number) for i in graph.reachable(root)}
     pieces: list[str] = []
     length = 0
     # a stack of work: an int is a node to print, a str is text to emit as is
@@ -80,7 +81,7 @@ def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
             i = item
             op = graph.ops[i]
             if op == CONST:
-                t = format_number(float(graph.leaf[i]))  # type: ignore[arg-type]
+                t = number(float(graph.leaf[i]))  # type: ignore[arg-type]
                 pieces.append(t)
                 length += len(t)
             elif op == VAR:

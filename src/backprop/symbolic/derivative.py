@@ -1,0 +1,312 @@
+"""Symbolic differentiation: the derivative as an expression tree, built in canonical form.
+
+The rules come from the one table of primitives (:mod:`backprop.core.ops`): each
+primitive's ``derivative`` templates (``"cos(x)"``, ``"y"``/``"x"`` for mul,
+``"1/y"``/``"-x/y^2"`` for div) are parsed once and instantiated with the
+argument subexpressions, and the chain rule multiplies each by the argument's
+own derivative and sums. The product and quotient rules fall out of the
+templates; higher derivatives differentiate the printed derivative again.
+
+Every node is made through the canonical constructors, so the result is
+simplified as it is built. It is still a *tree* as printed: nothing is computed
+once and reused, which is why symbolic derivatives swell (the lecture's point
+about the cost of symbolic differentiation). The store's size cap stops the
+work at once, with the size reached and the step, long before memory runs out.
+
+Every pass is a loop over nodes in topological order; nothing recurses over
+the expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from backprop.core.graph import CONST, VAR, Graph
+from backprop.core.ops import PRIMITIVES
+from backprop.core.printer import tree_size
+from backprop.errors import BackpropError, InputError
+from backprop.symbolic import canonical as cf
+from backprop.symbolic.printer import graph_text, lower
+from backprop.symbolic.rational import shorten
+from backprop.symbolic.store import SATURATE, SizeCap, Store
+
+DEFAULT_MAX_SIZE = 1_000_000
+
+
+class SizeCapError(BackpropError):
+    """The derivative grew past the size cap (exit code 1)."""
+
+    def __init__(self, size: int, cap: int, step: int, steps: int, order: int, orders: int,
+                 module: str) -> None:
+        self.size, self.cap, self.step, self.steps = size, cap, step, steps
+        self.order, self.orders, self.module = order, orders, module
+        where = f"step {step:,} of {steps:,} (differentiating '{module}')"
+        if orders > 1:
+            where += f", derivative {order} of {orders}"
+        grown = f"{size:,}" if size < SATURATE else f"over {SATURATE:,}"
+        super().__init__(
+            f"the symbolic derivative grew past the size cap of {cap:,} nodes: it had reached "
+            f"{grown} nodes at {where}. Symbolic differentiation does not reuse shared "
+            f"subexpressions; backpropagation (backprop grad) does. Raise --max-size to go on.")
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """A derivative: ``graph`` holds it, ``root`` is its node, ``size`` its printed tree's size."""
+
+    graph: Graph
+    root: int
+    size: int
+    wrt: str
+    order: int
+
+    def text(self) -> str:
+        """The derivative in the expression language (it parses again)."""
+        return graph_text(self.graph, self.root)
+
+    def latex(self) -> str:
+        """The derivative as LaTeX math (no surrounding ``$``)."""
+        from backprop.symbolic.latex import to_latex
+
+        return to_latex(self.graph, self.root)
+
+    def as_graph(self) -> Graph:
+        """The same nodes with ``root`` as the output, ready for the forward pass."""
+        return Graph(self.graph.ops, self.graph.args, self.graph.leaf, self.root)
+
+
+# ---- templates ----------------------------------------------------------------
+
+_TEMPLATES: dict[str, tuple[tuple[Graph, list[int]], ...]] = {}
+
+
+def _templates(op: str) -> tuple[tuple[Graph, list[int]], ...]:
+    """The primitive's derivative templates, each parsed once (with its node order)."""
+    t = _TEMPLATES.get(op)
+    if t is None:
+        from backprop.core.parser import parse_graph
+
+        graphs = [parse_graph(text) for text in PRIMITIVES[op].derivative]
+        t = tuple((g, g.reachable()) for g in graphs)
+        _TEMPLATES[op] = t
+    return t
+
+
+def _instantiate(s: Store, template: tuple[Graph, list[int]], argnodes: Sequence[int]) -> int:
+    """The template with x and y replaced by the argument subexpressions."""
+    g, order = template
+    m = [-1] * len(g)
+    for i in order:
+        op = g.ops[i]
+        if op == CONST:
+            m[i] = cf.constant(s, float(g.leaf[i]))  # type: ignore[arg-type]
+        elif op == VAR:
+            m[i] = argnodes[0 if g.leaf[i] == "x" else 1]
+        else:
+            m[i] = cf.call(s, op, [m[j] for j in g.args[i]])
+    return m[g.output]
+
+
+# ---- sums built lazily: a chain a + b + c + ... is collected once, not once per + ----------
+
+
+class _Sums:
+    """Values of graph nodes, where a sum used only by another sum stays a list of parts.
+
+    A 10,000-term sum written as a chain of ``+`` would otherwise build 10,000
+    ever larger canonical sums (quadratic time); its parts are gathered and the
+    sum is made once, when something other than a ``+`` uses it.
+    """
+
+    def __init__(self, s: Store, uses: list[int]) -> None:
+        self.s = s
+        self.uses = uses
+        self.done: dict[int, int | None] = {}
+        self.parts: dict[int, list[int]] = {}
+
+    def get(self, j: int) -> int | None:
+        if j in self.parts:
+            parts = self.parts.pop(j)
+            self.done[j] = cf.add(self.s, parts) if parts else None
+        return self.done.get(j)
+
+    def take(self, j: int, negate: bool) -> list[int]:
+        """The parts of ``j`` for a sum that uses it (the list itself if nothing else will)."""
+        if j in self.parts and self.uses[j] == 1:
+            parts = self.parts.pop(j)
+        else:
+            v = self.get(j)
+            parts = [] if v is None else [v]
+        return [cf.neg(self.s, p) for p in parts] if negate else parts
+
+    def set_sum(self, i: int, a: int, b: int, negate_b: bool) -> None:
+        pa, pb = self.take(a, False), self.take(b, negate_b)
+        if len(pa) < len(pb):
+            pa, pb = pb, pa
+        pa.extend(pb)
+        self.parts[i] = pa
+
+
+def _uses(graph: Graph, order: list[int]) -> list[int]:
+    uses = [0] * len(graph)
+    for i in order:
+        for j in graph.args[i]:
+            uses[j] += 1
+    uses[order[-1]] += 1
+    return uses
+
+
+def canonical_of(s: Store, graph: Graph, order: list[int]) -> list[int]:
+    """Each node of ``graph`` (in ``order``) as a canonical node of ``s``."""
+    vals = _Sums(s, _uses(graph, order))
+    ops, args, leaf = graph.ops, graph.args, graph.leaf
+    for i in order:
+        op = ops[i]
+        if op == CONST:
+            vals.done[i] = cf.constant(s, float(leaf[i]))  # type: ignore[arg-type]
+        elif op == VAR:
+            vals.done[i] = cf.sym(s, str(leaf[i]))
+        elif op in ("add", "sub"):
+            vals.set_sum(i, args[i][0], args[i][1], op == "sub")
+        else:
+            vals.done[i] = cf.call(s, op, [vals.get(j) for j in args[i]])  # type: ignore[misc]
+    out = [-1] * len(graph)
+    for i in order:
+        v = vals.get(i) if i in vals.parts or i in vals.done else None
+        out[i] = v if v is not None else -1
+    return out
+
+
+@dataclass
+class _Progress:
+    done: int = 0
+    step: int = 0
+    total: int = 0
+    module: str = ""
+
+
+def _steps(graph: Graph, order: list[int], wrt: str) -> int:
+    """How many modules depend on ``wrt``: the steps of one differentiation."""
+    dep = bytearray(len(graph))
+    n = 0
+    for i in order:
+        op = graph.ops[i]
+        if op == VAR:
+            dep[i] = graph.leaf[i] == wrt
+        elif op != CONST and any(dep[j] for j in graph.args[i]):
+            dep[i] = 1
+            n += 1
+    return n
+
+
+def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt: str,
+                   progress: _Progress) -> int:
+    """The derivative of ``graph``'s output with respect to ``wrt``, as a canonical node.
+
+    Forward accumulation over the nodes in topological order: d[i] is the
+    derivative of node i, the sum over its arguments of (the template for that
+    argument, with the argument subexpressions put in) times (the argument's
+    derivative). The expression is stored without the cap, its derivative with it.
+    """
+    e = _ExpressionValues(s, graph, order)
+    d = _Sums(capped, _uses(graph, order))
+    ops, args, leaf = graph.ops, graph.args, graph.leaf
+    for i in order:
+        op = ops[i]
+        if op == VAR:
+            if leaf[i] == wrt:
+                d.done[i] = cf.num(capped, 1)
+            continue
+        if op == CONST:
+            continue
+        a = args[i]
+        if op in ("add", "sub"):
+            d.set_sum(i, a[0], a[1], op == "sub")
+            if not d.parts[i]:
+                del d.parts[i]
+            else:
+                progress.done += 1
+            continue
+        derivs = [d.get(j) for j in a]
+        if all(dj is None for dj in derivs):
+            continue
+        progress.step = progress.done + 1
+        progress.module = op
+        terms = []
+        templates = _templates(op)
+        argnodes = [e.get(j) for j in a]
+        for k, dj in enumerate(derivs):
+            if dj is not None:
+                terms.append(cf.mul(capped, [_instantiate(capped, templates[k], argnodes), dj]))
+        progress.done += 1
+        total = cf.add(capped, terms)
+        d.done[i] = None if cf.value(capped, total) == 0 else total
+    out = d.get(graph.output)
+    return cf.num(capped, 0) if out is None else out
+
+
+class _ExpressionValues:
+    """The expression's nodes in canonical form, made when first asked for."""
+
+    def __init__(self, s: Store, graph: Graph, order: list[int]) -> None:
+        self.vals = canonical_of(s, graph, order)
+
+    def get(self, j: int) -> int:
+        return self.vals[j]
+
+
+def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_MAX_SIZE) -> Derivative:
+    """The ``order``-th derivative of ``graph``'s output with respect to ``wrt``, simplified.
+
+    Raises :class:`SizeCapError` as soon as any node of the derivative would be
+    larger than ``max_size`` nodes as a tree.
+    """
+    if order < 1:
+        raise InputError(f"--order must be 1 or more, not {order}")
+    if max_size < 1:
+        raise InputError(f"--max-size must be 1 or more, not {max_size}")
+    s = Store()
+    capped = s.with_cap(max_size)
+    current, root = graph, graph.output
+    result: Derivative | None = None
+    for n in range(1, order + 1):
+        g = Graph(current.ops, current.args, current.leaf, root)
+        reach = g.reachable(root)
+        progress = _Progress(total=_steps(g, reach, wrt))
+        try:
+            r = _differentiate(s, capped, g, reach, wrt, progress)
+        except SizeCap as cap:
+            raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(progress.total, 1), n,
+                               order, progress.module) from None
+        r = shorten(s, r)
+        lowered, lroot = lower(s, r)
+        size = tree_size(lowered, lroot, cap=SATURATE)
+        if size > max_size:
+            raise SizeCapError(size, max_size, max(progress.total, 1), max(progress.total, 1), n,
+                               order, progress.module or "the sum")
+        result = Derivative(lowered, lroot, size, wrt, n)
+        current, root = lowered, lroot
+    assert result is not None
+    return result
+
+
+def derivatives(graph: Graph, wrt: Sequence[str], order: int = 1,
+                max_size: int = DEFAULT_MAX_SIZE) -> dict[str, Derivative]:
+    """The derivative with respect to each name in ``wrt``."""
+    return {v: derivative(graph, v, order, max_size) for v in wrt}
+
+
+def simplify(graph: Graph, root: int | None = None) -> Derivative:
+    """The expression at ``root`` in canonical form (one bottom-up pass, then printed as a graph).
+
+    >>> from backprop.core.parser import parse_graph
+    >>> simplify(parse_graph("x*x^2 + x + x - (2 + 1)")).text()
+    'x^3 + 2*x - 3'
+    """
+    root = graph.output if root is None else root
+    s = Store()
+    r = canonical_of(s, graph, graph.reachable(root))[root]
+    r = shorten(s, r)
+    lowered, lroot = lower(s, r)
+    return Derivative(lowered, lroot, tree_size(lowered, lroot, cap=SATURATE), "", 0)

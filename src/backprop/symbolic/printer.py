@@ -1,0 +1,268 @@
+"""The canonical form written out: as a graph of primitives, as text.
+
+:func:`lower` turns a canonical node into a :class:`~backprop.core.graph.Graph`
+of the table's primitives shaped exactly as its text parses back (``a + b - c``
+is ``(a + b) - c``, ``-2*x`` is ``(-2)*x``), so the graph's tree size is the
+size of the printed expression and the graph can be evaluated by the forward
+pass. The order is stable and natural: in a sum, positive terms first, higher
+powers first, the constant last; in a product, the number first, then
+variables by name, then functions, then sums; negative powers go below a
+fraction bar (``-1/x^2``, ``1/(x*log(2))``).
+
+>>> from backprop.symbolic.store import Store
+>>> from backprop.symbolic.canonical import add, mul, num, power, sym
+>>> s = Store()
+>>> x = sym(s, "x")
+>>> text(s, add(s, [num(s, 1), mul(s, [num(s, -3), power(s, x, num(s, -2))]), power(s, x, num(s, 2))]))
+'x^2 + 1 - 3/x^2'
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from backprop.core.graph import CONST, VAR, Graph, GraphBuilder
+from backprop.core.ops import ADD as ADD_PRECEDENCE, NEG, PRIMITIVES
+from backprop.core.printer import ATOM, format_number, to_text, tree_size
+from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, ONE, SYM, Store
+
+_NAMED = {"pi": math.pi, "e": math.e}
+_RANK = {SYM: 0, NUM: 1, FLOAT: 1, FN: 2, ADD: 3, MUL: 4}
+
+
+def number_text(v: float) -> str:
+    """A constant of a lowered graph as text: the named constants by name."""
+    if v == math.pi:
+        return "pi"
+    if v == math.e:
+        return "e"
+    return format_number(v)
+
+
+def reachable(s: Store, root: int) -> list[int]:
+    """The nodes ``root`` depends on, in increasing (topological) order, without recursion."""
+    seen = {root}
+    stack = [root]
+    while stack:
+        i = stack.pop()
+        for j in children(s, i):
+            if j not in seen:
+                seen.add(j)
+                stack.append(j)
+    return sorted(seen)
+
+
+def children(s: Store, i: int) -> list[int]:
+    k = s.kind(i)
+    if k == ADD:
+        return [t for t, _ in s.data(i)[1]]
+    if k == MUL:
+        return [j for f in s.data(i)[1] for j in f]
+    if k == FN:
+        return list(s.data(i)[1])
+    return []
+
+
+def _factor_key(s: Store, b: int) -> tuple:
+    k = s.kind(b)
+    name = s.data(b) if k == SYM else s.data(b)[0] if k == FN else ""
+    if k == SYM and name in _NAMED:
+        return (-1, name, b)  # pi and e read as numbers: 2*pi*x, not 2*x*pi
+    return (_RANK[k], name, b)
+
+
+def _degree(s: Store, t: int) -> Fraction:
+    """The total power of the variables in a term (for the order of a sum's terms)."""
+    k = s.kind(t)
+    if k == SYM:
+        return Fraction(0 if s.data(t) in _NAMED else 1)
+    if k == MUL:
+        d = Fraction(0)
+        for b, e in s.data(t)[1]:
+            if s.kind(b) == SYM and s.data(b) not in _NAMED and s.kind(e) == NUM:
+                d += s.data(e)
+        return d
+    return Fraction(0)
+
+
+def term_order(s: Store, terms: tuple[tuple[int, Fraction], ...]) -> list[tuple[int, Fraction]]:
+    return sorted(terms, key=lambda tc: (tc[1] < 0, -_degree(s, tc[0]), *_factor_key(s, tc[0])))
+
+
+class _Lowering:
+    def __init__(self, s: Store) -> None:
+        self.s = s
+        self.b = GraphBuilder()
+        self.low: dict[int, int] = {}
+
+    def number(self, v: Fraction) -> int:
+        b = self.b
+        if v < 0:
+            return b.apply("neg", self.number(-v))
+        if v.denominator == 1 and v.numerator < 10 ** 16:
+            return b.const(float(v.numerator))
+        f = float(v)
+        if math.isfinite(f) and Fraction(repr(f)) == v and len(repr(f)) < len(f"{v.numerator}/{v.denominator}"):
+            return b.const(f)
+        return b.apply("div", self.number(Fraction(v.numerator)), self.number(Fraction(v.denominator)))
+
+    def power(self, base: int, exp: int) -> int:
+        s, b = self.s, self.b
+        if s.kind(exp) == NUM:
+            e = s.data(exp)
+            if e == 1:
+                return self.low[base]
+            if e == Fraction(1, 2):
+                return b.apply("sqrt", self.low[base])
+            return b.apply("pow", self.low[base], self.number(e))
+        return b.apply("pow", self.low[base], self.low[exp])
+
+    def chain(self, parts: list[int]) -> int:
+        out = parts[0]
+        for p in parts[1:]:
+            out = self.b.apply("mul", out, p)
+        return out
+
+    def product(self, coef: Fraction, factors: tuple[tuple[int, int], ...]) -> int:
+        s, b = self.s, self.b
+        above, below = [], []
+        for base, exp in sorted(factors, key=lambda f: _factor_key(s, f[0])):
+            if s.kind(exp) == NUM and s.data(exp) < 0:
+                below.append((base, s.node(NUM, -s.data(exp))))
+            else:
+                above.append((base, exp))
+        p, q = abs(coef.numerator), coef.denominator
+        parts = [] if p == 1 and above else [self.number(Fraction(p))]
+        parts += [self.power(base, exp) for base, exp in above]
+        if coef < 0:
+            parts[0] = b.apply("neg", parts[0])
+        out = self.chain(parts)
+        under = ([self.number(Fraction(q))] if q != 1 else []) + [self.power(base, e) for base, e in below]
+        return b.apply("div", out, self.chain(under)) if under else out
+
+    def term(self, coef: Fraction, t: int) -> int:
+        """``coef * t`` for a term of a sum (a term's own coefficient is 1)."""
+        if coef == 1:
+            return self.low[t]
+        s = self.s
+        factors = s.data(t)[1] if s.kind(t) == MUL else ((t, s.node(NUM, ONE)),)
+        return self.product(coef, factors)
+
+    def node(self, i: int) -> int:
+        s, b = self.s, self.b
+        k, d = s.kind(i), s.data(i)
+        if k == NUM:
+            return self.number(d)
+        if k == SYM:
+            return b.const(_NAMED[d]) if d in _NAMED else b.var(d)
+        if k == FLOAT:
+            return b.const(d)
+        if k == FN:
+            return b.apply(d[0], *(self.low[a] for a in d[1]))
+        if k == MUL:
+            return self.product(*d)
+        const, terms = d
+        items: list[tuple[int | None, Fraction]] = list(term_order(s, terms))
+        if const != 0:  # last among the terms of its sign
+            at = sum(1 for _, c in items if c > 0) if const > 0 else len(items)
+            items.insert(at, (None, const))
+        out = -1
+        for t, c in items:
+            if out < 0:
+                out = self.number(c) if t is None else self.term(c, t)
+                continue
+            piece = self.number(abs(c)) if t is None else self.term(abs(c), t)
+            out = b.apply("add" if c > 0 else "sub", out, piece)
+        return out
+
+
+    def ensure(self, root: int) -> int:
+        """Lower ``root`` and whatever under it is not lowered yet; its graph node."""
+        low = self.low
+        if root in low:
+            return low[root]
+        s = self.s
+        todo = {root}
+        stack = [root]
+        while stack:
+            i = stack.pop()
+            for j in children(s, i):
+                if j not in low and j not in todo:
+                    todo.add(j)
+                    stack.append(j)
+        for i in sorted(todo):
+            low[i] = self.node(i)
+        return low[root]
+
+
+def lower(s: Store, root: int) -> tuple[Graph, int]:
+    """The canonical node ``root`` as a graph of primitives (and the root's index in it)."""
+    lw = _Lowering(s)
+    r = lw.ensure(root)
+    g = lw.b.graph
+    g.output = r
+    return g, r
+
+
+class TextLengths:
+    """The printed length of canonical nodes, without printing them (for choosing the shortest).
+
+    Lowered graphs and lengths are kept between calls, so asking about many
+    forms that share parts costs little.
+    """
+
+    def __init__(self, s: Store) -> None:
+        self.lw = _Lowering(s)
+        self.length: list[int] = []
+        self.prec: list[int] = []
+
+    def __call__(self, i: int) -> int:
+        gi = self.lw.ensure(i)
+        g = self.lw.b.graph
+        ln, prec = self.length, self.prec
+        for k in range(len(ln), len(g)):
+            op = g.ops[k]
+            a = g.args[k]
+            if op == CONST:
+                t = number_text(float(g.leaf[k]))  # type: ignore[arg-type]
+                ln.append(len(t))
+                prec.append(NEG if t.startswith("-") else ATOM)
+                continue
+            if op == VAR:
+                ln.append(len(str(g.leaf[k])))
+                prec.append(ATOM)
+                continue
+            prim = PRIMITIVES[op]
+            if prim.symbol is None:
+                ln.append(len(op) + 2 + sum(ln[j] for j in a) + 2 * (len(a) - 1))
+                prec.append(ATOM)
+            elif prim.arity == 1:
+                ln.append(1 + ln[a[0]] + (0 if prec[a[0]] >= NEG else 2))
+                prec.append(NEG)
+            else:
+                p = prim.precedence
+                if op == "pow":
+                    lp, rp = prec[a[0]] >= ATOM, prec[a[1]] >= NEG
+                else:
+                    lp, rp = prec[a[0]] >= p, prec[a[1]] > p
+                ln.append(ln[a[0]] + ln[a[1]] + (3 if p == ADD_PRECEDENCE else 1)
+                          + (0 if lp else 2) + (0 if rp else 2))
+                prec.append(p)
+        return ln[gi]
+
+
+def graph_text(graph: Graph, root: int) -> str:
+    return to_text(graph, root, number=number_text)
+
+
+def text(s: Store, root: int) -> str:
+    """The canonical node as text in the expression language (it parses back to the same tree)."""
+    g, r = lower(s, root)
+    return graph_text(g, r)
+
+
+def size(s: Store, root: int) -> int:
+    """The size of the node's printed tree."""
+    g, r = lower(s, root)
+    return tree_size(g, r)

@@ -1,0 +1,335 @@
+"""Rewrites that are not local, tried on a finished result and kept only if they print shorter.
+
+The canonical constructors never expand or combine fractions (that can make an
+expression much longer), so a derivative such as ``-1/(x + 1) + (x - 1)/(x + 1)^2``
+stays a sum of fractions. Here, while the result is small (:data:`SHORTEN_LIMIT`),
+a few standard forms are tried and the one that prints shortest is kept:
+
+* :func:`together`: one fraction over the common denominator, its numerator as
+  it is or multiplied out (``-2/(x + 1)^2``);
+* :func:`cancel`: common factors of univariate polynomials with rational
+  coefficients cancelled between numerator and denominator (``(x^2 - 1)/(x - 1)``
+  is ``x + 1``);
+* :func:`factor_terms`: a common number and common factors taken out of a sum
+  (``(sin(x) + cos(x))*exp(x)``).
+
+Every rewrite is an identity wherever both sides are defined.
+
+>>> from backprop.symbolic.store import Store
+>>> from backprop.symbolic.canonical import add, div, mul, num, power, sub, sym
+>>> from backprop.symbolic.printer import text
+>>> s = Store()
+>>> x = sym(s, "x")
+>>> text(s, shorten(s, div(s, sub(s, power(s, x, num(s, 2)), num(s, 1)), sub(s, x, num(s, 1)))))
+'x + 1'
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import gcd, lcm
+from typing import Iterator
+
+from backprop.symbolic import canonical as cf
+from backprop.symbolic.store import ADD, MUL, NUM, ONE, SYM, Store
+
+SHORTEN_LIMIT = 600  # printed tree nodes: above it, a result is kept as built (cheap, linear)
+_MAX_EXPAND_TERMS = 120
+_MAX_DEGREE = 40
+
+Poly = dict[int, Fraction]
+
+
+def _terms(s: Store, i: int) -> list[tuple[Fraction, int]]:
+    """The sum ``i`` as (coefficient, term) pairs; the constant is a term ``1``."""
+    if s.kind(i) != ADD:
+        return [cf.split_coefficient(s, i)] if s.kind(i) != NUM else [(s.data(i), cf.num(s, 1))]
+    const, terms = s.data(i)
+    out = [(c, t) for t, c in terms]
+    if const != 0:
+        out.append((const, cf.num(s, 1)))
+    return out
+
+
+def _factors(s: Store, t: int) -> dict[int, int]:
+    """A term (coefficient 1) as base -> exponent."""
+    if s.kind(t) == MUL:
+        return dict(s.data(t)[1])
+    if s.kind(t) == NUM:
+        return {}
+    return {t: cf.num(s, 1)}
+
+
+def _numeric(s: Store, e: int) -> Fraction | None:
+    return s.data(e) if s.kind(e) == NUM else None
+
+
+# ---- multiplying out -----------------------------------------------------------------------
+
+def expand(s: Store, i: int) -> int | None:
+    """Products of sums (to small integer powers) multiplied out, one level; None if too big."""
+    out: list[int] = []
+    for c, t in _terms(s, i):
+        parts = [cf.num(s, c)]
+        for base, e in _factors(s, t).items():
+            ev = _numeric(s, e)
+            if s.kind(base) == ADD and ev is not None and ev.denominator == 1 and 1 <= ev <= 8:
+                summands = [cf.mul(s, [cf.num(s, k), u]) for k, u in _terms(s, base)]
+                for _ in range(int(ev)):
+                    parts = [cf.mul(s, [p, q]) for p in parts for q in summands]
+                    if len(parts) > _MAX_EXPAND_TERMS:
+                        return None
+            else:
+                factor = cf.power(s, base, e)
+                parts = [cf.mul(s, [p, factor]) for p in parts]
+        out += parts
+        if len(out) > _MAX_EXPAND_TERMS:
+            return None
+    return cf.add(s, out)
+
+
+# ---- taking out common factors ---------------------------------------------------------------
+
+def factor_terms(s: Store, i: int) -> int | None:
+    """A sum with its common number and common factors taken out, or None if there are none."""
+    if s.kind(i) != ADD:
+        return None
+    terms = _terms(s, i)
+    nums = [c.numerator for c, _ in terms]
+    dens = [c.denominator for c, _ in terms]
+    g = Fraction(gcd(*nums), lcm(*dens))
+    if all(c < 0 for c, _ in terms):
+        g = -g
+    common: dict[int, Fraction] = {}
+    facs = [_factors(s, t) for _, t in terms]
+    for base, e in facs[0].items():
+        ev = _numeric(s, e)
+        if ev is None:
+            continue
+        lo = ev
+        for f in facs[1:]:
+            ov = _numeric(s, f[base]) if base in f else None
+            if ov is None or (ov > 0) != (ev > 0):
+                lo = None
+                break
+            lo = min(lo, ov) if ev > 0 else max(lo, ov)
+        if lo is not None:
+            common[base] = lo
+    if g == 1 and not common:
+        return None
+    out = cf.mul(s, [cf.num(s, g), *(cf.power(s, b, cf.num(s, e)) for b, e in common.items())])
+    rest = []
+    for (c, _), f in zip(terms, facs):
+        parts = [cf.num(s, c / g)]
+        for b, e in f.items():
+            parts.append(cf.power(s, b, cf.num(s, s.data(e) - common[b]) if b in common else e))
+        rest.append(cf.mul(s, parts))
+    return cf.mul(s, [out, cf.add(s, rest)])
+
+
+# ---- one fraction --------------------------------------------------------------------------
+
+def together(s: Store, i: int) -> list[int]:
+    """The sum ``i`` over its common denominator: numerator as is, and multiplied out."""
+    if s.kind(i) != ADD:
+        return []
+    terms = _terms(s, i)
+    denominator: dict[int, Fraction] = {}
+    for _, t in terms:
+        for base, e in _factors(s, t).items():
+            ev = _numeric(s, e)
+            if ev is not None and ev < 0:
+                denominator[base] = max(denominator.get(base, Fraction(0)), -ev)
+    if not denominator:
+        return []
+    d = cf.mul(s, [cf.power(s, b, cf.num(s, e)) for b, e in denominator.items()])
+    numerator = cf.add(s, [cf.mul(s, [cf.num(s, c), t, d]) for c, t in terms])
+    inverse = cf.power(s, d, cf.num(s, -1))
+    out = [cf.mul(s, [numerator, inverse])]
+    expanded = expand(s, numerator)
+    if expanded is not None and expanded != numerator:
+        out.append(cf.mul(s, [expanded, inverse]))
+    for n in list(out):
+        top = _numerator(s, n)
+        f = factor_terms(s, top) if top is not None else None
+        if f is not None:
+            out.append(cf.mul(s, [f, inverse]))
+    return out + [c for n in out for c in [cancel(s, n)] if c is not None]
+
+
+def _numerator(s: Store, i: int) -> int | None:
+    """The sum among the positive-power factors of a product, if there is exactly one."""
+    if s.kind(i) == ADD:
+        return i
+    if s.kind(i) != MUL:
+        return None
+    sums = [b for b, e in s.data(i)[1] if s.kind(b) == ADD and _numeric(s, e) == 1]
+    return sums[0] if len(sums) == 1 else None
+
+
+# ---- univariate polynomials with rational coefficients ---------------------------------------
+
+def as_poly(s: Store, i: int) -> tuple[str | None, Poly] | None:
+    """``i`` as a polynomial in one variable (the variable, the coefficients), or None."""
+    var: str | None = None
+    p: Poly = {}
+    for c, t in _terms(s, i):
+        if s.kind(t) == NUM:
+            p[0] = p.get(0, Fraction(0)) + c * s.data(t)
+            continue
+        f = _factors(s, t)
+        if len(f) != 1:
+            return None
+        (base, e), = f.items()
+        ev = _numeric(s, e)
+        if s.kind(base) != SYM or s.data(base) in ("pi", "e") or ev is None \
+                or ev.denominator != 1 or not 0 < ev <= _MAX_DEGREE:
+            return None
+        if var is not None and var != s.data(base):
+            return None
+        var = s.data(base)
+        p[int(ev)] = p.get(int(ev), Fraction(0)) + c
+    return var, {k: v for k, v in p.items() if v != 0}
+
+
+def _degree(p: Poly) -> int:
+    return max(p) if p else -1
+
+
+def _divmod(a: Poly, b: Poly) -> tuple[Poly, Poly]:
+    a = dict(a)
+    q: Poly = {}
+    db, lead = _degree(b), b[_degree(b)]
+    while a and _degree(a) >= db:
+        k = _degree(a) - db
+        c = a[_degree(a)] / lead
+        q[k] = c
+        for j, v in b.items():
+            a[j + k] = a.get(j + k, Fraction(0)) - c * v
+            if a[j + k] == 0:
+                del a[j + k]
+    return q, a
+
+
+def _gcd(a: Poly, b: Poly) -> Poly:
+    while b:
+        a, b = b, _divmod(a, b)[1]
+    lead = a[_degree(a)]
+    return {k: v / lead for k, v in a.items()}
+
+
+def _from_poly(s: Store, var: str, p: Poly) -> int:
+    x = cf.sym(s, var)
+    return cf.add(s, [cf.mul(s, [cf.num(s, c), cf.power(s, x, cf.num(s, k))]) for k, c in p.items()])
+
+
+def cancel(s: Store, i: int) -> int | None:
+    """Common polynomial factors of a quotient cancelled, or None if there are none."""
+    changed = False
+    for _ in range(8):
+        if s.kind(i) != MUL:
+            break
+        coef, factors = s.data(i)
+        found = _cancel_pair(s, coef, factors)
+        if found is None:
+            break
+        i, changed = found, True
+    return i if changed else None
+
+
+def _cancel_pair(s: Store, coef: Fraction, factors: tuple[tuple[int, int], ...]) -> int | None:
+    polys = []
+    for base, e in factors:
+        ev = _numeric(s, e)
+        if ev is not None and ev.denominator == 1 and s.kind(base) in (ADD, SYM):
+            p = as_poly(s, base)
+            if p is not None and p[0] is not None:
+                polys.append((base, ev, p[0], p[1]))
+    for bp, ep, vp, pp in polys:
+        if ep < 0:
+            continue
+        for bq, eq, vq, pq in polys:
+            if eq > 0 or vq != vp:
+                continue
+            g = _gcd(pp, pq)
+            if _degree(g) < 1:
+                continue
+            p1, q1 = _divmod(pp, g)[0], _divmod(pq, g)[0]
+            rest = [cf.power(s, b, e) for b, e in factors if b not in (bp, bq)]
+            return cf.mul(s, [cf.num(s, coef), *rest,
+                              cf.power(s, _from_poly(s, vp, p1), cf.num(s, ep)),
+                              cf.power(s, _from_poly(s, vp, q1), cf.num(s, eq)),
+                              cf.power(s, _from_poly(s, vp, g), cf.num(s, ep + eq))])
+    return None
+
+
+# ---- choosing ---------------------------------------------------------------------------------
+
+def candidates(s: Store, i: int) -> Iterator[int]:
+    """Other forms of ``i``, equal to it wherever both are defined."""
+    if s.kind(i) == ADD:
+        yield from together(s, i)
+        f = factor_terms(s, i)
+        if f is not None:
+            yield f
+        e = expand(s, i)
+        if e is not None:
+            yield e
+    elif s.kind(i) == MUL:
+        c = cancel(s, i)
+        if c is not None:
+            yield c
+        e = expand(s, i)
+        if e is not None:
+            yield e
+
+
+def shorten(s: Store, root: int) -> int:
+    """The shortest printed among ``root``'s forms, when ``root`` is small; else ``root``.
+
+    Tried on every sum and product of the result, bottom-up (each node's
+    arguments are shortened first), so that a quotient inside a function or a
+    power is simplified as well.
+    """
+    for _ in range(2):  # a second pass shortens the parts the first one made
+        if s.size(root) > SHORTEN_LIMIT:
+            return root
+        new = _shorten_once(s, root)
+        if new == root:
+            break
+        root = new
+    return root
+
+
+def _shorten_once(s: Store, root: int) -> int:
+    from backprop.symbolic.printer import TextLengths, reachable
+
+    text_length = TextLengths(s)
+    best: dict[int, int] = {}
+    for i in reachable(s, root):
+        j = _rebuilt(s, i, best)
+        if s.kind(j) in (ADD, MUL):
+            length = text_length(j)
+            for c in list(candidates(s, j)):
+                n = text_length(c)
+                if n < length:
+                    j, length = c, n
+        best[i] = j
+    return best[root]
+
+
+def _rebuilt(s: Store, i: int, best: dict[int, int]) -> int:
+    """``i`` with its arguments replaced by their shortened forms."""
+    from backprop.symbolic.store import FN
+
+    k = s.kind(i)
+    if k == ADD:
+        const, terms = s.data(i)
+        return cf.add(s, [cf.num(s, const), *(cf.mul(s, [cf.num(s, c), best[t]]) for t, c in terms)])
+    if k == MUL:
+        coef, factors = s.data(i)
+        return cf.mul(s, [cf.num(s, coef), *(cf.power(s, best[b], best[e]) for b, e in factors)])
+    if k == FN:
+        name, args = s.data(i)
+        return cf.call(s, name, [best[a] for a in args])
+    return i

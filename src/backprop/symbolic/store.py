@@ -1,0 +1,140 @@
+"""Node storage for canonical expressions, with the size cap enforced at creation.
+
+A node is a ``(kind, data)`` pair stored once (hash-consed), so two equal
+subexpressions are the same integer and a node's arguments always have smaller
+numbers than the node: the numbering is a topological order. The kinds:
+
+* ``NUM``: an exact rational (:class:`fractions.Fraction`);
+* ``SYM``: a variable or a named constant (``pi``, ``e``), by name;
+* ``FLOAT``: a constant with no exact value (``nan``, ``inf``), kept as it is;
+* ``ADD``: ``(constant, ((term, coefficient), ...))`` -- a sum as a map from
+  terms to exact coefficients;
+* ``MUL``: ``(coefficient, ((base, exponent), ...))`` -- a product as a map from
+  bases to exponents (exponents are nodes, usually ``NUM``);
+* ``FN``: ``(name, (argument, ...))`` -- a call of a primitive from the table.
+
+Each node also records the size its printed tree will have (an estimate made
+from its arguments' sizes, saturating). A store made with a cap refuses to
+create a node larger than the cap: the swell of a symbolic derivative stops at
+once, with the size reached, however the node was reached.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+NUM, SYM, FLOAT, ADD, MUL, FN = range(6)
+SATURATE = 1 << 62  # sizes stop growing here: only "over the cap" matters past it
+ONE = Fraction(1)
+
+
+class SizeCap(Exception):
+    """A node would be larger than the store's cap."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _Tables:
+    """The node tables, shared by every view of one store."""
+
+    def __init__(self) -> None:
+        self.kind: list[int] = []
+        self.data: list[Any] = []
+        self.size: list[int] = []
+        self.index: dict[tuple, int] = {}
+
+
+def _number_size(v: Fraction) -> int:
+    s = 1 if v.denominator == 1 else 3  # p or p/q
+    return s + 1 if v < 0 else s  # -p is neg(p)
+
+
+class Store:
+    """Hash-consed canonical nodes; ``cap`` bounds the size of every new node.
+
+    ``with_cap`` gives another view of the same nodes with another cap (the
+    expression being differentiated is stored without a cap, its derivative
+    with one).
+
+    >>> s = Store(cap=5)
+    >>> x = s.node(SYM, "x")
+    >>> s.node(SYM, "x") == x
+    True
+    >>> s.node(FN, ("sin", (s.node(FN, ("sin", (s.node(FN, ("sin", (x,))),))),)))
+    Traceback (most recent call last):
+    ...
+    backprop.symbolic.store.SizeCap: 6
+    """
+
+    def __init__(self, cap: int = SATURATE, tables: _Tables | None = None) -> None:
+        self.cap = cap
+        self._t = tables if tables is not None else _Tables()
+        self.kinds, self.datas = self._t.kind, self._t.data  # read-only views for hot loops
+
+    def with_cap(self, cap: int) -> "Store":
+        return Store(cap, self._t)
+
+    def __len__(self) -> int:
+        return len(self._t.kind)
+
+    def kind(self, i: int) -> int:
+        return self._t.kind[i]
+
+    def data(self, i: int) -> Any:
+        return self._t.data[i]
+
+    def size(self, i: int) -> int:
+        return self._t.size[i]
+
+    def node(self, kind: int, data: Any) -> int:
+        """The node ``(kind, data)``: the existing one, or a new one within the cap."""
+        t = self._t
+        key = (kind, repr(data)) if kind == FLOAT else (kind, data)
+        found = t.index.get(key)
+        if found is not None:
+            return found
+        size = self._tree_size(kind, data)
+        if size > self.cap:
+            raise SizeCap(size)
+        t.kind.append(kind)
+        t.data.append(data)
+        t.size.append(size)
+        i = len(t.kind) - 1
+        t.index[key] = i
+        return i
+
+    def _tree_size(self, kind: int, data: Any) -> int:
+        """The size of the node's printed tree, from its arguments' sizes."""
+        size = self._t.size
+        if kind == NUM:
+            return _number_size(data)
+        if kind in (SYM, FLOAT):
+            return 1
+        if kind == FN:
+            s = 1
+            for a in data[1]:
+                s += size[a]
+        elif kind == MUL:
+            coef, factors = data
+            s = len(factors) - 1
+            if abs(coef) != 1:
+                s += _number_size(abs(coef)) + 1
+            if coef < 0:
+                s += 1
+            for base, exp in factors:
+                s += size[base]
+                if self._t.data[exp] != ONE:
+                    s += 1 + size[exp]
+        else:  # ADD
+            const, terms = data
+            s = len(terms) - 1
+            if const != 0:
+                s += 1 + _number_size(abs(const))
+            for term, coef in terms:
+                s += size[term]
+                if abs(coef) != 1:
+                    s += _number_size(abs(coef)) + 1
+        return min(s, SATURATE)
