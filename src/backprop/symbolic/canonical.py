@@ -32,8 +32,25 @@ from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, ONE, SYM, Store
 _MAX_FOLDED_EXPONENT = 256  # 2^256 is exact and short enough; 2^100000 is not worth printing
 
 
+_MAX_BITS = 1000  # exact numbers up to about 10^300; past that, the float64 the forward pass has
+
+
+def _huge(v: Fraction) -> bool:
+    return v.numerator.bit_length() > _MAX_BITS or v.denominator.bit_length() > _MAX_BITS
+
+
+def _inexact(s: Store, v: Fraction) -> int:
+    """A number too long to print exactly, as the float the forward pass would compute (maybe inf)."""
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf if v > 0 else -math.inf
+    return s.node(FLOAT, f)
+
+
 def num(s: Store, v: Fraction | int) -> int:
-    return s.node(NUM, v if type(v) is Fraction else Fraction(v))
+    v = v if type(v) is Fraction else Fraction(v)
+    return _inexact(s, v) if _huge(v) else s.node(NUM, v)
 
 
 def sym(s: Store, name: str) -> int:
@@ -85,6 +102,9 @@ def split_coefficient(s: Store, i: int) -> tuple[Fraction, int]:
 def make_sum(s: Store, const: Fraction, terms: dict[int, Fraction]) -> int:
     """The canonical node for ``const + sum(coef * term)`` (terms already collected)."""
     kept = [(t, c) for t, c in terms.items() if c != 0]
+    if any(_huge(c) for _, c in kept) or _huge(Fraction(const)):
+        return add(s, [num(s, const), *(mul(s, [_inexact(s, c), t]) if _huge(c) else scale(s, c, t)
+                                         for t, c in kept)])
     if not kept:
         return num(s, const)
     if const == 0 and len(kept) == 1:
@@ -224,8 +244,8 @@ def mul(s: Store, items: Iterable[int]) -> int:
         return mul(s, [num(s, coef), *redo, *(power(s, b, e) for b, e in kept)])
     if coef == 0:
         return num(s, 0)
-    if not kept:
-        return num(s, coef)
+    if not kept or _huge(coef):
+        return num(s, coef) if not kept else mul(s, [_inexact(s, coef), *(power(s, b, e) for b, e in kept)])
     if len(kept) == 1 and value(s, kept[0][1]) == 1:
         base = kept[0][0]
         if coef == 1:

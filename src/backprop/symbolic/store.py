@@ -59,14 +59,17 @@ class Store:
     expression being differentiated is stored without a cap, its derivative
     with one).
 
-    >>> s = Store(cap=5)
+    >>> s = Store(cap=3)
     >>> x = s.node(SYM, "x")
     >>> s.node(SYM, "x") == x
     True
-    >>> s.node(FN, ("sin", (s.node(FN, ("sin", (s.node(FN, ("sin", (x,))),))),)))
+    >>> sin_sin_x = s.node(FN, ("sin", (s.node(FN, ("sin", (x,))),)))
+    >>> s.size(sin_sin_x)
+    3
+    >>> s.node(FN, ("sin", (sin_sin_x,)))
     Traceback (most recent call last):
     ...
-    backprop.symbolic.store.SizeCap: 6
+    backprop.symbolic.store.SizeCap: 4
     """
 
     def __init__(self, cap: int = SATURATE, tables: _Tables | None = None) -> None:

@@ -1,0 +1,236 @@
+"""The canonical form, its printing, higher orders, LaTeX and the docstring examples.
+
+Expected texts are worked out by hand (they are also what SymPy prints, in
+this language's syntax); values are checked against SymPy and against the
+engine's reverse mode.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+import math
+
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backprop.cli import main
+from backprop.core.function import parse
+from backprop.core.parser import parse_graph
+from backprop.core.printer import tree_size
+from backprop.symbolic import DiffResult, derivative, diff_expression, diff_text, simplify
+from backprop.symbolic.store import SizeCap, Store, SYM, FN
+
+from test_symbolic import X, Y, close, expressions, points, to_sympy
+
+
+# ---- the issue's targets, and the canonical form's rules ------------------------------------
+
+@pytest.mark.parametrize("text,wrt,order,expected", [
+    ("1/x", "x", 4, "24/x^5"),                       # (-1)^4 * 4! / x^5
+    ("x/x", "x", 1, "0"),
+    ("log(x*y)", "x", 1, "1/x"),
+    ("log2(x)", "x", 1, "1/(x*log(2))"),
+    ("log10(x)", "x", 1, "1/(x*log(10))"),
+    ("(x^2-1)/(x-1)", "x", 1, "1"),                  # x + 1 where defined
+    ("exp(2*log(x))", "x", 1, "2*x"),                # x^2
+    ("(1-x)/(1+x)", "x", 1, "-2/(x + 1)^2"),
+    ("1/x", "x", 1, "-1/x^2"),
+    ("x - x^3/3", "x", 1, "1 - x^2"),                # positive terms first
+    ("x^4 + x", "x", 1, "4*x^3 + 1"),                # descending powers
+    ("sin(pi*x)", "x", 1, "pi*cos(pi*x)"),           # pi stays pi
+    ("x^2*y + sin(y)", "y", 1, "x^2 + cos(y)"),
+    ("sqrt(x)", "x", 1, "1/(2*sqrt(x))"),
+    ("sqrt(x)", "x", 3, "3/(8*x^(5/2))"),
+    ("x*log(x)", "x", 3, "-1/x^2"),
+    ("exp(x)*sin(x)", "x", 2, "2*cos(x)*exp(x)"),    # sin terms cancel
+    ("x/(x+1)", "x", 3, "6/(x + 1)^4"),
+    ("(x^2+1)^3", "x", 1, "6*x*(x^2 + 1)^2"),
+    ("x^y", "y", 1, "x^y*log(x)"),
+    ("0.1*x + 0.2*x", "x", 1, "0.3"),  # exact decimals: 3/10, not 0.30000000000000004
+])
+def test_derivatives_by_hand(text: str, wrt: str, order: int, expected: str) -> None:
+    assert diff_text(text, wrt, order) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("x + x", "2*x"), ("x*x^2", "x^3"), ("x/x", "1"), ("y/(x*y)", "1/x"), ("x - x", "0"),
+    ("2*x + 3*x - 5*x", "0"), ("(x*y)^2/x", "x*y^2"), ("x^(1/2)*x^(1/2)", "x"),
+    ("exp(x)*exp(-x)", "1"), ("log(exp(x))", "x"), ("exp(log(x))", "x"), ("-(-x)", "x"),
+    ("1/3 + 1/6", "1/2"), ("cos(-x) + sin(-x)", "cos(x) - sin(x)"), ("2*(x + 1)", "2*x + 2"),
+    ("x*y + y*x", "2*x*y"), ("sqrt(4)*x", "2*x"), ("(x^2)^(1/2)", "sqrt(x^2)"),
+])
+def test_canonical_form(text: str, expected: str) -> None:
+    assert simplify(parse_graph(text)).text() == expected
+
+
+def test_domain_restricted_rewrites_are_not_made() -> None:
+    # (x^2)^(1/2) is |x|, not x; a rewrite to x would be wrong for x < 0
+    f = parse(simplify(parse_graph("(x^2)^(1/2)")).text())
+    assert float(f(x=-2.0)) == 2.0
+
+
+def test_store_cap_is_the_store_s_own() -> None:
+    s = Store()
+    x = s.node(SYM, "x")
+    small = s.with_cap(3)
+    sin_x = small.node(FN, ("sin", (x,)))  # size 2
+    with pytest.raises(SizeCap) as info:
+        small.node(FN, ("sin", (small.node(FN, ("sin", (sin_x,))),)))
+    assert info.value.size == 4
+    assert s.node(FN, ("sin", (s.node(FN, ("sin", (sin_x,))),))) > 0  # the uncapped view goes on
+
+
+# ---- printed size, re-parsing, higher orders -----------------------------------------------
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions(max_ops=6), st.sampled_from(["x", "y"]), st.integers(1, 3))
+def test_size_is_the_tree_size_of_the_printed_text(text: str, wrt: str, order: int) -> None:
+    f = parse(text)
+    if wrt not in f.variables:
+        return
+    d = derivative(f.graph, wrt, order)
+    assert tree_size(parse(d.text()).graph) == d.size
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions(max_ops=4), st.integers(2, 4), points, points)
+def test_orders_2_to_4_agree_with_sympy(text: str, order: int, x: float, y: float) -> None:
+    f = parse(text)
+    oracle = to_sympy(text)
+    for v in f.variables:
+        ours = parse(diff_text(text, v, order))
+        want = float(sp.diff(oracle, sp.Symbol(v, real=True), order).evalf(30, subs={X: x, Y: y}))
+        got = float(ours(**{k: {"x": x, "y": y}[k] for k in ours.variables}))
+        assert close(got, want, 1e-8, 1e-10), (text, v, order)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions(max_ops=5), st.integers(2, 4), points, points)
+def test_order_n_is_the_engine_s_gradient_of_order_n_minus_1(text: str, order: int, x: float,
+                                                             y: float) -> None:
+    """d^n f = reverse mode's gradient of the printed d^(n-1) f: two algorithms, one answer."""
+    f = parse(text)
+    values = {"x": x, "y": y}
+    for v in f.variables:
+        before = parse(diff_text(text, v, order - 1))
+        ours = parse(diff_text(text, v, order))
+        if v not in before.variables:
+            exact = 0.0
+        else:
+            exact = float(before.grad([v], **{k: values[k] for k in before.variables})[v])
+        got = float(ours(**{k: values[k] for k in ours.variables}))
+        assert close(got, exact, 1e-8, 1e-10), (text, v, order)
+
+
+def test_swell_is_still_exponential_on_the_lecture_s_example() -> None:
+    from backprop.studies.compare import nested_graph
+
+    sizes = [derivative(nested_graph(k), "x").size for k in range(1, 12)]
+    assert all(b > 2 * a for a, b in zip(sizes[4:], sizes[5:])), sizes
+
+
+def test_deep_expressions_are_iterative() -> None:
+    depth = 100_000
+    d = simplify(parse_graph("sin(" * depth + "x" + ")" * depth))
+    assert d.size == depth + 1
+    assert len(d.text()) == 5 * depth + 1
+    assert d.latex().count(r"\sin") == depth
+    assert diff_text("(1 + " * depth + "x" + ")" * depth) == "1"
+    assert diff_text("-(" * depth + "x" + ")" * depth) == "1"
+
+
+def test_a_long_sum_is_collected_in_one_pass() -> None:
+    # a chain of 20,000 '+' would be quadratic if each + made a new sum
+    text = " + ".join(f"{k}*x^{k % 5}" for k in range(20_000))
+    c = sum(k for k in range(20_000) if k % 5 == 1)
+    assert diff_text(text).startswith(f"{4 * sum(k for k in range(20_000) if k % 5 == 4)}*x^3")
+    assert diff_text(text).endswith(f" + {c}")
+
+
+# ---- LaTeX ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("log2(x)", r"\frac{1}{x\,\log\left(2\right)}"),
+    ("1/x", r"-\frac{1}{x^{2}}"),
+    ("sin(x)^2", r"2\,\cos\left(x\right)\,\sin\left(x\right)"),
+    ("x^3", r"3\,x^{2}"),
+])
+def test_latex_by_hand(text: str, expected: str) -> None:
+    assert derivative(parse_graph(text), "x").latex() == expected
+
+
+LATEX_SAMPLES = ["x^2*sin(x)", "1/x", "log2(x)", "sqrt(1-x^2)", "(1-x)/(1+x)", "atan(y/x)",
+                 "exp(-x^2)*W_1", "sigmoid(x)*max(x, y)", "abs(x)^3", "x^(3/2)", "tanh(x)",
+                 "relu(x) - softplus(x)", "pi*x*e", "1e-20*x", "x^-y", "(-2)^x", "rate*x_2"]
+
+
+@pytest.mark.parametrize("text", LATEX_SAMPLES)
+def test_latex_renders_with_mathtext(text: str) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.mathtext import MathTextParser
+
+    f = parse(text)
+    parser = MathTextParser("agg")
+    for v in f.variables:
+        latex = derivative(f.graph, v).latex()
+        parser.parse(f"${latex}$", 72)  # raises ValueError on invalid LaTeX
+    from backprop.symbolic.latex import to_latex
+
+    parser.parse(f"${to_latex(f.graph)}$", 72)
+
+
+def test_mathtext_rejects_what_it_should() -> None:
+    """The rendering test can fail: mathtext raises on broken LaTeX."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.mathtext import MathTextParser
+
+    with pytest.raises(ValueError):
+        MathTextParser("agg").parse(r"$\frac{1}{x$", 72)
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+def test_cli_latex_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "log2(x)", "--format", "latex"]) == 0
+    assert capsys.readouterr().out == "\\frac{1}{x\\,\\log\\left(2\\right)}\n"
+    assert main(["diff", "x^2*y", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"expression": "x^2*y", "order": 1,
+                   "derivative": {"x": "2*x*y", "y": "x^2"},
+                   "latex": {"x": "2\\,x\\,y", "y": "x^{2}"},
+                   "size": {"x": 5, "y": 3}}
+    assert main(["diff", "x^2*y", "--format", "latex", "--order", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["\\frac{\\partial^{2} f}{\\partial x^{2}} = 2\\,y",
+                     "\\frac{\\partial^{2} f}{\\partial y^{2}} = 0"]
+
+
+def test_cli_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "1/x", "--order", "4"]) == 0
+    assert capsys.readouterr().out == "24/x^5\n"
+    assert main(["diff", "log(x*y)", "--wrt", "x"]) == 0
+    assert capsys.readouterr().out == "1/x\n"
+
+
+def test_diff_expression_result() -> None:
+    r = diff_expression("x*y", "y,x")
+    assert isinstance(r, DiffResult)
+    assert r.text_lines() == ["y: x", "x: y"]
+
+
+# ---- every docstring example runs --------------------------------------------------------------
+
+@pytest.mark.parametrize("module", ["backprop.symbolic", "backprop.symbolic.store",
+                                    "backprop.symbolic.canonical", "backprop.symbolic.rational",
+                                    "backprop.symbolic.derivative", "backprop.symbolic.printer",
+                                    "backprop.symbolic.latex"])
+def test_docstring_examples(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0
+    assert module == "backprop.symbolic.derivative" or result.attempted > 0
