@@ -9,7 +9,7 @@ language, :mod:`.latex` for LaTeX). The command ``backprop diff`` calls
 :func:`diff_expression`.
 
 >>> diff_text("x^2*sin(x)")
-'2*x*sin(x) + x^2*cos(x)'
+'x^2*cos(x) + 2*x*sin(x)'
 >>> diff_text("1/x", order=4)
 '24/x^5'
 >>> diff_text("log2(x)")
