@@ -48,8 +48,12 @@ def _inexact(s: Store, v: Fraction) -> int:
     return s.node(FLOAT, f)
 
 
+_SMALL = {k: Fraction(k) for k in range(-4, 5)}
+
+
 def num(s: Store, v: Fraction | int) -> int:
-    v = v if type(v) is Fraction else Fraction(v)
+    if type(v) is not Fraction:
+        v = _SMALL[v] if type(v) is int and -4 <= v <= 4 else Fraction(v)
     return _inexact(s, v) if _huge(v) else s.node(NUM, v)
 
 
@@ -64,6 +68,13 @@ def constant(s: Store, v: float) -> int:
     back here as symbols, and every other finite float as the decimal it was
     written as (``0.1`` is 1/10).
     """
+    found = s.constants.get(v)
+    if found is None:
+        found = s.constants[v] = _constant(s, v)
+    return found
+
+
+def _constant(s: Store, v: float) -> int:
     if not math.isfinite(v):
         return s.node(FLOAT, v)
     if v == math.pi:
@@ -74,6 +85,8 @@ def constant(s: Store, v: float) -> int:
         return mul(s, [num(s, Fraction(1, 180)), sym(s, "pi")])
     if v == 180.0 / math.pi:
         return mul(s, [num(s, 180), power(s, sym(s, "pi"), num(s, -1))])
+    if v == int(v) and abs(v) < 2 ** 53:
+        return num(s, Fraction(int(v)))
     return num(s, Fraction(repr(v)))
 
 
@@ -199,7 +212,8 @@ def mul(s: Store, items: Iterable[int]) -> int:
             coef *= datas[i]
         elif k == MUL:
             c, factors = datas[i]
-            coef *= c
+            if c.numerator != 1 or c.denominator != 1:
+                coef *= c
             for b, e in factors:
                 if b in exps:
                     exps[b].append(e)

@@ -157,25 +157,25 @@ def _uses(graph: Graph, order: list[int]) -> list[int]:
     return uses
 
 
-def canonical_of(s: Store, graph: Graph, order: list[int]) -> list[int]:
-    """Each node of ``graph`` (in ``order``) as a canonical node of ``s``."""
+def canonical_of(s: Store, graph: Graph, order: list[int]) -> _Sums:
+    """The nodes of ``graph`` (in ``order``) as canonical nodes of ``s``: ``.get(i)`` for node i.
+
+    A sum used only by another sum has no node of its own (its parts went into that sum).
+    """
     vals = _Sums(s, _uses(graph, order))
     ops, args, leaf = graph.ops, graph.args, graph.leaf
+    done, get = vals.done, vals.get
     for i in order:
         op = ops[i]
         if op == CONST:
-            vals.done[i] = cf.constant(s, float(leaf[i]))  # type: ignore[arg-type]
+            done[i] = cf.constant(s, float(leaf[i]))  # type: ignore[arg-type]
         elif op == VAR:
-            vals.done[i] = cf.sym(s, str(leaf[i]))
-        elif op in ("add", "sub"):
+            done[i] = cf.sym(s, str(leaf[i]))
+        elif op == "add" or op == "sub":
             vals.set_sum(i, args[i][0], args[i][1], op == "sub")
         else:
-            vals.done[i] = cf.call(s, op, [vals.get(j) for j in args[i]])  # type: ignore[misc]
-    out = [-1] * len(graph)
-    for i in order:
-        v = vals.get(i) if i in vals.parts or i in vals.done else None
-        out[i] = v if v is not None else -1
-    return out
+            done[i] = cf.call(s, op, [get(j) for j in args[i]])  # type: ignore[misc]
+    return vals
 
 
 @dataclass
@@ -209,7 +209,7 @@ def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt:
     argument, with the argument subexpressions put in) times (the argument's
     derivative). The expression is stored without the cap, its derivative with it.
     """
-    e = _ExpressionValues(s, graph, order)
+    e = canonical_of(s, graph, order)
     d = _Sums(capped, _uses(graph, order))
     ops, args, leaf = graph.ops, graph.args, graph.leaf
     for i in order:
@@ -244,16 +244,6 @@ def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt:
         d.done[i] = None if cf.value(capped, total) == 0 else total
     out = d.get(graph.output)
     return cf.num(capped, 0) if out is None else out
-
-
-class _ExpressionValues:
-    """The expression's nodes in canonical form, made when first asked for."""
-
-    def __init__(self, s: Store, graph: Graph, order: list[int]) -> None:
-        self.vals = canonical_of(s, graph, order)
-
-    def get(self, j: int) -> int:
-        return self.vals[j]
 
 
 def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_MAX_SIZE) -> Derivative:
@@ -306,7 +296,7 @@ def simplify(graph: Graph, root: int | None = None) -> Derivative:
     """
     root = graph.output if root is None else root
     s = Store()
-    r = canonical_of(s, graph, graph.reachable(root))[root]
+    r = canonical_of(s, graph, graph.reachable(root)).get(root)
     r = shorten(s, r)
     lowered, lroot = lower(s, r)
     return Derivative(lowered, lroot, tree_size(lowered, lroot, cap=SATURATE), "", 0)

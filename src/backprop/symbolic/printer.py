@@ -97,15 +97,21 @@ class _Lowering:
         self.low: dict[int, int] = {}
 
     def number(self, v: Fraction) -> int:
+        """A number as the language writes it: an integer, a short decimal, or p/q.
+
+        The language's numbers are float64, so an integer past 2^53 is written as
+        the nearest float (the value the forward pass uses).
+        """
         b = self.b
         if v < 0:
             return b.apply("neg", self.number(-v))
-        if v.denominator == 1 and v.numerator < 10 ** 16:
-            return b.const(float(v.numerator))
+        p, q = v.numerator, v.denominator
+        if q == 1:
+            return b.const(float(p))
         f = float(v)
-        if math.isfinite(f) and Fraction(repr(f)) == v and len(repr(f)) < len(f"{v.numerator}/{v.denominator}"):
+        if math.isfinite(f) and Fraction(repr(f)) == v and len(repr(f)) < len(f"{p}/{q}"):
             return b.const(f)
-        return b.apply("div", self.number(Fraction(v.numerator)), self.number(Fraction(v.denominator)))
+        return b.apply("div", b.const(float(p)), b.const(float(q)))
 
     def power(self, base: int, exp: int) -> int:
         s, b = self.s, self.b

@@ -45,11 +45,31 @@ class _Tables:
         self.data: list[Any] = []
         self.size: list[int] = []
         self.index: dict[tuple, int] = {}
+        self.constants: dict[float, int] = {}  # a graph's float constants, converted once
 
 
 def _number_size(v: Fraction) -> int:
     s = 1 if v.denominator == 1 else 3  # p or p/q
-    return s + 1 if v < 0 else s  # -p is neg(p)
+    return s + 1 if v.numerator < 0 else s  # -p is neg(p)
+
+
+def _unit(v: Fraction) -> bool:
+    """v is 1 or -1 (compared through the integers: Fraction's == is slow)."""
+    return v.denominator == 1 and (v.numerator == 1 or v.numerator == -1)
+
+
+def _key(kind: int, data: Any) -> tuple:
+    """The node's identity, with numbers as integer pairs (hashing a Fraction is slow)."""
+    if kind == NUM:
+        return (NUM, data.numerator, data.denominator)
+    if kind == MUL:
+        return (MUL, data[0].numerator, data[0].denominator, data[1])
+    if kind == ADD:
+        return (ADD, data[0].numerator, data[0].denominator,
+                tuple([(term, c.numerator, c.denominator) for term, c in data[1]]))
+    if kind == FLOAT:
+        return (FLOAT, repr(data))
+    return (kind, data)
 
 
 class Store:
@@ -76,6 +96,7 @@ class Store:
         self.cap = cap
         self._t = tables if tables is not None else _Tables()
         self.kinds, self.datas = self._t.kind, self._t.data  # read-only views for hot loops
+        self.constants = self._t.constants
 
     def with_cap(self, cap: int) -> "Store":
         return Store(cap, self._t)
@@ -95,7 +116,7 @@ class Store:
     def node(self, kind: int, data: Any) -> int:
         """The node ``(kind, data)``: the existing one, or a new one within the cap."""
         t = self._t
-        key = (kind, repr(data)) if kind == FLOAT else (kind, data)
+        key = _key(kind, data)
         found = t.index.get(key)
         if found is not None:
             return found
@@ -123,21 +144,25 @@ class Store:
         elif kind == MUL:
             coef, factors = data
             s = len(factors) - 1
-            if abs(coef) != 1:
-                s += _number_size(abs(coef)) + 1
-            if coef < 0:
+            if not _unit(coef):
+                s += _number_size(coef) + 1  # the sign is counted once, below
+                if coef.numerator < 0:
+                    s -= 1
+            if coef.numerator < 0:
                 s += 1
+            datas = self._t.data
             for base, exp in factors:
                 s += size[base]
-                if self._t.data[exp] != ONE:
+                e = datas[exp]
+                if not (type(e) is Fraction and e.numerator == 1 and e.denominator == 1):
                     s += 1 + size[exp]
         else:  # ADD
             const, terms = data
             s = len(terms) - 1
-            if const != 0:
-                s += 1 + _number_size(abs(const))
+            if const.numerator != 0:
+                s += 1 + _number_size(const) - (const.numerator < 0)
             for term, coef in terms:
                 s += size[term]
-                if abs(coef) != 1:
-                    s += _number_size(abs(coef)) + 1
+                if not _unit(coef):
+                    s += _number_size(coef) + 1 - (coef.numerator < 0)
         return min(s, SATURATE)
