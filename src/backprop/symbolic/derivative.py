@@ -28,7 +28,7 @@ from backprop.core.printer import tree_size
 from backprop.errors import BackpropError, InputError
 from backprop.symbolic import canonical as cf
 from backprop.symbolic.printer import graph_text, lower
-from backprop.symbolic.rational import shorten
+from backprop.symbolic.rational import Shortener
 from backprop.symbolic.store import SATURATE, SizeCap, Store
 
 DEFAULT_MAX_SIZE = 1_000_000
@@ -258,6 +258,7 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
         raise InputError(f"--max-size must be 1 or more, not {max_size}")
     s = Store()
     capped = s.with_cap(max_size)
+    shorten = Shortener(s)
     current, root = graph, graph.output
     result: Derivative | None = None
     for n in range(1, order + 1):
@@ -269,7 +270,7 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
         except SizeCap as cap:
             raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(progress.total, 1), n,
                                order, progress.module) from None
-        r = shorten(s, r)
+        r = shorten(r)
         lowered, lroot = lower(s, r)
         size = tree_size(lowered, lroot, cap=SATURATE)
         if size > max_size:
@@ -297,6 +298,6 @@ def simplify(graph: Graph, root: int | None = None) -> Derivative:
     root = graph.output if root is None else root
     s = Store()
     r = canonical_of(s, graph, graph.reachable(root)).get(root)
-    r = shorten(s, r)
+    r = Shortener(s)(r)
     lowered, lroot = lower(s, r)
     return Derivative(lowered, lroot, tree_size(lowered, lroot, cap=SATURATE), "", 0)

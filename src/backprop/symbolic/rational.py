@@ -11,7 +11,9 @@ a few standard forms are tried and the one that prints shortest is kept:
   coefficients cancelled between numerator and denominator (``(x^2 - 1)/(x - 1)``
   is ``x + 1``);
 * :func:`factor_terms`: a common number and common factors taken out of a sum
-  (``(sin(x) + cos(x))*exp(x)``).
+  (``(sin(x) + cos(x))*exp(x)``);
+* :func:`double_angle` and :func:`pythagoras`: ``sin(u)*cos(u)``, ``sin(u)/cos(u)``,
+  ``cos(u)^2 + sin(u)^2`` and ``cos(u)^2 - sin(u)^2`` (and their hyperbolic twins).
 
 Every rewrite is an identity wherever both sides are defined.
 
@@ -31,7 +33,7 @@ from math import gcd, lcm
 from typing import Iterator
 
 from backprop.symbolic import canonical as cf
-from backprop.symbolic.store import ADD, MUL, NUM, ONE, SYM, Store
+from backprop.symbolic.store import ADD, FN, MUL, NUM, SYM, Store
 
 SHORTEN_LIMIT = 600  # printed tree nodes: above it, a result is kept as built (cheap, linear)
 _MAX_EXPAND_TERMS = 120
@@ -263,25 +265,116 @@ def _cancel_pair(s: Store, coef: Fraction, factors: tuple[tuple[int, int], ...])
     return None
 
 
+# ---- a few trigonometric identities ---------------------------------------------------------
+
+_PAIRS = {"sin": ("sin", "cos"), "cos": ("sin", "cos"), "sinh": ("sinh", "cosh"),
+          "cosh": ("sinh", "cosh")}
+
+
+def _function_of(s: Store, b: int) -> tuple[str, int] | None:
+    if s.kind(b) == FN and s.data(b)[0] in _PAIRS:
+        return s.data(b)[0], s.data(b)[1][0]
+    return None
+
+
+def double_angle(s: Store, i: int) -> int | None:
+    """sin(u)*cos(u) = sin(2*u)/2, sinh(u)*cosh(u) = sinh(2*u)/2, sin(u)/cos(u) = tan(u)."""
+    if s.kind(i) != MUL:
+        return None
+    coef, factors = s.data(i)
+    f = dict(factors)
+    for b, e in factors:
+        fa = _function_of(s, b)
+        if fa is None or fa[0] not in ("sin", "sinh"):
+            continue
+        name, u = fa
+        other = cf.call(s, _PAIRS[name][1], [u])
+        if other not in f:
+            continue
+        ev, ov = _numeric(s, e), _numeric(s, f[other])
+        rest = [cf.power(s, bb, ee) for bb, ee in factors if bb not in (b, other)]
+        if ev == 1 and ov == 1:
+            twice = cf.call(s, name, [cf.scale(s, Fraction(2), u)])
+            return cf.mul(s, [cf.num(s, coef / 2), twice, *rest])
+        if name == "sin" and ev is not None and ov is not None and ev == -ov:
+            return cf.mul(s, [cf.num(s, coef), cf.power(s, cf.call(s, "tan", [u]), e), *rest])
+    return None
+
+
+def pythagoras(s: Store, i: int) -> int | None:
+    """c*(cos(u)^2 + sin(u)^2) = c, c*(cos(u)^2 - sin(u)^2) = c*cos(2*u), and for cosh, sinh."""
+    if s.kind(i) != ADD:
+        return None
+    terms = _terms(s, i)
+    seen: dict[tuple, tuple[int, str, Fraction]] = {}
+    for k, (c, t) in enumerate(terms):
+        f = _factors(s, t)
+        for b, e in f.items():
+            fa = _function_of(s, b)
+            if fa is None or _numeric(s, e) != 2:
+                continue
+            name, u = fa
+            rest = tuple(sorted((bb, ee) for bb, ee in f.items() if bb != b))
+            key = (_PAIRS[name], u, rest)
+            if key not in seen:
+                seen[key] = (k, name, c)
+                continue
+            k0, name0, c0 = seen[key]
+            if name0 == name:
+                continue
+            cos_c, sin_c = (c0, c) if name0 in ("cos", "cosh") else (c, c0)
+            hyperbolic = name in ("sinh", "cosh")
+            r = [cf.power(s, bb, ee) for bb, ee in rest]
+            if cos_c == (-sin_c if hyperbolic else sin_c):  # the pair is cos_c * 1
+                merged = cf.mul(s, [cf.num(s, cos_c), *r])
+            elif cos_c == (sin_c if hyperbolic else -sin_c):  # the pair is cos_c * cos(2u)
+                twice = cf.call(s, "cosh" if hyperbolic else "cos", [cf.scale(s, Fraction(2), u)])
+                merged = cf.mul(s, [cf.num(s, cos_c), twice, *r])
+            else:
+                continue
+            others = [cf.mul(s, [cf.num(s, cc), tt]) for j, (cc, tt) in enumerate(terms) if j not in (k, k0)]
+            return cf.add(s, [merged, *others])
+    return None
+
+
+def _together_factors(s: Store, i: int) -> int | None:
+    """A product with each sum among its factors put over its common denominator."""
+    if s.kind(i) != MUL:
+        return None
+    coef, factors = s.data(i)
+    changed, parts = False, [cf.num(s, coef)]
+    for b, e in factors:
+        if s.kind(b) == ADD:
+            forms = together(s, b)
+            if forms:
+                b, changed = forms[0], True
+        parts.append(cf.power(s, b, e))
+    return cf.mul(s, parts) if changed else None
+
+
 # ---- choosing ---------------------------------------------------------------------------------
 
 def candidates(s: Store, i: int) -> Iterator[int]:
     """Other forms of ``i``, equal to it wherever both are defined."""
     if s.kind(i) == ADD:
         yield from together(s, i)
-        f = factor_terms(s, i)
-        if f is not None:
-            yield f
-        e = expand(s, i)
-        if e is not None:
-            yield e
+        rewrites: tuple = (factor_terms, expand, pythagoras)
     elif s.kind(i) == MUL:
-        c = cancel(s, i)
+        bases = [s.kind(b) == ADD or (s.kind(b) == FN and s.data(b)[0] in ("sin", "sinh"))
+                 for b, _ in s.data(i)[1]]
+        if not any(bases):  # nothing to cancel, multiply out or combine
+            return
+        rewrites = (cancel, expand, double_angle, _together_factors)
+    else:
+        return
+    for rewrite in rewrites:
+        c = rewrite(s, i)
         if c is not None:
             yield c
-        e = expand(s, i)
-        if e is not None:
-            yield e
+            if rewrite is _together_factors:
+                c2 = cancel(s, c)
+                if c2 is not None:
+                    yield c2
 
 
 def shorten(s: Store, root: int) -> int:
@@ -291,31 +384,46 @@ def shorten(s: Store, root: int) -> int:
     arguments are shortened first), so that a quotient inside a function or a
     power is simplified as well.
     """
-    for _ in range(2):  # a second pass shortens the parts the first one made
-        if s.size(root) > SHORTEN_LIMIT:
-            return root
-        new = _shorten_once(s, root)
-        if new == root:
-            break
-        root = new
-    return root
+    return Shortener(s)(root)
 
 
-def _shorten_once(s: Store, root: int) -> int:
-    from backprop.symbolic.printer import TextLengths, reachable
+class Shortener:
+    """:func:`shorten` with memory: nodes met again (the next order's derivative is made
+    of the last one's parts) are not tried again."""
 
-    text_length = TextLengths(s)
-    best: dict[int, int] = {}
-    for i in reachable(s, root):
-        j = _rebuilt(s, i, best)
-        if s.kind(j) in (ADD, MUL):
-            length = text_length(j)
-            for c in list(candidates(s, j)):
-                n = text_length(c)
-                if n < length:
-                    j, length = c, n
-        best[i] = j
-    return best[root]
+    def __init__(self, s: Store) -> None:
+        from backprop.symbolic.printer import TextLengths
+
+        self.s = s
+        self.best: dict[int, int] = {}
+        self.text_length = TextLengths(s)
+
+    def __call__(self, root: int) -> int:
+        for _ in range(2):  # a second pass shortens the parts the first one made
+            if self.s.size(root) > SHORTEN_LIMIT:
+                return root
+            new = self._once(root)
+            if new == root:
+                break
+            root = new
+        return root
+
+    def _once(self, root: int) -> int:
+        from backprop.symbolic.printer import reachable
+
+        s, best, text_length = self.s, self.best, self.text_length
+        for i in reachable(s, root):
+            if i in best:
+                continue
+            j = _rebuilt(s, i, best)
+            if s.kind(j) in (ADD, MUL):
+                length = text_length(j)
+                for c in list(candidates(s, j)):
+                    n = text_length(c)
+                    if n < length:
+                        j, length = c, n
+            best[i] = j
+        return best[root]
 
 
 def _rebuilt(s: Store, i: int, best: dict[int, int]) -> int:
