@@ -50,6 +50,10 @@ from test_symbolic import X, Y, close, expressions, points, to_sympy
     ("x/(x+1)", "x", 3, "6/(x + 1)^4"),
     ("(x^2+1)^3", "x", 1, "6*x*(x^2 + 1)^2"),
     ("x^y", "y", 1, "x^y*log(x)"),
+    ("cos(x)/(1+sin(x))", "x", 1, "-1/(sin(x) + 1)"),  # cos^2 + sin^2 = 1, then cancelled
+    ("log((x+1)/(x-1))", "x", 1, "-2/(x^2 - 1)"),
+    ("sin(x)*cos(x)", "x", 1, "cos(2*x)"),
+    ("log(sin(x))", "x", 1, "1/tan(x)"),
     ("0.1*x + 0.2*x", "x", 1, "0.3"),  # exact decimals: 3/10, not 0.30000000000000004
 ])
 def test_derivatives_by_hand(text: str, wrt: str, order: int, expected: str) -> None:

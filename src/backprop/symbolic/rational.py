@@ -151,6 +151,9 @@ def together(s: Store, i: int) -> list[int]:
     expanded = expand(s, numerator)
     if expanded is not None and expanded != numerator:
         out.append(cf.mul(s, [expanded, inverse]))
+        identity = pythagoras(s, expanded)
+        if identity is not None:
+            out.append(cf.mul(s, [identity, inverse]))
     for n in list(out):
         top = _numerator(s, n)
         f = factor_terms(s, top) if top is not None else None
@@ -171,9 +174,10 @@ def _numerator(s: Store, i: int) -> int | None:
 
 # ---- univariate polynomials with rational coefficients ---------------------------------------
 
-def as_poly(s: Store, i: int) -> tuple[str | None, Poly] | None:
-    """``i`` as a polynomial in one variable (the variable, the coefficients), or None."""
-    var: str | None = None
+def as_poly(s: Store, i: int) -> tuple[int | None, Poly] | None:
+    """``i`` as a polynomial in one generator (a variable or a call such as ``sin(x)``):
+    (the generator's node, the coefficients by degree), or None."""
+    var: int | None = None
     p: Poly = {}
     for c, t in _terms(s, i):
         if s.kind(t) == NUM:
@@ -184,12 +188,12 @@ def as_poly(s: Store, i: int) -> tuple[str | None, Poly] | None:
             return None
         (base, e), = f.items()
         ev = _numeric(s, e)
-        if s.kind(base) != SYM or s.data(base) in ("pi", "e") or ev is None \
-                or ev.denominator != 1 or not 0 < ev <= _MAX_DEGREE:
+        if not (s.kind(base) == FN or (s.kind(base) == SYM and s.data(base) not in ("pi", "e"))) \
+                or ev is None or ev.denominator != 1 or not 0 < ev <= _MAX_DEGREE:
             return None
-        if var is not None and var != s.data(base):
+        if var is not None and var != base:
             return None
-        var = s.data(base)
+        var = base
         p[int(ev)] = p.get(int(ev), Fraction(0)) + c
     return var, {k: v for k, v in p.items() if v != 0}
 
@@ -220,8 +224,7 @@ def _gcd(a: Poly, b: Poly) -> Poly:
     return {k: v / lead for k, v in a.items()}
 
 
-def _from_poly(s: Store, var: str, p: Poly) -> int:
-    x = cf.sym(s, var)
+def _from_poly(s: Store, x: int, p: Poly) -> int:
     return cf.add(s, [cf.mul(s, [cf.num(s, c), cf.power(s, x, cf.num(s, k))]) for k, c in p.items()])
 
 
@@ -243,7 +246,7 @@ def _cancel_pair(s: Store, coef: Fraction, factors: tuple[tuple[int, int], ...])
     polys = []
     for base, e in factors:
         ev = _numeric(s, e)
-        if ev is not None and ev.denominator == 1 and s.kind(base) in (ADD, SYM):
+        if ev is not None and ev.denominator == 1 and s.kind(base) in (ADD, SYM, FN):
             p = as_poly(s, base)
             if p is not None and p[0] is not None:
                 polys.append((base, ev, p[0], p[1]))
@@ -337,6 +340,22 @@ def pythagoras(s: Store, i: int) -> int | None:
     return None
 
 
+def _expand_denominator(s: Store, i: int) -> int | None:
+    """A denominator that is a product of several sums, multiplied out: 1/((x + 1)*(x - 1))
+    is 1/(x^2 - 1)."""
+    if s.kind(i) != MUL:
+        return None
+    coef, factors = s.data(i)
+    below = [(b, e) for b, e in factors if s.kind(b) == ADD and (_numeric(s, e) or 0) < 0]
+    if len(below) < 2 or any(_numeric(s, e).denominator != 1 for _, e in below):
+        return None
+    d = expand(s, cf.mul(s, [cf.power(s, b, cf.num(s, -_numeric(s, e))) for b, e in below]))
+    if d is None:
+        return None
+    rest = [cf.power(s, b, e) for b, e in factors if (b, e) not in below]
+    return cf.mul(s, [cf.num(s, coef), *rest, cf.power(s, d, cf.num(s, -1))])
+
+
 def _together_factors(s: Store, i: int) -> int | None:
     """A product with each sum among its factors put over its common denominator."""
     if s.kind(i) != MUL:
@@ -364,7 +383,7 @@ def candidates(s: Store, i: int) -> Iterator[int]:
                  for b, _ in s.data(i)[1]]
         if not any(bases):  # nothing to cancel, multiply out or combine
             return
-        rewrites = (cancel, expand, double_angle, _together_factors)
+        rewrites = (cancel, expand, double_angle, _together_factors, _expand_denominator)
     else:
         return
     for rewrite in rewrites:
