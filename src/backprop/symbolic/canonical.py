@@ -8,8 +8,9 @@ one base merge (``x*x^2`` is ``x^3``, ``x/x`` is ``1``, ``y/(x*y)`` is
 (``RULES``), the only place that knows what that operator simplifies to; a
 primitive with no rule is kept as a call.
 
-Rewrites that hold only on part of the real line are avoided unless both sides
-are undefined (nan) on the rest: ``(x^2)^(1/2)`` stays, ``exp(log(u))`` is ``u``.
+Rewrites that hold only on part of the real line are made only where the
+original is undefined (nan) on the rest: ``(x^2)^(1/2)`` and ``(x^2)^y`` stay
+(they are defined for x < 0), ``exp(log(u))`` is ``u`` and ``sqrt(x)^2`` is ``x``.
 
 >>> from backprop.symbolic.store import Store
 >>> from backprop.symbolic.printer import text
@@ -324,11 +325,6 @@ def power(s: Store, base: int, exp: int) -> int:
                 return power(s, inner[0], num(s, iv * ev))
     if ev is not None and ev.denominator == 1 and kb == FN and s.data(base)[0] == "exp":
         return call(s, "exp", [scale(s, ev, s.data(base)[1][0])])  # exp(u)^n = exp(n*u)
-    if kb == MUL and value(s, exp) is None:
-        inner = _single_power(s, base)
-        if inner is not None and value(s, inner[1]) is not None \
-                and value(s, inner[1]).denominator == 1:  # (x^2)^y = x^(2*y)
-            return s.node(MUL, (ONE, ((inner[0], mul(s, [inner[1], exp])),)))
     return s.node(MUL, (ONE, ((base, exp),)))
 
 
