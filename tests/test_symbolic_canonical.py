@@ -161,7 +161,8 @@ def test_a_long_sum_is_collected_in_one_pass() -> None:
 @pytest.mark.parametrize("text,expected", [
     ("log2(x)", r"\frac{1}{x\,\log\left(2\right)}"),
     ("1/x", r"-\frac{1}{x^{2}}"),
-    ("sin(x)^2", r"2\,\cos\left(x\right)\,\sin\left(x\right)"),
+    ("sin(x)^2", r"\sin\left(2\,x\right)"),
+    ("x^2*sin(x)", r"x^{2}\,\cos\left(x\right) + 2\,x\,\sin\left(x\right)"),
     ("x^3", r"3\,x^{2}"),
 ])
 def test_latex_by_hand(text: str, expected: str) -> None:

@@ -447,8 +447,10 @@ class Shortener:
 
 def _rebuilt(s: Store, i: int, best: dict[int, int]) -> int:
     """``i`` with its arguments replaced by their shortened forms."""
-    from backprop.symbolic.store import FN
+    from backprop.symbolic.printer import children
 
+    if all(best[j] == j for j in children(s, i)):
+        return i  # nothing under it changed
     k = s.kind(i)
     if k == ADD:
         const, terms = s.data(i)
