@@ -270,7 +270,8 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
         except SizeCap as cap:
             raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(progress.total, 1), n,
                                order, progress.module) from None
-        r = shorten(r)
+        if n == order:  # the parts of earlier orders are canonical already; one shortening at the end
+            r = shorten(r)
         lowered, lroot = lower(s, r)
         size = tree_size(lowered, lroot, cap=SATURATE)
         if size > max_size:
