@@ -69,9 +69,14 @@ def _numeric(s: Store, e: int) -> Fraction | None:
 # ---- multiplying out -----------------------------------------------------------------------
 
 def expand(s: Store, i: int) -> int | None:
-    """Products of sums (to small integer powers) multiplied out, one level; None if too big."""
+    """Products of sums (to small integer powers) multiplied out, one level; None if too big
+    or if there is nothing to multiply out."""
+    pairs = _terms(s, i)
+    if not any(s.kind(b) == ADD and (_numeric(s, e) or 0) >= 1
+               for _, t in pairs for b, e in _factors(s, t).items()):
+        return None
     out: list[int] = []
-    for c, t in _terms(s, i):
+    for c, t in pairs:
         parts = [cf.num(s, c)]
         for base, e in _factors(s, t).items():
             ev = _numeric(s, e)
