@@ -56,9 +56,9 @@ def test_predict_at_a_point(surface_model: Path, capsys: pytest.CaptureFixture[s
                            capsys)
     assert code == 0
     row = json.loads(out)
-    assert row["at"] == {"x1": 2.0, "x2": -1.0}
-    assert row["prediction"]["z"] == pytest.approx(by_hand(surface_model, np.array([[2.0, -1.0]]))[0, 0],
-                                                   rel=1e-12)
+    assert list(row) == ["x1", "x2", "z_pred"] and row["x1"] == 2.0 and row["x2"] == -1.0
+    assert row["z_pred"] == pytest.approx(by_hand(surface_model, np.array([[2.0, -1.0]]))[0, 0],
+                                          rel=1e-12)
 
 
 def test_predict_from_stdin(surface_model: Path, capsys: pytest.CaptureFixture[str],
@@ -70,10 +70,11 @@ def test_predict_from_stdin(surface_model: Path, capsys: pytest.CaptureFixture[s
     code, out, _ = run_cli(["predict", str(surface_model), "--format", "csv"], capsys)
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0] == "x1,x2,z"
+    assert lines[0] == "x2,extra,x1,z_pred"  # every input column, in order, then the prediction
     got = np.array([[float(c) for c in ln.split(",")] for ln in lines[1:]])
-    np.testing.assert_array_equal(got[:, :2], X)
-    np.testing.assert_allclose(got[:, 2], by_hand(surface_model, X)[:, 0], rtol=1e-12)
+    np.testing.assert_array_equal(got[:, [2, 0]], X)
+    assert (got[:, 1] == 7).all()
+    np.testing.assert_allclose(got[:, 3], by_hand(surface_model, X)[:, 0], rtol=1e-12)
 
 
 def test_predict_input_errors(surface_model: Path, capsys: pytest.CaptureFixture[str],
@@ -126,3 +127,48 @@ def test_foreign_and_truncated_models_exit_2(surface_model: Path, tmp_path: Path
 
     code, _, err = run_cli(["predict", str(tmp_path / "absent.npz"), "--at", "1"], capsys)
     assert code == 2 and "no such model file" in err
+
+
+def test_predict_keeps_every_column_and_never_overwrites_the_target(
+        surface_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text('"id","city","x1","x2","z"\nA1,"Paris, 5e",1.5,2.5,99\nB2,Lyon,9,-4,-1\n')
+    X = np.array([[1.5, 2.5], [9.0, -4.0]])
+    code, out, err = run_cli(["predict", str(surface_model), str(data), "--format", "csv"], capsys)
+    assert code == 0 and err == ""
+    import csv
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["id", "city", "x1", "x2", "z", "z_pred"]
+    assert rows[1][:5] == ["A1", "Paris, 5e", "1.5", "2.5", "99"] and rows[2][4] == "-1"
+    np.testing.assert_allclose([float(r[5]) for r in rows[1:]], by_hand(surface_model, X)[:, 0],
+                               rtol=1e-12)
+    code, out, _ = run_cli(["predict", str(surface_model), str(data), "--format", "json"], capsys)
+    first = json.loads(out.splitlines()[0])
+    assert first["id"] == "A1" and first["city"] == "Paris, 5e" and first["x1"] == 1.5
+    assert first["z"] == "99" and "z_pred" in first  # the true value kept as written
+    code, out, _ = run_cli(["predict", str(surface_model), str(data), "--format", "csv",
+                            "--only-predictions"], capsys)
+    assert out.splitlines()[0] == "z_pred" and len(out.splitlines()) == 3
+
+
+def test_predict_warns_once_when_extrapolating(surface_model: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # trained on x1 in [0, 10], x2 in [-5, 5]
+    monkeypatch.setattr("sys.stdin", io.StringIO("x1,x2\n5,0\n20,0\n-3,9\n1,1\n"))
+    code, out, err = run_cli(["predict", str(surface_model), "--format", "csv"], capsys)
+    assert code == 0 and len(out.splitlines()) == 5
+    assert err.count("warning") == 1
+    assert "extrapolating: 2 of 4 rows" in err and "x1: 2 rows" in err and "x2: 1 row" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("x1,x2\n5,0\n"))
+    code, _, err = run_cli(["predict", str(surface_model)], capsys)
+    assert code == 0 and err == ""
+
+
+def test_predict_checks_the_header_before_printing(surface_model: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("x1,z\n1,2\n")
+    code, out, err = run_cli(["predict", str(surface_model), str(data), "--format", "csv"], capsys)
+    assert code == 2 and out == "" and "no column x2" in err
+    code, _, err = run_cli(["predict", str(surface_model), "--at", "x1=1,x2=1", "--proba"], capsys)
+    assert code == 2 and "regressor" in err

@@ -35,8 +35,9 @@ COMMANDS: dict[str, str] = {
     "compare": "Reverse mode, forward mode, symbolic and numeric gradients of EXPR side by side.",
     "descend": "Minimise EXPR by gradient descent from POINT: W(new) = W(old) - tau * grad E(W(old)).",
     "graph": "Draw the computational graph of EXPR, with values and gradients when --at is given.",
-    "train": "Train the regressor a = Wx + b, h = sigma(a), y_hat = Vh + c by gradient descent.",
-    "predict": "Predict raw targets from raw inputs with a trained model (its standardisation applied).",
+    "train": "Train a network a = Wx + b, h = sigma(a), ..., y_hat = Vh + c by gradient descent.",
+    "predict": "Predict from raw inputs with a trained model (its standardisation applied).",
+    "evaluate": "Score a trained model on data with the true targets, as scikit-learn's metrics do.",
 }
 
 
@@ -56,8 +57,12 @@ def _import_command(name: str) -> None:
         from backprop.cli import descend  # noqa: F401
     elif name == "graph":
         from backprop.cli import graph  # noqa: F401
-    elif name in ("train", "predict"):
+    elif name == "train":
         from backprop.cli import train  # noqa: F401
+    elif name == "predict":
+        from backprop.cli import predict  # noqa: F401
+    elif name == "evaluate":
+        from backprop.cli import evaluate  # noqa: F401
 
 
 class _LazyGroup(TyperGroup):

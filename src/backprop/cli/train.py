@@ -1,9 +1,8 @@
-"""``backprop train`` and ``backprop predict``: the one-hidden-layer regressor."""
+"""``backprop train``: a network (regressor or classifier) from a YAML config."""
 
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,16 +12,12 @@ from backprop.cli import app
 from backprop.cli.common import Format
 
 
-class SummaryFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
 @app.command(
     epilog="Examples:\n\n"
     "  backprop train configs/sine.yaml\n\n"
     "  backprop train configs/diabetes.yaml --epochs 50 --learning-rate 0.01 --out runs/d.npz\n\n"
     "  backprop train configs/surface.yaml --quiet --format json | jq .best_val_mse\n\n"
+    "  backprop train configs/wine.yaml   (a classifier: task: classification)\n\n"
     "  backprop train configs/sine.yaml --plot sine.png   (loss curves and the fitted function)\n\n"
     "Paths inside the config (data.csv) are relative to the config file's folder; "
     "output.model and --out are relative to the current directory.",
@@ -30,8 +25,9 @@ class SummaryFormat(str, Enum):
 def train(
     config: Path = typer.Argument(..., help="The YAML config (data, model, training, output).",
                                   metavar="CONFIG.yaml", show_default=False),
-    format: SummaryFormat = typer.Option(SummaryFormat.table, "--format", "-f",
-                                         help="The summary as a table, or as one JSON object."),
+    format: Format = typer.Option(Format.table, "--format", "-f",
+                                  help="The summary as a table, one JSON object, or CSV "
+                                  "(key,value lines; JSON and CSV keep every digit)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     gradcheck: bool = typer.Option(False, "--gradcheck", help="Before training, compare every "
                                    "layer's backward with central differences; exit 1 if the "
@@ -48,12 +44,16 @@ def train(
                                        "(needs matplotlib: pip install 'backprop[plot]').",
                                        metavar="FILE"),
 ) -> None:
-    """Train the regressor a = Wx + b, h = sigma(a), y_hat = Vh + c by gradient descent.
+    """Train a network a = Wx + b, h = sigma(a), ..., y_hat = Vh + c by gradient descent.
 
-    Shows a progress bar on stderr, saves the best model (lowest validation loss) to output.model, prints a summary. Ctrl-C (or SIGTERM) stops after the current batch, saves the best model of the finished epochs (none finished: the file is left as it was) and exits 130; a diverging loss stops with exit 1.
+    model.hidden is one layer's width (64) or a list ([64, 32]); task: classification puts a softmax + cross-entropy output on a column of labels. Everything that can be checked (config, columns, labels, the output folder) is checked before the first epoch. Shows a progress bar on stderr, saves the best model (lowest validation loss) to output.model, prints a summary. Ctrl-C (or SIGTERM) stops after the current batch, saves the best model of the finished epochs (none finished: the file is left as it was) and exits 130; a diverging loss stops with exit 1.
     """
+    import time
+
+    started = time.perf_counter()
     from backprop.errors import BackpropError, Interrupted
     from backprop.nn import config as settings
+    from backprop.nn.model import check_writable
     from backprop.nn import train as training
     from backprop.views.render import warn
 
@@ -73,7 +73,10 @@ def train(
                 from backprop.views.plots.training import check_plot_path
 
                 plot_path = check_plot_path(plot)  # before training: the extra and the folder
+            model_path = check_writable(cfg.output.model, "--out" if out is not None else "output.model")
             run = training.prepare(cfg, config.parent)
+            for note in run.warnings:
+                warn(note)
             bs = cfg.training.batch_size
             if bs is not None and bs > len(run.train_rows):
                 warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
@@ -88,7 +91,6 @@ def train(
                 if bad:
                     raise BackpropError("gradcheck failed: "
                                         + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
-            model_path = Path(cfg.output.model)
             if stop.is_set():
                 raise Interrupted(f"interrupted before training started; {model_path} "
                                   "was not written")
@@ -103,16 +105,17 @@ def train(
                 result = training.summary(run)
                 result["model"] = str(model_path) if saved else None
                 if plot_path is not None and fit.history:
-                    from backprop.nn.model import Regressor
+                    from backprop.nn.model import load_model
                     from backprop.views.plots.training import plot_training
 
                     # the fit drawn is the saved model's, through the path `backprop predict` uses
-                    drawn = Regressor.load(model_path)[0] if saved else None
+                    drawn = load_model(model_path)[0] if saved else None
                     plot_training(run, plot_path, drawn)
                     result["plot"] = str(plot_path)
                 elif plot_path is not None:
                     warn(f"no epoch finished, so there is nothing to plot: {plot_path} was "
                          "not written")
+                result["seconds"] = time.perf_counter() - started
                 _print_summary(result, format, fit.history)
                 sys.stdout.flush()
             kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
@@ -153,29 +156,49 @@ def _fit_with_progress(run: Any, quiet: bool, stop: Any) -> Any:
 
 
 _LABELS = {
-    "stopped": "stopped", "epochs_run": "epochs run", "best_epoch": "best epoch",
+    "task": "task", "stopped": "stopped", "epochs_run": "epochs run", "best_epoch": "best epoch",
     "final_train_mse": "final train MSE", "best_train_mse": "best train MSE",
     "final_val_mse": "final validation MSE", "best_val_mse": "best validation MSE",
+    "final_train_log_loss": "final train log loss", "best_train_log_loss": "best train log loss",
+    "final_val_log_loss": "final validation log loss", "best_val_log_loss": "best validation log loss",
     "saved_train_mse_raw": "saved model: train MSE (target units)",
     "saved_val_mse_raw": "saved model: validation MSE (target units)",
-    "train_rows": "train rows", "val_rows": "validation rows", "seconds": "time (s)",
+    "saved_train_accuracy": "saved model: train accuracy",
+    "saved_val_accuracy": "saved model: validation accuracy",
+    "train_rows": "train rows", "val_rows": "validation rows",
+    "loop_seconds": "time in the training loop (s)",
+    "seconds": "wall time: read, train, save (s)",
     "gradcheck_max_rel_error": "gradcheck largest relative error", "model": "model file",
     "plot": "plot file",
 }
 
 
-def _print_summary(result: dict[str, Any], format: SummaryFormat, history: Any = ()) -> None:
-    from backprop.views.render import console, json_line, table
+def short(v: Any) -> str:
+    """A number for a person: 6 significant digits (JSON keeps every digit)."""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "-" if v is None else str(v)
 
-    if format is SummaryFormat.json:
+
+def _print_summary(result: dict[str, Any], format: Format, history: Any = ()) -> None:
+    from backprop.views.render import console, csv_line, json_line, table
+
+    if format is Format.json:
         sys.stdout.write(json_line(result) + "\n")
         return
-    scale = "standardised" if result.get("standardized") else "raw"
-    rows = [(_LABELS.get(k, k), "-" if v is None else v) for k, v in result.items()
-            if k != "standardized"]
+    if format is Format.csv:
+        sys.stdout.write("".join(csv_line([k, "" if v is None else v]) + "\n"
+                                 for k, v in [("key", "value"), *result.items()]))
+        return
+    if result.get("task") == "classification":
+        title = "Training summary (losses: mean cross-entropy)"
+    else:
+        scale = "standardised" if result.get("standardized") else "raw"
+        title = f"Training summary (MSE on {scale} targets unless noted)"
+    rows = [(_LABELS.get(k, k), short(v)) for k, v in result.items()
+            if k not in ("standardized", "task")]
     out = console()
-    out.print(table(f"Training summary (MSE on {scale} targets unless noted)",
-                    ["", "value"], rows, right_align_from=1))
+    out.print(table(title, ["", "value"], rows, right_align_from=1))
     if history:
         out.print(loss_curves(history), markup=False, highlight=False, soft_wrap=True)
 
@@ -202,61 +225,3 @@ def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None) -> s
             lines.append(f"  {label:<10} {sparkline(values, width, limits=limits, ascii=plain)}  "
                          f"{values[0]:.3g} {arrow} {values[-1]:.3g}")
     return "\n".join(lines)
-
-
-@app.command(
-    epilog="Examples:\n\n"
-    "  backprop predict runs/sine/model.npz --at 0.5\n\n"
-    "  backprop predict runs/surface/model.npz --at x1=0.2,x2=-0.4 --format json\n\n"
-    "  printf 'x\\n0\\n0.5\\n1\\n' | backprop predict runs/sine/model.npz --format csv",
-)
-def predict(
-    model: Path = typer.Argument(..., help="A model file written by backprop train.",
-                                 metavar="MODEL.npz", show_default=False),
-    at: Optional[str] = typer.Option(None, "--at", metavar="POINT", help="One point of raw inputs: "
-                                     "a number for a one-input model, or name=value pairs with the "
-                                     "training column names. Without --at (or with '-'), CSV rows "
-                                     "with a header are read from stdin."),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (one object "
-                                  "per row) or csv."),
-) -> None:
-    """Predict raw targets from raw inputs with a trained model (its standardisation applied)."""
-    from backprop.errors import InputError
-    from backprop.nn.model import Regressor
-    from backprop.core.points import parse_point, read_points
-
-    net, _ = Regressor.load(model)
-    names = net.input_names
-    if at is None or at.strip() == "-":
-        if sys.stdin.isatty():
-            raise InputError("give a point with --at, or pipe CSV rows (with a header: "
-                             f"{','.join(names)}) to stdin")
-        _write(net, read_points(sys.stdin, names), format)
-        return
-    import numpy as np
-
-    point = parse_point(at, names)
-    _write(net, iter([{k: np.array([v]) for k, v in point.items()}]), format)
-
-
-def _write(net: Any, chunks: Any, format: Format) -> None:
-    import numpy as np
-
-    from backprop.views.render import console, csv_line, json_line, table
-
-    ins, outs = net.input_names, net.target_names
-    if format is Format.csv:
-        sys.stdout.write(csv_line([*ins, *outs]) + "\n")
-    for chunk in chunks:
-        X = np.column_stack([chunk[n] for n in ins])
-        rows = np.hstack([X, net.predict(X)]).tolist()
-        if format is Format.csv:
-            sys.stdout.write("".join(",".join(map(repr, r)) + "\n" for r in rows))
-        elif format is Format.json:
-            k = len(ins)
-            sys.stdout.write("".join(json_line({"at": dict(zip(ins, r[:k])),
-                                                "prediction": dict(zip(outs, r[k:]))}) + "\n"
-                                     for r in rows))
-        else:
-            console().print(table(None, [*ins, *outs], rows))
-        sys.stdout.flush()

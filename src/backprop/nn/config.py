@@ -44,14 +44,40 @@ class DataConfig(_Strict):
     target: Union[str, list[str]] = "y"
     inputs: Optional[list[str]] = None
     synthetic: Optional[SyntheticConfig] = None
+    delimiter: str = Field(",", min_length=1, max_length=1)  # one character; "\t" for TSV
     validation_split: float = Field(0.2, ge=0, lt=1)
     standardize: bool = True
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, d: str) -> str:
+        if d in ('"', "\n", "\r") or d.isalnum():
+            raise ValueError(f"{d!r} cannot separate cells; use a punctuation character or "
+                             "\"\\t\" (tab)")
+        return d
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataConfig":
         if (self.csv is None) == (self.synthetic is None):
             raise ValueError("give exactly one data source: csv (a file) or synthetic "
                              "(an expression)")
+        targets = self.targets
+        if not targets:
+            raise ValueError("target: name at least one column")
+        dup = sorted({t for t in targets if targets.count(t) > 1})
+        if dup:
+            raise ValueError(f"target: {', '.join(dup)} is named twice")
+        if self.inputs is not None:
+            if not self.inputs:
+                raise ValueError("inputs: name at least one column (or leave inputs out: "
+                                 "every column but the targets)")
+            both = [c for c in self.inputs if c in targets]
+            if both:
+                raise ValueError(f"inputs: {', '.join(both)} is also a target; a column is "
+                                 "either an input or a target")
+            dup = sorted({c for c in self.inputs if self.inputs.count(c) > 1})
+            if dup:
+                raise ValueError(f"inputs: {', '.join(dup)} is named twice")
         return self
 
     @property
@@ -60,8 +86,26 @@ class DataConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    hidden: int = Field(64, ge=1, le=100_000)
+    # one hidden layer of that many units, or a list: [64, 32] is two layers
+    hidden: Union[int, list[int]] = 64
     activation: Literal["sigmoid", "tanh", "relu"] = "tanh"
+
+    @field_validator("hidden")
+    @classmethod
+    def _sizes(cls, hidden: Union[int, list[int]]) -> Union[int, list[int]]:
+        sizes = [hidden] if isinstance(hidden, int) else hidden
+        if not sizes:
+            raise ValueError("give at least one hidden layer, e.g. 64 or [64, 32]")
+        if len(sizes) > 100:
+            raise ValueError(f"{len(sizes)} hidden layers: at most 100")
+        for k in sizes:
+            if not 1 <= k <= 100_000:
+                raise ValueError(f"a hidden layer has 1 to 100000 units, got {k}")
+        return hidden
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.hidden] if isinstance(self.hidden, int) else list(self.hidden)
 
 
 class EarlyStopping(_Strict):
@@ -84,6 +128,8 @@ class OutputConfig(_Strict):
 
 
 class Config(_Strict):
+    # regression: the targets are numbers; classification: the target column holds labels
+    task: Literal["regression", "classification"] = "regression"
     data: DataConfig
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
@@ -94,6 +140,13 @@ class Config(_Strict):
         if self.training.early_stopping is not None and self.data.validation_split == 0:
             raise ValueError("training.early_stopping watches the validation loss: set "
                              "data.validation_split above 0, or remove early_stopping")
+        if self.task == "classification":
+            if len(self.data.targets) != 1:
+                raise ValueError("data.target: a classifier predicts one column of labels; "
+                                 "name one column")
+            if self.data.synthetic is not None:
+                raise ValueError("task: synthetic data is a regression (the expression's value); "
+                                 "classification needs a csv with a column of labels")
         return self
 
 
@@ -117,7 +170,7 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str] | None:
     return list(model.model_fields)
 
 
-_UNION_TAGS = {"str", "int", "float", "bool", "list[str]", "tuple[float, float]"}
+_UNION_TAGS = {"str", "int", "float", "bool", "list[str]", "list[int]", "tuple[float, float]"}
 
 
 def _key_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -148,8 +201,8 @@ def validate(raw: Any, source: str = "config") -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InputError(f"{source}: the top level must be a mapping of keys (data:, model:, "
-                         f"training:, output:), not a {type(raw).__name__}")
+        raise InputError(f"{source}: the top level must be a mapping of keys (task:, data:, "
+                         f"model:, training:, output:), not a {type(raw).__name__}")
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:

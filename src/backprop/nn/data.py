@@ -1,16 +1,19 @@
-"""The data: a CSV file or a synthetic function, split and standardised.
+"""The data: a CSV file (or stdin) or a synthetic function, split and standardised.
 
-A CSV must be complete: a missing, empty or non-numeric cell stops with the
-line and the column; no row is ever dropped silently.
+A CSV is read by the standard ``csv`` module (quoting, a chosen delimiter);
+only the columns the model uses are parsed, so other columns may hold
+anything. Those columns must be complete: a missing, empty or non-numeric
+cell stops with the file, the line and the column; no row is ever dropped
+silently. Class labels are text, kept as written (stripped).
 """
 
 from __future__ import annotations
 
 import csv
-import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Iterator, Sequence
 
 import numpy as np
 
@@ -18,87 +21,174 @@ from backprop.errors import InputError
 from backprop.nn.config import DataConfig, SyntheticConfig
 from backprop.nn.layers import Array
 
+CHUNK_ROWS = 65_536  # rows parsed at a time when a file is streamed (predict)
+
 
 @dataclass
 class Dataset:
     X: Array  # (N, D) raw inputs
-    Y: Array  # (N, K) raw targets
+    Y: Array  # (N, K) raw targets: floats, or label strings (K = 1) for classification
     input_names: list[str]
     target_names: list[str]
     source: str
 
 
-def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | None = None,
-             key: str = "data") -> Dataset:
-    """Every row of a CSV with a header; ``targets`` are columns, ``inputs`` default to the rest."""
-    p = Path(path)
-    try:
-        f = p.open(newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{key}.csv: no such file: {p}") from None
-    except OSError as exc:
-        raise InputError(f"{key}.csv: cannot read {p} ({exc.strerror})") from None
-    with f:
-        reader = csv.reader(f)
+class CsvSource:
+    """A CSV file (or ``-``: stdin) opened for reading, with its name for messages."""
+
+    def __init__(self, path: str | Path, delimiter: str = ",", key: str = "data.csv") -> None:
+        self.name = "stdin" if str(path) == "-" else str(path)
+        self.delimiter = delimiter
+        if str(path) == "-":
+            self._file: IO[str] | None = None
+            self.stream: IO[str] = sys.stdin
+            return
+        p = Path(path)
         try:
-            header = next(reader, None)
+            self._file = p.open(newline="", encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InputError(f"{key}: no such file: {p}") from None
+        except IsADirectoryError:
+            raise InputError(f"{key}: {p} is a folder, not a CSV file") from None
+        except OSError as exc:
+            raise InputError(f"{key}: cannot read {p} ({exc.strerror})") from None
+        self.stream = self._file
+
+    def __enter__(self) -> "CsvSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def _fail(self, line: int, exc: Exception) -> InputError:
+        if isinstance(exc, UnicodeDecodeError):
+            return InputError(f"{self.name} near line {line}: the bytes are not UTF-8 text "
+                              f"({exc.reason})")
+        return InputError(f"{self.name} line {line}: not a readable CSV ({exc})")
+
+    def header(self) -> list[str]:
+        self.reader = csv.reader(self.stream, delimiter=self.delimiter)
+        try:
+            first = next(self.reader, None)
+            while first is not None and not any(c.strip() for c in first):
+                first = next(self.reader, None)  # blank lines before the header
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise InputError(f"{p} line 1: not a readable CSV ({exc})") from None
-        if not header or not any(h.strip() for h in header):
-            raise InputError(f"{p}: empty file; expected a header line naming the columns")
-        header = [h.strip() for h in header]
-        if any(not h for h in header):
-            raise InputError(f"{p} line 1: the header has an empty column name")
-        dup = sorted({h for h in header if header.count(h) > 1})
+            raise self._fail(self.reader.line_num + 1, exc) from None
+        if not first:
+            raise InputError(f"{self.name}: empty file; expected a header line naming the columns")
+        names = [h.strip().lstrip("\ufeff") for h in first]
+        line = self.reader.line_num
+        if any(not h for h in names):
+            raise InputError(f"{self.name} line {line}: the header has an empty column name")
+        dup = sorted({h for h in names if names.count(h) > 1})
         if dup:
-            raise InputError(f"{p} line 1: the header names {', '.join(dup)} more than once")
-        missing = [t for t in targets if t not in header]
-        if missing:
-            raise InputError(f"{key}.target: {p} has no column {', '.join(missing)} "
-                             f"(its columns: {', '.join(header)})")
+            raise InputError(f"{self.name} line {line}: the header names {', '.join(dup)} "
+                             "more than once")
+        self.columns = names
+        return names
+
+    def chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[list[list[str]], list[int]]]:
+        """The rows after the header, a chunk at a time, with each row's line number."""
+        width = len(self.columns)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        reader = self.reader
+        try:
+            for row in reader:
+                if len(row) != width:
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue  # a blank line is not a row
+                    raise InputError(f"{self.name} line {reader.line_num}: expected {width} "
+                                     f"cells, found {len(row)}")
+                rows.append(row)
+                lines.append(reader.line_num)
+                if len(rows) >= chunk_rows:
+                    yield rows, lines
+                    rows, lines = [], []
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise self._fail(reader.line_num + 1, exc) from None
+        if rows:
+            yield rows, lines
+
+
+def numbers(source: str, rows: list[list[str]], lines: list[int], columns: Sequence[str],
+            index: Sequence[int], hint: str = "") -> Array:
+    """(N, len(index)) floats from the named cells; the first bad cell stops with its line."""
+    out = np.empty((len(rows), len(index)))
+    for k, (name, j) in enumerate(zip(columns, index)):
+        texts = [r[j] for r in rows]
+        try:
+            col = np.array(texts, dtype=np.float64)
+        except ValueError:
+            col = None
+        if col is None or not np.all(np.isfinite(col)):
+            for line, text in zip(lines, texts):
+                t = text.strip()
+                if not t:
+                    raise InputError(f"{source} line {line}, column {name}: empty cell")
+                try:
+                    v = float(t)
+                except ValueError:
+                    raise InputError(f"{source} line {line}, column {name}: {t!r} is not a "
+                                     f"number{hint}") from None
+                if not np.isfinite(v):
+                    raise InputError(f"{source} line {line}, column {name}: {t!r} is missing or "
+                                     "infinite; every cell must be a finite number")
+        out[:, k] = col
+    return out
+
+
+def labels(source: str, rows: list[list[str]], lines: list[int], name: str, j: int) -> Array:
+    """(N, 1) label strings from one column; an empty cell stops with its line."""
+    texts = [r[j].strip() for r in rows]
+    for line, t in zip(lines, texts):
+        if not t:
+            raise InputError(f"{source} line {line}, column {name}: empty cell (no class label)")
+    return np.array(texts, dtype=object)[:, None]
+
+
+def find_columns(source: str, header: Sequence[str], wanted: Sequence[str], key: str) -> list[int]:
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise InputError(f"{key}: {source} has no column {', '.join(missing)} "
+                         f"(its columns: {', '.join(header)})")
+    return [list(header).index(c) for c in wanted]
+
+
+def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | None = None,
+             key: str = "data", delimiter: str = ",", classification: bool = False,
+             min_rows: int = 2) -> Dataset:
+    """Every row of a CSV with a header (``-``: stdin); ``inputs`` default to every non-target column.
+
+    Only the input and target columns are parsed.
+    """
+    with CsvSource(path, delimiter, f"{key}.csv") as src:
+        header = src.header()
+        name = src.name
+        t_index = find_columns(name, header, targets, f"{key}.target")
         if inputs is None:
             inputs = [h for h in header if h not in targets]
         else:
-            absent = [c for c in inputs if c not in header]
-            if absent:
-                raise InputError(f"{key}.inputs: {p} has no column {', '.join(absent)} "
-                                 f"(its columns: {', '.join(header)})")
             both = [c for c in inputs if c in targets]
             if both:
                 raise InputError(f"{key}.inputs: {', '.join(both)} is also a target")
         if not inputs:
-            raise InputError(f"{key}: {p} has no input columns besides the target")
-        rows: list[list[float]] = []
-        width = len(header)
-        try:
-            for row in reader:
-                line = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue  # a blank line is not a row
-                if len(row) != width:
-                    raise InputError(f"{p} line {line}: expected {width} cells, found {len(row)}")
-                values = []
-                for name, cell in zip(header, row):
-                    text = cell.strip()
-                    if not text:
-                        raise InputError(f"{p} line {line}, column {name}: empty cell")
-                    try:
-                        v = float(text)
-                    except ValueError:
-                        raise InputError(f"{p} line {line}, column {name}: {text!r} is not a number") from None
-                    if not math.isfinite(v):
-                        raise InputError(f"{p} line {line}, column {name}: {text!r} is missing "
-                                         "or infinite; every cell must be a finite number")
-                    values.append(v)
-                rows.append(values)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise InputError(f"{p} line {reader.line_num}: not a readable CSV ({exc})") from None
-    if len(rows) < 2:
-        raise InputError(f"{p}: {len(rows)} data row(s); training needs at least 2")
-    table = np.array(rows, dtype=np.float64)
-    col = {h: k for k, h in enumerate(header)}
-    return Dataset(table[:, [col[c] for c in inputs]], table[:, [col[t] for t in targets]],
-                   list(inputs), list(targets), str(p))
+            raise InputError(f"{key}: {name} has no input columns besides the target")
+        x_index = find_columns(name, header, inputs, f"{key}.inputs")
+        xs, ys = [], []
+        hint = "" if classification else " (for class labels, set task: classification)"
+        for rows, lines in src.chunks():
+            xs.append(numbers(name, rows, lines, inputs, x_index))
+            ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
+                      else numbers(name, rows, lines, targets, t_index, hint))
+    n = sum(len(x) for x in xs)
+    if n < min_rows:
+        raise InputError(f"{name}: {n} data row(s); {'training' if min_rows > 1 else 'this'} "
+                         f"needs at least {min_rows}")
+    X = np.concatenate(xs) if xs else np.empty((0, len(inputs)))
+    Y = np.concatenate(ys) if ys else np.empty((0, len(targets)))
+    return Dataset(X, Y, list(inputs), list(targets), name)
 
 
 def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "data.synthetic") -> Dataset:
@@ -111,6 +201,9 @@ def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "da
     except ExpressionError as exc:
         raise InputError(f"{key}.expr: {exc}") from None
     names = list(f.variables)
+    if target in names:
+        raise InputError(f"data.target: {target} is also an input (a variable of the expression "
+                         f"{cfg.expr!r}); give the target another name")
     if not names:
         raise InputError(f"{key}.expr: {cfg.expr!r} has no variables; a regression needs inputs")
     missing = [v for v in names if v not in cfg.ranges]
@@ -139,11 +232,12 @@ def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "da
     return Dataset(X, y[:, None], names, [target], f"synthetic: {cfg.expr}")
 
 
-def load(cfg: DataConfig, base: Path, seed: int) -> Dataset:
+def load(cfg: DataConfig, base: Path, seed: int, classification: bool = False) -> Dataset:
     """The data a config names; a relative csv path is relative to ``base`` (the config's folder)."""
     if cfg.csv is not None:
         path = Path(cfg.csv)
-        return load_csv(path if path.is_absolute() else base / path, cfg.targets, cfg.inputs)
+        return load_csv(path if path.is_absolute() else base / path, cfg.targets, cfg.inputs,
+                        delimiter=cfg.delimiter, classification=classification)
     assert cfg.synthetic is not None
     if len(cfg.targets) != 1:
         raise InputError("data.target: synthetic data has one target; give one name")

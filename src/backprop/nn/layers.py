@@ -1,4 +1,4 @@
-"""Layers with the forward/backward API of the seed's last slides.
+"""Layers with the forward/backward API of the lecture's last slides.
 
 Every array is a batch: rows are examples. ``forward(input)`` computes the
 output and caches what ``backward`` needs; ``backward(upstream)`` takes
@@ -111,3 +111,44 @@ class MSELoss:
     def backward(self, upstream: float = 1.0) -> Array:
         """dE/dy_hat = 2 (y_hat - y) / (number of elements), times the upstream dE."""
         return self.diff * (2.0 * upstream / self.diff.size)
+
+
+class SoftmaxCrossEntropy:
+    """The classifier's output layer and loss as one module.
+
+    forward(z, labels): p = softmax(z) row by row, E = mean over the batch of
+    -log p[label]. Written with the log-sum-exp trick, log p = z - m - log sum
+    exp(z - m) with m = max z, so that no exp overflows and no log sees 0.
+    backward: dE/dz = (p - onehot(label)) / N. Fused, because the softmax's
+    Jacobian times the log's derivative collapses to this difference; apart,
+    the two would divide by p and lose every digit where p underflows.
+    """
+
+    def forward(self, logits: Array, labels: Array) -> float:
+        m = logits.max(axis=1, keepdims=True)
+        shifted = logits - m
+        e = np.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
+        self.p = e / total
+        self.labels = labels
+        n = len(labels)
+        log_p_label = shifted[np.arange(n), labels] - np.log(total[:, 0])
+        return float(-log_p_label.sum() / n)
+
+    def backward(self, upstream: float = 1.0) -> Array:
+        n = len(self.labels)
+        g = self.p.copy()
+        g[np.arange(n), self.labels] -= 1.0
+        g *= upstream / n
+        return g
+
+
+def softmax(logits: Array) -> Array:
+    """Row-wise probabilities, by the same log-sum-exp shift."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax(logits: Array) -> Array:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

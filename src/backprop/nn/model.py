@@ -1,8 +1,13 @@
-"""The regressor of the seed: a = W x + b, h = sigma(a), y_hat = V h + c.
+"""The networks: a = W x + b, h = sigma(a) for each hidden layer, then y_hat = V h + c.
 
-Also its file: an ``.npz`` holding the weights, the standardisation, the
-column names and the config that made it (as a JSON string), readable with
-``numpy.load(..., allow_pickle=False)`` and written atomically.
+``Regressor`` predicts numbers (MSE loss, standardised targets);
+``Classifier`` predicts class labels (a fused softmax + cross-entropy output
+layer). Both are built from the same layers and saved in the same file: an
+``.npz`` holding the architecture, the weights, the standardisation, the
+training range of each input, the column names (and class labels) and the
+config that made it, readable with ``numpy.load(..., allow_pickle=False)`` and
+written atomically. Files of the first format (one hidden layer, regression)
+still load.
 """
 
 from __future__ import annotations
@@ -11,18 +16,20 @@ import io
 import json
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence, Union
 
 import numpy as np
 
 from backprop.errors import InputError
 from backprop.files import atomic_write
-from backprop.nn.layers import ACTIVATIONS, Affine, Array, Layer
+from backprop.nn.layers import (ACTIVATIONS, Affine, Array, Layer, MSELoss, SoftmaxCrossEntropy,
+                                log_softmax, softmax)
 
-FORMAT = "backprop-regressor"
-FORMAT_VERSION = 1
+FORMAT = "backprop-network"
+FORMAT_VERSION = 2
+OLD_FORMAT = "backprop-regressor"  # version 1: one hidden layer, regression, W b V c
 
 
 @dataclass
@@ -55,149 +62,359 @@ def glorot_bound(fan_in: int, fan_out: int, activation: str) -> float:
     return float(np.sqrt(factor / (fan_in + fan_out)))
 
 
-@dataclass
-class Regressor:
-    """One hidden layer: D inputs, H hidden units, K outputs."""
+def hidden_names(layers: int) -> list[tuple[str, str]]:
+    """The lecture's W, b for one hidden layer; W1, b1, W2, b2, ... for more."""
+    if layers == 1:
+        return [("W", "b")]
+    return [(f"W{k}", f"b{k}") for k in range(1, layers + 1)]
 
-    W: Array  # (H, D)
-    b: Array  # (H,)
-    V: Array  # (K, H)
-    c: Array  # (K,)
-    activation: str = "tanh"
-    x_scale: Standardization | None = None
-    y_scale: Standardization | None = None
-    input_names: list[str] = field(default_factory=list)
-    target_names: list[str] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}")
-        self.hidden = Affine(self.W, self.b, input_grad=False)
-        self.sigma: Layer = ACTIVATIONS[self.activation]()
-        self.output = Affine(self.V, self.c)
-        self.layers: list[Layer] = [self.hidden, self.sigma, self.output]
-        D, K = self.W.shape[1], self.V.shape[0]
-        self.x_scale = self.x_scale or Standardization.identity(D)
-        self.y_scale = self.y_scale or Standardization.identity(K)
-        self.input_names = self.input_names or [f"x{i + 1}" for i in range(D)]
-        self.target_names = self.target_names or (["y"] if K == 1 else [f"y{k + 1}" for k in range(K)])
+class Network:
+    """Hidden layers Affine + activation, then an output Affine (V, c)."""
 
-    @classmethod
-    def init(cls, inputs: int, hidden: int, outputs: int, activation: str,
-             rng: np.random.Generator, **kwargs: Any) -> "Regressor":
-        """Random weights and biases, uniform in +-glorot_bound, from ``rng``."""
-        b1 = glorot_bound(inputs, hidden, activation)
-        b2 = glorot_bound(hidden, outputs, activation)
-        W = rng.uniform(-b1, b1, (hidden, inputs))
-        b = rng.uniform(-b1, b1, hidden)
-        V = rng.uniform(-b2, b2, (outputs, hidden))
-        c = rng.uniform(-b2, b2, outputs)
-        return cls(W, b, V, c, activation, **kwargs)
+    task = "regression"
+
+    def __init__(self, hidden: Sequence[tuple[Array, Array]], V: Array, c: Array,
+                 activation: str = "tanh", *, x_scale: Standardization | None = None,
+                 input_names: Sequence[str] | None = None, target_names: Sequence[str] | None = None,
+                 x_range: tuple[Array, Array] | None = None) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}")
+        if not hidden:
+            raise ValueError("a network needs at least one hidden layer")
+        self.activation = activation
+        self.hidden_weights = [(W, b) for W, b in hidden]
+        self.V, self.c = V, c
+        self.layers: list[Layer] = []
+        # The first layer's input is the data: nobody needs dE/dx there.
+        for k, (W, b) in enumerate(self.hidden_weights):
+            self.layers += [Affine(W, b, input_grad=k > 0), ACTIVATIONS[activation]()]
+        self.output = Affine(V, c)
+        self.layers.append(self.output)
+        D = hidden[0][0].shape[1]
+        K = V.shape[0]
+        self.x_scale = x_scale or Standardization.identity(D)
+        self.input_names = list(input_names or [f"x{i + 1}" for i in range(D)])
+        self.target_names = list(target_names or (["y"] if K == 1 or self.task != "regression"
+                                                  else [f"y{k + 1}" for k in range(K)]))
+        self.x_range = x_range  # (min, max) of each raw input over the training rows
+
+    # -- shape and parameters ------------------------------------------------
+
+    @property
+    def hidden_sizes(self) -> list[int]:
+        return [W.shape[0] for W, _ in self.hidden_weights]
+
+    @property
+    def W(self) -> Array:  # the lecture's names, for the first layer
+        return self.hidden_weights[0][0]
+
+    @property
+    def b(self) -> Array:
+        return self.hidden_weights[0][1]
 
     @property
     def params(self) -> dict[str, Array]:
-        """The parameters by the seed's names; the arrays are the layers' own."""
-        return {"W": self.W, "b": self.b, "V": self.V, "c": self.c}
+        """The parameters by name (W, b, ..., V, c); the arrays are the layers' own."""
+        out: dict[str, Array] = {}
+        for (wn, bn), (W, b) in zip(hidden_names(len(self.hidden_weights)), self.hidden_weights):
+            out[wn], out[bn] = W, b
+        out["V"], out["c"] = self.V, self.c
+        return out
 
     @property
     def grads(self) -> dict[str, Array]:
-        """dE/d(parameter) from the last backward pass."""
-        return {"W": self.hidden.grads["W"], "b": self.hidden.grads["b"],
-                "V": self.output.grads["W"], "c": self.output.grads["b"]}
-
-    def forward(self, x: Array) -> Array:
-        """y_hat for a batch of (standardised) inputs; every layer caches its part."""
-        a = self.hidden.forward(x)
-        h = self.sigma.forward(a)
-        return self.output.forward(h)
-
-    def backward(self, upstream: Array) -> None:
-        """From dE/dy_hat, fill ``grads`` (dE/dx of the data is not needed)."""
-        g = self.output.backward(upstream)
-        g = self.sigma.backward(g)
-        self.hidden.backward(g)
-
-    def predict(self, raw_x: Array) -> Array:
-        """Raw inputs in, raw targets out (the stored standardisation applied)."""
-        assert self.x_scale is not None and self.y_scale is not None
-        # nan or inf inputs (stdin may carry them) give nan or inf predictions, not
-        # numpy's RuntimeWarnings on stderr
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            a = self.x_scale.apply(np.asarray(raw_x, dtype=np.float64)) @ self.W.T + self.b
-            h = ACTIVATIONS[self.activation]().forward(a)
-            return self.y_scale.invert(h @ self.V.T + self.c)
+        """dE/d(parameter) from the last backward pass, by the same names."""
+        affines = [layer for layer in self.layers if isinstance(layer, Affine)]
+        out: dict[str, Array] = {}
+        for (wn, bn), layer in zip(hidden_names(len(self.hidden_weights)), affines):
+            out[wn], out[bn] = layer.grads["W"], layer.grads["b"]
+        out["V"], out["c"] = self.output.grads["W"], self.output.grads["b"]
+        return out
 
     def copy_params(self) -> dict[str, Array]:
         return {k: v.copy() for k, v in self.params.items()}
 
     def set_params(self, values: dict[str, Array]) -> None:
+        params = self.params
         for k, v in values.items():
-            self.params[k][...] = v  # in place: the layers hold these arrays
+            params[k][...] = v  # in place: the layers hold these arrays
 
-    # -- the file ---------------------------------------------------------
+    @classmethod
+    def init(cls, inputs: int, hidden: int | Sequence[int], outputs: int, activation: str,
+             rng: np.random.Generator, **kwargs: Any) -> Any:
+        """Weights and biases uniform in +-glorot_bound, drawn layer by layer (W then b) from ``rng``."""
+        sizes = [hidden] if isinstance(hidden, int) else list(hidden)
+        widths = [inputs, *sizes, outputs]
+        drawn = []
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            bound = glorot_bound(fan_in, fan_out, activation)
+            W = rng.uniform(-bound, bound, (fan_out, fan_in))
+            b = rng.uniform(-bound, bound, fan_out)
+            drawn.append((W, b))
+        (V, c) = drawn.pop()
+        return cls(drawn, V, c, activation, **kwargs)
+
+    # -- passes ----------------------------------------------------------------
+
+    def forward(self, x: Array) -> Array:
+        """The output (y_hat or the class scores) for a batch of standardised inputs; layers cache."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, upstream: Array) -> None:
+        """From dE/d(output), fill ``grads`` (dE/dx of the data is not needed)."""
+        for layer in reversed(self.layers):
+            upstream = layer.backward(upstream)
+
+    def loss(self) -> Any:
+        raise NotImplementedError
+
+    def scores(self, raw_x: Array) -> Array:
+        """The output layer's values for raw inputs; no layer's cache is touched."""
+        # nan or inf inputs (stdin may carry them) give nan or inf outputs, not
+        # numpy's RuntimeWarnings on stderr
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            z = self.x_scale.apply(np.asarray(raw_x, dtype=np.float64))
+            sigma = ACTIVATIONS[self.activation]()
+            for W, b in self.hidden_weights:
+                z = sigma.forward(z @ W.T + b)
+            return z @ self.V.T + self.c
+
+    def outside_range(self, raw_x: Array) -> Array:
+        """(N, D) booleans: which finite inputs lie outside the training rows' range.
+
+        None for a model file without the ranges (the first format). nan and
+        inf are not counted: their predictions are nan, which says so itself.
+        """
+        if self.x_range is None:
+            return np.zeros(np.shape(raw_x), dtype=bool)
+        lo, hi = self.x_range
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(raw_x) & ((raw_x < lo) | (raw_x > hi))
+
+    # -- the file ------------------------------------------------------------
 
     def arrays(self, config: dict[str, Any] | None = None) -> dict[str, Array]:
-        assert self.x_scale is not None and self.y_scale is not None
-        return {
+        out: dict[str, Array] = {
             "format": np.array(FORMAT), "version": np.array(FORMAT_VERSION),
-            "W": self.W, "b": self.b, "V": self.V, "c": self.c,
-            "activation": np.array(self.activation),
+            "task": np.array(self.task), "activation": np.array(self.activation),
+            "hidden": np.array(self.hidden_sizes, dtype=np.int64),
+            **self.params,
             "x_mean": self.x_scale.mean, "x_std": self.x_scale.std,
-            "y_mean": self.y_scale.mean, "y_std": self.y_scale.std,
             "input_names": np.array(self.input_names, dtype=str),
             "target_names": np.array(self.target_names, dtype=str),
             "config": np.array(json.dumps(config or {}, sort_keys=True)),
         }
+        if self.x_range is not None:
+            out["x_min"], out["x_max"] = self.x_range
+        return out
 
     def save(self, path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> None:
         save_npz(path, self.arrays(config))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> tuple["Regressor", dict[str, Any]]:
-        """The model and the config that made it; any foreign or corrupt file is an InputError."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: no such model file")
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except Exception as exc:  # zipfile, format and pickle refusals alike
-            raise InputError(f"{p}: not a backprop model file ({type(exc).__name__}: {exc})") from None
-        if str(data.get("format", "")) != FORMAT:
-            raise InputError(f"{p}: not a backprop model file (no '{FORMAT}' marker)")
-        if int(data.get("version", -1)) != FORMAT_VERSION:
-            raise InputError(f"{p}: model format version {data.get('version')} is not supported "
-                             f"(this backprop reads version {FORMAT_VERSION})")
-        try:
-            W, b, V, c = (np.asarray(data[k], dtype=np.float64) for k in "WbVc")
-            H, D = W.shape
-            K = V.shape[0]
-            if b.shape != (H,) or V.shape != (K, H) or c.shape != (K,):
-                raise ValueError("the weight shapes do not fit together")
-            x_scale = Standardization(data["x_mean"].astype(float), data["x_std"].astype(float))
-            y_scale = Standardization(data["y_mean"].astype(float), data["y_std"].astype(float))
-            if x_scale.mean.shape != (D,) or y_scale.mean.shape != (K,):
-                raise ValueError("the standardisation does not fit the weights")
-            config = json.loads(str(data["config"]))
-            model = cls(W, b, V, c, str(data["activation"]), x_scale, y_scale,
-                        [str(s) for s in data["input_names"]], [str(s) for s in data["target_names"]])
-        except (KeyError, ValueError, TypeError) as exc:
-            raise InputError(f"{p}: a corrupt backprop model file ({exc})") from None
-        return model, config
+    def load(cls, path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+        return load_model(path)
+
+
+class Regressor(Network):
+    """Numbers out: y_hat in the targets' own units (the standardisation undone)."""
+
+    task = "regression"
+
+    def __init__(self, hidden: Sequence[tuple[Array, Array]], V: Array, c: Array,
+                 activation: str = "tanh", *, y_scale: Standardization | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(hidden, V, c, activation, **kwargs)
+        self.y_scale = y_scale or Standardization.identity(V.shape[0])
+
+    def loss(self) -> MSELoss:
+        return MSELoss()
+
+    def targets(self, raw_y: Array) -> Array:
+        """What the loss compares the output with: standardised targets."""
+        return self.y_scale.apply(raw_y)
+
+    def predict(self, raw_x: Array) -> Array:
+        """Raw inputs in, raw targets out (N, K)."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self.y_scale.invert(self.scores(raw_x))
+
+    def score(self, raw_x: Array, raw_y: Array) -> float:
+        """R² (the mean over targets), as scikit-learn's regressors' ``score``."""
+        from backprop.nn.metrics import r2_score
+
+        return r2_score(raw_y, self.predict(raw_x))
+
+    def arrays(self, config: dict[str, Any] | None = None) -> dict[str, Array]:
+        return {**super().arrays(config), "y_mean": self.y_scale.mean, "y_std": self.y_scale.std}
+
+
+class Classifier(Network):
+    """Class labels out: softmax over one score per class; ``classes`` maps index -> label."""
+
+    task = "classification"
+
+    def __init__(self, hidden: Sequence[tuple[Array, Array]], V: Array, c: Array,
+                 activation: str = "tanh", *, classes: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(hidden, V, c, activation, **kwargs)
+        self.classes = [str(k) for k in classes] or [str(k) for k in range(V.shape[0])]
+        if len(self.classes) != V.shape[0]:
+            raise ValueError(f"{len(self.classes)} class labels for {V.shape[0]} outputs")
+
+    def loss(self) -> SoftmaxCrossEntropy:
+        return SoftmaxCrossEntropy()
+
+    def targets(self, labels: Array) -> Array:
+        """Class indices of label strings (every label must be one of ``classes``)."""
+        index = {k: i for i, k in enumerate(self.classes)}
+        flat = np.asarray(labels).reshape(-1)
+        return np.fromiter((index[str(v)] for v in flat), dtype=np.int64, count=flat.size)
+
+    def predict_proba(self, raw_x: Array) -> Array:
+        """(N, number of classes) probabilities, in the order of ``classes``."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            return softmax(self.scores(raw_x))
+
+    def predict_log_proba(self, raw_x: Array) -> Array:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            return log_softmax(self.scores(raw_x))
+
+    def predict(self, raw_x: Array) -> Array:
+        """The most probable label of each row (N,) (strings)."""
+        scores = self.scores(raw_x)
+        return np.array(self.classes, dtype=object)[np.argmax(scores, axis=1)]
+
+    def score(self, raw_x: Array, labels: Array) -> float:
+        """Accuracy, as scikit-learn's classifiers' ``score``."""
+        from backprop.nn.metrics import accuracy_score
+
+        return accuracy_score(np.asarray(labels, dtype=str).reshape(-1),
+                              np.asarray(self.predict(raw_x), dtype=str))
+
+    def arrays(self, config: dict[str, Any] | None = None) -> dict[str, Array]:
+        return {**super().arrays(config), "classes": np.array(self.classes, dtype=str)}
+
+
+Model = Union[Regressor, Classifier]
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[Model, dict[str, Any]]:
+    """The model and the config that made it; any foreign or corrupt file is an InputError."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such model file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as exc:  # zipfile, format and pickle refusals alike
+        raise InputError(f"{p}: not a backprop model file ({type(exc).__name__}: {exc})") from None
+    marker = str(data.get("format", ""))
+    if marker not in (FORMAT, OLD_FORMAT):
+        raise InputError(f"{p}: not a backprop model file (no '{FORMAT}' marker)")
+    try:
+        version = int(data.get("version", -1))
+    except (TypeError, ValueError):
+        version = -1
+    if (marker, version) not in ((OLD_FORMAT, 1), (FORMAT, FORMAT_VERSION)):
+        raise InputError(f"{p}: model format version {data.get('version')} is not supported "
+                         f"(this backprop reads versions 1 and {FORMAT_VERSION})")
+    try:
+        return _from_arrays(data, version), json.loads(str(data["config"]))
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise InputError(f"{p}: a corrupt backprop model file ({exc})") from None
+
+
+def _floats(data: dict[str, Array], key: str) -> Array:
+    return np.asarray(data[key], dtype=np.float64)
+
+
+def _from_arrays(data: dict[str, Array], version: int) -> Model:
+    task = "regression" if version == 1 else str(data["task"])
+    if task not in ("regression", "classification"):
+        raise ValueError(f"unknown task {task!r}")
+    layers = 1 if version == 1 else int(np.asarray(data["hidden"]).size)
+    if layers < 1:
+        raise ValueError("no hidden layer")
+    hidden = [(_floats(data, wn), _floats(data, bn)) for wn, bn in hidden_names(layers)]
+    V, c = _floats(data, "V"), _floats(data, "c")
+    width = hidden[0][0].shape[1] if hidden[0][0].ndim == 2 else -1
+    D = width
+    for W, b in hidden:
+        if W.ndim != 2 or W.shape[1] != width or b.shape != (W.shape[0],):
+            raise ValueError("the weight shapes do not fit together")
+        width = W.shape[0]
+    K = V.shape[0] if V.ndim == 2 else -1
+    if V.ndim != 2 or V.shape[1] != width or c.shape != (K,):
+        raise ValueError("the weight shapes do not fit together")
+    x_scale = Standardization(_floats(data, "x_mean"), _floats(data, "x_std"))
+    if x_scale.mean.shape != (D,) or x_scale.std.shape != (D,):
+        raise ValueError("the standardisation does not fit the weights")
+    x_range = None
+    if "x_min" in data:
+        x_range = (_floats(data, "x_min"), _floats(data, "x_max"))
+        if x_range[0].shape != (D,) or x_range[1].shape != (D,):
+            raise ValueError("the input ranges do not fit the weights")
+    names = dict(input_names=[str(s) for s in data["input_names"]],
+                 target_names=[str(s) for s in data["target_names"]])
+    if len(names["input_names"]) != D:
+        raise ValueError("the input names do not fit the weights")
+    activation = str(data["activation"])
+    if task == "regression":
+        y_scale = Standardization(_floats(data, "y_mean"), _floats(data, "y_std"))
+        if y_scale.mean.shape != (K,) or y_scale.std.shape != (K,):
+            raise ValueError("the standardisation does not fit the weights")
+        return Regressor(hidden, V, c, activation, x_scale=x_scale, y_scale=y_scale,
+                         x_range=x_range, **names)
+    return Classifier(hidden, V, c, activation, x_scale=x_scale, x_range=x_range,
+                      classes=[str(s) for s in data["classes"]], **names)
+
+
+def check_writable(path: str | os.PathLike[str], key: str = "output.model") -> Path:
+    """Before any work: the model's folder exists (or is made) and a file can be written there.
+
+    The errors name ``path`` as the user gave it, never a temporary file.
+    """
+    import tempfile
+
+    p = Path(path)
+    if str(path).endswith(("/", os.sep)) or p.is_dir():
+        raise InputError(f"{key}: {path} is a folder; give a file name, such as "
+                         f"{p / 'model.npz'}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"{key}: cannot write {path}: {p.parent} is a file, not a folder") from None
+    except OSError as exc:
+        raise InputError(f"{key}: cannot write {path}: cannot create its folder "
+                         f"({exc.strerror or exc})") from None
+    try:
+        with tempfile.TemporaryFile(dir=p.parent):
+            pass
+    except OSError as exc:
+        raise InputError(f"{key}: cannot write {path} ({exc.strerror or exc})") from None
+    return p
 
 
 def save_npz(path: str | os.PathLike[str], arrays: dict[str, Array]) -> None:
     """Write an .npz atomically: a temporary file in the same folder, then a rename.
 
     The zip entries carry a fixed timestamp, so the same arrays give the same bytes.
+    An error names ``path``, not the temporary file.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(target, durable=True) as f:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-            for name, value in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                zf.writestr(info, buf.getvalue())
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(target, durable=True) as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+                for name, value in arrays.items():
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
+                    info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                    zf.writestr(info, buf.getvalue())
+    except OSError as exc:
+        from backprop.errors import BackpropError
 
+        raise BackpropError(f"cannot write {path} ({exc.strerror or exc})") from None

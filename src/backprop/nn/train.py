@@ -23,8 +23,8 @@ import numpy as np
 from backprop.errors import InputError
 from backprop.nn.config import Config
 from backprop.nn.data import Dataset, load, split
-from backprop.nn.layers import Affine, Array, Layer, MSELoss
-from backprop.nn.model import Regressor, Standardization
+from backprop.nn.layers import Affine, Array, Layer
+from backprop.nn.model import Classifier, Model, Network, Regressor, Standardization
 from backprop.nn.optim import make_optimizer
 
 GRADCHECK_TOLERANCE = 1e-6
@@ -54,24 +54,31 @@ def _seeds(seed: int) -> dict[str, np.random.Generator]:
             "shuffle": np.random.default_rng(kids[2])}
 
 
-def mse(model: Regressor, X: Array, Y: Array) -> float:
+def mse(model: Network, X: Array, Y: Array) -> float:
     d = model.forward(X) - Y
     return float(np.mean(d * d))
 
 
-def fit(model: Regressor, X: Array, Y: Array, Xv: Array | None = None, Yv: Array | None = None, *,
+def loss_of(model: Network, X: Array, T: Array) -> float:
+    """The model's training loss (MSE, or cross-entropy) on standardised inputs and its targets."""
+    return model.loss().forward(model.forward(X), T)
+
+
+def fit(model: Network, X: Array, Y: Array, Xv: Array | None = None, Yv: Array | None = None, *,
         learning_rate: float, epochs: int, batch_size: int | None, rng: np.random.Generator,
         optimizer: str = "sgd", momentum: float = 0.9, patience: int | None = None,
         min_delta: float = 0.0, stop: threading.Event | None = None,
         on_epoch: Callable[[Epoch], None] | None = None, shuffle: bool = True) -> Fit:
-    """Train ``model`` in place on standardised arrays; at the end it holds the best epoch's weights.
+    """Train ``model`` in place on standardised inputs; at the end it holds the best epoch's weights.
 
-    ``shuffle=False`` visits the rows in their order every epoch (for comparisons).
+    ``Y`` is what the model's loss compares with: standardised targets (a
+    Regressor) or class indices (a Classifier). ``shuffle=False`` visits the
+    rows in their order every epoch (for comparisons).
     """
     n = len(X)
     bs = n if batch_size is None else min(batch_size, n)
     has_val = Xv is not None and Yv is not None and len(Xv) > 0
-    loss = MSELoss()
+    loss = model.loss()
     params, grads = model.params, model.grads  # the layers' own arrays, updated in place
     opt = make_optimizer(optimizer, params, learning_rate, momentum)
     out = Fit()
@@ -102,7 +109,7 @@ def fit(model: Regressor, X: Array, Y: Array, Xv: Array | None = None, Yv: Array
             out.batches += -(-seen // bs)
             if out.stopped != "completed" or seen < n:
                 break  # a partial epoch is not recorded: its loss is not comparable
-            val = mse(model, Xv, Yv) if has_val else None  # type: ignore[arg-type]
+            val = loss_of(model, Xv, Yv) if has_val else None  # type: ignore[arg-type]
             if val is not None and not math.isfinite(val):
                 out.stopped = "diverged"
                 out.message = (f"the validation loss became {val} in epoch {epoch}: training "
@@ -212,38 +219,45 @@ def check_layer(layer: Layer, x: Array, rng: np.random.Generator, h: float = 1e-
     return errors
 
 
-def gradcheck(model: Regressor, X: Array, Y: Array, rng: np.random.Generator,
+def gradcheck(model: Network, X: Array, Y: Array, rng: np.random.Generator,
               h: float = 1e-6) -> dict[str, float]:
     """Every layer's backward, the loss's and the whole network's, against central differences.
 
-    The model's weights are unchanged afterwards.
+    ``Y``: what the loss compares with (standardised targets, or class
+    indices). The model's weights are unchanged afterwards.
     """
     errors: dict[str, float] = {}
     saved = model.copy_params()
-    a = model.hidden.forward(X)
-    hid = model.sigma.forward(a)
-    first = Affine(model.W, model.b, input_grad=True)  # the same arrays, with dE/dx too
-    for name, layer, x in (("W x + b", first, X), (model.activation, model.sigma, a),
-                           ("V h + c", model.output, hid)):
-        for k, e in check_layer(layer, x, rng, h).items():
-            errors[f"{name}: d/d{k}"] = e
-    loss = MSELoss()
-    y_hat = model.output.forward(hid).copy()
+    names = iter(model.params)
+    x = X
+    for k, layer in enumerate(model.layers):
+        if isinstance(layer, Affine):
+            wn, bn = next(names), next(names)
+            label = f"{wn} x + {bn}" if k < len(model.layers) - 1 else "V h + c"
+            # the same arrays, with dE/dx too (the first layer skips it in training)
+            checked: Layer = Affine(layer.W, layer.b, input_grad=True)
+        else:
+            label = (model.activation if len(model.hidden_weights) == 1
+                     else f"{model.activation} (layer {k // 2 + 1})")
+            checked = layer
+        for key, e in check_layer(checked, x, rng, h).items():
+            errors[f"{label}: d/d{key}"] = e
+        x = layer.forward(x).copy()
+    loss = model.loss()
+    y_hat = x
     loss.forward(y_hat, Y)
     dy = loss.backward()
-    errors["mse: d/dy_hat"] = relative_error(dy, _numeric(lambda: loss.forward(y_hat, Y), y_hat, h))
-    model.backward(_net_backward(model, X, Y))
+    name = "mse" if isinstance(model, Regressor) else "softmax cross-entropy"
+    errors[f"{name}: d/d{'y_hat' if isinstance(model, Regressor) else 'z'}"] = relative_error(
+        dy, _numeric(lambda: loss.forward(y_hat, Y), y_hat, h))
+    total = model.loss()
+    total.forward(model.forward(X), Y)
+    model.backward(total.backward())
     grads = {k: g.copy() for k, g in model.grads.items()}
     for k, p in model.params.items():
-        errors[f"network: dE/d{k}"] = relative_error(grads[k], _numeric(lambda: mse(model, X, Y), p, h))
+        errors[f"network: dE/d{k}"] = relative_error(grads[k], _numeric(lambda: loss_of(model, X, Y), p, h))
     model.set_params(saved)
     return errors
-
-
-def _net_backward(model: Regressor, X: Array, Y: Array) -> Array:
-    loss = MSELoss()
-    loss.forward(model.forward(X), Y)
-    return loss.backward()
 
 
 # -- a whole run from a config ----------------------------------------------
@@ -252,49 +266,93 @@ def _net_backward(model: Regressor, X: Array, Y: Array) -> Array:
 class Run:
     config: Config
     data: Dataset
-    model: Regressor
+    model: Model
     train_rows: Array
     val_rows: Array
     fit: Fit | None = None
     gradcheck: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def classification(self) -> bool:
+        return isinstance(self.model, Classifier)
 
     def scaled(self, rows: Array) -> tuple[Array, Array]:
-        assert self.model.x_scale is not None and self.model.y_scale is not None
-        return (self.model.x_scale.apply(self.data.X[rows]),
-                self.model.y_scale.apply(self.data.Y[rows]))
+        """Standardised inputs and what the loss compares with (standardised targets, class indices)."""
+        return self.model.x_scale.apply(self.data.X[rows]), self.model.targets(self.data.Y[rows])
 
     def raw_mse(self, rows: Array) -> float | None:
-        """The model's MSE in the target's own units (None for no rows)."""
-        if len(rows) == 0:
+        """A regressor's MSE in the target's own units (None for no rows)."""
+        if len(rows) == 0 or not isinstance(self.model, Regressor):
             return None
         d = self.model.predict(self.data.X[rows]) - self.data.Y[rows]
         return float(np.mean(d * d))
 
+    def accuracy(self, rows: Array) -> float | None:
+        """A classifier's accuracy (None for no rows)."""
+        if len(rows) == 0 or not isinstance(self.model, Classifier):
+            return None
+        return self.model.score(self.data.X[rows], self.data.Y[rows])
+
+
+def class_labels(values: Array) -> list[str]:
+    """The distinct labels in a sensible order: by value if all are numbers, else alphabetical."""
+    distinct = sorted({str(v) for v in np.asarray(values).reshape(-1)})
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return distinct
+
 
 def prepare(config: Config, config_dir: Path) -> Run:
-    """Data loaded, split and standardised (statistics of the training rows), weights initialised."""
+    """Data loaded, split and standardised (statistics of the training rows), weights initialised.
+
+    Everything about the data that can fail does so here, before any training.
+    """
     t = config.training
     rngs = _seeds(t.seed)
-    data = load(config.data, config_dir, t.seed)
+    classify = config.task == "classification"
+    data = load(config.data, config_dir, t.seed, classification=classify)
     train_rows, val_rows = split(len(data.X), config.data.validation_split, rngs["split"])
-    if config.data.standardize:
-        with np.errstate(over="ignore", invalid="ignore"):  # checked just below, by column
-            x_scale = Standardization.fit(data.X[train_rows])
-            y_scale = Standardization.fit(data.Y[train_rows])
-        for names, scale in ((data.input_names, x_scale), (data.target_names, y_scale)):
-            bad = [n for n, m, s in zip(names, scale.mean, scale.std)
-                   if not (np.isfinite(m) and np.isfinite(s))]
-            if bad:
-                raise InputError(f"data: column {', '.join(bad)}: the values are too large to "
-                                 "standardise (the mean or standard deviation overflows); "
-                                 "rescale the column")
+    notes: list[str] = []
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below, by column
+        x_scale = (Standardization.fit(data.X[train_rows]) if config.data.standardize
+                   else Standardization.identity(data.X.shape[1]))
+        y_scale = (Standardization.fit(data.Y[train_rows]) if config.data.standardize and not classify
+                   else Standardization.identity(data.Y.shape[1]))
+    for names, scale in ((data.input_names, x_scale), (data.target_names, y_scale)):
+        bad = [n for n, m, s in zip(names, scale.mean, scale.std)
+               if not (np.isfinite(m) and np.isfinite(s))]
+        if bad:
+            raise InputError(f"data: column {', '.join(bad)}: the values are too large to "
+                             "standardise (the mean or standard deviation overflows); "
+                             "rescale the column")
+    x_train = data.X[train_rows]
+    x_range = (x_train.min(axis=0), x_train.max(axis=0))
+    common = dict(x_scale=x_scale, input_names=data.input_names, target_names=data.target_names,
+                  x_range=x_range)
+    sizes = config.model.sizes
+    model: Model
+    if classify:
+        target = data.target_names[0]
+        classes = class_labels(data.Y)
+        if len(classes) < 2:
+            raise InputError(f"data.target: column {target} of {data.source} holds one label only "
+                             f"({classes[0]!r}); a classifier needs at least two classes")
+        seen = set(class_labels(data.Y[train_rows]))
+        absent = [k for k in classes if k not in seen]
+        if absent:
+            notes.append(f"class {', '.join(map(repr, absent))} of column {target} is only in the "
+                         "validation rows: the model cannot learn it")
+        if len(classes) > max(20, len(data.X) // 2):
+            notes.append(f"column {target} has {len(classes)} distinct labels in {len(data.X)} rows: "
+                         "is it a number to predict (task: regression)?")
+        model = Classifier.init(data.X.shape[1], sizes, len(classes), config.model.activation,
+                                rngs["init"], classes=classes, **common)
     else:
-        x_scale = Standardization.identity(data.X.shape[1])
-        y_scale = Standardization.identity(data.Y.shape[1])
-    model = Regressor.init(data.X.shape[1], config.model.hidden, data.Y.shape[1],
-                           config.model.activation, rngs["init"], x_scale=x_scale, y_scale=y_scale,
-                           input_names=data.input_names, target_names=data.target_names)
-    return Run(config, data, model, train_rows, val_rows)
+        model = Regressor.init(data.X.shape[1], sizes, data.Y.shape[1], config.model.activation,
+                               rngs["init"], y_scale=y_scale, **common)
+    return Run(config, data, model, train_rows, val_rows, warnings=notes)
 
 
 def check(run: Run, rows: int = 8) -> dict[str, float]:
@@ -318,27 +376,40 @@ def execute(run: Run, stop: threading.Event | None = None,
 
 
 def summary(run: Run) -> dict[str, Any]:
-    """The figures of a finished run (losses on the standardised scale the optimiser sees)."""
+    """The figures of a finished run.
+
+    Regression: losses are MSEs on the standardised scale the optimiser sees,
+    and the saved model's MSE in the targets' units. Classification: losses
+    are the mean cross-entropy (log loss), and the saved model's accuracy.
+    ``loop_seconds`` is the time of the training loop alone.
+    """
     f = run.fit
     assert f is not None
     hist = f.history
     vals = [e.val_loss for e in hist if e.val_loss is not None]
+    kind = "log_loss" if run.classification else "mse"
     out: dict[str, Any] = {
+        "task": run.config.task,
         "stopped": f.stopped,
         "epochs_run": len(hist),
         "best_epoch": f.best_epoch,
-        "final_train_mse": hist[-1].train_loss if hist else None,
-        "best_train_mse": min(e.train_loss for e in hist) if hist else None,
-        "final_val_mse": vals[-1] if vals else None,
-        "best_val_mse": min(vals) if vals else None,
+        f"final_train_{kind}": hist[-1].train_loss if hist else None,
+        f"best_train_{kind}": min(e.train_loss for e in hist) if hist else None,
+        f"final_val_{kind}": vals[-1] if vals else None,
+        f"best_val_{kind}": min(vals) if vals else None,
         "standardized": run.config.data.standardize,
         "train_rows": int(len(run.train_rows)),
         "val_rows": int(len(run.val_rows)),
-        "seconds": round(f.seconds, 3),
+        "seconds": None,  # the command's wall time, filled in by the caller that measures it
+        "loop_seconds": f.seconds,
     }
     if f.best_epoch is not None:
-        out["saved_train_mse_raw"] = run.raw_mse(run.train_rows)
-        out["saved_val_mse_raw"] = run.raw_mse(run.val_rows)
+        if run.classification:
+            out["saved_train_accuracy"] = run.accuracy(run.train_rows)
+            out["saved_val_accuracy"] = run.accuracy(run.val_rows)
+        else:
+            out["saved_train_mse_raw"] = run.raw_mse(run.train_rows)
+            out["saved_val_mse_raw"] = run.raw_mse(run.val_rows)
     if run.gradcheck is not None:
         out["gradcheck_max_rel_error"] = max(run.gradcheck.values())
     return out

@@ -1,0 +1,154 @@
+"""Predictions for rows of data, keeping the rows: what ``backprop predict`` prints.
+
+The rows are streamed a chunk at a time (ten million lines never sit in
+memory at once). Each output row is every cell of the input row, in order,
+then one ``<target>_pred`` column per target (a label for a classifier) and,
+on request, one ``<target>_proba_<class>`` column per class. Inputs outside
+the range the model was trained on are counted, per column, for one warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from backprop.errors import InputError
+from backprop.nn.data import CHUNK_ROWS, CsvSource, find_columns, numbers
+from backprop.nn.layers import Array
+from backprop.nn.model import Classifier, Model
+
+
+@dataclass
+class Extrapolation:
+    """How many rows had an input outside the training range, and in which columns."""
+
+    rows: int = 0
+    outside: int = 0
+    by_column: dict[str, int] = field(default_factory=dict)
+
+    def add(self, model: Model, X: Array) -> None:
+        out = model.outside_range(X)
+        self.rows += len(X)
+        self.outside += int(np.count_nonzero(out.any(axis=1)))
+        for name, n in zip(model.input_names, np.count_nonzero(out, axis=0)):
+            if n:
+                self.by_column[name] = self.by_column.get(name, 0) + int(n)
+
+    def message(self) -> str | None:
+        if not self.outside:
+            return None
+        cols = "; ".join(f"{k}: {n} row{'s' if n != 1 else ''}" for k, n in self.by_column.items())
+        return (f"extrapolating: {self.outside} of {self.rows} rows have inputs outside the range "
+                f"the model was trained on ({cols}); predictions there are guesses")
+
+
+def prediction_columns(model: Model, proba: bool = False) -> list[str]:
+    cols = [f"{t}_pred" for t in model.target_names]
+    if proba and isinstance(model, Classifier):
+        cols += [f"{model.target_names[0]}_proba_{k}" for k in model.classes]
+    return cols
+
+
+def predictions(model: Model, X: Array, proba: bool = False) -> list[Array]:
+    """One array per prediction column (floats, or label strings)."""
+    if isinstance(model, Classifier):
+        p = model.predict_proba(X)
+        labels = np.array(model.classes, dtype=object)[np.argmax(np.nan_to_num(p, nan=-1.0), axis=1)]
+        return [labels, *(p.T if proba else [])]
+    return list(model.predict(X).T)
+
+
+@dataclass
+class Chunk:
+    cells: list[list[str]]  # the input rows as read
+    X: Array  # the model's inputs, parsed
+    index: list[int]  # where the model's inputs are among the cells
+    predicted: list[Array]  # one array per prediction column
+
+    def rows(self, typed: bool) -> list[list[Any]]:
+        """Output rows: every cell (the model's inputs as numbers when ``typed``), then the predictions."""
+        preds = [p.tolist() for p in self.predicted]
+        out = []
+        for r, row in enumerate(self.cells):
+            cells: list[Any] = list(row)
+            if typed:
+                for k, j in enumerate(self.index):
+                    cells[j] = float(self.X[r, k])
+            out.append(cells + [p[r] for p in preds])
+        return out
+
+    def only_predictions(self) -> list[list[Any]]:
+        return [list(r) for r in zip(*(p.tolist() for p in self.predicted))]
+
+
+@dataclass
+class Stream:
+    columns: list[str]  # every input column, then the prediction columns
+    input_columns: list[str]
+    chunks: Iterator[Chunk]
+    extrapolation: Extrapolation
+
+
+def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: str = ",",
+                chunk_rows: int = CHUNK_ROWS) -> Stream:
+    """Predictions for every row of a CSV (``-``: stdin) with a header naming the model's inputs.
+
+    The header is read (and checked) now, so a missing column fails before any
+    output; the rows are read as the chunks are consumed. For a one-input model
+    the header may be left out: every line is then one number.
+    """
+    if proba and not isinstance(model, Classifier):
+        raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
+    src = CsvSource(path, delimiter, "DATA")
+    header = src.header()
+    names = model.input_names
+    headerless = False
+    if len(names) == 1 and len(header) == 1 and header[0] not in names:
+        try:
+            float(header[0])
+            headerless = True
+        except ValueError:
+            pass
+    if headerless:
+        first = [[header[0]]]
+        src.columns = header = list(names)
+    else:
+        first = []
+        find_columns(src.name, header, names, f"{src.name}: the header")
+    index = [header.index(n) for n in names]
+    extra = Extrapolation()
+    for name in prediction_columns(model, proba):
+        if name in header:
+            raise InputError(f"{src.name} line 1: the data already has a column {name}; rename it "
+                             "(predict adds that column)")
+
+    def one(rows: list[list[str]], lines: list[int]) -> Chunk:
+        X = numbers(src.name, rows, lines, names, index)
+        extra.add(model, X)
+        return Chunk(rows, X, index, predictions(model, X, proba))
+
+    def chunks() -> Iterator[Chunk]:
+        with src:
+            if first:
+                yield one(first, [src.reader.line_num])
+            for rows, lines in src.chunks(chunk_rows):
+                yield one(rows, lines)
+
+    return Stream([*header, *prediction_columns(model, proba)], list(header), chunks(), extra)
+
+
+def predict_point(model: Model, point: dict[str, float], proba: bool = False) -> Stream:
+    """Predictions at one point of raw inputs (``--at``)."""
+    if proba and not isinstance(model, Classifier):
+        raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
+    names = model.input_names
+    X = np.array([[point[n] for n in names]], dtype=np.float64)
+    extra = Extrapolation()
+    extra.add(model, X)
+    chunk = Chunk([[repr(v) for v in X[0]]], X, list(range(len(names))), predictions(model, X, proba))
+    return Stream([*names, *prediction_columns(model, proba)], list(names), iter([chunk]), extra)
+
+
