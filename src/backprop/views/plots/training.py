@@ -18,7 +18,7 @@ from backprop.errors import BackpropError
 from backprop.views.plots.common import check_plot_path, require_matplotlib, save_figure
 
 if TYPE_CHECKING:
-    from backprop.nn.model import Regressor
+    from backprop.nn.model import Model
     from backprop.nn.train import Run
 
 __all__ = ["check_plot_path", "plot_training"]
@@ -26,7 +26,7 @@ __all__ = ["check_plot_path", "plot_training"]
 MAX_POINTS = 4000  # at most this many data points are drawn (a random subset beyond)
 
 
-def plot_training(run: Run, file: str | os.PathLike[str], model: Regressor | None = None,
+def plot_training(run: Run, file: str | os.PathLike[str], model: Model | None = None,
                   title: str | None = None) -> None:
     """Draw ``run``'s loss history (and its fit, for one input) and write it to ``file`` atomically.
 
@@ -40,7 +40,8 @@ def plot_training(run: Run, file: str | os.PathLike[str], model: Regressor | Non
     if fit is None or not fit.history:
         raise BackpropError("nothing to plot: no epoch finished")
     model = run.model if model is None else model
-    one_input = run.data.X.shape[1] == 1
+    # the fitted function is drawn for a regression on one input
+    one_input = run.data.X.shape[1] == 1 and not run.classification
     fig, axes = plt.subplots(1, 2 if one_input else 1, figsize=(12, 4.8) if one_input else (7, 4.8),
                              dpi=110, squeeze=False)
     try:
@@ -60,7 +61,7 @@ def plot_training(run: Run, file: str | os.PathLike[str], model: Regressor | Non
             ax.set_yscale("log")
         scale = "standardised" if run.config.data.standardize else "raw"
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"MSE ({scale} targets)")
+        ax.set_ylabel("cross-entropy" if run.classification else f"MSE ({scale} targets)")
         ax.set_title(f"loss per epoch ({fit.stopped}, {len(fit.history)} epochs)", fontsize=10)
         ax.grid(True, which="major", color="0.9", lw=0.6)
         ax.legend(loc="upper right", fontsize=8)
@@ -88,7 +89,8 @@ def plot_training(run: Run, file: str | os.PathLike[str], model: Regressor | Non
             ax.set_title("the fitted function over the data (raw units)", fontsize=10)
             ax.legend(loc="best", fontsize=8, markerscale=3)
         cfg = run.config
-        fig.suptitle(title or f"training a {cfg.model.hidden}-unit {cfg.model.activation} network "
+        units = " x ".join(map(str, cfg.model.sizes))
+        fig.suptitle(title or f"training a {units}-unit {cfg.model.activation} network "
                      f"(tau = {cfg.training.learning_rate:g}, {cfg.training.optimizer})",
                      fontsize=11)
         fig.tight_layout()
