@@ -306,3 +306,49 @@ def test_shipped_wine_config_trains_and_evaluates(tmp_path: Path, capsys: pytest
     result = json.loads(out)
     assert result["classes"] == ["class_0", "class_1", "class_2"] and result["accuracy"] > 0.9
     assert np.sum(result["confusion_matrix"]) == 178
+
+
+# -- the scikit-learn-style estimators --------------------------------------------
+
+def test_estimators_fit_predict_score_and_validate_first() -> None:
+    from backprop.nn.estimators import NetClassifier, NetRegressor
+
+    rng = np.random.default_rng(9)
+    X = rng.uniform(-1, 1, (400, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1]
+    net = NetRegressor(hidden=[16, 8], epochs=60, learning_rate=0.1).fit(X, y)
+    p = net.predict(X)
+    assert p.shape == (400,)
+    assert net.score(X, y) == pytest.approx(1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2))
+    assert net.score(X, y) > 0.95
+    labels = np.where(X[:, 0] > 0, 3, 7)
+    clf = NetClassifier(hidden=8, epochs=40, learning_rate=0.1).fit(X, labels)
+    assert list(clf.classes_) == [3, 7] and clf.predict(X).dtype.kind == "i"
+    assert clf.score(X, labels) == pytest.approx(np.mean(clf.predict(X) == labels))
+    assert clf.score(X, labels) > 0.95
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    for bad, message in ((lambda: NetRegressor(hidden=[8, 0]).fit(X, y), "hidden"),
+                         (lambda: NetRegressor(learning_rate=-1).fit(X, y), "learning_rate"),
+                         (lambda: NetRegressor().fit(X[:, 0], y), "2-D"),
+                         (lambda: NetRegressor().fit(X, y[:-1]), "one value"),
+                         (lambda: NetRegressor().fit(np.where(X > 0.99, np.nan, X), y), "nan"),
+                         (lambda: NetClassifier().fit(X, np.ones(400)), "one class"),
+                         (lambda: net.predict(X[:, :1]), "columns"),
+                         (lambda: NetRegressor().predict(X), "not fitted")):
+        with pytest.raises((ValueError, RuntimeError), match=message):
+            bad()
+
+
+def test_estimator_and_train_start_from_the_same_weights(tmp_path: Path) -> None:
+    """NetRegressor(seed=s) draws the weights `backprop train` draws with training.seed s."""
+    from backprop.nn.estimators import NetRegressor
+
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i * 0.5}\n" for i in range(30)))
+    cfg = settings.validate({"data": {"csv": "d.csv", "validation_split": 0},
+                             "model": {"hidden": [5, 3]}, "training": {"seed": 4}})
+    run = training.prepare(cfg, tmp_path)
+    net = NetRegressor(hidden=[5, 3], seed=4, epochs=1)
+    init, _ = net._rngs()
+    fresh = Regressor.init(2, [5, 3], 1, "tanh", init)
+    for k, v in run.model.params.items():
+        np.testing.assert_array_equal(fresh.params[k], v)

@@ -135,8 +135,8 @@ def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.",
                                  callback=_version, is_eager=True),
 ) -> None:
-    """Backpropagation you can run: exact gradients of any expression, and a one-hidden-layer
-    regressor trained by forward/backward layers.
+    """Backpropagation you can run: exact gradients of any expression, and networks
+    (regression, classification) trained by forward/backward layers.
 
     Example: backprop grad "2/sin(exp(-x))" --at -4.499
     """

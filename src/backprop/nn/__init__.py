@@ -1,7 +1,11 @@
-"""A one-hidden-layer regressor built from forward/backward layers.
+"""Networks built from forward/backward layers: regression and classification.
 
 ``layers`` holds the modules (each with ``forward`` caching what its
-``backward`` needs), ``model`` the regressor and its file format, ``optim``
-the update rules, ``config``/``data`` the settings and the data, ``train``
-the loop. Nothing here uses the expression engine except synthetic data.
+``backward`` needs, and the fused softmax + cross-entropy output), ``model``
+the networks (any number of hidden layers) and their file format, ``optim``
+the update rules, ``config``/``data`` the settings and the data (a real CSV
+reader), ``train`` the loop and the gradient check, ``metrics`` plain metric
+functions, ``predict``/``evaluate`` what the commands of those names print,
+and ``estimators`` the scikit-learn-style ``fit``/``predict``/``score``.
+Nothing here uses the expression engine except synthetic data.
 """
