@@ -1,6 +1,6 @@
 """`backprop train` on the shipped wine data against scikit-learn's MLPClassifier, as whole processes.
 
-configs/data/wine.csv (178 wines, 13 measurements, three cultivars). For each
+configs/data/wine_train.csv and wine_test.csv together (178 wines, 13 measurements, three cultivars). For each
 seed, a new random split (not stratified): 80% of the rows train, 20% test.
 Both sides: two tanh hidden layers [16, 8], a softmax output with the mean
 cross-entropy (the same loss in both, so scikit-learn's learning_rate_init =
@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_common import (SKLEARN_SCRIPT, backprop_command, initial_weights,  # noqa: E402
                           load_average, sklearn_labels, timed, write_csv)
 
-WINE = Path(__file__).resolve().parent.parent / "configs" / "data" / "wine.csv"
+DATA = Path(__file__).resolve().parent.parent / "configs" / "data"
+WINE = [DATA / "wine_train.csv", DATA / "wine_test.csv"]
 
 
 def main() -> None:
@@ -46,9 +47,11 @@ def main() -> None:
 
     from backprop.nn.model import load_model
 
-    with WINE.open(newline="") as f:
-        rows = list(csv.reader(f))
-    header, rows = rows[0], rows[1:]
+    rows = []
+    for path in WINE:  # the whole data set, split anew for each seed
+        with path.open(newline="") as f:
+            header, *part = list(csv.reader(f))
+            rows += part
     target = header[-1]
     times: dict[str, list[float]] = {"backprop": [], "scikit-learn": []}
     acc: dict[str, list[float]] = {"backprop": [], "scikit-learn": []}
@@ -86,7 +89,7 @@ def main() -> None:
             acc["scikit-learn"].append(float(np.mean(theirs == yte)))
     med = {k: statistics.median(v) for k, v in times.items()}
     mean_acc = {k: statistics.fmean(v) for k, v in acc.items()}
-    print(f"data: {WINE.name}, {len(rows) - len(rows) // 5} train / {len(rows) // 5} test rows "
+    print(f"data: wine (both files), {len(rows) - len(rows) // 5} train / {len(rows) // 5} test rows "
           f"(a new split per seed); hidden {args.hidden} tanh; batch {args.batch_size}; "
           f"{args.epochs} epochs; tau {args.tau} (scikit-learn learning_rate_init {args.tau}); "
           f"{args.seeds} seeds, same initial weights per seed; scikit-learn {sklearn.__version__}, "

@@ -15,7 +15,7 @@ from backprop.cli.common import Format
 @app.command(
     epilog="Examples:\n\n"
     "  backprop evaluate runs/diabetes/model.npz configs/data/diabetes.csv\n\n"
-    "  backprop evaluate runs/wine/model.npz configs/data/wine.csv --format json\n\n"
+    "  backprop evaluate runs/wine/model.npz configs/data/wine_test.csv --format json\n\n"
     "  cat test.csv | backprop evaluate runs/model.npz - --format csv",
 )
 def evaluate(

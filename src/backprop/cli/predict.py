@@ -17,7 +17,7 @@ from backprop.cli.common import Format
     "  backprop predict runs/sine/model.npz --at 0.5\n\n"
     "  backprop predict runs/surface/model.npz --at x1=0.2,x2=-0.4 --format json\n\n"
     "  printf 'x\\n0\\n0.5\\n1\\n' | backprop predict runs/sine/model.npz --format csv\n\n"
-    "  backprop predict runs/wine/model.npz configs/data/wine.csv --proba --format csv",
+    "  backprop predict runs/wine/model.npz configs/data/wine_test.csv --proba --format csv",
 )
 def predict(
     model: Path = typer.Argument(..., help="A model file written by backprop train.",
