@@ -503,7 +503,7 @@ def csv_lines(draw: st.DrawFn) -> bytes:
 def test_predict_random_stdin(trained: Path, stdin: bytes, fmt: str) -> None:
     r = _run("predict", ["predict", str(trained), "--format", fmt], stdin=stdin)
     if r.code == 0 and fmt == "csv":
-        assert r.out.splitlines()[0] == "x1,x2,y"
+        assert r.out.splitlines()[0] == "x1,x2,y_pred"
 
 
 # -- numbers: overflow, underflow, divergence: defined behaviour ----------------

@@ -352,3 +352,38 @@ def test_estimator_and_train_start_from_the_same_weights(tmp_path: Path) -> None
     fresh = Regressor.init(2, [5, 3], 1, "tanh", init)
     for k, v in run.model.params.items():
         np.testing.assert_array_equal(fresh.params[k], v)
+
+
+def test_a_two_valued_regression_target_gets_a_warning(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d.csv").write_text("u,sick\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    cfg = {"data": {"csv": "d.csv", "target": "sick"}, "training": {"epochs": 2},
+           "output": {"model": str(tmp_path / "m.npz")}}
+    code, _, err = run_cli(["train", str(write(tmp_path, cfg)), "--quiet"], capsys)
+    assert code == 0 and "takes two values only (0 and 1)" in err and "task: classification" in err
+
+
+@pytest.mark.parametrize("hidden,expected", [([], "at least one hidden layer"), ([64, 0], "1 to 100000"),
+                                             ("many", "model.hidden")])
+def test_hidden_errors(hidden: object, expected: str, tmp_path: Path,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = {"data": {"synthetic": {"expr": "sin(x)", "ranges": {"x": [0, 1]}}}, "model": {"hidden": hidden}}
+    code, _, err = run_cli(["train", str(write(tmp_path, cfg)), "--quiet"], capsys)
+    assert code == 2 and expected in err, err
+
+
+def test_predict_reads_bare_numbers_for_a_one_input_model(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    cfg = {"data": {"synthetic": {"expr": "2*x", "ranges": {"x": [0, 1]}, "n": 40}},
+           "training": {"epochs": 2}, "output": {"model": str(tmp_path / "m.npz")}}
+    assert main(["train", str(write(tmp_path, cfg)), "--quiet"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO("0.5\n0.25\n"))
+    code, out, err = run_cli(["predict", str(tmp_path / "m.npz"), "--format", "csv"], capsys)
+    model, _ = load_model(tmp_path / "m.npz")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "x,y_pred" and len(lines) == 3
+    assert float(lines[1].split(",")[1]) == pytest.approx(model.predict(np.array([[0.5]]))[0, 0], rel=1e-12)

@@ -67,7 +67,8 @@ class CsvSource:
                               f"({exc.reason})")
         return InputError(f"{self.name} line {line}: not a readable CSV ({exc})")
 
-    def header(self) -> list[str]:
+    def header(self, allow_empty: bool = False) -> list[str]:
+        """The column names (``[]`` for an empty stream when ``allow_empty``)."""
         self.reader = csv.reader(self.stream, delimiter=self.delimiter)
         try:
             first = next(self.reader, None)
@@ -76,6 +77,9 @@ class CsvSource:
         except (csv.Error, UnicodeDecodeError) as exc:
             raise self._fail(self.reader.line_num + 1, exc) from None
         if not first:
+            if allow_empty:
+                self.columns = []
+                return []
             raise InputError(f"{self.name}: empty file; expected a header line naming the columns")
         names = [h.strip().lstrip("\ufeff") for h in first]
         line = self.reader.line_num
@@ -113,8 +117,11 @@ class CsvSource:
 
 
 def numbers(source: str, rows: list[list[str]], lines: list[int], columns: Sequence[str],
-            index: Sequence[int], hint: str = "") -> Array:
-    """(N, len(index)) floats from the named cells; the first bad cell stops with its line."""
+            index: Sequence[int], hint: str = "", finite: bool = True) -> Array:
+    """(N, len(index)) floats from the named cells; the first bad cell stops with its line.
+
+    ``finite=False`` lets nan and inf through (predict: their prediction is nan).
+    """
     out = np.empty((len(rows), len(index)))
     for k, (name, j) in enumerate(zip(columns, index)):
         texts = [r[j] for r in rows]
@@ -122,7 +129,7 @@ def numbers(source: str, rows: list[list[str]], lines: list[int], columns: Seque
             col = np.array(texts, dtype=np.float64)
         except ValueError:
             col = None
-        if col is None or not np.all(np.isfinite(col)):
+        if col is None or (finite and not np.all(np.isfinite(col))):
             for line, text in zip(lines, texts):
                 t = text.strip()
                 if not t:

@@ -103,7 +103,11 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     if proba and not isinstance(model, Classifier):
         raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
     src = CsvSource(path, delimiter, "DATA")
-    header = src.header()
+    header = src.header(allow_empty=True)
+    if not header:  # an empty pipe is not an error: no rows, the model's columns
+        src.__exit__()
+        return Stream([*model.input_names, *prediction_columns(model, proba)],
+                      list(model.input_names), iter(()), Extrapolation())
     names = model.input_names
     headerless = False
     if len(names) == 1 and len(header) == 1 and header[0] not in names:
@@ -126,7 +130,7 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
                              "(predict adds that column)")
 
     def one(rows: list[list[str]], lines: list[int]) -> Chunk:
-        X = numbers(src.name, rows, lines, names, index)
+        X = numbers(src.name, rows, lines, names, index, finite=False)
         extra.add(model, X)
         return Chunk(rows, X, index, predictions(model, X, proba))
 

@@ -350,6 +350,11 @@ def prepare(config: Config, config_dir: Path) -> Run:
         model = Classifier.init(data.X.shape[1], sizes, len(classes), config.model.activation,
                                 rngs["init"], classes=classes, **common)
     else:
+        for k, name in enumerate(data.target_names):
+            distinct = np.unique(data.Y[:, k])
+            if len(distinct) == 2 and len(data.X) > 10:
+                notes.append(f"target {name} takes two values only ({distinct[0]:g} and "
+                             f"{distinct[1]:g}): if they are classes, set task: classification")
         model = Regressor.init(data.X.shape[1], sizes, data.Y.shape[1], config.model.activation,
                                rngs["init"], y_scale=y_scale, **common)
     return Run(config, data, model, train_rows, val_rows, warnings=notes)
