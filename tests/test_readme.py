@@ -78,7 +78,7 @@ def _region(offset: int, lines: list[str], block_start: int, end: int) -> Region
 
 # A duration as the tables print it: "268.5 µs", "1.02 ms", "3.45 s", "1,443 ms".
 _DURATION = re.compile(r"(?<![\w.,])\d+(?:,\d{3})*(?:\.\d+)? ?(?:ns|µs|us|ms|s)\b")
-_JSON_SECONDS = re.compile(r'("seconds": )[-+0-9.eE]+')
+_JSON_SECONDS = re.compile(r'("(?:loop_)?seconds": )[-+0-9.eE]+')
 _TIME_ROW = re.compile(r"(time \(s\)\s+)[0-9.]+")
 _TIME = "<time>"
 

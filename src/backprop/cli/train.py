@@ -166,8 +166,8 @@ _LABELS = {
     "saved_train_accuracy": "saved model: train accuracy",
     "saved_val_accuracy": "saved model: validation accuracy",
     "train_rows": "train rows", "val_rows": "validation rows",
-    "loop_seconds": "time in the training loop (s)",
-    "seconds": "wall time: read, train, save (s)",
+    "loop_seconds": "training loop time (s)",
+    "seconds": "wall time (s)",
     "gradcheck_max_rel_error": "gradcheck largest relative error", "model": "model file",
     "plot": "plot file",
 }
