@@ -110,6 +110,10 @@ def test_evaluate_regression_equals_the_formulas_on_predict_output(
     assert code == 0, err
     result = json.loads(out)
     assert result["rows"] == 40 and [r["target"] for r in result["metrics"]] == ["price", "overall"]
+    model, _ = load_model(model_path)
+    X = np.array([[float(r["area"]), float(r["rooms"])] for r in rows])
+    lo, hi = model.x_range
+    assert result["extrapolated_rows"] == int(np.sum(((X < lo) | (X > hi)).any(axis=1)))
     got = result["metrics"][0]
     mse = float(np.mean((y - p) ** 2))
     assert got["mse"] == pytest.approx(mse, rel=1e-12)

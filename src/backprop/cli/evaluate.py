@@ -43,10 +43,15 @@ def evaluate(
     if data == "-" and sys.stdin.isatty():
         raise InputError("give DATA.csv, or pipe CSV rows (with a header) to stdin with '-'")
     result = score(net, data, delimiter)
+    message = result.pop("warning")
     if result["task"] == "classification":
         _classification(result, format)
     else:
         _regression(result, format)
+    if message:
+        from backprop.views.render import warn
+
+        warn(message)
 
 
 METRICS = [("mse", "MSE"), ("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²")]

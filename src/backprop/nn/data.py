@@ -165,7 +165,7 @@ def find_columns(source: str, header: Sequence[str], wanted: Sequence[str], key:
 
 def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | None = None,
              key: str = "data", delimiter: str = ",", classification: bool = False,
-             min_rows: int = 2) -> Dataset:
+             min_rows: int = 2, hint: str = "") -> Dataset:
     """Every row of a CSV with a header (``-``: stdin); ``inputs`` default to every non-target column.
 
     Only the input and target columns are parsed.
@@ -184,7 +184,6 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
             raise InputError(f"{key}: {name} has no input columns besides the target")
         x_index = find_columns(name, header, inputs, f"{key}.inputs")
         xs, ys = [], []
-        hint = "" if classification else " (for class labels, set task: classification)"
         for rows, lines in src.chunks():
             xs.append(numbers(name, rows, lines, inputs, x_index))
             ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
@@ -244,7 +243,8 @@ def load(cfg: DataConfig, base: Path, seed: int, classification: bool = False) -
     if cfg.csv is not None:
         path = Path(cfg.csv)
         return load_csv(path if path.is_absolute() else base / path, cfg.targets, cfg.inputs,
-                        delimiter=cfg.delimiter, classification=classification)
+                        delimiter=cfg.delimiter, classification=classification,
+                        hint="" if classification else " (for class labels, set task: classification)")
     assert cfg.synthetic is not None
     if len(cfg.targets) != 1:
         raise InputError("data.target: synthetic data has one target; give one name")

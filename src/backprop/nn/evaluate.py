@@ -17,6 +17,7 @@ from backprop.errors import InputError
 from backprop.nn import metrics
 from backprop.nn.data import load_csv
 from backprop.nn.model import Classifier, Model
+from backprop.nn.predict import Extrapolation
 
 
 def evaluate(model: Model, path: str | Path, delimiter: str = ",") -> dict[str, Any]:
@@ -25,6 +26,10 @@ def evaluate(model: Model, path: str | Path, delimiter: str = ",") -> dict[str, 
     data = load_csv(path, model.target_names, model.input_names, key="DATA", delimiter=delimiter,
                     classification=classify, min_rows=1)
     out: dict[str, Any] = {"task": model.task, "data": data.source, "rows": int(len(data.X))}
+    outside = Extrapolation()
+    outside.add(model, data.X)
+    out["extrapolated_rows"] = outside.outside
+    out["warning"] = outside.message()
     if isinstance(model, Classifier):
         labels = data.Y[:, 0].astype(str)
         known = set(model.classes)
