@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from backprop.errors import InputError
 from backprop.nn import metrics
 from backprop.nn.data import load_csv
