@@ -68,16 +68,20 @@ def predict(
 
 
 def _write(stream: Any, format: Format, only: bool) -> None:
-    from backprop.views.render import csv_line, json_line
+    from backprop.views.render import json_line
+
+    import csv
 
     columns = stream.columns[len(stream.input_columns):] if only else stream.columns
+    # the csv module's writer: its quoting, and floats as repr (every digit)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
     if format is Format.csv:
-        sys.stdout.write(csv_line(columns) + "\n")
+        writer.writerow(columns)
     widths: list[int] | None = None
     for chunk in stream.chunks:
         rows = chunk.only_predictions() if only else chunk.rows(typed=format is not Format.csv)
         if format is Format.csv:
-            sys.stdout.write("".join(csv_line(r) + "\n" for r in rows))
+            writer.writerows(rows)
         elif format is Format.json:
             sys.stdout.write("".join(json_line(dict(zip(columns, r))) + "\n" for r in rows))
         else:

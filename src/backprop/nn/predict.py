@@ -70,14 +70,15 @@ class Chunk:
 
     def rows(self, typed: bool) -> list[list[Any]]:
         """Output rows: every cell (the model's inputs as numbers when ``typed``), then the predictions."""
-        preds = [p.tolist() for p in self.predicted]
+        preds = list(zip(*(p.tolist() for p in self.predicted)))
+        if not typed:
+            return [[*row, *extra] for row, extra in zip(self.cells, preds)]
         out = []
-        for r, row in enumerate(self.cells):
+        for row, x, extra in zip(self.cells, self.X.tolist(), preds):
             cells: list[Any] = list(row)
-            if typed:
-                for k, j in enumerate(self.index):
-                    cells[j] = float(self.X[r, k])
-            out.append(cells + [p[r] for p in preds])
+            for j, v in zip(self.index, x):
+                cells[j] = v
+            out.append([*cells, *extra])
         return out
 
     def only_predictions(self) -> list[list[Any]]:
