@@ -49,7 +49,7 @@ def evaluate(
     else:
         _regression(result, format)
     if message:
-        from backprop.views.render import warn
+        from backprop.views.writers import warn
 
         warn(message)
 
@@ -62,7 +62,7 @@ def _short(v: Any) -> str:
 
 
 def _regression(result: dict[str, Any], format: Format) -> None:
-    from backprop.views.render import csv_line, json_line, print_table
+    from backprop.views.writers import csv_line, json_line, print_table
 
     rows = result["metrics"]
     if format is Format.json:
@@ -79,7 +79,7 @@ def _regression(result: dict[str, Any], format: Format) -> None:
 
 
 def _classification(result: dict[str, Any], format: Format) -> None:
-    from backprop.views.render import console, csv_line, json_line, table
+    from backprop.views.writers import console, csv_line, json_line, table
 
     classes = result["classes"]
     if format is Format.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -46,13 +46,14 @@ def predict(
     from backprop.errors import InputError
     from backprop.nn.model import load_model
     from backprop.nn.predict import predict_csv, predict_point
-    from backprop.views.render import warn
+    from backprop.views.writers import open_writer, warn, write_results
 
     net, _ = load_model(model)
+    digits = 6 if format is Format.table else None  # tables are read by people
     if at is not None and data is not None:
         raise InputError("give the data as DATA.csv (or '-') or as --at, not both")
     if at is not None and at.strip() != "-":
-        stream = predict_point(net, parse_point(at, net.input_names), proba)
+        stream = predict_point(net, parse_point(at, net.input_names), proba, only_predictions, digits)
     else:
         source = data if data is not None else "-"
         if source == "-" and sys.stdin.isatty():
@@ -60,44 +61,8 @@ def predict(
                              f"{','.join(net.input_names)}) to stdin")
         if len(delimiter) != 1:
             raise InputError(f"--delimiter: one character, got {delimiter!r}")
-        stream = predict_csv(net, source, proba, delimiter)
-    _write(stream, format, only_predictions)
+        stream = predict_csv(net, source, proba, delimiter, only_predictions, digits)
+    write_results(stream.chunks, open_writer(format.value, stream.columns, streaming=True))
     message = stream.extrapolation.message()
     if message:
         warn(message)
-
-
-def _write(stream: Any, format: Format, only: bool) -> None:
-    from backprop.views.render import json_line
-
-    import csv
-
-    columns = stream.columns[len(stream.input_columns):] if only else stream.columns
-    # the csv module's writer: its quoting, and floats as repr (every digit)
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    if format is Format.csv:
-        writer.writerow(columns)
-    widths: list[int] | None = None
-    for chunk in stream.chunks:
-        rows = chunk.only_predictions() if only else chunk.rows(typed=format is not Format.csv)
-        if format is Format.csv:
-            writer.writerows(rows)
-        elif format is Format.json:
-            sys.stdout.write("".join(json_line(dict(zip(columns, r))) + "\n" for r in rows))
-        else:
-            shown = [[_short(v) for v in r] for r in rows]
-            if widths is None:  # from the header and the first chunk: the rows stream
-                widths = [max([len(c), *(len(r[k]) for r in shown[:1000])])
-                          for k, c in enumerate(columns)]
-                sys.stdout.write(_line(columns, widths) + "\n" + "  ".join("-" * w for w in widths)
-                                 + "\n")
-            sys.stdout.write("".join(_line(r, widths) + "\n" for r in shown))
-        sys.stdout.flush()
-
-
-def _line(cells: Any, widths: list[int]) -> str:
-    return "  ".join(c.rjust(w) for c, w in zip(cells, widths))
-
-
-def _short(v: Any) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else str(v)

@@ -55,7 +55,7 @@ def train(
     from backprop.nn import config as settings
     from backprop.nn.model import check_writable
     from backprop.nn import train as training
-    from backprop.views.render import warn
+    from backprop.views.writers import warn
 
     # SIGINT/SIGTERM are caught for the whole command, not only the loop: one that comes
     # while the data loads stops before training, one while the model is written waits
@@ -135,7 +135,7 @@ def _fit_with_progress(run: Any, quiet: bool, stop: Any) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from backprop.nn import train as training
-    from backprop.views.render import console
+    from backprop.views.writers import console
 
     err = console(stderr=True)
     # Off a terminal a live bar would only add lines to a log: none at all there.
@@ -181,7 +181,7 @@ def short(v: Any) -> str:
 
 
 def _print_summary(result: dict[str, Any], format: Format, history: Any = ()) -> None:
-    from backprop.views.render import console, csv_line, json_line, table
+    from backprop.views.writers import console, csv_line, json_line, table
 
     if format is Format.json:
         sys.stdout.write(json_line(result) + "\n")

@@ -63,16 +63,21 @@ def predictions(model: Model, X: Array, proba: bool = False) -> list[Array]:
 
 @dataclass
 class Chunk:
+    """A block of rows and their predictions: a result the writers of ``views.writers`` read."""
+
     cells: list[list[str]]  # the input rows as read
     X: Array  # the model's inputs, parsed
     index: list[int]  # where the model's inputs are among the cells
     predicted: list[Array]  # one array per prediction column
+    columns: list[str]  # the output columns
+    only: bool = False  # the prediction columns alone
+    digits: int | None = None  # for a person: numbers to this many significant digits
 
-    def rows(self, typed: bool) -> list[list[Any]]:
-        """Output rows: every cell (the model's inputs as numbers when ``typed``), then the predictions."""
+    def _typed(self) -> list[list[Any]]:
+        """Every cell (the model's inputs as numbers), then the predictions."""
         preds = list(zip(*(p.tolist() for p in self.predicted)))
-        if not typed:
-            return [[*row, *extra] for row, extra in zip(self.cells, preds)]
+        if self.only:
+            return [list(extra) for extra in preds]
         out = []
         for row, x, extra in zip(self.cells, self.X.tolist(), preds):
             cells: list[Any] = list(row)
@@ -81,19 +86,34 @@ class Chunk:
             out.append([*cells, *extra])
         return out
 
-    def only_predictions(self) -> list[list[Any]]:
-        return [list(r) for r in zip(*(p.tolist() for p in self.predicted))]
+    def rows(self) -> list[list[Any]]:
+        """The cells as they were read (CSV keeps them byte for byte), then the predictions."""
+        if self.digits is not None:
+            d = self.digits
+            return [[float(f"{v:.{d}g}") if isinstance(v, float) else v for v in r]
+                    for r in self._typed()]
+        if self.only:
+            return self._typed()
+        preds = list(zip(*(p.tolist() for p in self.predicted)))
+        return [[*row, *extra] for row, extra in zip(self.cells, preds)]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r)) for r in self._typed()]
+
+    def diagnosis(self) -> None:
+        return None  # a nan prediction says so itself (and JSON writes null)
 
 
 @dataclass
 class Stream:
-    columns: list[str]  # every input column, then the prediction columns
+    columns: list[str]  # every input column (unless only predictions), then the predictions
     input_columns: list[str]
     chunks: Iterator[Chunk]
     extrapolation: Extrapolation
 
 
 def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: str = ",",
+                only: bool = False, digits: int | None = None,
                 chunk_rows: int = CHUNK_ROWS) -> Stream:
     """Predictions for every row of a CSV (``-``: stdin) with a header naming the model's inputs.
 
@@ -107,8 +127,9 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     header = src.header(allow_empty=True)
     if not header:  # an empty pipe is not an error: no rows, the model's columns
         src.__exit__()
-        return Stream([*model.input_names, *prediction_columns(model, proba)],
-                      list(model.input_names), iter(()), Extrapolation())
+        empty = prediction_columns(model, proba)
+        return Stream(empty if only else [*model.input_names, *empty], list(model.input_names),
+                      iter(()), Extrapolation())
     names = model.input_names
     headerless = False
     if len(names) == 1 and len(header) == 1 and header[0] not in names:
@@ -130,10 +151,13 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
             raise InputError(f"{src.name} line 1: the data already has a column {name}; rename it "
                              "(predict adds that column)")
 
+    pred_columns = prediction_columns(model, proba)
+    columns = pred_columns if only else [*header, *pred_columns]
+
     def one(rows: list[list[str]], lines: list[int]) -> Chunk:
         X = numbers(src.name, rows, lines, names, index, finite=False)
         extra.add(model, X)
-        return Chunk(rows, X, index, predictions(model, X, proba))
+        return Chunk(rows, X, index, predictions(model, X, proba), columns, only, digits)
 
     def chunks() -> Iterator[Chunk]:
         with src:
@@ -142,10 +166,11 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
             for rows, lines in src.chunks(chunk_rows):
                 yield one(rows, lines)
 
-    return Stream([*header, *prediction_columns(model, proba)], list(header), chunks(), extra)
+    return Stream(columns, list(header), chunks(), extra)
 
 
-def predict_point(model: Model, point: dict[str, float], proba: bool = False) -> Stream:
+def predict_point(model: Model, point: dict[str, float], proba: bool = False, only: bool = False,
+                  digits: int | None = None) -> Stream:
     """Predictions at one point of raw inputs (``--at``)."""
     if proba and not isinstance(model, Classifier):
         raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
@@ -153,7 +178,10 @@ def predict_point(model: Model, point: dict[str, float], proba: bool = False) ->
     X = np.array([[point[n] for n in names]], dtype=np.float64)
     extra = Extrapolation()
     extra.add(model, X)
-    chunk = Chunk([[repr(v) for v in X[0]]], X, list(range(len(names))), predictions(model, X, proba))
-    return Stream([*names, *prediction_columns(model, proba)], list(names), iter([chunk]), extra)
+    pred_columns = prediction_columns(model, proba)
+    columns = pred_columns if only else [*names, *pred_columns]
+    chunk = Chunk([[repr(v) for v in X[0]]], X, list(range(len(names))),
+                  predictions(model, X, proba), columns, only, digits)
+    return Stream(columns, list(names), iter([chunk]), extra)
 
 
