@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from backprop import numeric
-from backprop.studies.tables import Table, load_average, number, ratio, seconds
+from backprop.studies.tables import Table, load_average, number, seconds
 from backprop.studies.timing import Timing, time_interleaved
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
@@ -62,11 +62,10 @@ class Method:
         return " + ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in self.passes.items())
 
     def to_json(self) -> dict[str, Any]:
-        return {"grad": self.grad, "passes": self.passes,
-                "seconds": self.timing.median if self.timing else None,
-                "timing": self.timing.to_json() if self.timing else None,
+        return {"grad": self.grad, "abs_error": self.abs_error, "rel_error": self.rel_error,
+                "passes": self.passes, "seconds": self.timing.median if self.timing else None,
                 "forward_passes": self.forward_passes,
-                "abs_error": self.abs_error, "rel_error": self.rel_error, **self.extra}
+                "timing": self.timing.to_json() if self.timing else None, **self.extra}
 
 
 @dataclass
@@ -101,12 +100,11 @@ class Comparison:
 
         many = len(self.at) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "",
-                                  "1 forward", seconds(self.forward.median), "1"]]
+                                  "1 forward", seconds(self.forward.median)]]
         for key in METHODS:
             m = self.methods[key]
             label = LABELS[key]
-            cost = [m.passes_text(), seconds(m.timing.median if m.timing else None),
-                    ratio(m.forward_passes)]
+            cost = [m.passes_text(), seconds(m.timing.median if m.timing else None)]
             if m.grad is None:
                 rows.append([label, "-", "-", "-", "-", *cost])
             elif many:
@@ -118,11 +116,10 @@ class Comparison:
                     rows.append([label, v, fmt(g), number(m.abs_error.get(v)),
                                  number(m.rel_error.get(v)), *cost])
         ref = "the symbolic derivative" if self.reference == "symbolic" else "reverse mode"
-        reps = sorted({m.timing.repeats for m in self.methods.values() if m.timing})
-        caption = (f"errors against {ref} evaluated in float64{' (the largest over the variables)' if many else ''}; "
-                   f"times per gradient: medians of {reps[0]}-{reps[-1]} interleaved samples after a "
-                   "warm call (spread in --format json); 'in forward passes' = that time over one "
-                   "forward pass's" + (f"; load average {self.load:.2f}" if self.load is not None else ""))
+        caption = (f"errors against {ref} evaluated in float64"
+                   f"{' (the largest over the variables)' if many else ''}; time per gradient: the "
+                   "median CPU time of interleaved samples after a warm call (their spread, and "
+                   "each time in forward passes, in --format json)")
         notes = [f"graph nodes: {self.graph_nodes:,} (each shared subexpression once)"]
         sym = self.methods["symbolic"]
         if sym.grad is not None:
@@ -139,7 +136,7 @@ class Comparison:
                 notes.append(f"{LABELS[key]} steps: {steps}")
         return [Table(f"Gradient of f = {self.expression} at {self._at_text()}  (f = {self.value!r})",
                       ["method", "variable", "partial derivative", "abs error", "rel error",
-                       "passes", "time per gradient", "in forward passes"],
+                       "passes", "time per gradient"],
                       rows, caption, right_align_from=2, notes=notes)]
 
 
@@ -186,10 +183,11 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
     n = len(names)
     sym_info, sym_eval, sym_diff = _symbolic(f, names, values, max_size)
 
+    wanted = None if names == list(f.variables) else names  # every partial: the plain call
     runs: dict[str, Callable[[], Any]] = {
         "forward_pass": lambda: f(**values),
-        "reverse_mode": lambda: f.value_and_grad(names, **values),
-        "forward_mode": lambda: f.forward_mode_grad(names, **values),
+        "reverse_mode": lambda: f.value_and_grad(wanted, **values),
+        "forward_mode": lambda: f.forward_mode_grad(wanted, **values),
         "forward_difference": lambda: numeric.gradient(f, values, numeric.FORWARD, eps, names),
         "central_difference": lambda: numeric.gradient(f, values, numeric.CENTRAL, eps, names),
     }
