@@ -131,15 +131,22 @@ class _AtPoint:
     """A Function of named variables read from one float array (the kernel perturbs it)."""
 
     def __init__(self, f: Any, values: Mapping[str, float], names: Sequence[str]) -> None:
-        self.f = f
         self.values = {k: float(v) for k, v in values.items()}
+        # the façade's one-point forward pass (no input checks: the point was checked once)
+        # where it has one; any callable of keyword values otherwise
+        value_at = getattr(f, "value_at", None)
+        missing = set(getattr(f, "variables", ())) - set(self.values)
+        if missing:
+            raise InputError(f"no value given for {', '.join(sorted(missing))}")
+        self.evaluate: Callable[[dict[str, float]], float] = (
+            value_at if value_at is not None else lambda at: float(f(**at)))
         self.names = list(names)
         self.x = np.array([self.values[v] for v in self.names], dtype=np.float64)
 
     def __call__(self) -> float:
         at = dict(self.values)
         at.update(zip(self.names, self.x.tolist()))
-        return float(self.f(**at))
+        return float(self.evaluate(at))
 
 
 def gradient(f: Any, point: Mapping[str, float], method: str = FORWARD, eps: float | None = None,
