@@ -30,6 +30,7 @@ FORWARD_EPS = math.sqrt(MACHINE_EPS)  # about 1.5e-8
 CENTRAL_EPS = MACHINE_EPS ** (1.0 / 3.0)  # about 6.1e-6
 
 FORWARD, CENTRAL = "forward", "central"
+RELATIVE_STEP = {FORWARD: FORWARD_EPS, CENTRAL: CENTRAL_EPS}
 
 
 def step(x: float, method: str = FORWARD, eps: float | None = None) -> float:
@@ -37,7 +38,7 @@ def step(x: float, method: str = FORWARD, eps: float | None = None) -> float:
 
     The step is rounded so that x + h - x == h exactly in floating point.
     """
-    h = eps if eps is not None else (FORWARD_EPS if method == FORWARD else CENTRAL_EPS) * max(1.0, abs(x))
+    h = eps if eps is not None else RELATIVE_STEP[method] * max(1.0, abs(x))
     taken = (x + h) - x
     return taken if taken != 0.0 else h  # |x| so large that h vanishes: keep h, the caller sees 0/h
 
@@ -160,7 +161,7 @@ def gradient(f: Any, point: Mapping[str, float], method: str = FORWARD, eps: flo
     names = list(f.variables) if wrt is None else list(wrt)
     at = _AtPoint(f, point, names)
     d = differences(at, at.x, method, eps)
-    base = eps if eps is not None else (FORWARD_EPS if method == FORWARD else CENTRAL_EPS)
+    base = eps if eps is not None else RELATIVE_STEP[method]
     return NumericGradient({v: float(g) for v, g in zip(names, d.grad)}, method, base,
                            {v: float(h) for v, h in zip(names, d.steps)}, d.evals)
 
