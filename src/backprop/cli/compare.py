@@ -79,9 +79,9 @@ def compare(
     """Reverse mode, forward mode, symbolic and numeric gradients of EXPR side by side.
 
     For each: the partial derivatives, their errors against the exact value,
-    the passes it makes, its time per gradient (warm, repeated, interleaved:
-    medians) and that time in forward passes; the sizes of the graph and of the
-    symbolic derivative. --scaling measures the lecture's cost claims; --sweep
+    the passes it makes and its time per gradient (warm, repeated, interleaved:
+    the median CPU time; spread and time in forward passes with --format json);
+    the sizes of the graph and of the symbolic derivative. --scaling measures the lecture's cost claims; --sweep
     the error of finite differences against the step.
     """
     from backprop.errors import InputError

@@ -54,7 +54,7 @@ def sines_graph(n: int) -> Graph:
 def nested_text(depth: int) -> str:
     t = "x"
     for _ in range(depth):
-        t = f"({t})*sin({t})"
+        t = f"{t if t == 'x' else f'({t})'}*sin({t})"
     return t
 
 
