@@ -143,7 +143,9 @@ def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
             d = numeric.differences(net.forward, net.w)
             row["numeric_seconds"] = nt["numeric"].median
             row["numeric_timing"] = nt["numeric"].to_json()
-            row["numeric_measured"] = f"median of {nt['numeric'].repeats}"
+            reps = nt["numeric"].repeats
+            row["numeric_measured"] = (f"median of {reps}" if reps else
+                                       "one call (the budget allowed no repeats)")
             done = d.indices
             g_num = d.grad
         else:  # one run over a random order of the parameters, cut off at the share's end
