@@ -220,7 +220,7 @@ def depth_scaling(deadline: float, max_depth: int = 40, max_size: int = DEFAULT_
                                "shared_seconds": None, "shared_nodes": None}
         rows.append(row)
         # predicted: building the tree and its plan, then three evaluations of it
-        predicted = 1.5 * (per_node * d.size + 3 * per_eval * d.size)  # linear in the size
+        predicted = 1.2 * (per_node * d.size + 3 * per_eval * d.size)  # linear in the size
         if time.perf_counter() + predicted >= deadline:
             row["tree_skipped"] = "the time budget would be overrun"
             continue
@@ -426,10 +426,11 @@ def scaling(max_seconds: float = 60.0, max_size: int = DEFAULT_MAX_SIZE, progres
     load0 = load_average()
     with limit_threads():
         threads = blas_threads()
-        # shares of the budget: the numeric gradient is cut to fit its share, the symbolic swell
-        # needs the most (the tree at depth 12 alone has 217,088 nodes to build and evaluate)
-        network = network_scaling(time.perf_counter() + 0.25 * budget, progress=progress)
-        depth = depth_scaling(end - 0.3 * budget, max_size=max_size, progress=progress)
+        # shares of the budget: the symbolic swell first, since it needs a fixed amount (the tree at
+        # depth 12 alone has 217,088 nodes to build and evaluate); the numeric gradient then cuts
+        # itself to what is left of its share; the gradient's cost gets the rest
+        depth = depth_scaling(time.perf_counter() + 0.5 * budget, max_size=max_size, progress=progress)
+        network = network_scaling(end - 0.3 * budget, progress=progress)
         cost = cost_scaling(end, progress=progress)
     return Scaling(max_seconds, time.perf_counter() - start, network, depth, cost,
                    (load0, load_average()), threads)
