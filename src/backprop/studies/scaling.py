@@ -336,7 +336,7 @@ def cost_scaling(deadline: float, sizes: Sequence[int] = COST_SIZES,
 # ---- all three within the budget -----------------------------------------------
 
 MARGIN = 2.0  # seconds: the whole command (start-up, printing) ends within S + MARGIN
-RESERVE = 0.5  # seconds kept back at the end for writing the result
+RESERVE = 1.0  # seconds kept back: start-up before the clock starts, the output, a late prediction
 
 
 @dataclass
