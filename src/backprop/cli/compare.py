@@ -151,13 +151,13 @@ def compare(
 
 def _write(result: Any, format: CompareFormat, lines: bool = False) -> None:
     """The result as one JSON object (JSON Lines for the sweep's rows) or as its tables."""
-    from backprop.views.render import json_line
+    from backprop.views.writers import json_line
 
     if format is CompareFormat.json:
         objs = result.json_lines() if lines else [result.to_json()]
         sys.stdout.write("".join(json_line(o) + "\n" for o in objs))
         return
-    from backprop.views.render import console, table
+    from backprop.views.writers import console, table
 
     out = console()
     for t in result.tables():
@@ -167,13 +167,13 @@ def _write(result: Any, format: CompareFormat, lines: bool = False) -> None:
 
 
 def _warn_non_finite(f: Any, point: dict[str, float], value: float, grads: list[Any]) -> None:
-    from backprop.views.render import has_non_finite
+    from backprop.views.writers import has_non_finite, warn
 
     bad_value = has_non_finite(value)
     if bad_value or any(g is not None and has_non_finite(g) for g in grads):
-        from backprop.cli.common import warn_non_finite
-
-        warn_non_finite(f, f.forward(**point), "value" if bad_value else "gradient")
+        found = f.diagnose(point, "value" if bad_value else "gradient")
+        if found is not None:
+            warn(found.message())
 
 
 def _progress(message: str) -> None:

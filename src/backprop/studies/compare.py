@@ -96,7 +96,7 @@ class Comparison:
         return ", ".join(k if v is None else f"{k} = {v!r}" for k, v in items)
 
     def tables(self) -> list[Table]:
-        from backprop.views.render import fmt
+        from backprop.views.writers import fmt
 
         many = len(self.at) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "",

@@ -64,7 +64,7 @@ class Sweep:
         return self.rows
 
     def tables(self) -> list[Table]:
-        from backprop.views.render import fmt
+        from backprop.views.writers import fmt
 
         at = ", ".join(f"{k} = {v!r}" for k, v in self.at.items())
         ref = "the symbolic derivative" if self.reference == "symbolic" else "reverse mode"
