@@ -1,41 +1,55 @@
-"""`backprop compare`: the four methods side by side, the JSON schema, and --scaling."""
+"""`backprop compare`: the methods side by side, the timing harness, the studies' budget."""
 
 from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from backprop.cli import main
-from backprop.studies.compare import Network, compare, fit_exponent
-from backprop.core.function import parse
+from backprop.core.function import Function, parse
+from backprop.core.printer import tree_size
+from backprop.studies import fixtures
+from backprop.studies.compare import compare
+from backprop.studies.scaling import NetworkLoss, fit_exponent, gradient_over_forward
+from backprop.studies.timing import Timing, median_ratio, time_interleaved
 from backprop.numeric import gradient_vector
+from backprop.symbolic import derivative
 from clikit import run_backprop as run
 
 METHODS = {"reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference"}
 
 
 def check_schema(obj: dict, variables: list[str]) -> None:
-    assert set(obj) >= {"at", "value", "graph_nodes", "methods"}
+    assert set(obj) >= {"at", "value", "graph_nodes", "methods", "forward_pass"}
     assert set(obj["at"]) == set(variables) and isinstance(obj["value"], float)
     assert isinstance(obj["graph_nodes"], int)
     assert set(obj["methods"]) == METHODS
     m = obj["methods"]
     for key in METHODS:
-        assert isinstance(m[key]["seconds"], float) and m[key]["seconds"] >= 0
+        t = m[key]["timing"]
+        assert m[key]["seconds"] == t["median"] > 0
+        assert t["min"] <= t["q1"] <= t["median"] <= t["q3"] <= t["max"]
+        assert t["repeats"] >= 5 and t["number"] >= 1
+        assert m[key]["forward_passes"] == pytest.approx(m[key]["seconds"] / obj["forward_pass"]["seconds"])
     for key in ("reverse_mode", "forward_mode", "forward_difference", "central_difference"):
         assert set(m[key]["grad"]) == set(variables)
-        assert isinstance(m[key]["evals"], int)
-    assert m["reverse_mode"]["evals"] == 1
-    assert set(m["symbolic"]) >= {"grad", "derivative", "size", "seconds"}
+    n = len(variables)
+    assert m["reverse_mode"]["passes"] == {"forward": 1, "backward": 1}
+    assert m["forward_mode"]["passes"] == {"forward": 1, "tangent": n}
+    assert m["forward_difference"]["passes"] == {"forward": n + 1} and m["forward_difference"]["evals"] == n + 1
+    assert m["central_difference"]["passes"] == {"forward": 2 * n}
+    assert set(m["symbolic"]) >= {"grad", "derivative", "size", "seconds", "differentiation_seconds"}
     for key in ("forward_difference", "central_difference"):
         assert isinstance(m[key]["eps"], float)
 
 
-def test_seed_example_json() -> None:
+def test_lecture_example_json() -> None:
     r = run("compare", "--format", "json")
     assert r.returncode == 0 and "Traceback" not in r.stderr
     obj = json.loads(r.stdout)
@@ -66,21 +80,36 @@ def test_seed_example_json() -> None:
 
 def test_several_variables_and_errors() -> None:
     f = parse("x^2*y + sin(y)")
-    obj = compare(f, {"x": 1.0, "y": 2.0})
+    obj = compare(f, {"x": 1.0, "y": 2.0}, min_total=0.005).to_json()
     check_schema(obj, ["x", "y"])
     m = obj["methods"]
-    assert m["forward_mode"]["evals"] == 2 and m["central_difference"]["evals"] == 4
-    assert m["forward_difference"]["evals"] == 3
     assert m["reverse_mode"]["grad"] == {"x": 4.0, "y": pytest.approx(1 + math.cos(2.0), rel=1e-15)}
     for v in ("x", "y"):
         assert m["reverse_mode"]["rel_error"][v] <= 1e-15
         assert m["central_difference"]["rel_error"][v] < 1e-7
 
 
+def test_sines_example_many_variables_one_row_per_method(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--example", "sines", "--n", "8", "--format", "json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    check_schema(obj, fixtures.sines_variables(8))
+    w = obj["at"]
+    assert w["w3"] == 3 / 8
+    # dE/dw_i = cos(w_i) w_{i+1} + sin(w_{i-1}), by hand (cyclic)
+    for i in range(1, 9):
+        nxt, prv = w[f"w{i % 8 + 1}"], w[f"w{(i - 2) % 8 + 1}"]
+        assert obj["methods"]["reverse_mode"]["grad"][f"w{i}"] == pytest.approx(
+            math.cos(w[f"w{i}"]) * nxt + math.sin(prv), rel=1e-14)
+    assert main(["compare", "--example", "sines", "--n", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "all 8" in out and out.count("forward difference") == 1 and "9 forward" in out
+
+
 def test_symbolic_cap_other_methods_still_report() -> None:
-    obj = compare(parse("sin(x)*exp(x)*cos(x)"), {"x": 0.3}, max_size=5)
+    obj = compare(parse("sin(x)*exp(x)*cos(x)"), {"x": 0.3}, max_size=5, min_total=0.005).to_json()
     m = obj["methods"]
     assert m["symbolic"]["grad"] is None and "size cap of 5" in m["symbolic"]["error"]
+    assert m["symbolic"]["timing"] is None
     assert obj["reference"] == "reverse_mode"
     for key in ("reverse_mode", "forward_mode", "forward_difference", "central_difference"):
         assert m[key]["grad"]["x"] is not None
@@ -90,6 +119,7 @@ def test_cli_table_cap_and_eps(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", "sin(x)*exp(x)", "--at", "0.5", "--max-size", "3", "--eps", "1e-4"]) == 0
     out = capsys.readouterr().out
     assert "size cap" in out and "reverse mode" in out and "central difference" in out
+    assert "time per gradient" in out and "1 forward + 1 backward" in out
     assert main(["compare", "exp(x)", "--at", "1", "--eps", "1e-3", "--format", "json"]) == 0
     obj = json.loads(capsys.readouterr().out)
     assert obj["methods"]["forward_difference"]["eps"] == 1e-3
@@ -106,47 +136,14 @@ def test_cli_table_cap_and_eps(capsys: pytest.CaptureFixture[str]) -> None:
     (["compare", "x^2", "--at", "1", "--eps", "-1"], "--eps"),
     (["compare", "--scaling", "--max-seconds", "-3"], "--max-seconds"),
     (["compare", "x", "--scaling"], "--scaling"),
+    (["compare", "x", "--example", "sines"], "--example"),
+    (["compare", "--n", "5"], "--n"),
+    (["compare", "--example", "nested", "--n", "0"], "--n"),
 ])
 def test_cli_bad_input(args: list[str], needle: str) -> None:
     r = run(*args)
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr and "Traceback" not in r.stderr
-
-
-def test_network_backprop_matches_numeric() -> None:
-    net = Network(4, 3, samples=7)
-    loss, grad = net.loss_and_grad(net.w)
-    assert loss == pytest.approx(net.loss(net.w), rel=1e-15)
-    g_num, evals = gradient_vector(net.loss, net.w, "central")
-    assert evals == 2 * net.params == 2 * (4 * 3 + 3 + 3 + 1)
-    assert max(abs(a - b) for a, b in zip(g_num, grad)) < 1e-8
-
-
-def test_fit_exponent() -> None:
-    xs = [10.0, 100.0, 1000.0]
-    assert fit_exponent(xs, [3 * x ** 2 for x in xs]) == pytest.approx(2.0)
-    assert fit_exponent([5.0], [1.0]) is None
-
-
-def test_scaling_within_budget_reports_exponents() -> None:
-    t0 = time.perf_counter()
-    r = run("compare", "--scaling", "--max-seconds", "10", "--format", "json")
-    elapsed = time.perf_counter() - t0
-    assert r.returncode == 0, r.stderr
-    obj = json.loads(r.stdout)
-    assert obj["seconds"] <= 10.0
-    assert elapsed < 10.0 + 5.0  # the interpreter's start-up on top of the budget
-    net = obj["network"]
-    assert net["numeric_exponent"] is not None and net["backprop_exponent"] is not None
-    # the numeric gradient grows faster than backpropagation
-    assert net["numeric_exponent"] > net["backprop_exponent"]
-    # numeric / backprop grows about like |W| (expected exponent 1)
-    assert 0.7 < net["ratio_exponent"] < 1.3
-    assert dep_per_level(obj) == pytest.approx(2.0)
-    dep = obj["depth"]
-    assert dep["symbolic_growth_factor_per_level"] > 1.5
-    assert dep["graph_nodes_exponent"] < 1.2
-    assert obj["gradient_over_forward"]["rows"]
 
 
 def test_non_finite_warns_and_json_stays_strict() -> None:
@@ -160,5 +157,142 @@ def test_non_finite_warns_and_json_stays_strict() -> None:
     assert obj["methods"]["reverse_mode"]["grad"]["x"] == -1.0
 
 
-def dep_per_level(obj: dict) -> float:
-    return obj["depth"]["graph_nodes_per_level"]
+# ---- the timing harness -------------------------------------------------------------
+
+def test_harness_warm_interleaved_repeated_to_a_minimum() -> None:
+    calls: list[str] = []
+    t = time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                         min_total=0.0, min_repeats=4, sample_seconds=0.0)
+    # a warm call, untimed, then timeit's autorange: 1, 2, 5, ... calls until a sample lasts
+    # sample_seconds (0 here: 1 call)
+    assert calls[:4] == ["a", "a", "b", "b"]
+    # then one sample each per round, the order rotated from round to round
+    assert calls[4:] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert t["a"].repeats == t["b"].repeats == 4 and t["a"].number == 1
+    slow = time_interleaved({"s": lambda: _spin(0.002)}, min_total=0.03, min_repeats=2)
+    # each sample lasts at least 2 ms of wall time: 0.03 s of them is at most 15 samples
+    assert 2 <= slow["s"].repeats <= 15 and slow["s"].number == 1
+    assert slow["s"].median <= 0.002 * 1.5  # CPU time: no more than the spin's wall time
+
+
+def _spin(seconds: float) -> None:
+    """Busy for ``seconds`` of wall time (the harness's clock is CPU time)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_harness_never_starts_a_round_past_the_deadline() -> None:
+    starts: list[float] = []
+
+    def work() -> None:
+        starts.append(time.perf_counter())
+        _spin(0.01)
+
+    deadline = time.perf_counter() + 1.0
+    t = time_interleaved({"s": work}, min_total=10.0, min_repeats=1000, deadline=deadline)
+    assert t["s"].repeats >= 1
+    # each round is predicted from the last: none starts unless it is due to end by the deadline
+    assert starts[-1] < deadline
+
+
+def test_timing_median_and_ratio_by_round() -> None:
+    t = Timing.of([3.0, 1.0, 2.0, 10.0], 1)
+    assert (t.median, t.low, t.high) == (2.5, 1.0, 10.0)
+    a, b = Timing.of([2.0, 4.0, 30.0], 1), Timing.of([1.0, 2.0, 3.0], 1)
+    assert median_ratio(a, b) == 2.0  # the ratios 2, 2, 10 by round
+
+
+# ---- fixtures ----------------------------------------------------------------------
+
+def test_fixtures_text_and_graph_agree() -> None:
+    for n in (1, 2, 5):
+        f, g = parse(fixtures.sines_text(n)), Function(fixtures.sines_graph(n))
+        p = fixtures.sines_point(n)
+        assert f(**p) == g(**p) == pytest.approx(sum(math.sin(p[f"w{i + 1}"]) * p[f"w{(i + 1) % n + 1}"]
+                                                     for i in range(n)), rel=1e-14)
+        assert f.size == g.size
+    for k in (0, 1, 4):
+        f = parse(fixtures.nested_text(k))
+        assert f.size == len(fixtures.nested_graph(k)) == 2 * k + 1
+        v = 0.7
+        for _ in range(k):
+            v = v * math.sin(v)
+        assert f(x=0.7) == pytest.approx(v, rel=1e-14)
+
+
+def test_expand_tree_has_the_derivatives_tree_size_and_value() -> None:
+    for k in (1, 3, 6):
+        d = derivative(fixtures.nested_graph(k), "x")
+        tree = fixtures.expand_tree(d.graph, d.root)
+        assert tree_size(tree, tree.output) == d.size
+        # every node but the variable used once: a tree
+        uses = [0] * len(tree)
+        for a in tree.args:
+            for j in a:
+                uses[j] += 1
+        assert all(u == 1 for i, u in enumerate(uses[:-1]) if tree.ops[i] != "var")
+        assert Function(tree)(x=0.9) == pytest.approx(Function(d.as_graph())(x=0.9), rel=1e-13)
+
+
+# ---- the scaling study --------------------------------------------------------------
+
+def test_network_is_the_nn_regressor_and_backprop_matches_numeric() -> None:
+    from backprop.nn.layers import Affine, Tanh
+
+    net = NetworkLoss(3, samples=7)
+    assert [type(layer) for layer in net.model.layers] == [Affine, Tanh, Affine]
+    assert net.params == (3 + 1) ** 2
+    grad = net.gradient()
+    g_num, evals = gradient_vector(lambda w: (net.w.__setitem__(slice(None), w), net.forward())[1],
+                                   net.w.copy(), "central")
+    assert evals == 2 * net.params
+    np.testing.assert_allclose(g_num, grad, rtol=1e-6, atol=1e-9)
+
+
+def test_fit_exponent() -> None:
+    xs = [10.0, 100.0, 1000.0]
+    assert fit_exponent(xs, [3 * x ** 2 for x in xs]) == pytest.approx(2.0)
+    assert fit_exponent([5.0], [1.0]) is None
+
+
+def test_gradient_over_forward_at_most_4_from_10_to_100000() -> None:
+    """The lecture's claim as a bound on a ratio (interleaved medians), not on a time."""
+    ratios = {n: gradient_over_forward(n, min_total=0.02, min_repeats=5).ratio
+              for n in (10, 100, 1_000, 10_000, 100_000)}
+    assert all(r <= 4.0 for r in ratios.values()), ratios
+    assert all(r >= 1.0 for r in ratios.values()), ratios  # the gradient includes a forward pass
+
+
+def _burn(seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c",
+                             f"import time\nt = time.time() + {seconds}\nwhile time.time() < t: pass"])
+
+
+def test_scaling_budget_holds_under_load() -> None:
+    budget, margin = 8.0, 2.0  # the margin compare --help states
+    burner = _burn(budget + 10)
+    try:
+        t0 = time.perf_counter()
+        r = run("compare", "--scaling", "--max-seconds", str(budget), "--format", "json",
+                timeout=budget + 30)
+        elapsed = time.perf_counter() - t0
+    finally:
+        burner.kill()
+        burner.wait()
+    assert r.returncode == 0, r.stderr
+    assert elapsed < budget + margin, elapsed
+    obj = json.loads(r.stdout)
+    assert obj["seconds"] <= budget
+    assert obj["blas_threads"] == "1 BLAS thread"  # threadpoolctl's own report, not the request
+    net = obj["network"]
+    measured = [x for x in net["rows"] if x["numeric_seconds"] is not None]
+    assert measured  # a small budget under load may leave the numeric gradient one size
+    # the numeric gradient checks backpropagation at every size it measured
+    assert all(x["max_difference"] < 1e-6 for x in measured)
+    dep = obj["depth"]
+    assert dep["graph_nodes_per_level"] == pytest.approx(2.0)
+    assert dep["symbolic_growth_factor_per_level"] > 1.5
+    timed = [x for x in dep["rows"] if x["tree_seconds"] is not None]
+    assert timed and all(x["tree_nodes"] <= x["symbolic_size"] for x in timed)
+    assert obj["gradient_over_forward"]["rows"]

@@ -112,3 +112,77 @@ def test_gradient_vector_matches_analytic() -> None:
     g, evals = gradient_vector(quad, w, "forward")
     assert evals == 6
     np.testing.assert_allclose(g, exact, rtol=1e-5, atol=1e-6)
+
+
+# ---- the one kernel ------------------------------------------------------------------
+
+def test_kernel_restores_x_counts_calls_and_takes_the_step_rule() -> None:
+    from backprop.numeric import CENTRAL, FORWARD, differences
+
+    x = np.array([[0.3, -2.0], [1e3, 7.0]])
+    before = x.copy()
+    calls = []
+
+    def f() -> float:
+        calls.append(1)
+        return float(np.sum(np.sin(x)))
+
+    d = differences(f, x, FORWARD)
+    assert np.array_equal(x, before)  # every entry restored exactly
+    assert d.evals == len(calls) == x.size + 1 and d.complete
+    # truncation error |f''| h / 2 <= h / 2 (Taylor), plus rounding about eps |f| / h
+    err = np.abs(d.grad - np.cos(before).reshape(-1))
+    assert np.all(err <= d.steps / 2 + 8 * MACHINE_EPS * 4 / d.steps)
+    assert list(d.steps) == [step(v, FORWARD) for v in before.reshape(-1)]
+    d = differences(f, x, CENTRAL, indices=[3, 0])
+    assert list(d.indices) == [3, 0] and d.evals == 4
+    np.testing.assert_allclose(d.grad, np.cos([7.0, 0.3]), rtol=1e-9)
+    # f0 given: no call at the unperturbed point
+    n = len(calls)
+    differences(f, x, FORWARD, f0=f(), indices=[1])
+    assert len(calls) - n == 2  # the f0 call above and one perturbation
+
+
+def test_kernel_stops_at_the_deadline_and_says_so() -> None:
+    import time
+
+    from backprop.numeric import FORWARD, differences
+
+    x = np.zeros(1000)
+
+    def slow() -> float:
+        t = time.perf_counter() + 0.002
+        while time.perf_counter() < t:
+            pass
+        return float(x.sum())
+
+    t0 = time.perf_counter()
+    d = differences(slow, x, FORWARD, deadline=t0 + 0.05)
+    assert not d.complete and 1 <= d.indices.size < 1000
+    assert d.grad.size == d.steps.size == d.indices.size
+    assert np.all(x == 0.0)
+
+
+def test_kernel_refuses_a_copy_it_could_not_write_through() -> None:
+    from backprop.numeric import differences
+
+    with pytest.raises(ValueError):
+        differences(lambda: 0.0, np.zeros((3, 3))[:, 0])  # not contiguous: a reshape would copy
+    with pytest.raises(ValueError):
+        differences(lambda: 0.0, np.zeros(3, dtype=np.float32))
+
+
+def test_train_gradcheck_uses_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    import backprop.numeric as numeric
+    from backprop.nn import train
+
+    seen = []
+    original = numeric.differences
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(args[2] if len(args) > 2 else kwargs.get("method"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(numeric, "differences", spy)
+    g = train._numeric(lambda: 0.0, np.zeros(3), 1e-6)
+    assert seen == ["central"] and g.shape == (3,)

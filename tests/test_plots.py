@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 import yaml
 
-from backprop.studies.compare import sweep, sweep_steps
+from backprop.studies.sweep import sweep, sweep_steps
 from backprop.core.function import parse
 from backprop.numeric import CENTRAL, FORWARD, step
 from backprop.views.render import SPARK_ASCII, SPARK_BLOCKS, sparkline
@@ -181,7 +181,7 @@ def test_sweep_steps_are_29_half_decades_from_1e_1_to_1e_15() -> None:
 @pytest.mark.parametrize("text,x0", [("sin(x)*exp(x)", 0.7), ("log(1 + x^2)", 2.5),
                                      ("exp(x)", -3.0)])
 def test_sweep_central_default_is_accurate_and_the_errors_make_a_v(text: str, x0: float) -> None:
-    result = sweep(parse(text), {"x": x0})
+    result = sweep(parse(text), {"x": x0}).to_json()
     x = sp.Symbol("x")
     oracle = float(sp.diff(sp.sympify(text.replace("^", "**")), x).subs(x, x0))
     assert result["exact"]["x"] == pytest.approx(oracle, rel=1e-14)
@@ -203,7 +203,7 @@ def test_sweep_central_default_is_accurate_and_the_errors_make_a_v(text: str, x0
 
 def test_sweep_truncation_slopes_are_one_forward_and_two_central() -> None:
     # exp at 0: truncation error (e^h - 1)/h - 1 ~ h/2, (e^h - e^-h)/2h - 1 ~ h^2/6
-    rows = sweep(parse("exp(x)"), {"x": 0.0}, steps=[1e-2, 1e-3])["rows"]
+    rows = sweep(parse("exp(x)"), {"x": 0.0}, steps=[1e-2, 1e-3]).rows
     err = {(r["method"], r["h"]): r["rel_error"] for r in rows if not r["default"]}
     assert err[(FORWARD, 1e-2)] / err[(FORWARD, 1e-3)] == pytest.approx(10.0, rel=0.02)
     assert err[(CENTRAL, 1e-2)] / err[(CENTRAL, 1e-3)] == pytest.approx(100.0, rel=0.02)

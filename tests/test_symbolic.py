@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from backprop.core import engine
 from backprop.cli import main
-from backprop.studies.compare import nested_graph
+from backprop.studies.fixtures import nested_graph
 from backprop.core.function import Function, parse
 from backprop.symbolic import SizeCapError, derivative, diff_text, simplify
 from clikit import run_backprop as run

@@ -132,7 +132,7 @@ def test_order_n_is_the_engine_s_gradient_of_order_n_minus_1(text: str, order: i
 
 
 def test_swell_is_still_exponential_on_the_lecture_s_example() -> None:
-    from backprop.studies.compare import nested_graph
+    from backprop.studies.fixtures import nested_graph
 
     sizes = [derivative(nested_graph(k), "x").size for k in range(1, 12)]
     assert all(b > 2 * a for a, b in zip(sizes[4:], sizes[5:])), sizes

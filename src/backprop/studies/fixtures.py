@@ -1,0 +1,139 @@
+"""The graph families the studies, the tests and the benchmarks share.
+
+* the lecture's example, 2/sin(exp(-x)) at x = -4.499;
+* E = Σ sin(w_i)·w_{i+1} (cyclic, w_{n+1} = w_1): n parameters, about 4n nodes,
+  every partial needs the whole sum's forward pass (the gradient's cost study);
+* f_0 = x, f_{k+1} = f_k·sin(f_k): 2k + 1 nodes, a derivative tree that doubles
+  (and more) at each level (the symbolic swell);
+* :func:`expand_tree`, which copies a shared DAG into the tree it stands for.
+
+Each family is given both as text (what a user types) and as a graph built
+directly (what the studies time: building a 100,000-term sum through the parser
+would measure the parser).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backprop.core.graph import VAR, Graph, GraphBuilder
+
+LECTURE_EXAMPLE = "2/sin(exp(-x))"
+LECTURE_POINT = -4.499
+
+SUM_OF_SINES = "E = Σ sin(w_i)·w_{i+1}"
+NESTED = "f_0 = x, f_{k+1} = f_k·sin(f_k)"
+
+
+def sines_variables(n: int) -> list[str]:
+    return [f"w{i}" for i in range(1, n + 1)]
+
+
+def sines_text(n: int) -> str:
+    """Σ sin(w_i)·w_{i+1} as an expression: sin(w1)*w2 + ... + sin(wn)*w1."""
+    w = sines_variables(n)
+    return " + ".join(f"sin({w[i]})*{w[(i + 1) % n]}" for i in range(n))
+
+
+def sines_point(n: int) -> dict[str, float]:
+    """w_i = i/n: a point with every partial different."""
+    return {v: (i + 1) / n for i, v in enumerate(sines_variables(n))}
+
+
+def sines_graph(n: int) -> Graph:
+    """The graph of :func:`sines_text` (the same nodes as parsing it, variables first), built
+    without the parser."""
+    b = GraphBuilder()
+    ws = [b.var(v) for v in sines_variables(n)]
+    total = b.apply("mul", b.apply("sin", ws[0]), ws[1 % n])
+    for i in range(1, n):
+        total = b.apply("add", total, b.apply("mul", b.apply("sin", ws[i]), ws[(i + 1) % n]))
+    return b.finish(total)
+
+
+def nested_text(depth: int) -> str:
+    t = "x"
+    for _ in range(depth):
+        t = f"{t if t == 'x' else f'({t})'}*sin({t})"
+    return t
+
+
+def nested_graph(depth: int) -> Graph:
+    """f_0 = x, f_{k+1} = f_k * sin(f_k): a graph of 2*depth + 1 nodes."""
+    b = GraphBuilder()
+    f = b.var("x")
+    for _ in range(depth):
+        f = b.apply("mul", f, b.apply("sin", f))
+    return b.finish(f)
+
+
+EXAMPLES = {
+    "lecture": "the lecture's example, 2/sin(exp(-x)) at x = -4.499",
+    "sines": f"{SUM_OF_SINES} with n variables (default 100) at w_i = i/n",
+    "nested": f"{NESTED} at depth n (default 6) at x = 0.5",
+}
+DEFAULT_N = {"lecture": 1, "sines": 100, "nested": 6}
+
+
+def example(name: str, n: int | None = None) -> tuple[str, dict[str, float]]:
+    """(expression, point) of a named example."""
+    if name == "lecture":
+        return LECTURE_EXAMPLE, {"x": LECTURE_POINT}
+    k = DEFAULT_N[name] if n is None else n
+    if name == "sines":
+        return sines_text(k), sines_point(k)
+    if name == "nested":
+        return nested_text(k), {"x": 0.5}
+    raise KeyError(name)
+
+
+def expand_tree(graph: Graph, root: int | None = None) -> Graph:
+    """The tree the DAG stands for: every use of a shared node gets its own copy.
+
+    Only a variable stays one node (the forward pass gives each name one
+    node); so the tree's modules and constants are the tree size the symbolic
+    derivative reports, less its variable leaves, and a forward pass over it
+    costs what evaluating the printed formula costs. Iterative (post-order with
+    an explicit stack); the caller bounds the size.
+    """
+    root = graph.output if root is None else root
+    ops, args, leaf = graph.ops, graph.args, graph.leaf
+    out = Graph()
+    o_ops, o_args, o_leaf = out.ops, out.args, out.leaf
+    done: list[int] = []  # copies of finished children, consumed by their parent
+    variables: dict[str, int] = {}
+    stack: list[tuple[int, bool]] = [(root, False)]
+    while stack:
+        i, expanded = stack.pop()
+        a = args[i]
+        if not a and ops[i] == VAR:
+            name = str(leaf[i])
+            if name not in variables:
+                o_ops.append(VAR)
+                o_args.append(())
+                o_leaf.append(name)
+                variables[name] = len(o_ops) - 1
+            done.append(variables[name])
+            continue
+        if expanded or not a:
+            k = len(a)
+            children = tuple(done[len(done) - k:]) if k else ()
+            if k:
+                del done[len(done) - k:]
+            o_ops.append(ops[i])
+            o_args.append(children)
+            o_leaf.append(leaf[i])
+            done.append(len(o_ops) - 1)
+            continue
+        stack.append((i, True))
+        for j in reversed(a):  # pushed last-first: the first argument is copied first
+            stack.append((j, False))
+    out.output = done[-1]
+    return out
+
+
+def as_function(graph: Graph) -> Any:
+    """A :class:`~backprop.core.function.Function` of a graph built here."""
+    from backprop.core.function import Function
+
+    return Function(graph)

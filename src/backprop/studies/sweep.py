@@ -1,0 +1,139 @@
+"""The finite-difference step sweep: each partial's error as the step h shrinks.
+
+On log-log axes the errors draw a V: truncation error (~h forward, ~h^2
+central) on the right, rounding error (~eps |f| / h) on the left, the default
+steps of :mod:`backprop.numeric` near the bottom.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from backprop import numeric
+from backprop.studies.tables import Table, number
+from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
+
+SWEEP_LARGEST, SWEEP_SMALLEST, SWEEP_PER_DECADE = 1e-1, 1e-15, 2
+
+
+def sweep_steps(largest: float = SWEEP_LARGEST, smallest: float = SWEEP_SMALLEST,
+                per_decade: int = SWEEP_PER_DECADE) -> list[float]:
+    """Steps from ``largest`` down to ``smallest``, ``per_decade`` to a decade (29 by default)."""
+    top, bottom = math.log10(largest), math.log10(smallest)
+    n = round((top - bottom) * per_decade)
+    return [10.0 ** (top - k / per_decade) for k in range(n + 1)]
+
+
+def exact_gradient(f: Any, point: Mapping[str, float], names: Sequence[str],
+                   max_size: int = DEFAULT_MAX_SIZE) -> tuple[dict[str, float], str]:
+    """The reference gradient: the symbolic derivative evaluated in float64, or reverse mode
+    when the symbolic derivative hits its size cap. Returns (gradient, reference)."""
+    from backprop.core.function import Function
+
+    values = {k: float(v) for k, v in point.items()}
+    try:
+        grad = {}
+        for v in names:
+            g = Function(derivative(f.graph, v, 1, max_size).as_graph())
+            grad[v] = float(g(**{k: values[k] for k in g.variables}))
+        return grad, "symbolic"
+    except SizeCapError:
+        _, rev = f.value_and_grad(list(names), **values)
+        return {v: float(rev[v]) for v in names}, "reverse_mode"
+
+
+@dataclass
+class Sweep:
+    """:func:`sweep`'s result: one row per step per method per variable."""
+
+    expression: str
+    at: dict[str, float]
+    value: float
+    reference: str
+    exact: dict[str, float]
+    rows: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"expression": self.expression, "at": self.at, "value": self.value,
+                "reference": self.reference, "exact": self.exact,
+                "machine_eps": numeric.MACHINE_EPS, "rows": self.rows}
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return self.rows
+
+    def tables(self) -> list[Table]:
+        from backprop.views.writers import fmt
+
+        at = ", ".join(f"{k} = {v!r}" for k, v in self.at.items())
+        ref = "the symbolic derivative" if self.reference == "symbolic" else "reverse mode"
+        out = []
+        for v, exact in self.exact.items():
+            best: dict[str, dict[str, Any]] = {}
+            for method in (numeric.FORWARD, numeric.CENTRAL):
+                swept = [x for x in self.rows if x["variable"] == v and x["method"] == method
+                         and not x["default"]]
+                if swept:
+                    best[method] = min(swept, key=lambda x: x["abs_error"])
+            by_h: dict[float, dict[str, dict[str, Any]]] = {}
+            for x in self.rows:
+                if x["variable"] == v:
+                    by_h.setdefault(x["h_taken"] if x["default"] else x["h"], {})[x["method"]] = x
+            rows = []
+            for h in sorted(by_h, reverse=True):
+                cells = by_h[h]
+                row: list[Any] = [f"{h:.3g}"]
+                notes = []
+                for method in (numeric.FORWARD, numeric.CENTRAL):
+                    x = cells.get(method)
+                    row += ([fmt(x["estimate"]), number(x["rel_error"] if exact != 0 else x["abs_error"])]
+                            if x else ["", ""])
+                    if x is not None and x["default"]:
+                        notes.append(f"default {method} step")
+                    elif x is not None and best.get(method) is x:
+                        notes.append(f"smallest {method} error")
+                rows.append([*row, ", ".join(notes)])
+            what = "rel error" if exact != 0 else "abs error"
+            out.append(Table(
+                f"Finite differences of df/d{v} against the step h: f = {self.expression} at {at}",
+                ["h", "forward difference", what, "central difference", what, ""], rows,
+                caption=f"exact df/d{v} = {exact!r} ({ref} in float64); truncation error shrinks "
+                        "with h (forward ~ h, central ~ h^2) until rounding error (~ eps*|f|/h) "
+                        "takes over"))
+        return out
+
+
+def sweep(f: Any, point: Mapping[str, float], wrt: Sequence[str] | None = None,
+          steps: Sequence[float] | None = None, max_size: int = DEFAULT_MAX_SIZE) -> Sweep:
+    """Forward and central differences of each partial at ``point`` as the step h shrinks.
+
+    Each step is absolute and rounded as :func:`numeric.step` rounds it (so that
+    x + h - x == h); the default steps (relative to max(1, |x|)) are measured
+    too, in rows with ``"default": True``. Every row holds the estimate and its
+    absolute and relative error against the exact partial.
+    """
+    import numpy as np
+
+    names = list(f.variables) if wrt is None else list(wrt)
+    values = {k: float(v) for k, v in point.items()}
+    hs = list(sweep_steps() if steps is None else steps)
+    for h in hs:
+        numeric.check_eps(h)
+    exact, reference = exact_gradient(f, values, names, max_size)
+    with np.errstate(all="ignore"):
+        value = float(f(**values))
+    rows: list[dict[str, Any]] = []
+    for v in names:
+        for method in (numeric.FORWARD, numeric.CENTRAL):
+            cells = [(h, False) for h in hs] + [(None, True)]
+            for h, default in sorted(cells, key=lambda c: -(c[0] if c[0] is not None
+                                                            else numeric.step(values[v], method))):
+                estimate, taken = numeric.partial(f, values, v, method, h)
+                e = exact[v]
+                abs_err = abs(estimate - e)
+                rel_err = abs_err / abs(e) if e != 0 else (0.0 if abs_err == 0 else math.inf)
+                rows.append({"variable": v, "method": method, "h": taken if default else h,
+                             "h_taken": taken, "default": default, "estimate": estimate,
+                             "exact": e, "abs_error": abs_err, "rel_error": rel_err})
+    return Sweep(f.text.strip() or str(f), values, value, reference, exact, rows)
