@@ -1,6 +1,6 @@
 """Update rules. Each ``step`` changes the parameter arrays in place.
 
-``sgd`` is the seed's rule, W <- W - tau * dE/dW; ``momentum`` and ``adam``
+``sgd`` is the lecture's rule, W <- W - tau * dE/dW; ``momentum`` and ``adam``
 are the usual refinements (as in PyTorch's SGD(momentum=...) and Adam).
 """
 

@@ -286,29 +286,23 @@ def gradient_over_forward(n: int, min_total: float = 0.1, min_repeats: int = 7,
                           deadline: float | None = None) -> GradientCost:
     """The gradient's cost over one forward pass at n parameters (:data:`GRADIENT_OVER_FORWARD`).
 
-    The passes are the engine's own: the façade's per-call input checks would be
-    timed too, and they are not what the lecture's claim is about.
+    The passes are bound once through the façade (:meth:`Function.bound_passes`):
+    per-call input checks would be timed too, and they are not what the lecture's
+    claim is about.
     """
-    from backprop.core import engine
+    from backprop.core.function import Function
 
     t0 = time.perf_counter()
     with gc_paused():
-        g = sines_graph(n)
-        plan = engine.Plan.of(g)
+        f = Function.from_graph(sines_graph(n))
     setup = time.perf_counter() - t0
     rng = np.random.default_rng(n)
-    inputs = {v: np.float64(x) for v, x in zip(g.variables, rng.standard_normal(n))}
-    names = list(inputs)
-
-    def forward() -> Any:
-        return engine.forward(g, plan, inputs)
-
-    def gradient() -> Any:
-        return engine.backward(g, plan, engine.forward(g, plan, inputs), names)
+    inputs = {v: np.float64(x) for v, x in zip(f.variables, rng.standard_normal(n))}
+    forward, gradient = f.bound_passes(inputs, list(inputs))
 
     t = time_interleaved({"forward": forward, "gradient": gradient}, min_total=min_total,
                          min_repeats=min_repeats, sample_seconds=SAMPLE_SECONDS, deadline=deadline)
-    return GradientCost(n, len(plan.order), t["forward"].median, t["gradient"].median,
+    return GradientCost(n, f.size, t["forward"].median, t["gradient"].median,
                         median_ratio(t["gradient"], t["forward"]),
                         min(t["forward"].repeats, t["gradient"].repeats), setup)
 
