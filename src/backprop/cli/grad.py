@@ -85,6 +85,7 @@ def _jacobian(expr: str, at: str, wrt: Optional[str], format: Format, trace: boo
     by reverse mode (a backward pass per output) or forward mode (a tangent pass per
     variable), whichever takes fewer passes."""
     from backprop.core.jacobian import parse_vector
+    from backprop.core.results import Jacobians
     from backprop.core.points import CHUNK_ROWS, read_points
     from backprop.errors import InputError
     from backprop.views import writers
@@ -105,8 +106,7 @@ def _jacobian(expr: str, at: str, wrt: Optional[str], format: Format, trace: boo
     if format is Format.table and not streaming:
         writers.write_results(blocks, writers.JacobianTableWriter(f"f = {expr.strip()}"))
         return
-    m = len(f.outputs)
-    columns = [*f.variables, *(f"f{k + 1}" for k in range(m)),
-               *(f"df{k + 1}/d{v}" for k in range(m) for v in wrt_names)]
-    writer = writers.open_writer(format.value, columns, streaming=streaming)
+    writer = writers.open_writer(format.value,
+                                 Jacobians.columns_of(f.variables, wrt_names, len(f.outputs)),
+                                 streaming=streaming)
     writers.write_results(blocks, writer)

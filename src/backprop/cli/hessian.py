@@ -36,7 +36,7 @@ def hessian(
     first-order conventions carry over: relu'' = abs'' = 0, max and min split a tie.
     """
     from backprop.core.points import CHUNK_ROWS, read_points
-    from backprop.core.results import hessian_columns
+    from backprop.core.results import Hessians
     from backprop.views import writers
 
     f = parse_expr(expr, angle)
@@ -54,6 +54,6 @@ def hessian(
     if format is Format.table and not streaming:
         writers.write_results(blocks, writers.HessianTableWriter(f"f = {f.text.strip()}"))
         return
-    columns = hessian_columns(f.variables, wrt_names)
+    columns = Hessians.columns_of(f.variables, wrt_names)
     writer = writers.open_writer(format.value, columns, streaming=streaming)
     writers.write_results(blocks, writer)

@@ -127,13 +127,6 @@ def second_partial_name(u: str, v: str) -> str:
     return f"d2f/d{u}2" if u == v else f"d2f/d{u}d{v}"
 
 
-def hessian_columns(variables: Sequence[str], wrt: Sequence[str]) -> list[str]:
-    """The point, f, the gradient, then each second partial once (upper triangle, by rows)."""
-    n = len(wrt)
-    return [*variables, "f", *(f"df/d{v}" for v in wrt),
-            *(second_partial_name(wrt[i], wrt[j]) for i in range(n) for j in range(i, n))]
-
-
 @dataclass
 class Hessians:
     """The value, the gradient and the Hessian at a block of points, one row per point.
@@ -157,7 +150,14 @@ class Hessians:
 
     @property
     def columns(self) -> list[str]:
-        return hessian_columns(self.variables, self.wrt)
+        return self.columns_of(self.variables, self.wrt)
+
+    @staticmethod
+    def columns_of(variables: Sequence[str], wrt: Sequence[str]) -> list[str]:
+        """The point, f, the gradient, then each second partial once (upper triangle, by rows)."""
+        n = len(wrt)
+        return [*variables, "f", *(f"df/d{v}" for v in wrt),
+                *(second_partial_name(wrt[i], wrt[j]) for i in range(n) for j in range(i, n))]
 
     def __len__(self) -> int:
         return len(self.value)
@@ -220,9 +220,13 @@ class Jacobians:
 
     @property
     def columns(self) -> list[str]:
-        m = len(self.outputs)
-        return [*self.variables, *(f"f{k + 1}" for k in range(m)),
-                *(f"df{k + 1}/d{v}" for k in range(m) for v in self.wrt)]
+        return self.columns_of(self.variables, self.wrt, len(self.outputs))
+
+    @staticmethod
+    def columns_of(variables: Sequence[str], wrt: Sequence[str], outputs: int) -> list[str]:
+        """The point, each output's value f1, f2, ..., then df1/dx, df1/dy, ..., df2/dx, ..."""
+        return [*variables, *(f"f{k + 1}" for k in range(outputs)),
+                *(f"df{k + 1}/d{v}" for k in range(outputs) for v in wrt)]
 
     def __len__(self) -> int:
         return len(self.values)
