@@ -59,7 +59,7 @@ def descend(
                                        show_default=False),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> int:
-    """Minimise EXPR by gradient descent from POINT: W(new) = W(old) - tau * grad E(W(old)).
+    """Minimise EXPR from POINT: gradient descent, W = W - tau * grad E(W), or Newton's method.
 
     Where the run ends with a vanishing gradient, the Hessian there says whether it is a
     minimum; a maximum or a saddle is reported as a failure (exit 1), and a run that
