@@ -84,12 +84,12 @@ def expressions(draw: st.DrawFn) -> tuple[str, sp.Expr, int]:
         if draw(st.booleans()):
             t, f = draw(st.sampled_from(UNARY))
             a = draw(st.sampled_from(pool))
-            pool.append((t.format(a[0]), f(a[1])))
+            pool.append((t.format(f"({a[0]})"), f(a[1])))  # parenthesised: "sinh({}/2)"
         else:
             t, f = draw(st.sampled_from(BINARY))
             a = draw(st.sampled_from(pool + leaves))
             b = draw(st.sampled_from(pool + leaves))
-            pool.append((t.format(a[0], b[0]), f(a[1], b[1])))
+            pool.append((t.format(f"({a[0]})", f"({b[0]})"), f(a[1], b[1])))
     text, e = pool[-1]
     # every variable appears, so the Hessian is n x n over x, y, ...
     for k in range(n):
@@ -323,3 +323,24 @@ def test_one_expression_is_expected_where_several_are_not_taken() -> None:
 
     with pytest.raises(ExpressionError, match="';' separates 2 expressions"):
         parse_graph("x*y; x+y")
+
+
+@given(expr=expressions())
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_many_points_direction_by_direction_match_sympy(expr: tuple[str, sp.Expr, int]) -> None:
+    # at >= BY_DIRECTION_POINTS points the tangents are kept direction by direction
+    text, e, n = expr
+    names = list(NAMES[:n])
+    rng = np.random.default_rng(5)
+    m = gradient_graph.BY_DIRECTION_POINTS + 3
+    pts = {v: rng.uniform(-2, 2, m) for v in names}
+    g = parse_graph(text)
+    plan = gradient_graph.SecondOrderPlan.of(g, names)
+    h = gradient_graph.evaluate(plan, pts).hessian
+    assert h.shape == (n, n, m)
+    for k in (0, m // 2, m - 1):
+        expected = sympy_hessian(e, list(SYMS[:n]), {SYMS[i]: float(pts[v][k]) for i, v in enumerate(names)})
+        if not np.all(np.isfinite(expected)) or np.max(np.abs(expected)) > 1e12:
+            continue
+        scale = max(1.0, float(np.max(np.abs(expected))))
+        assert_close(h[:, :, k], expected, 1e-9, 1e-11 * scale)

@@ -421,3 +421,52 @@ class LevelPlan:
                 if total is not None:
                     t[out_rows] = total
         return t
+
+
+def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
+                          wrt: Sequence[str], vals: Sequence[Value | None],
+                          free: Sequence[Sequence[int]] | None = None
+                          ) -> list[dict[int, Value] | None]:
+    """The same pass as :func:`tangents`, each tangent kept as {direction: array}.
+
+    For many points: a module that depends on only some of the variables (x^2,
+    exp(-y)) carries only those directions, and no direction is ever a row of
+    zeros, so the work is that of the nonzero partials alone.
+    """
+    tan: list[dict[int, Value] | None] = [None] * len(vals)
+    for k, name in enumerate(wrt):
+        j = var_nodes.get(name)
+        if j is not None:
+            tan[j] = {k: 1.0}
+    with np.errstate(all="ignore"):
+        for s, (i, edges) in enumerate(steps):
+            total: dict[int, Value] | None = None
+            ans = vals[i]
+            for j, p, x, y in edges:
+                t = tan[j]
+                if t is None:
+                    continue
+                if p is _one:
+                    local: Value = 1.0
+                elif p is _minus_one:
+                    local = -1.0
+                else:
+                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
+                    if type(local) is float and local == 0.0:
+                        continue
+                if total is None:
+                    total = {}
+                for k, v in t.items():
+                    if type(local) is float and local == 1.0:
+                        c = v
+                    elif type(v) is float and v == 1.0:
+                        c = local
+                    else:
+                        c = v * local
+                    prev = total.get(k)
+                    total[k] = c if prev is None else prev + c
+            tan[i] = total
+            if free is not None:
+                for j in free[s]:
+                    tan[j] = None
+    return tan

@@ -38,6 +38,11 @@ from backprop.core.ops import PRIMITIVES, Value
 # this many modules (below it, numpy's per-call overhead makes the per-node pass faster).
 MIN_GROUP_WIDTH = 4.0
 
+# At this many points or more, tangents are kept direction by direction (see
+# engine.tangents_by_direction): each numpy call is large enough that one per direction
+# costs nothing, and the directions a module does not depend on cost nothing either.
+BY_DIRECTION_POINTS = 4096
+
 _TEMPLATES: dict[tuple[str, int], tuple[tuple[str, tuple[int, ...], object], ...]] = {}
 
 
@@ -286,6 +291,17 @@ def evaluate(plan: SecondOrderPlan, inputs: Mapping[str, Value]) -> SecondOrder:
         h[rows < 0] = 0.0
         grad = {v: 0.0 if plan.gg.grad[v] is None else vals[plan.gg.grad[v]]  # type: ignore[index]
                 for v in plan.wrt}
+        return SecondOrder(vals[plan.gg.output], grad, h, plan.wrt, vals)  # type: ignore[arg-type]
+    if int(np.prod(shape)) >= BY_DIRECTION_POINTS:
+        by_dir = engine.tangents_by_direction(plan.steps, plan.plan.var_nodes, plan.wrt, vals,
+                                              plan.free)
+        h = np.zeros((n, n) + shape)
+        grad = {}
+        for r, v in enumerate(plan.wrt):
+            node = plan.gg.grad[v]
+            grad[v] = 0.0 if node is None else vals[node]  # type: ignore[assignment]
+            for c, t in ((by_dir[node] or {}) if node is not None else {}).items():
+                h[r, c] = t
         return SecondOrder(vals[plan.gg.output], grad, h, plan.wrt, vals)  # type: ignore[arg-type]
     tan = engine.tangents(plan.steps, plan.plan.var_nodes, plan.wrt, vals, plan.free)
     h = np.empty((n, n) + shape)
