@@ -165,7 +165,7 @@ class Descent:
         k = 0
         previous: list[float] | None = None  # the last update, to count reversals
         self._reversals = 0
-        self._before_last: dict[str, float] | None = None
+        self._before_last: list[float] | None = None
         while True:
             # One forward pass (caching every node) and one backward pass.
             point = dict(zip(names, w))  # forward only reads it; the Step keeps it
@@ -206,7 +206,7 @@ class Descent:
             if previous is not None and sum(a * b for a, b in zip(delta, previous)) < 0.0:
                 self._reversals += 1
             previous = delta
-            self._before_last = dict(zip(names, w))
+            self._before_last = w  # a list; a dict only if a note names it
             w = new
             k += 1
 
@@ -285,7 +285,9 @@ class Descent:
         k = outcome.steps
         if self._reversals >= 3 and self._reversals >= 0.5 * (k - 1):
             oscillates = True
-            notes.append(_oscillation_note(self._reversals, k, outcome, self._before_last))
+            before = (None if self._before_last is None
+                      else dict(zip(self.names, self._before_last)))
+            notes.append(_oscillation_note(self._reversals, k, outcome, before))
         stationary = None
         changes: dict[str, Any] = {}
         if outcome.reason in (TOLERANCE, STALLED) and outcome.converged:
