@@ -213,7 +213,8 @@ def test_help_lists_every_command_in_order_with_its_own_summary() -> None:
     listing = p.stdout.split("Commands:", 1)[1]
     names = [line.split()[0] for line in listing.splitlines() if line.startswith("  ") and
              not line.startswith("   ")]
-    assert names == ["grad", "diff", "compare", "descend", "graph", "train", "predict", "evaluate"]
+    assert names == ["grad", "hessian", "diff", "compare", "descend", "graph", "train", "predict",
+                     "evaluate"]
     assert names == list(COMMANDS)
     root = _click_command()
     for name, summary in COMMANDS.items():

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["parse", "Function", "BackpropError", "InputError", "ExpressionError"]
+__all__ = ["parse", "Function", "parse_vector", "VectorFunction", "BackpropError", "InputError",
+           "ExpressionError"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from backprop.core import function
 
         return function.Function
+    if name in ("parse_vector", "VectorFunction"):
+        from backprop.core import jacobian
+
+        return getattr(jacobian, name)
     if name in ("BackpropError", "InputError", "ExpressionError"):
         from backprop import errors
 

@@ -10,6 +10,16 @@ text is parsed once. Optional classical momentum (the "heavy ball"):
 
 which is exactly the plain rule when m = 0.
 
+Or Newton's method (``method="newton"``): W(new) = W(old) - H^-1 grad E(W(old)),
+with the Hessian H from forward mode over the backward pass, halved until E
+decreases (see :mod:`backprop.newton`), and a gradient step where H is not
+positive definite.
+
+Where a run ends at a point whose gradient vanishes, the Hessian there says
+what kind of point it is: a run that starts or ends at a maximum or a saddle
+did not minimise anything and says so (reason ``not_a_minimum``). A run whose
+every other step reverses direction says that it oscillates.
+
 Usable from Python::
 
     >>> from backprop.core.function import parse
@@ -36,6 +46,15 @@ TOLERANCE = "tolerance"  # the gradient's norm fell below tol: converged
 STALLED = "stalled"  # the update no longer changes the point (floating-point fixed point)
 MAX_STEPS = "max_steps"  # the step budget ran out before either of the above
 DIVERGED = "diverged"  # a non-finite value or gradient, or the value grew past the limit
+NOT_MINIMUM = "not_a_minimum"  # the gradient vanishes, but the Hessian says maximum or saddle
+NO_DESCENT = "no_descent"  # Newton: no step along the direction decreases E
+
+GD, NEWTON = "gd", "newton"
+METHODS = (GD, NEWTON)
+# the Hessian at the end is found only below these sizes (its cost: building the
+# backward pass as a graph, then n tangent directions and an n x n eigenproblem)
+CHECK_MAX_VARIABLES = 500
+CHECK_MAX_NODES = 50_000
 
 GROWTH_LIMIT = 1e12  # divergence: |E| beyond this times max(|E(start)|, 1)
 
@@ -64,14 +83,24 @@ class Outcome:
     detail: str  # one sentence for people
     last: Step  # the last step taken (for DIVERGED: the step where it was detected)
     last_finite: Step | None  # the last step that passed every check
+    method: str = GD
+    stationary: str | None = None  # the kind of point it ended at (newton.MINIMUM, ...), if found
+    notes: tuple[str, ...] = ()  # more sentences for people: oscillation, Newton's fallbacks
+    oscillates: bool = False
+    fallbacks: int = 0  # Newton: the steps that were gradient steps
 
     @property
     def steps(self) -> int:
         return self.last.step
 
 
-def check_settings(tau: float, max_steps: int, tol: float, momentum: float) -> None:
+def check_settings(tau: float, max_steps: int, tol: float, momentum: float,
+                   method: str = GD) -> None:
     """Raise InputError for settings no descent can run with."""
+    if method not in METHODS:
+        raise InputError(f"the method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method == NEWTON and momentum != 0.0:
+        raise InputError("momentum is for gradient descent: Newton's method takes no momentum")
     if not (math.isfinite(tau) and tau > 0):
         raise InputError(f"the learning rate tau must be a positive number, not {tau!r}")
     if max_steps < 0:
@@ -99,8 +128,9 @@ class Descent:
         tol: float = 1e-8,
         momentum: float = 0.0,
         growth_limit: float = GROWTH_LIMIT,
+        method: str = GD,
     ) -> None:
-        check_settings(tau, max_steps, tol, momentum)
+        check_settings(tau, max_steps, tol, momentum, method)
         if not f.variables:
             raise InputError("the expression has no variables: there is nothing to descend on")
         missing = [v for v in f.variables if v not in start]
@@ -114,9 +144,16 @@ class Descent:
         self.tol = float(tol)
         self.momentum = float(momentum)
         self.growth_limit = float(growth_limit)
+        self.method = method
         self.outcome: Outcome | None = None
 
     def __iter__(self) -> Iterator[Step]:
+        steps = self._newton() if self.method == NEWTON else self._gd()
+        yield from steps
+        assert self.outcome is not None
+        self.outcome = self._checked(self.outcome)
+
+    def _gd(self) -> Iterator[Step]:
         f, names = self.f, self.names
         wrt = list(names)
         value_and_grad_at = f.gradient_at_fn(wrt)  # the passes, bound once for the loop
@@ -126,6 +163,9 @@ class Descent:
         limit = math.inf
         last_good: Step | None = None
         k = 0
+        previous: list[float] | None = None  # the last update, to count reversals
+        self._reversals = 0
+        self._before_last: list[float] | None = None
         while True:
             # One forward pass (caching every node) and one backward pass.
             point = dict(zip(names, w))  # forward only reads it; the Step keeps it
@@ -162,8 +202,108 @@ class Descent:
                                        "(tau * gradient is below its floating-point resolution)",
                                        step, step)
                 return
+            delta = [a - b for a, b in zip(new, w)]
+            if previous is not None and sum(a * b for a, b in zip(delta, previous)) < 0.0:
+                self._reversals += 1
+            previous = delta
+            self._before_last = w  # a list; a dict only if a note names it
             w = new
             k += 1
+
+    def _newton(self) -> Iterator[Step]:
+        """Newton's method: W <- W - t H^-1 grad E, t halved from 1 until E decreases enough."""
+        import numpy as np
+
+        from backprop.newton import line_search, newton_direction
+
+        f, names, tol = self.f, self.names, self.tol
+        wrt = list(names)
+        w = np.array(self.start)
+        limit = math.inf
+        last_good: Step | None = None
+        self._reversals = 0
+        self._before_last = None
+        fallbacks, why = 0, ""
+
+        def value_at(v: Any) -> float:
+            return f.value_at(dict(zip(names, v.tolist())))
+
+        k = 0
+        while True:
+            point = dict(zip(names, w.tolist()))
+            value, g, h = f.value_grad_hessian_at(point, wrt)
+            norm = math.hypot(*g)
+            step = Step(k, point, value, dict(zip(names, g)), norm)
+            yield step
+            if k == 0:
+                if not step.finite:
+                    raise InputError(_bad_start(f, step))
+                limit = self.growth_limit * max(abs(value), 1.0)
+            if not step.finite or abs(value) > limit:
+                self.outcome = Outcome(False, DIVERGED, _diverged(step, limit), step, last_good,
+                                       NEWTON, fallbacks=fallbacks)
+                return
+            last_good = step
+            notes = _fallback_note(fallbacks, k, why)
+            if norm < tol:
+                self.outcome = Outcome(True, TOLERANCE, f"the gradient's norm {norm!r} is below "
+                                       f"the tolerance {tol!r}", step, step, NEWTON,
+                                       notes=notes, fallbacks=fallbacks)
+                return
+            if k >= self.max_steps:
+                self.outcome = Outcome(False, MAX_STEPS, f"stopped after {k} steps; the gradient's "
+                                       f"norm {norm!r} is still above the tolerance {tol!r}",
+                                       step, step, NEWTON, notes=notes, fallbacks=fallbacks)
+                return
+            direction = newton_direction(g, h)
+            if not direction.newton:
+                fallbacks += 1
+                why = why or direction.why
+            found = line_search(value_at, w, value, np.asarray(g), direction.d)
+            if found is None:
+                self.outcome = Outcome(False, NO_DESCENT, "no step along the "
+                                       + ("Newton" if direction.newton else "gradient")
+                                       + " direction decreases f (the step was halved 40 times)",
+                                       step, step, NEWTON, notes=_fallback_note(fallbacks, k + 1, why),
+                                       fallbacks=fallbacks)
+                return
+            new = found[1]
+            if np.array_equal(new, w):
+                self.outcome = Outcome(True, STALLED, "the update no longer changes the point "
+                                       "(below its floating-point resolution)", step, step,
+                                       NEWTON, notes=notes, fallbacks=fallbacks)
+                return
+            w = new
+            k += 1
+
+    def _checked(self, outcome: Outcome) -> Outcome:
+        """The outcome with what the Hessian says about where it ended, and any oscillation."""
+        import dataclasses
+
+        notes = list(outcome.notes)
+        oscillates = False
+        k = outcome.steps
+        if self._reversals >= 3 and self._reversals >= 0.5 * (k - 1):
+            oscillates = True
+            before = (None if self._before_last is None
+                      else dict(zip(self.names, self._before_last)))
+            notes.append(_oscillation_note(self._reversals, k, outcome, before))
+        stationary = None
+        changes: dict[str, Any] = {}
+        if outcome.reason in (TOLERANCE, STALLED) and outcome.converged:
+            found = _stationary_kind(self.f, outcome.last)
+            if found is not None:
+                stationary, text = found
+                from backprop.newton import MAXIMUM, NOT_MINIMUM as NOT_MIN, SADDLE, UNDECIDED
+
+                if stationary in (MAXIMUM, SADDLE, NOT_MIN):
+                    changes = {"converged": False, "reason": NOT_MINIMUM,
+                               "detail": f"the gradient vanishes here ({outcome.detail}), but "
+                                         f"this is {text}: not a minimum"}
+                elif stationary == UNDECIDED:
+                    notes.append(f"second order cannot tell whether this is a minimum: {text}")
+        return dataclasses.replace(outcome, stationary=stationary, notes=tuple(notes),
+                                   oscillates=oscillates, **changes)
 
     def run(self) -> Outcome:
         """Take every step; return how it ended."""
@@ -209,7 +349,8 @@ class Followed:
         best = o.last_finite or o.last
         return {"converged": o.converged, "reason": o.reason, "detail": o.detail,
                 "steps": o.steps, "step": best.step, "at": best.point, "value": best.value,
-                "grad_norm": best.grad_norm}
+                "grad_norm": best.grad_norm, "method": o.method, "stationary": o.stationary,
+                "oscillates": o.oscillates, "notes": list(o.notes)}
 
 
 TABLE_ROWS = 20  # about this many rows in a table of a descent whose length is not known
@@ -275,6 +416,11 @@ def follow(
 
 def failure_message(outcome: Outcome, tau: float) -> str:
     """Why a descent that did not converge (nor ran out of steps) failed, and what to try."""
+    if outcome.reason == NOT_MINIMUM:
+        return (f"{outcome.detail}, at {point_text(outcome.last.point)}; descent cannot leave "
+                "it: start elsewhere")
+    if outcome.reason == NO_DESCENT:
+        return f"{outcome.detail}, at {point_text(outcome.last.point)}"
     good = outcome.last_finite
     where = (f"the last finite point is {point_text(good.point)} (step {good.step}, "
              f"f = {good.value!r})") if good is not None else "no finite point"
@@ -293,9 +439,11 @@ def descend(
     max_steps: int = 1000,
     tol: float = 1e-8,
     momentum: float = 0.0,
+    method: str = GD,
 ) -> Descent:
-    """Gradient descent on ``f`` from ``start``: iterate it for the steps, then read ``.outcome``."""
-    return Descent(f, start, tau, max_steps, tol, momentum)
+    """Gradient descent (or Newton's method) on ``f`` from ``start``: iterate it for the steps,
+    then read ``.outcome``."""
+    return Descent(f, start, tau, max_steps, tol, momentum, method=method)
 
 
 def _diverged(step: Step, limit: float) -> str:
@@ -318,6 +466,46 @@ def _bad_start(f: Function, step: Step) -> str:
     elif what == "gradient" and found is not None and found.local_node is not None:
         cause = f": the local derivative of {found.local_node} is nan or infinite there"
     return f"the {what} is not finite at the starting point {where}{cause}; start elsewhere"
+
+
+def _fallback_note(fallbacks: int, steps: int, why: str) -> tuple[str, ...]:
+    if not fallbacks:
+        return ()
+    return (f"Newton's method took a gradient step instead at {fallbacks} of {steps} steps, where "
+            f"the Hessian was not positive definite (the first time: {why})",)
+
+
+def _oscillation_note(reversals: int, steps: int, outcome: Outcome,
+                      before_last: Mapping[str, float] | None) -> str:
+    text = (f"the iterates oscillate: the update reversed direction at {reversals} of "
+            f"{steps - 1} steps")
+    last = outcome.last.point
+    if before_last is not None and len(last) <= 3:
+        # rows printed every K steps may all fall on one side of the swing: name both
+        text += f", the last two points being {point_text(before_last)} and {point_text(last)}"
+    if not outcome.converged:
+        text += "; a smaller learning rate would damp it"
+    return text
+
+
+def _stationary_kind(f: Function, step: Step) -> tuple[str, str] | None:
+    """What the Hessian says of a point whose gradient vanishes: (kind, a phrase), or None."""
+    from backprop.newton import MAXIMUM, MINIMUM, NOT_MINIMUM as NOT_MIN, SADDLE, classify
+
+    if len(step.point) > CHECK_MAX_VARIABLES or f.size > CHECK_MAX_NODES:
+        return None
+    _, _, h = f.value_grad_hessian_at(step.point, list(step.point))
+    if not all(math.isfinite(v) for v in h.ravel().tolist()):
+        return None
+    kind, eig = classify(h)
+    values = ", ".join(f"{v:.4g}" for v in eig.tolist()[:6]) + (", ..." if len(eig) > 6 else "")
+    phrase = {
+        MINIMUM: f"a minimum (the Hessian's eigenvalues are all positive: {values})",
+        MAXIMUM: f"a maximum (the Hessian's eigenvalues are all negative: {values})",
+        SADDLE: f"a saddle point (the Hessian's eigenvalues have both signs: {values})",
+        NOT_MIN: f"a maximum or a saddle (the Hessian has a negative eigenvalue: {values})",
+    }.get(kind, f"the Hessian is singular here (eigenvalues {values})")
+    return kind, phrase
 
 
 def default_every(max_steps: int, rows: int = 20) -> int:

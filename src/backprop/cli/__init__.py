@@ -31,9 +31,10 @@ from backprop.errors import BackpropError, Interrupted
 # its own help), in the order of the listing: the lecture's order.
 COMMANDS: dict[str, str] = {
     "grad": "The value of EXPR and its exact gradient at POINT, by backpropagation.",
+    "hessian": "The value of EXPR, its gradient and its Hessian (every second partial) at POINT.",
     "diff": "The symbolic derivative of EXPR, printed in the same language.",
     "compare": "Reverse mode, forward mode, symbolic and numeric gradients of EXPR side by side.",
-    "descend": "Minimise EXPR by gradient descent from POINT: W(new) = W(old) - tau * grad E(W(old)).",
+    "descend": "Minimise EXPR from POINT: gradient descent, W = W - tau * grad E(W), or Newton's method.",
     "graph": "Draw the computational graph of EXPR, with values and gradients when --at is given.",
     "train": "Train a network a = Wx + b, h = sigma(a), ..., y_hat = Vh + c by gradient descent.",
     "predict": "Predict from raw inputs with a trained model (its standardisation applied).",
@@ -49,6 +50,8 @@ def _import_command(name: str) -> None:
     """
     if name == "grad":
         from backprop.cli import grad  # noqa: F401
+    elif name == "hessian":
+        from backprop.cli import hessian  # noqa: F401
     elif name == "diff":
         from backprop.cli import diff  # noqa: F401
     elif name == "compare":

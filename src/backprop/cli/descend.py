@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Optional
 
 import typer
@@ -12,12 +13,19 @@ from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, Format, parse_expr
 FROM_HELP = ("The starting point: a number when EXPR has one variable (3), or name=value "
              "pairs (x=-1.2,y=1).")
 PLOT_POINTS = 5000  # at most about this many iterates are kept for --plot
+DEFAULT_LR = 0.1
+
+
+class Method(str, Enum):
+    gd = "gd"
+    newton = "newton"
 
 
 @app.command(
     epilog="Examples:\n\n"
     "  backprop descend \"(x-3)^2\" --from 0\n\n"
     "  backprop descend \"(1-x)^2 + 100*(y-x^2)^2\" --from x=-1.2,y=1 --lr 0.001 --steps 20000\n\n"
+    "  backprop descend \"(1-x)^2 + 100*(y-x^2)^2\" --from x=-1.2,y=1 --method newton\n\n"
     "  backprop descend \"x^2 + 10*y^2\" --from x=5,y=1 --lr 0.05 --momentum 0.9 --format json\n\n"
     "  backprop descend \"(1-x)^2 + 100*(y-x^2)^2\" --from x=-1.2,y=1 --lr 0.001 --steps 20000 "
     "--plot path.png",
@@ -25,8 +33,13 @@ PLOT_POINTS = 5000  # at most about this many iterates are kept for --plot
 def descend(
     expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
     start: str = typer.Option(..., "--from", help=FROM_HELP, metavar="POINT", show_default=False),
-    lr: float = typer.Option(0.1, "--lr", help="The learning rate tau: each step moves by "
-                             "-tau * gradient.", metavar="TAU"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="The learning rate tau: each step moves "
+                                       "by -tau * gradient (default 0.1; gd only).", metavar="TAU",
+                                       show_default=False),
+    method: Method = typer.Option(Method.gd, "--method", help="gd (W = W - tau*gradient) or newton "
+                                  "(W = W - H^-1 gradient with the exact Hessian, the step halved "
+                                  "until f decreases; a gradient step where H is not positive "
+                                  "definite)."),
     steps: int = typer.Option(1000, "--steps", help="Stop after this many steps.", metavar="N"),
     tol: float = typer.Option(1e-8, "--tol", help="Stop (converged) when the gradient's norm "
                               "falls below this.", metavar="T"),
@@ -46,7 +59,12 @@ def descend(
                                        show_default=False),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
 ) -> int:
-    """Minimise EXPR by gradient descent from POINT: W(new) = W(old) - tau * grad E(W(old))."""
+    """Minimise EXPR from POINT: gradient descent, W = W - tau * grad E(W), or Newton's method.
+
+    Where the run ends with a vanishing gradient, the Hessian there says whether it is a
+    minimum; a maximum or a saddle is reported as a failure (exit 1), and a run that
+    oscillates says so in its summary.
+    """
     from backprop.descend import MAX_STEPS, Descent, failure_message, follow
     from backprop.errors import BackpropError, InputError
     from backprop.views import writers
@@ -56,8 +74,12 @@ def descend(
     f = parse_expr(expr, angle)
     if not f.variables:
         raise InputError("the expression has no variables: there is nothing to descend on")
-    run = Descent(f, f.point(start, "--from"), tau=lr, max_steps=steps, tol=tol,
-                  momentum=momentum)
+    if method is Method.newton and lr is not None:
+        raise InputError("--lr is gradient descent's step size; Newton's method steps by "
+                         "H^-1 gradient, halved until f decreases: leave --lr out")
+    tau = DEFAULT_LR if lr is None else lr
+    run = Descent(f, f.point(start, "--from"), tau=tau, max_steps=steps, tol=tol,
+                  momentum=momentum, method=method.value)
     plot_path = None
     if plot is not None:
         from backprop.views.plots.common import check_plot_path
@@ -74,10 +96,10 @@ def descend(
         from backprop.views.plots.descend import plot_descent
 
         plot_descent(f, done.path, plot_path)
-    writers.write_descent_end(done, writer, format.value,
-                              f"gradient descent on f = {f.text.strip()}  "
-                              f"(tau = {lr!r}, momentum = {momentum!r})")
+    title = (f"Newton's method on f = {f.text.strip()}" if method is Method.newton else
+             f"gradient descent on f = {f.text.strip()}  (tau = {tau!r}, momentum = {momentum!r})")
+    writers.write_descent_end(done, writer, format.value, title)
     outcome = done.outcome
     if outcome.reason != MAX_STEPS and not outcome.converged:
-        raise BackpropError(failure_message(outcome, lr))
+        raise BackpropError(failure_message(outcome, tau))
     return 0

@@ -8,7 +8,7 @@ floats for constants), so one pass handles any number of points at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,8 +31,10 @@ class Plan:
     _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, graph: Graph) -> Plan:
-        order = graph.reachable()
+    def of(cls, graph: Graph, roots: Sequence[int] | None = None, backward: bool = True) -> Plan:
+        """``roots``: the nodes to compute (default: the graph's output); ``backward=False``:
+        a plan for the forward pass only."""
+        order = graph.reachable(roots)
         ops, leaf, args = graph.ops, graph.leaf, graph.args
         var_nodes = {str(leaf[i]): i for i in order if ops[i] == VAR}
         # numpy scalars, not Python floats: 1/0 is then inf (IEEE), not an exception
@@ -44,7 +46,7 @@ class Plan:
         backward_steps = tuple(
             (i, tuple((k, j, a[0], a[1] if len(a) > 1 else -1, PRIMITIVES[ops[i]].partials[k])
                       for k, j in enumerate(a)))
-            for i, _, a in reversed(steps))
+            for i, _, a in reversed(steps)) if backward else ()
         return cls(tuple(order), var_nodes, consts, steps, backward_steps)
 
     def needs(self, graph: Graph, wrt: Sequence[str]) -> bytearray:
@@ -212,3 +214,259 @@ def first_non_finite_local(graph: Graph, plan: Plan, vals: Sequence[Value | None
                 if not np.all(np.isfinite(partial(vals[i], *argvals))):
                     return i
     return None
+
+
+TangentSteps = tuple[tuple[int, tuple[tuple[int, Partial, int, int], ...]], ...]
+
+
+def tangent_steps(graph: Graph, order: Sequence[int], wrt: Sequence[str],
+                  keep: Callable[[int], bool] | None = None) -> TangentSteps:
+    """The modules a vectorised tangent pass visits: those depending on a ``wrt`` variable
+    (and, with ``keep``, only those it accepts), each with the edges that carry a tangent:
+    (argument, local derivative, x, y) with y = -1 for a function of one argument."""
+    ops, args, leaf = graph.ops, graph.args, graph.leaf
+    wanted = set(wrt)
+    dep = bytearray(len(graph))
+    steps = []
+    for i in order:
+        op = ops[i]
+        if op == VAR:
+            dep[i] = leaf[i] in wanted
+            continue
+        if op == CONST:
+            continue
+        a = args[i]
+        if not any(dep[j] for j in a):
+            continue
+        dep[i] = 1
+        if keep is not None and not keep(i):
+            continue
+        p = PRIMITIVES[op].partials
+        steps.append((i, tuple((j, p[k], a[0], a[1] if len(a) > 1 else -1)
+                               for k, j in enumerate(a) if dep[j])))
+    return tuple(steps)
+
+
+def last_uses(steps: TangentSteps, keep: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    """For each step, the tangents no later step reads (and not in ``keep``): freed after it."""
+    last: dict[int, int] = {}
+    for s, (_, edges) in enumerate(steps):
+        for j, *_ in edges:
+            last[j] = s
+    for j in keep:
+        last.pop(j, None)
+    free: list[list[int]] = [[] for _ in steps]
+    for j, s in last.items():
+        free[s].append(j)
+    return tuple(tuple(f) for f in free)
+
+
+def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
+             vals: Sequence[Value | None],
+             free: Sequence[Sequence[int]] | None = None) -> list[Value | None]:
+    """Forward mode along every ``wrt`` direction at once, as a leading array axis.
+
+    Variable number k gets the unit tangent e_k (shaped to broadcast against the
+    points); every module in ``steps`` the sum over its arguments of local
+    derivative * argument's tangent. One pass gives what ``tangent`` gives in
+    len(wrt) passes; None stands for a zero tangent. ``free`` (from
+    :func:`last_uses`) drops each tangent after its last reader, so that at many
+    points only the live ones take memory.
+
+    At arrays of points a unit tangent is never multiplied out: its local
+    derivative is added into row k of the sum (half the memory traffic for n = 2).
+    """
+    n = len(wrt)
+    tan: list[Value | None] = [None] * len(vals)
+    shape = np.broadcast_shapes(*(np.shape(vals[j]) for j in var_nodes.values())) if var_nodes else ()
+    eye = np.eye(n).reshape((n, n) + (1,) * len(shape))
+    unit: dict[int, int] = {}  # variable node -> k, where its tangent is e_k
+    for k, name in enumerate(wrt):
+        j = var_nodes.get(name)
+        if j is not None:
+            tan[j] = eye[k]
+            if shape:
+                unit[j] = k
+    with np.errstate(all="ignore"):
+        for s, (i, edges) in enumerate(steps):
+            total = None
+            owned = False  # total is an array of this node's own, safe to add into
+            ans = vals[i]
+            for j, p, x, y in edges:
+                t = tan[j]
+                if t is None:
+                    continue
+                if p is _one:
+                    local: Value = 1.0
+                elif p is _minus_one:
+                    local = -1.0
+                else:
+                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
+                    if type(local) is float and local == 0.0:
+                        continue
+                k = unit.get(j)
+                if k is not None:
+                    if total is None:
+                        total = np.zeros((n,) + shape)
+                    elif not owned:
+                        total = total.copy()
+                    owned = True
+                    total[k] += local
+                    continue
+                if type(local) is float and local == 1.0:
+                    c, fresh = t, False
+                elif type(local) is float and local == -1.0:
+                    c, fresh = -t, True
+                else:
+                    c, fresh = t * local, True
+                if total is None:
+                    total, owned = c, fresh
+                elif owned and total.shape == np.broadcast_shapes(total.shape, c.shape):
+                    total += c
+                else:
+                    total, owned = total + c, True
+            tan[i] = total
+            if free is not None:
+                for j in free[s]:
+                    tan[j] = None
+    return tan
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """The tangent pass at one point, vectorised across nodes as well as directions.
+
+    At a single point every value is a scalar, so the per-node pass spends its
+    time in numpy's per-call overhead. Here the modules are grouped by level
+    (longest path from a variable) and by primitive: one group's local
+    derivatives are one call of the primitive's partial on arrays of its
+    modules' values, and its tangents one gather, multiply and scatter in a
+    (rows, directions) matrix. Worth it when the groups are wide.
+    """
+
+    rows: dict[int, int]  # node -> row of the tangent matrix
+    var_rows: tuple[tuple[int, int], ...]  # (row, direction) of each variable's unit tangent
+    used: tuple[int, ...]  # the nodes whose values the groups read, in one array
+    # (rows, value positions of the modules, then per carrying argument:
+    #  (argument rows, partial, x positions, y positions or None))
+    groups: tuple[tuple[Any, Any, tuple[tuple[Any, Partial, Any, Any], ...]], ...]
+
+    @classmethod
+    def of(cls, steps: TangentSteps, var_nodes: Mapping[str, int],
+           wrt: Sequence[str], min_width: float = 0.0) -> LevelPlan | None:
+        """None when the groups would average fewer than ``min_width`` modules."""
+        rows: dict[int, int] = {}
+        var_rows = []
+        level: dict[int, int] = {}
+        for k, name in enumerate(wrt):
+            j = var_nodes.get(name)
+            if j is not None:
+                rows[j] = len(rows)
+                var_rows.append((rows[j], k))
+                level[j] = 0
+        buckets: dict[tuple, list[tuple[int, tuple]]] = {}
+        for i, edges in steps:
+            lv = 1 + max(level[j] for j, *_ in edges)
+            level[i] = lv
+            rows[i] = len(rows)
+            key = (lv, tuple((p, y < 0) for _, p, _, y in edges))
+            buckets.setdefault(key, []).append((i, edges))
+        if len(steps) < min_width * max(1, len(buckets)):
+            return None
+        used: dict[int, int] = {}
+
+        def pos(nodes: list[int]) -> Any:
+            return np.array([used.setdefault(n, len(used)) for n in nodes], dtype=np.intp)
+
+        groups = []
+        for (_, shape), members in sorted(buckets.items(), key=lambda kv: kv[0][0]):
+            nodes = [i for i, _ in members]
+            parts = []
+            for e in range(len(shape)):
+                arg_rows = np.array([rows[edges[e][0]] for _, edges in members], dtype=np.intp)
+                p = members[0][1][e][1]
+                xs = pos([edges[e][2] for _, edges in members])
+                ys = None if members[0][1][e][3] < 0 else pos([edges[e][3] for _, edges in members])
+                parts.append((arg_rows, p, xs, ys))
+            groups.append((np.array([rows[i] for i in nodes], dtype=np.intp), pos(nodes),
+                           tuple(parts)))
+        return cls(rows, tuple(var_rows), tuple(used), tuple(groups))
+
+    @property
+    def width(self) -> float:
+        """Modules per group: how much one call of numpy does."""
+        return (len(self.rows) - len(self.var_rows)) / max(1, len(self.groups))
+
+    def run(self, vals: Sequence[Value | None], n: int) -> np.ndarray:
+        """The tangent matrix: row ``rows[node]`` is that node's tangent (all directions)."""
+        v = np.array([vals[i] for i in self.used], dtype=np.float64)
+        t = np.zeros((len(self.rows), n))
+        for r, k in self.var_rows:
+            t[r, k] = 1.0
+        with np.errstate(all="ignore"):
+            for out_rows, ans_pos, parts in self.groups:
+                ans = v[ans_pos]
+                total = None
+                for arg_rows, p, xs, ys in parts:
+                    if p is _one:
+                        c = t[arg_rows]
+                    elif p is _minus_one:
+                        c = -t[arg_rows]
+                    else:
+                        local = p(ans, v[xs]) if ys is None else p(ans, v[xs], v[ys])
+                        if type(local) is float and local == 0.0:
+                            continue
+                        c = t[arg_rows] * np.reshape(local, (-1, 1))
+                    total = c if total is None else total + c
+                if total is not None:
+                    t[out_rows] = total
+        return t
+
+
+def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
+                          wrt: Sequence[str], vals: Sequence[Value | None],
+                          free: Sequence[Sequence[int]] | None = None
+                          ) -> list[dict[int, Value] | None]:
+    """The same pass as :func:`tangents`, each tangent kept as {direction: array}.
+
+    For many points: a module that depends on only some of the variables (x^2,
+    exp(-y)) carries only those directions, and no direction is ever a row of
+    zeros, so the work is that of the nonzero partials alone.
+    """
+    tan: list[dict[int, Value] | None] = [None] * len(vals)
+    for k, name in enumerate(wrt):
+        j = var_nodes.get(name)
+        if j is not None:
+            tan[j] = {k: 1.0}
+    with np.errstate(all="ignore"):
+        for s, (i, edges) in enumerate(steps):
+            total: dict[int, Value] | None = None
+            ans = vals[i]
+            for j, p, x, y in edges:
+                t = tan[j]
+                if t is None:
+                    continue
+                if p is _one:
+                    local: Value = 1.0
+                elif p is _minus_one:
+                    local = -1.0
+                else:
+                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
+                    if type(local) is float and local == 0.0:
+                        continue
+                if total is None:
+                    total = {}
+                for k, v in t.items():
+                    if type(local) is float and local == 1.0:
+                        c = v
+                    elif type(v) is float and v == 1.0:
+                        c = local
+                    else:
+                        c = v * local
+                    prev = total.get(k)
+                    total[k] = c if prev is None else prev + c
+            tan[i] = total
+            if free is not None:
+                for j in free[s]:
+                    tan[j] = None
+    return tan

@@ -26,7 +26,7 @@ from backprop.core.ops import Value
 from backprop.core.parser import parse_graph
 from backprop.core.points import check_variables, parse_point_or_empty
 from backprop.core.printer import to_text
-from backprop.core.results import Gradients, NonFinite
+from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite
 from backprop.errors import InputError
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ def _shape(v: Value | None) -> tuple[int, ...]:
     return np.shape(v) if v is not None else ()
 
 
+def _points_shape(inputs: Mapping[str, Value]) -> tuple[int, ...]:
+    return np.broadcast_shapes(*(_shape(v) for v in inputs.values())) if inputs else ()
+
+
 @dataclass
 class Function:
     """An expression parsed into a computational graph.
@@ -61,6 +65,8 @@ class Function:
     text: str = ""
     angle: str = "rad"
     _plan: engine.Plan = field(init=False, repr=False)
+    # second-order plans (the backward pass built as a graph), one per wrt, built on first use
+    _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._plan = engine.Plan.of(self.graph)
@@ -100,8 +106,9 @@ class Function:
         check_variables(list(values), self.variables)
         return {k: _as_input(k, v) for k, v in values.items()}
 
-    def _broadcast(self, x: Value, inputs: Mapping[str, Value]) -> Value:
-        shape = np.broadcast_shapes(*(_shape(v) for v in inputs.values())) if inputs else ()
+    def _broadcast(self, x: Value, inputs: Mapping[str, Value] | tuple[int, ...]) -> Value:
+        """``x`` shaped like the points; ``inputs`` may be the points' shape, found once."""
+        shape = inputs if isinstance(inputs, tuple) else _points_shape(inputs)
         if shape == () and np.ndim(x) == 0:
             return float(x)
         if np.shape(x) == shape and isinstance(x, np.ndarray):
@@ -135,8 +142,9 @@ class Function:
         names = self._check_wrt(wrt)
         vals = engine.forward(self.graph, self._plan, inputs)
         grads = engine.backward(self.graph, self._plan, vals, names)
-        value = self._broadcast(vals[self.graph.output], inputs)  # type: ignore[arg-type]
-        return value, {k: self._broadcast(g, inputs) for k, g in grads.items()}
+        shape = _points_shape(inputs)  # once, not once per partial derivative
+        value = self._broadcast(vals[self.graph.output], shape)  # type: ignore[arg-type]
+        return value, {k: self._broadcast(g, shape) for k, g in grads.items()}
 
     def grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
         return self.value_and_grad(wrt, **values)[1]
@@ -251,6 +259,93 @@ class Function:
         expression are ignored: a derivative may have lost a variable of the function)."""
         vals = engine.forward(self.graph, self._plan, point)
         return float(np.asarray(vals[self.graph.output], dtype=np.float64))
+
+    # ---- second order -----------------------------------------------------------------------
+
+    def hessian(self, wrt: Iterable[str] | None = None,
+                **values: Any) -> tuple[Value, dict[str, Value], np.ndarray]:
+        """The value, the gradient and the Hessian, by forward mode over the backward pass.
+
+        The backward pass is built once (per ``wrt``) as a graph of the same
+        modules (see :mod:`backprop.core.gradient_graph`); each call is one forward
+        pass over it and one tangent pass carrying every direction at once. The
+        Hessian has shape (n, n) at one point and (n, n, *shape) at arrays of
+        points, rows and columns in the order of ``wrt`` (default: the variables').
+
+        >>> value, grad, h = parse("x^2*y + sin(y)").hessian(x=1.0, y=2.0)
+        >>> h.tolist()[0]
+        [4.0, 2.0]
+        """
+        inputs = self._inputs(values)
+        so = self._second_order(self._check_wrt(wrt), inputs)
+        shape = _points_shape(inputs)
+        grad = {k: self._broadcast(g, shape) for k, g in so.grad.items()}
+        return self._broadcast(so.value, shape), grad, so.hessian
+
+    def hessians(self, points: Mapping[str, Any] | None = None,
+                 wrt: Sequence[str] | None = None) -> Hessians:
+        """The value, gradient and Hessian at one point or at 1-d arrays of points, one row each."""
+        names = self._check_wrt(wrt)
+        chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64))
+                 for k, v in (points or {}).items()}
+        return self._hessian_block(chunk, names)
+
+    def hessian_stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
+                       wrt: Sequence[str] | None = None) -> Iterator[Hessians]:
+        """One :class:`Hessians` block per chunk of points, each before the next is read."""
+        names = self._check_wrt(wrt)
+        for chunk in chunks:
+            yield self._hessian_block(chunk, names)
+
+    def value_grad_hessian_at(self, point: dict[str, float],
+                              wrt: Sequence[str]) -> tuple[float, list[float], np.ndarray]:
+        """Value, gradient and Hessian at one point of Python floats, with no checks (Newton)."""
+        so = self._second_order(wrt, point)
+        return (float(so.value), [float(so.grad[v]) for v in wrt],  # type: ignore[arg-type]
+                np.asarray(so.hessian, dtype=np.float64))
+
+    def _second_order_plan(self, names: Sequence[str]) -> Any:
+        from backprop.core import gradient_graph
+
+        key = tuple(names)
+        plan = self._second.get(key)
+        if plan is None:
+            plan = gradient_graph.SecondOrderPlan.of(self.graph, names)
+            self._second[key] = plan
+        return plan
+
+    def _second_order(self, names: Sequence[str], inputs: Mapping[str, Value]) -> Any:
+        from backprop.core import gradient_graph
+
+        return gradient_graph.evaluate(self._second_order_plan(names), inputs)
+
+    def _hessian_block(self, chunk: Mapping[str, Any], wrt: list[str]) -> Hessians:
+        inputs = self._inputs(chunk)
+        so = self._second_order(wrt, inputs)
+        n = len(next(iter(chunk.values()))) if chunk else 1
+        points = np.empty((n, len(self.variables)))
+        for k, v in enumerate(self.variables):
+            points[:, k] = chunk[v]
+        value = np.broadcast_to(so.value, (n,)).astype(np.float64)
+        grad = np.empty((n, len(wrt)))
+        for k, v in enumerate(wrt):
+            grad[:, k] = so.grad[v]
+        # (n, n, points) -> (points, n, n); a Hessian constant in the points broadcasts
+        k = len(wrt)
+        h = (np.broadcast_to(so.hessian.reshape(k, k, -1), (k, k, n)).transpose(2, 0, 1)
+             if k else np.zeros((n, 0, 0)))
+        plan = self._second_order_plan(wrt)
+
+        def diagnose(what: str) -> Any:
+            if what != "Hessian":
+                return self._diagnosis(engine.forward(self.graph, self._plan, inputs), what)
+            from backprop.core import gradient_graph
+
+            i = gradient_graph.first_non_finite(plan, so.vals)
+            return SecondOrderNonFinite(None if i is None else self.node_text(i))
+
+        return Hessians(tuple(self.variables), tuple(wrt), points, value, grad,
+                        np.ascontiguousarray(h), diagnose)
 
     # ---- the passes, recorded and diagnosed -------------------------------------------------
 

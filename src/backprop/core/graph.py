@@ -10,6 +10,7 @@ over all the paths that leave it (the multivariate chain rule).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from backprop.core.ops import PRIMITIVES
 
@@ -29,6 +30,9 @@ class Graph:
     args: list[tuple[int, ...]] = field(default_factory=list)
     leaf: list[float | str | None] = field(default_factory=list)
     output: int = -1
+    # several expressions separated by ';': every output in order (output is the last);
+    # empty for a graph of one output
+    outputs: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -38,21 +42,25 @@ class Graph:
         """Variable names in order of first appearance in the text."""
         return tuple(str(self.leaf[i]) for i, op in enumerate(self.ops) if op == VAR)
 
-    def reachable(self, root: int | None = None) -> list[int]:
-        """Indices of the nodes ``root`` depends on, in topological order.
+    def reachable(self, root: int | Sequence[int] | None = None) -> list[int]:
+        """Indices of the nodes ``root`` (one node or several) depends on, in topological order.
 
         An iterative marking sweep: because arguments always precede their
         users, one backward walk over the index range marks everything.
         """
-        root = self.output if root is None else root
-        mark = bytearray(root + 1)
-        mark[root] = 1
+        roots = [self.output] if root is None else [root] if isinstance(root, int) else list(root)
+        if not roots:
+            return []
+        top = max(roots)
+        mark = bytearray(top + 1)
+        for r in roots:
+            mark[r] = 1
         args = self.args
-        for i in range(root, -1, -1):
+        for i in range(top, -1, -1):
             if mark[i]:
                 for j in args[i]:
                     mark[j] = 1
-        return [i for i in range(root + 1) if mark[i]]
+        return [i for i in range(top + 1) if mark[i]]
 
 
 class GraphBuilder:
@@ -88,6 +96,7 @@ class GraphBuilder:
             raise ValueError(f"{op} takes {arity} argument(s), got {len(args)}")
         return self._node((op, args), op, tuple(args), None)
 
-    def finish(self, output: int) -> Graph:
+    def finish(self, output: int, outputs: tuple[int, ...] = ()) -> Graph:
         self.graph.output = output
+        self.graph.outputs = tuple(outputs) if len(outputs) > 1 else ()
         return self.graph

@@ -54,6 +54,9 @@ class _ToGraph(Transformer):
     def _error(self, token: Token, message: str) -> ExpressionError:
         return ExpressionError(message, _caret(self.text, token.start_pos or 0))
 
+    def start(self, c: list) -> list[int]:
+        return list(c)
+
     # leaves
     def number(self, c: list) -> int:
         return self.b.const(float(c[0]))
@@ -243,8 +246,11 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
     return f"unexpected '{tok}'"
 
 
-def parse_graph(text: str, angle: str = "rad") -> Graph:
-    """Parse ``text`` into a :class:`Graph`. ``angle="deg"`` makes trig take degrees."""
+def parse_graph(text: str, angle: str = "rad", several: bool = False) -> Graph:
+    """Parse ``text`` into a :class:`Graph`. ``angle="deg"`` makes trig take degrees.
+
+    ``several``: accept expressions separated by ';', one output each (``graph.outputs``).
+    """
     if angle not in ("rad", "deg"):
         raise ValueError(f"angle must be 'rad' or 'deg', not {angle!r}")
     if len(text) > MAX_TEXT:
@@ -268,6 +274,10 @@ def parse_graph(text: str, angle: str = "rad") -> Graph:
             if isinstance(inner, ExpressionError):
                 raise inner from None
             raise
-        graph = t.b.finish(out)
+        if len(out) > 1 and not several:
+            raise ExpressionError(f"';' separates {len(out)} expressions; one is expected here "
+                                  "(only grad takes several, for their Jacobian)",
+                                  _caret(text, text.index(";")))
+        graph = t.b.finish(out[-1], tuple(out))
         t.b = GraphBuilder()  # drop the reference; the graph is the caller's now
         return graph

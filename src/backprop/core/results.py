@@ -105,3 +105,154 @@ class Gradients:
             return None
         what = "value" if not np.all(np.isfinite(self.value)) else "gradient"
         return self._diagnose(what) if self._diagnose is not None else NonFinite(what)
+
+
+# ---- second order and several outputs -----------------------------------------------------
+
+@dataclass(frozen=True)
+class SecondOrderNonFinite:
+    """Where a Hessian's nan or inf comes from: the module whose second derivative it is."""
+
+    node: str | None = None
+
+    def message(self) -> str:
+        if self.node is not None:
+            return (f"the Hessian is not finite: the second derivative of {self.node} is nan or "
+                    "infinite at some point (outside its domain, or overflow)")
+        return "the Hessian is not finite at some point"
+
+
+def second_partial_name(u: str, v: str) -> str:
+    """d2f/dx2 on the diagonal, d2f/dxdy off it (the CSV's column names)."""
+    return f"d2f/d{u}2" if u == v else f"d2f/d{u}d{v}"
+
+
+@dataclass
+class Hessians:
+    """The value, the gradient and the Hessian at a block of points, one row per point.
+
+    ``hessian`` has shape (points, n, n), rows and columns in ``wrt``'s order.
+    Rows and CSV columns list each second partial once (the matrix is symmetric):
+    d2f/dx2, d2f/dxdy, d2f/dy2, ...; JSON has the whole matrix.
+    """
+
+    variables: tuple[str, ...]
+    wrt: tuple[str, ...]
+    points: np.ndarray  # (points, len(variables))
+    value: np.ndarray  # (points,)
+    grad: np.ndarray  # (points, n)
+    hessian: np.ndarray  # (points, n, n)
+    _diagnose: Callable[[str], Any] | None = field(default=None, repr=False)
+
+    def _pairs(self) -> list[tuple[int, int]]:
+        n = len(self.wrt)
+        return [(i, j) for i in range(n) for j in range(i, n)]
+
+    @property
+    def columns(self) -> list[str]:
+        return self.columns_of(self.variables, self.wrt)
+
+    @staticmethod
+    def columns_of(variables: Sequence[str], wrt: Sequence[str]) -> list[str]:
+        """The point, f, the gradient, then each second partial once (upper triangle, by rows)."""
+        n = len(wrt)
+        return [*variables, "f", *(f"df/d{v}" for v in wrt),
+                *(second_partial_name(wrt[i], wrt[j]) for i in range(n) for j in range(i, n))]
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def _data(self) -> np.ndarray:
+        pairs = self._pairs()
+        upper = (self.hessian[:, [i for i, _ in pairs], [j for _, j in pairs]]
+                 if pairs else np.empty((len(self.value), 0)))
+        return np.column_stack([self.points, self.value, self.grad, upper])
+
+    def rows(self) -> list[list[float]]:
+        return self._data().tolist()  # type: ignore[no-any-return]
+
+    def records(self) -> list[dict[str, Any]]:
+        names, wrt = self.variables, self.wrt
+        out = []
+        for p, v, g, h in zip(self.points.tolist(), self.value.tolist(), self.grad.tolist(),
+                              self.hessian.tolist()):
+            out.append({"at": dict(zip(names, p)), "value": v, "grad": dict(zip(wrt, g)),
+                        "hessian": {u: dict(zip(wrt, row)) for u, row in zip(wrt, h)}})
+        return out
+
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.value)) and np.all(np.isfinite(self.grad))
+                    and np.all(np.isfinite(self.hessian)))
+
+    def diagnosis(self) -> Any:
+        """Which module first made the block non-finite (None when all is finite)."""
+        if self.finite():
+            return None
+        if not np.all(np.isfinite(self.value)):
+            what = "value"
+        elif not np.all(np.isfinite(self.grad)):
+            what = "gradient"
+        else:
+            what = "Hessian"
+        if self._diagnose is not None:
+            return self._diagnose(what)
+        return SecondOrderNonFinite() if what == "Hessian" else NonFinite(what)
+
+
+@dataclass
+class Jacobians:
+    """The values and gradients of several outputs (a Jacobian) at a block of points.
+
+    ``values`` has shape (points, m); ``jacobian`` (points, m, n): row k is
+    output k's gradient, columns in ``wrt``'s order. ``mode`` says how it was
+    computed ("reverse": one backward pass per output; "forward": one tangent
+    pass per variable).
+    """
+
+    variables: tuple[str, ...]
+    wrt: tuple[str, ...]
+    outputs: tuple[str, ...]  # each output's expression, as written
+    points: np.ndarray  # (points, len(variables))
+    values: np.ndarray  # (points, m)
+    jacobian: np.ndarray  # (points, m, n)
+    mode: str
+    _diagnose: Callable[[str], Any] | None = field(default=None, repr=False)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.columns_of(self.variables, self.wrt, len(self.outputs))
+
+    @staticmethod
+    def columns_of(variables: Sequence[str], wrt: Sequence[str], outputs: int) -> list[str]:
+        """The point, each output's value f1, f2, ..., then df1/dx, df1/dy, ..., df2/dx, ..."""
+        return [*variables, *(f"f{k + 1}" for k in range(outputs)),
+                *(f"df{k + 1}/d{v}" for k in range(outputs) for v in wrt)]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def rows(self) -> list[list[float]]:
+        p = len(self.values)
+        return np.column_stack([self.points, self.values,
+                                self.jacobian.reshape(p, -1)]).tolist()  # type: ignore[no-any-return]
+
+    def records(self) -> list[dict[str, Any]]:
+        names, wrt = self.variables, self.wrt
+        return [{"at": dict(zip(names, p)), "value": v,
+                 "grad": [dict(zip(wrt, row)) for row in j]}
+                for p, v, j in zip(self.points.tolist(), self.values.tolist(),
+                                   self.jacobian.tolist())]
+
+    def output_rows(self, point: int = 0) -> list[list[Any]]:
+        """One row per output at one point: the expression, its value, its gradient."""
+        return [[text, float(self.values[point, k]), *self.jacobian[point, k].tolist()]
+                for k, text in enumerate(self.outputs)]
+
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.values)) and np.all(np.isfinite(self.jacobian)))
+
+    def diagnosis(self) -> Any:
+        if self.finite():
+            return None
+        what = "value" if not np.all(np.isfinite(self.values)) else "gradient"
+        return self._diagnose(what) if self._diagnose is not None else NonFinite(what)

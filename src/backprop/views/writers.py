@@ -316,6 +316,8 @@ def write_descent_end(followed: Any, writer: Writer, format: str, title: str) ->
         # CSV holds only rows; how it ended goes to stderr.
         sys.stderr.write(f"backprop: {'converged' if outcome.converged else 'not converged'}: "
                          f"{outcome.detail}\n")
+        for note in getattr(outcome, "notes", ()):
+            sys.stderr.write(f"backprop: note: {note}\n")
         return
     con = console()
     con.print(title)
@@ -330,6 +332,8 @@ def write_descent_end(followed: Any, writer: Writer, format: str, title: str) ->
     best = outcome.last_finite or outcome.last
     at = ",".join(f"{k}={v!r}" for k, v in best.point.items())
     con.print(f"at {at}: f = {best.value!r}, |grad| = {best.grad_norm!r}")
+    for note in getattr(outcome, "notes", ()):
+        con.print(f"note: {note}")
 
 
 # ---- progress -----------------------------------------------------------------------------
@@ -372,3 +376,68 @@ class ProgressBar:
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+# ---- second order and several outputs -----------------------------------------------------
+
+def significant(v: float, digits: int = 6) -> str:
+    """A number with ``digits`` significant digits, for a person reading a matrix."""
+    return f"{v:.{digits}g}"
+
+
+class HessianTableWriter(Writer):
+    """At each point: the value, then the gradient and the Hessian as a matrix whose rows
+    and columns are named by the variables (6 significant digits)."""
+
+    def __init__(self, title: str, out: Any = None) -> None:
+        super().__init__([], out)
+        self.title = title
+
+    def write(self, result: Any) -> None:
+        from rich.console import Group
+        from rich.text import Text
+
+        wrt = list(result.wrt)
+        con = console()
+        for p in range(len(result)):
+            at = ", ".join(f"{k} = {fmt(float(v))}" for k, v in zip(result.variables,
+                                                                     result.points[p]))
+            head = Text(f"{self.title}  at {at}" if at else self.title, style="bold")
+            value = Text(f"value {significant(float(result.value[p]), 10)}")
+            if not wrt:
+                con.print(Group(head, value))
+                continue
+            rows = [[u, significant(float(result.grad[p, i])),
+                     *(significant(float(result.hessian[p, i, j])) for j in range(len(wrt)))]
+                    for i, u in enumerate(wrt)]
+            con.print(Group(head, value, Text("the gradient, and the Hessian: row u, column v "
+                                              "holds d2f/dudv"),
+                            table(None, ["", "gradient", *wrt], rows, right_align_from=1)))
+        self.out.flush()
+
+
+class JacobianTableWriter(Writer):
+    """At one point: one row per output: the expression, its value, its gradient."""
+
+    def __init__(self, title: str, out: Any = None) -> None:
+        super().__init__([], out)
+        self.title = title
+
+    def write(self, result: Any) -> None:
+        columns = ["output", "f", *(f"df/d{v}" for v in result.wrt)]
+        for p in range(len(result)):
+            at = ", ".join(f"{k} = {fmt(float(v))}" for k, v in zip(result.variables,
+                                                                     result.points[p]))
+            title = f"{self.title}  at {at}" if at else self.title
+            console().print(table(title, columns, result.output_rows(p), right_align_from=1))
+        self.out.flush()
+
+
+def write_mode(mode: str, explanation: str, format: str) -> None:
+    """Which mode a Jacobian was computed in, and why (``grad --trace`` of several outputs)."""
+    if format == "json":
+        sys.stdout.write(json_line({"mode": mode, "explanation": explanation}) + "\n")
+    elif format == "csv":
+        sys.stderr.write(f"backprop: {explanation}\n")  # CSV holds only rows
+    else:
+        console().print(explanation)

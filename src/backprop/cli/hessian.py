@@ -1,0 +1,59 @@
+"""``backprop hessian``: the value, the gradient and the Hessian, by forward mode over backprop."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from backprop.cli import app
+from backprop.cli.common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, split_names
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  backprop hessian \"x^2*y + sin(y)\" --at x=1,y=2\n\n"
+    "  backprop hessian \"x^2*y + sin(y)\" --at x=1,y=2 --format json\n\n"
+    "  backprop hessian \"(1-x)^2 + 100*(y-x^2)^2\" --at x=1,y=1 --wrt y\n\n"
+    "  printf 'x,y\\n1,2\\n3,4\\n' | backprop hessian \"x^2*y\" --at - --format csv",
+)
+def hessian(
+    expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
+    at: str = typer.Option(..., "--at", help=AT_HELP, metavar="POINT", show_default=False),
+    wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these variables' rows and columns, "
+                                      "e.g. x,y (default: every variable).", metavar="VARS"),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table (the matrix), json "
+                                  "(JSON Lines: one object per point, the whole matrix) or csv "
+                                  "(one row per point: d2f/dx2, d2f/dxdy, ... each once)."),
+    angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+) -> None:
+    """The value of EXPR, its gradient and its Hessian (every second partial) at POINT.
+
+    The backward pass is built as a graph of the same modules, and forward mode
+    over it, one direction per variable at once, gives every row of the Hessian:
+    exact, with no symbolic derivative and no finite differences. At a kink the
+    first-order conventions carry over: relu'' = abs'' = 0, max and min split a tie.
+    """
+    from backprop.core.points import CHUNK_ROWS, read_points
+    from backprop.core.results import Hessians
+    from backprop.views import writers
+
+    f = parse_expr(expr, angle)
+    names = split_names(wrt, "--wrt", f.variables)
+    wrt_names = list(f.variables) if names is None else names
+    streaming = at.strip() == "-"
+    if streaming:
+        # at a terminal: answer each line; in a pipe, chunks of about CHUNK_ROWS numbers
+        # of Hessian (n^2 a point), so that memory stays bounded whatever n
+        n = len(wrt_names)
+        rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
+        blocks = f.hessian_stream(read_points(sys.stdin, f.variables, rows), wrt_names)
+    else:
+        blocks = iter([f.hessians(f.point(at), wrt_names)])
+    if format is Format.table and not streaming:
+        writers.write_results(blocks, writers.HessianTableWriter(f"f = {f.text.strip()}"))
+        return
+    columns = Hessians.columns_of(f.variables, wrt_names)
+    writer = writers.open_writer(format.value, columns, streaming=streaming)
+    writers.write_results(blocks, writer)
