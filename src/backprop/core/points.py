@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -313,9 +314,14 @@ def _json_number(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InputError(f"{where} is {json.dumps(v)}, not a number")
     try:
-        return float(v)
+        x = float(v)
     except OverflowError:
-        raise InputError(f"{where} is too large for a float") from None
+        x = math.inf
+    if not math.isfinite(x):
+        # 1e999 (or NaN, Infinity: not strict JSON) would be taken as inf or nan silently
+        raise InputError(f"{where} is {json.dumps(v) if isinstance(v, float) else 'a huge integer'}"
+                         ", not a finite float64 (the writers' null stands for nan and inf)")
+    return x
 
 
 def _json_point(obj: Any, variables: Sequence[str], where: str) -> tuple[list[float], dict[str, Any]]:
