@@ -368,7 +368,7 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
         objs = []
         for n, ln in numbered:
             try:
-                objs.append(json.loads(ln))
+                objs.append(json.loads(ln.rstrip("\r\n")))  # columns counted on the line
             except ValueError as exc:
                 raise InputError(f"{source} line {n}: not valid JSON ({exc.msg} at column "
                                  f"{exc.colno})") from None
