@@ -177,7 +177,7 @@ def given_twice(argv: Sequence[str]) -> None:
     """
     if not argv:
         return
-    cmd = getattr(_click_command(), "commands", {}).get(argv[0])
+    cmd = _click_command().get_command(None, argv[0])
     if cmd is None:
         return
     single: dict[str, Any] = {}  # option string -> its parameter, for options of one value
