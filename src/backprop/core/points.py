@@ -447,3 +447,92 @@ def _read_file(path: str, variables: Sequence[str], chunk_rows: int, what: str) 
             yield from inner
 
     return PointStream(chunks(), inner.names, streaming=True)
+
+
+# ---- JSON Lines for readers of CSV rows ----------------------------------------------------
+
+def _csv_text(v: Any, in_at: bool) -> str:
+    if v is None:
+        return "nan" if in_at else ""  # null is how the writers spell nan and inf
+    if isinstance(v, bool) or isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"))
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _flatten(obj: Any, where: str) -> dict[str, tuple[Any, bool]]:
+    """An object's members in order, ``"at"``'s members in its place: name -> (value, in_at)."""
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object such as {{\"x\": 1}}, "
+                         f"found {type(obj).__name__ if obj is not None else 'null'}")
+    out: dict[str, tuple[Any, bool]] = {}
+    for k, v in obj.items():
+        if k == "at" and isinstance(v, dict):
+            for name, x in v.items():
+                if name in obj and name != "at":
+                    raise InputError(f"{where}: {name} is both in \"at\" and beside it")
+                out[name] = (x, True)
+        else:
+            out[k] = (v, False)
+    return out
+
+
+def csv_lines(stream: IO[str], source: str = "stdin", delimiter: str = ",") -> Iterator[str]:
+    """The stream's lines as CSV text, for readers of rows of cells (``predict``, ``evaluate``).
+
+    A CSV stream comes back as it is. A JSON Lines stream (first non-blank
+    character ``{``) becomes a header (the first object's members, those of
+    ``"at"`` in its place) and one CSV line per object, nested values as JSON
+    text: one line out per line in, so line numbers stay right. Members that
+    only later objects have cannot become columns: a warning names them.
+    """
+    lead: list[str] = []
+    while True:
+        line = stream.readline()
+        lead.append(line)
+        if not line or line.strip():
+            break
+    first = lead[-1]
+    if not first.lstrip("\ufeff").lstrip().startswith("{"):
+        return _chain(lead, stream)
+    return _json_as_csv(lead, stream, source, delimiter)
+
+
+def _json_as_csv(lead: list[str], rest: Iterable[str], source: str,
+                 delimiter: str) -> Iterator[str]:
+    import io
+    import sys
+
+    def line_of(cells: list[str]) -> str:
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerow(cells)
+        return buf.getvalue()
+
+    def parse(line: str, n: int) -> dict[str, tuple[Any, bool]]:
+        try:
+            obj = json.loads(line.lstrip("\ufeff").rstrip("\r\n"))
+        except ValueError as exc:
+            raise InputError(f"{source} line {n}: not valid JSON ({exc.msg} at column "
+                             f"{exc.colno})") from None
+        return _flatten(obj, f"{source} line {n}")
+
+    lineno = len(lead)
+    first = parse(lead[-1], lineno)
+    names = list(first)
+    yield from ("\n" for _ in lead[:-1])
+    yield line_of(names)
+    yield line_of([_csv_text(v, a) for v, a in first.values()])
+    left_out: dict[str, None] = {}
+    for line in rest:
+        lineno += 1
+        if not line.strip():
+            yield "\n"
+            continue
+        row = parse(line, lineno)
+        new = [k for k in row if k not in first and k not in left_out]
+        if new:
+            left_out.update(dict.fromkeys(new))
+            sys.stderr.write(f"warning: {source} line {lineno}: {', '.join(new)} not in the first "
+                             "line, so not a column: left out\n")
+        yield line_of([_csv_text(*row[k]) if k in row else "" for k in names])
