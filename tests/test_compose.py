@@ -267,3 +267,51 @@ def test_distribution_name_and_one_version() -> None:
     from importlib.metadata import version
 
     assert version("backprop-cli") == backprop.__version__
+
+
+# ---- predict and evaluate read JSON Lines and --at @FILE too --------------------------------
+
+@pytest.fixture(scope="module")
+def surface_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import yaml
+
+    d = tmp_path_factory.mktemp("surface")
+    cfg = {"data": {"synthetic": {"expr": "x1 + 2*x2", "ranges": {"x1": [0, 10], "x2": [-5, 5]},
+                                  "n": 200}, "target": "z"},
+           "model": {"hidden": 4, "activation": "relu"},
+           "training": {"epochs": 3, "seed": 1},
+           "output": {"model": str(d / "m.npz")}}
+    (d / "c.yaml").write_text(yaml.safe_dump(cfg))
+    ok(["train", str(d / "c.yaml"), "--quiet", "--epochs", "4"])
+    return d / "m.npz"
+
+
+POINTS = [(1.0, 2.0), (3.5, -4.0), (9.0, 0.25)]
+
+
+def test_predict_reads_json_lines_as_it_reads_csv(surface_model: Path, tmp_path: Path) -> None:
+    as_csv = "x1,x2\n" + "".join(f"{a},{b}\n" for a, b in POINTS)
+    expected = [float(r["z_pred"]) for r in csv_rows(ok(["predict", str(surface_model), "-",
+                                                            "-f", "csv"], as_csv))]
+    # grad's JSON output (x1, x2 in "at"; value and grad beside it) is predict's input
+    grads = ok(["grad", "x1*x2", *sum((["--at", f"x1={a},x2={b}"] for a, b in POINTS), []),
+                "-f", "json"])
+    rows = csv_rows(ok(["predict", str(surface_model), "-", "-f", "csv"], grads))
+    assert [float(r["z_pred"]) for r in rows] == expected
+    assert [float(r["value"]) for r in rows] == [a * b for a, b in POINTS]
+    assert [json.loads(r["grad"]) for r in rows] == [{"x1": b, "x2": a} for a, b in POINTS]
+    pts = tmp_path / "pts.jsonl"
+    pts.write_text(grads)
+    rows = csv_rows(ok(["predict", str(surface_model), "--at", f"@{pts}", "-f", "csv"]))
+    assert [float(r["z_pred"]) for r in rows] == expected
+    err = bad(["predict", str(surface_model), "-"], '{"x1": 1, "x2": 2}\n{"x1": 1,\n')
+    assert "stdin line 2: not valid JSON" in err
+    assert "no such file" in bad(["predict", str(surface_model), "--at", f"@{tmp_path / 'no'}"])
+
+
+def test_evaluate_reads_json_lines_as_it_reads_csv(surface_model: Path) -> None:
+    rows = [(a, b, a + 2 * b) for a, b in POINTS]
+    as_csv = "x1,x2,z\n" + "".join(f"{a},{b},{z}\n" for a, b, z in rows)
+    as_jsonl = "".join(json.dumps({"at": {"x1": a, "x2": b}, "z": z}) + "\n" for a, b, z in rows)
+    expected = ok(["evaluate", str(surface_model), "-", "-f", "json"], as_csv)
+    assert ok(["evaluate", str(surface_model), "-", "-f", "json"], as_jsonl) == expected
