@@ -281,7 +281,7 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 1
-    assert "pip install 'backprop[plot]'" in proc.stderr
+    assert "pip install 'backprop-cli[plot]'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""  # checked before any step is taken
     assert not png.exists()
@@ -291,7 +291,7 @@ def test_real_command_line_help_and_exit_codes() -> None:
     help_ = subprocess.run([sys.executable, "-m", "backprop", "descend", "--help"],
                            capture_output=True, text=True, timeout=60)
     assert help_.returncode == 0 and "--momentum" in help_.stdout and "Examples" in help_.stdout
-    assert "backprop[plot]" in help_.stdout  # rich markup must not eat the extra's name
+    assert "backprop-cli[plot]" in help_.stdout  # rich markup must not eat the extra's name
     bad = subprocess.run([sys.executable, "-m", "backprop", "descend", "x^2", "--from", "1",
                           "--lr", "2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr

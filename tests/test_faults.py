@@ -68,6 +68,10 @@ def test_sigpipe_default_disposition_is_still_quiet() -> None:
     proc = subprocess.Popen([*BACKPROP, "grad", "x", "--at", "-", "--format", "csv"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=ENV, preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
+    # the first line comes first: it says the stream's format (CSV or JSON Lines) and
+    # its pass-through columns, so the header is written only once it is read
+    proc.stdin.write(b"1\n")  # type: ignore[union-attr]
+    proc.stdin.flush()  # type: ignore[union-attr]
     proc.stdout.read(10)  # type: ignore[union-attr]
     proc.stdout.close()  # type: ignore[union-attr]
     _, err = proc.communicate(b"1\n" * 200_000, timeout=60)

@@ -282,9 +282,10 @@ def test_bad_line_after_many_good_ones() -> None:
 
 def test_stdin_with_header_any_column_order_and_extra_columns() -> None:
     p = run("grad", "x*y", "--at", "-", "-f", "json", stdin="note,y,x\n7,1,2\n8,3,4\n")
+    # the column that is not a variable passes through (as text), not dropped
     assert jsonl(p.stdout) == [
-        {"at": {"x": 2.0, "y": 1.0}, "value": 2.0, "grad": {"x": 1.0, "y": 2.0}},
-        {"at": {"x": 4.0, "y": 3.0}, "value": 12.0, "grad": {"x": 3.0, "y": 4.0}},
+        {"note": "7", "at": {"x": 2.0, "y": 1.0}, "value": 2.0, "grad": {"x": 1.0, "y": 2.0}},
+        {"note": "8", "at": {"x": 4.0, "y": 3.0}, "value": 12.0, "grad": {"x": 3.0, "y": 4.0}},
     ]
 
 

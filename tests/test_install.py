@@ -36,7 +36,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if build.returncode != 0:  # no hatchling in this environment: let pip fetch it
         build = _pip("wheel", "--no-deps", "-w", str(tmp / "dist"), str(ROOT), cwd=tmp)
     assert build.returncode == 0, build.stderr[-2000:]
-    [wheel] = list((tmp / "dist").glob("backprop-*.whl"))
+    [wheel] = list((tmp / "dist").glob("backprop_cli-*.whl"))
     with zipfile.ZipFile(wheel) as z:
         assert "backprop/grammars/expr.lark" in z.namelist()
     target = tmp / "site"

@@ -163,7 +163,7 @@ def test_train_plot_without_matplotlib_says_how_to_install(tmp_path: Path) -> No
             f"sys.exit(main(['train', {str(tiny_config(tmp_path))!r}, '--plot', {str(png)!r}]))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert "pip install 'backprop[plot]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert "pip install 'backprop-cli[plot]'" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == "" and not png.exists()
     assert not (tmp_path / "model.npz").exists()  # checked before training started
 
@@ -259,5 +259,5 @@ def test_sweep_plot_without_matplotlib_says_how_to_install(tmp_path: Path) -> No
             f"sys.exit(main(['compare', '--sweep', '--plot', {str(png)!r}]))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert "pip install 'backprop[plot]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert "pip install 'backprop-cli[plot]'" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == "" and not png.exists()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# The one place the version is written: hatch reads it into the package metadata
+# (pyproject.toml, [tool.hatch.version]) and `backprop --version` prints it.
 __version__ = "0.1.0"
 __all__ = ["parse", "Function", "parse_vector", "VectorFunction", "BackpropError", "InputError",
            "ExpressionError"]

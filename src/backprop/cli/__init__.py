@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import typer
 from typer.core import TyperGroup
 
-from backprop.errors import BackpropError, Interrupted
+from backprop.errors import BackpropError, InputError, Interrupted
 
 
 # Every command and the line `backprop --help` shows for it (the first paragraph of
@@ -171,6 +171,52 @@ def _option_arity(argv0: str) -> dict[str, bool]:
     return out
 
 
+def given_twice(argv: Sequence[str]) -> None:
+    """Refuse an option that takes one value given twice with different values.
+
+    click would keep the last one silently (``--from x=0 --from x=1``,
+    ``diff --wrt x --wrt y``). Options that take a list (``--at``) are
+    repeatable; a value given twice alike loses nothing and is accepted.
+    """
+    if not argv:
+        return
+    cmd = _click_command().get_command(None, argv[0])
+    if cmd is None:
+        return
+    single: dict[str, Any] = {}  # option string -> its parameter, for options of one value
+    for p in cmd.params:
+        if (getattr(p, "param_type_name", "") == "option" and not p.is_flag and not p.count
+                and not p.multiple):
+            for name in p.opts:
+                single[name] = p
+    seen: dict[str, tuple[str, str]] = {}  # parameter name -> (option as typed, value)
+    i = 1
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "--":
+            break
+        name, eq, value = tok.partition("=")
+        p = single.get(name) if name.startswith("--") else single.get(tok[:2])
+        if p is None:
+            i += 1
+            continue
+        if eq and name.startswith("--"):
+            i += 1
+        elif not name.startswith("--") and len(tok) > 2:  # -fjson
+            value = tok[2:]
+            i += 1
+        else:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+            i += 2
+        typed = name if name.startswith("--") else tok[:2]
+        if p.name in seen and seen[p.name][1] != value:
+            first, before = seen[p.name]
+            hint = (f"; name several in one, e.g. {typed} x,y" if p.name == "wrt" else "")
+            raise InputError(f"{typed} is given twice ({first} {before} and {typed} {value}): "
+                             f"it takes one value{hint}")
+        seen.setdefault(p.name, (typed, value))
+
+
 _LONG_OPTION = re.compile(r"^--[A-Za-z][\w-]*(=.*)?$")
 
 
@@ -218,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = expression_first(sys.argv[1:] if argv is None else argv)
     code = 0
     try:
+        given_twice(args)
         # what app(...) does, without building the click command a second time
         result = _click_command().main(args=args, prog_name="backprop", standalone_mode=False)
         if isinstance(result, int):

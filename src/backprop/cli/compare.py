@@ -70,7 +70,7 @@ def compare(
                                "variable."),
     plot: Optional[str] = typer.Option(None, "--plot", help="With --sweep: draw the V on log-log "
                                        "axes to FILE.png or .svg (needs matplotlib: pip install "
-                                       "'backprop[plot]').", metavar="FILE"),
+                                       "'backprop-cli[plot]').", metavar="FILE"),
     format: CompareFormat = typer.Option(CompareFormat.table, "--format", "-f",
                                          help="table or json (one object; with --sweep, one "
                                          "object per line)."),

@@ -53,7 +53,7 @@ def descend(
                                   "one object per printed step, then a summary with "
                                   "\"converged\" and \"reason\") or csv."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Draw the path to FILE.png (needs "
-                                       "matplotlib: pip install 'backprop[plot]'). One variable: "
+                                       "matplotlib: pip install 'backprop-cli[plot]'). One variable: "
                                        "the function and the iterates; two: contours and the "
                                        "path; more: the value by step.", metavar="FILE",
                                        show_default=False),

@@ -22,6 +22,7 @@ class DiffFormat(str, Enum):
     epilog="Examples:\n\n"
     "  backprop diff \"x^2*sin(x)\"\n\n"
     "  backprop diff \"x^2*y + sin(y)\"            (one line per variable: x: ..., y: ...)\n\n"
+    "  backprop diff \"x*y\" --wrt y            (y: x, labelled: the expression has two variables)\n\n"
     "  backprop diff \"1/x\" --order 4\n\n"
     "  backprop diff \"log2(x)\" --format latex\n\n"
     "  backprop grad \"$(backprop diff 'x^2*sin(x)')\" --at 1",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -18,12 +18,14 @@ TRACE_TABLE_LIMIT = 1_000  # nodes; the csv and json traces have no limit
     "  backprop grad \"2/sin(exp(-x))\" --at -4.499\n\n"
     "  backprop grad \"x^2*y + sin(y)\" --at x=1,y=2 --format json\n\n"
     "  backprop grad \"2/sin(exp(-x))\" --at -4.499 --trace --angle deg\n\n"
+    "  backprop grad \"x^2\" --at 1 --at 2 --at 3 --format csv\n\n"
     "  seq 1 5 | backprop grad \"x^3\" --at - --format csv\n\n"
+    "  backprop grad \"x*y\" --at @points.csv   (CSV or JSON Lines; other columns pass through)\n\n"
     "  backprop grad \"x*y; x+y\" --at x=1,y=2          (a Jacobian: one row per expression)",
 )
 def grad(
     expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
-    at: str = typer.Option(..., "--at", help=AT_HELP, metavar="POINT", show_default=False),
+    at: List[str] = typer.Option(..., "--at", help=AT_HELP, metavar="POINT", show_default=False),
     wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these partial derivatives, e.g. x,y "
                                       "(default: every variable).", metavar="VARS"),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (JSON Lines: one "
@@ -42,10 +44,10 @@ def grad(
     _grad(expr, at, wrt, format, trace, angle)
 
 
-def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
+def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,
           angle: Angle) -> None:
-    from backprop.core.points import CHUNK_ROWS, read_points
-    from backprop.core.results import Gradients
+    from backprop.core.points import CHUNK_ROWS, open_points
+    from backprop.core.results import Gradients, PassedThrough
     from backprop.errors import InputError
     from backprop.views import writers
 
@@ -55,52 +57,54 @@ def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
     f = parse_expr(expr, angle)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
-    if at.strip() == "-":
-        if trace:
-            raise InputError("--trace shows one point: give it with --at, not on stdin")
-        # typed at a terminal: answer each line as it comes, not per chunk
-        rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
-        blocks = f.stream(read_points(sys.stdin, f.variables, rows), wrt_names)
-    else:
-        point = f.point(at)
-        if trace:
-            if format is Format.table and f.size > TRACE_TABLE_LIMIT:
-                # rich renders ~1 ms per row: a 100,000-module table would take minutes
-                raise InputError(f"--trace as a table shows at most {TRACE_TABLE_LIMIT:,} nodes; "
-                                 f"this expression has {f.size:,}: use --format csv or "
-                                 "--format json")
-            writers.write_trace(f.trace(point, wrt_names), format.value)
-            return
-        blocks = iter([f.gradients(point, wrt_names)])
-    # a stream's table is plain aligned columns; a single point gets a rich table
-    writer = writers.open_writer(format.value, Gradients.columns_of(f.variables, wrt_names),
-                                 title=f"f = {f.text.strip()}",
-                                 streaming=at.strip() == "-")
-    writers.write_results(blocks, writer)
+    # typed at a terminal: answer each line as it comes, not per chunk
+    rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
+    points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
+    if trace:
+        if points.single is None:
+            raise InputError("--trace shows one point: give one --at POINT, not a stream "
+                             "or several")
+        if format is Format.table and f.size > TRACE_TABLE_LIMIT:
+            # rich renders ~1 ms per row: a 100,000-module table would take minutes
+            raise InputError(f"--trace as a table shows at most {TRACE_TABLE_LIMIT:,} nodes; "
+                             f"this expression has {f.size:,}: use --format csv or "
+                             "--format json")
+        writers.write_trace(f.trace(points.single, wrt_names), format.value)
+        return
+    columns = PassedThrough.columns_of(points.names, Gradients.columns_of(f.variables, wrt_names),
+                                       Gradients.RECORD_KEYS)
+    # a stream's table is plain aligned columns; points from the command line get a rich table
+    writer = writers.open_writer(format.value, columns, title=f"f = {f.text.strip()}",
+                                 streaming=points.streaming)
+    writers.write_results(f.stream(points, wrt_names), writer)
 
 
-def _jacobian(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
+def _jacobian(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,
               angle: Angle) -> None:
     """Several expressions separated by ';': every output's value and gradient (the Jacobian),
     by reverse mode (a backward pass per output) or forward mode (a tangent pass per
     variable), whichever takes fewer passes."""
     from backprop.core.jacobian import parse_vector
     from backprop.core.results import Jacobians
-    from backprop.core.points import CHUNK_ROWS, read_points
+    from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.errors import InputError
     from backprop.views import writers
 
     f = parse_vector(expr, angle.value)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
-    streaming = at.strip() == "-"
-    if streaming:
-        if trace:
-            raise InputError("--trace shows one point: give it with --at, not on stdin")
-        rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
-        blocks = f.stream(read_points(sys.stdin, f.variables, rows), wrt_names)
-    else:
-        blocks = iter([f.jacobians(f.point(at), wrt_names)])
+    # typed at a terminal: answer each line as it comes, not per chunk
+    rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
+    points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
+    streaming = points.streaming
+    if trace and points.single is None:
+        raise InputError("--trace shows one point: give one --at POINT, not a stream or several")
+    # the Jacobian's rows carry no pass-through columns (yet): say so rather than drop them
+    if points.names:
+        writers.warn(f"several expressions: the input's other columns ({', '.join(points.names)}) "
+                     "are not passed through")
+    blocks = (f.stream(points, wrt_names) if streaming or points.single is None
+              else iter([f.jacobians(points.single, wrt_names)]))
     if trace:
         writers.write_mode(f.mode(wrt_names), f.describe_mode(wrt_names), format.value)
     if format is Format.table and not streaming:

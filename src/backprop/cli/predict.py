@@ -52,6 +52,12 @@ def predict(
     digits = 6 if format is Format.table else None  # tables are read by people
     if at is not None and data is not None:
         raise InputError("give the data as DATA.csv (or '-') or as --at, not both")
+    if at is not None and at.strip().startswith("@"):  # --at @FILE: the rows of a file
+        if data is not None:
+            raise InputError("give the data as DATA.csv (or '-') or as --at, not both")
+        data, at = at.strip()[1:], None
+        if not data:
+            raise InputError("--at @: name a file after the @, e.g. --at @points.csv")
     if at is not None and at.strip() != "-":
         stream = predict_point(net, parse_point(at, net.input_names), proba, only_predictions, digits)
     else:

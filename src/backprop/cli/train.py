@@ -41,7 +41,7 @@ def train(
     plot: Optional[str] = typer.Option(None, "--plot", help="Draw the training and validation "
                                        "loss per epoch (log scale) and, for one-input data, the "
                                        "fitted function over the data points, to FILE.png or .svg "
-                                       "(needs matplotlib: pip install 'backprop[plot]').",
+                                       "(needs matplotlib: pip install 'backprop-cli[plot]').",
                                        metavar="FILE"),
 ) -> None:
     """Train a network a = Wx + b, h = sigma(a), ..., y_hat = Vh + c by gradient descent.

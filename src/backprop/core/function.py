@@ -26,7 +26,7 @@ from backprop.core.ops import Value
 from backprop.core.parser import parse_graph
 from backprop.core.points import check_variables, parse_point_or_empty
 from backprop.core.printer import to_text
-from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite
+from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
 from backprop.errors import InputError
 
 if TYPE_CHECKING:
@@ -197,13 +197,14 @@ class Function:
         """
         names = self._check_wrt(wrt)
         for chunk in chunks:
-            yield self._block(chunk, names)
+            # an id, a label, a step read with the points passes through to the rows
+            yield passing_through(self._block(chunk, names), chunk)
 
     def _block(self, chunk: Mapping[str, Any], wrt: list[str]) -> Gradients:
         inputs = self._inputs(chunk)
         vals = engine.forward(self.graph, self._plan, inputs)
         grads = engine.backward(self.graph, self._plan, vals, wrt)
-        n = len(next(iter(chunk.values()))) if chunk else 1
+        n = getattr(chunk, "rows", 0) or (len(next(iter(chunk.values()))) if chunk else 1)
         cols = [*(chunk[v] for v in self.variables), vals[self.graph.output],
                 *(grads[v] for v in wrt)]
         data = np.empty((n, len(cols)))

@@ -1,12 +1,28 @@
-"""POINT strings (``-4.499``, ``x=1,y=2``) and streams of points (CSV on stdin).
+"""POINT strings (``-4.499``, ``x=1,y=2``) and streams of points: the one reader
+of points for every command.
+
+A stream (stdin with ``--at -``, a file with ``--at @points.csv``) is CSV, or
+JSON Lines when its first non-blank character is ``{``:
+
+* CSV: a header naming the variables (with one variable it may be left out and
+  every line is a number). Columns that are not variables (an id, a label) pass
+  through to the output as text, in their order.
+* JSON Lines: each object's ``"at"`` member (or the object itself when it has
+  no ``"at"``) gives the point; every other member passes through as it is
+  (numbers, text, nested objects). So every JSON output of ``backprop`` is
+  input to the next command. ``null`` (how the writers spell nan and inf)
+  reads back as nan.
 
 Streams are read in chunks of rows, so ten million lines never sit in memory
-at once; every malformed line is reported by its line number.
+at once; every malformed line is reported by its source and line number.
 """
 
 from __future__ import annotations
 
-from typing import IO, Iterator, Sequence
+import csv
+import json
+import math
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -78,19 +94,70 @@ def parse_point(text: str, variables: Sequence[str], what: str = "--at") -> dict
     return point
 
 
-def _header(line: str, variables: Sequence[str]) -> list[str] | None:
-    """The column names if ``line`` is a header, else None (a row of bare numbers)."""
-    cells = [c.strip() for c in line.split(",")]
+# ---- streams of points ------------------------------------------------------------------
+
+class PointChunk(dict):  # type: ignore[type-arg]
+    """One chunk of points: each variable mapped to a 1-d array, one entry per row.
+
+    ``rows`` is the number of points (also when the expression has no
+    variables). ``passed`` holds, per row, the members that pass through to
+    the output (name -> value: text from CSV, any JSON value from JSON Lines),
+    or is None when nothing passes through; ``names`` lists the pass-through
+    columns every row has (the CSV header's or the first JSON object's).
+    """
+
+    rows: int = 0
+    names: tuple[str, ...] = ()
+    passed: list[dict[str, Any]] | None = None
+
+
+def _chunk(values: dict[str, np.ndarray], rows: int, names: Sequence[str] = (),
+           passed: list[dict[str, Any]] | None = None) -> PointChunk:
+    chunk = PointChunk(values)
+    chunk.rows = rows
+    chunk.names = tuple(names)
+    chunk.passed = passed
+    return chunk
+
+
+class PointStream:
+    """The points of ``--at`` (one or several POINTs, ``-`` for stdin, ``@FILE``).
+
+    Iterating gives :class:`PointChunk` objects. ``names`` are the pass-through
+    columns (known before the first chunk, so a CSV header can be written);
+    ``single`` is the point when exactly one POINT was given on the command
+    line; ``streaming`` is true for stdin and files.
+    """
+
+    def __init__(self, chunks: Iterable[PointChunk], names: Sequence[str] = (),
+                 single: dict[str, float] | None = None, streaming: bool = False) -> None:
+        self._chunks = chunks
+        self.names = list(names)
+        self.single = single
+        self.streaming = streaming
+
+    def __iter__(self) -> Iterator[PointChunk]:
+        return iter(self._chunks)
+
+
+def _is_number(text: str) -> bool:
     try:
-        [float(c) for c in cells]
-        return None
+        float(text)
+        return True
     except ValueError:
-        pass
+        return False
+
+
+def _header(cells: list[str], source: str, lineno: int) -> list[str] | None:
+    """The column names if ``cells`` are a header, else None (a row of bare numbers)."""
+    cells = [c.strip() for c in cells]
+    if all(_is_number(c) for c in cells):
+        return None
     if any(not c for c in cells):
-        raise InputError("stdin line 1: the header has an empty column name")
+        raise InputError(f"{source} line {lineno}: the header has an empty column name")
     dup = {c for c in cells if cells.count(c) > 1}
     if dup:
-        raise InputError(f"stdin line 1: the header names {', '.join(sorted(dup))} twice")
+        raise InputError(f"{source} line {lineno}: the header names {', '.join(sorted(dup))} twice")
     return cells
 
 
@@ -101,13 +168,14 @@ class _utf8_lines:
     UnicodeDecodeError mid-read; the line count is where reading stopped.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], source: str) -> None:
         self._stream = stream
+        self._source = source
         self._lines = 0
 
     def _fail(self, exc: UnicodeDecodeError) -> InputError:
-        return InputError(f"stdin near line {self._lines + 1}: the bytes are not UTF-8 text "
-                          f"({exc.reason} at byte 0x{exc.object[exc.start]:02x})")
+        return InputError(f"{self._source} near line {self._lines + 1}: the bytes are not UTF-8 "
+                          f"text ({exc.reason} at byte 0x{exc.object[exc.start]:02x})")
 
     def readline(self) -> str:
         try:
@@ -126,77 +194,346 @@ class _utf8_lines:
             raise self._fail(exc) from None
 
 
-def read_points(
-    stream: IO[str], variables: Sequence[str], chunk_rows: int = CHUNK_ROWS
-) -> Iterator[dict[str, np.ndarray]]:
-    """Chunks of points from a text stream, as arrays per variable.
+def _numbered(lines: Iterable[str], first: int, chunk_rows: int) -> Iterator[list[tuple[int, str]]]:
+    """The non-blank lines in chunks of ``chunk_rows``, each with its line number."""
+    chunk: list[tuple[int, str]] = []
+    lineno = first
+    for line in lines:
+        if line.strip():
+            chunk.append((lineno, line))
+            if len(chunk) >= chunk_rows:
+                yield chunk
+                chunk = []
+        lineno += 1
+    if chunk:
+        yield chunk
 
-    The first line is a CSV header naming the variables (extra columns are
-    ignored); with one variable it may be left out and every line is a number.
-    Blank lines and a byte-order mark are tolerated; anything else malformed
-    stops with the line number.
+
+def read_points(stream: IO[str], variables: Sequence[str], chunk_rows: int = CHUNK_ROWS,
+                source: str = "stdin") -> PointStream:
+    """The points of a text stream (CSV or JSON Lines), in chunks of arrays per variable.
+
+    The first non-blank line is read at once (it says the format and the
+    pass-through columns); the rest as the chunks are taken. Blank lines and a
+    byte-order mark are tolerated; anything else malformed stops with
+    ``source`` and the line number.
     """
-    stream = _utf8_lines(stream)
-    first = stream.readline()
+    lines = _utf8_lines(stream, source)
+    first = lines.readline()
     lineno = 1
     if first.startswith("\ufeff"):
         first = first[1:]
     while first and not first.strip():
-        first = stream.readline()
+        first = lines.readline()
         lineno += 1
     if not first:
-        return
-    header = _header(first, variables)
-    pending: list[str] = []
+        return PointStream([], streaming=True)
+    if first.lstrip().startswith("{"):
+        return _json_lines(first, lineno, lines, variables, chunk_rows, source)
+    return _csv(first, lineno, lines, variables, chunk_rows, source)
+
+
+def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str],
+         chunk_rows: int, source: str) -> PointStream:
+    header = _header(next(csv.reader([first])), source, lineno)
     if header is None:
         if len(variables) != 1:
-            raise InputError(f"stdin line {lineno}: expected a CSV header naming the variables "
-                             f"({','.join(variables)}); a bare number needs an expression of one variable")
+            raise InputError(f"{source} line {lineno}: expected a CSV header naming the variables "
+                             f"({','.join(variables)}); a bare number needs an expression of one "
+                             "variable")
         columns = [variables[0]]
-        pending.append(first)
     else:
         missing = [v for v in variables if v not in header]
         if missing:
-            raise InputError(f"stdin line {lineno}: the header ({first.strip()}) has no column for "
-                             f"{', '.join(missing)}")
+            raise InputError(f"{source} line {lineno}: the header ({first.strip()}) has no column "
+                             f"for {', '.join(missing)}")
         columns = header
     index = [columns.index(v) for v in variables]
+    known = set(variables)
+    extra = [c for c in columns if c not in known]
+    extra_index = [columns.index(c) for c in extra]
     width = len(columns)
-    lineno += 1  # the number of the next line read
 
-    def convert(numbered: list[tuple[int, str]]) -> dict[str, np.ndarray]:
-        lines = [ln for _, ln in numbered]
+    def fast(numbered: list[tuple[int, str]]) -> PointChunk:
+        # every column a number: numpy converts the split lines in one call
+        text = [ln for _, ln in numbered]
         try:
             if width == 1:
-                data = np.array(lines, dtype=np.float64).reshape(len(lines), 1)
+                data = np.array(text, dtype=np.float64).reshape(len(text), 1)
             else:
-                data = np.array([ln.split(",") for ln in lines], dtype=np.float64)
+                data = np.array([ln.split(",") for ln in text], dtype=np.float64)
         except ValueError:
-            _raise_bad_line(numbered, width)
+            _raise_bad_line([(n, ln.split(",")) for n, ln in numbered], width, range(width), source)
         if data.ndim != 2 or data.shape[1] != width:  # every row short (or long) alike
-            _raise_bad_line(numbered, width)
-        return {v: data[:, k] for v, k in zip(variables, index)}
+            _raise_bad_line([(n, ln.split(",")) for n, ln in numbered], width, range(width), source)
+        return _chunk({v: data[:, k] for v, k in zip(variables, index)}, len(text))
 
-    chunk: list[tuple[int, str]] = [(lineno - 1, first)] if header is None else []
-    for line in stream:
-        if line.strip():
-            chunk.append((lineno, line))
-            if len(chunk) >= chunk_rows:
-                yield convert(chunk)
-                chunk = []
-        lineno += 1
-    if chunk:
-        yield convert(chunk)
+    def with_text(numbered: list[tuple[int, str]]) -> PointChunk:
+        # text columns pass through: the csv module splits (quoted cells may hold commas)
+        rows = list(csv.reader([ln for _, ln in numbered]))
+        try:
+            data = np.array([[r[k] for k in index] for r in rows], dtype=np.float64)
+            if any(len(r) != width for r in rows):
+                raise ValueError
+        except (ValueError, IndexError):
+            _raise_bad_line([(n, r) for (n, _), r in zip(numbered, rows)], width, index, source)
+        data = data.reshape(len(rows), len(index))
+        passed = [dict(zip(extra, [r[k] for k in extra_index])) for r in rows]
+        return _chunk({v: data[:, j] for j, v in enumerate(variables)}, len(rows), extra, passed)
+
+    convert = with_text if extra else fast
+
+    def chunks() -> Iterator[PointChunk]:
+        pending = [first] if header is None else []
+        start = lineno if header is None else lineno + 1
+        for numbered in _numbered(_chain(pending, lines), start, chunk_rows):
+            yield convert(numbered)
+
+    return PointStream(chunks(), extra, streaming=True)
 
 
-def _raise_bad_line(numbered: list[tuple[int, str]], width: int) -> None:
-    for n, line in numbered:
-        cells = line.split(",")
+def _chain(first: list[str], rest: Iterable[str]) -> Iterator[str]:
+    yield from first
+    yield from rest
+
+
+def _raise_bad_line(numbered: list[tuple[int, list[str]]], width: int, numeric: Iterable[int],
+                    source: str) -> None:
+    numeric = list(numeric)
+    for n, cells in numbered:
         if len(cells) != width:
-            raise InputError(f"stdin line {n}: expected {width} column(s), found {len(cells)}")
-        for c in cells:
+            raise InputError(f"{source} line {n}: expected {width} column(s), found {len(cells)}")
+        for k in numeric:
+            if not _is_number(cells[k]):
+                raise InputError(f"{source} line {n}: {cells[k].strip()!r} is not a number")
+    raise InputError(f"{source}: malformed input")
+
+
+def _json_number(v: Any, where: str) -> float:
+    if v is None:  # the writers' spelling of nan and inf
+        return float("nan")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InputError(f"{where} is {json.dumps(v)}, not a number")
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        # 1e999 (or NaN, Infinity: not strict JSON) would be taken as inf or nan silently
+        raise InputError(f"{where} is {json.dumps(v) if isinstance(v, float) else 'a huge integer'}"
+                         ", not a finite float64 (the writers' null stands for nan and inf)")
+    return x
+
+
+def _json_point(obj: Any, variables: Sequence[str], where: str) -> tuple[list[float], dict[str, Any]]:
+    """The point's values (in the order of ``variables``) and the members that pass through."""
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object such as {{\"x\": 1}}, "
+                         f"found {type(obj).__name__ if obj is not None else 'null'}")
+    if "at" in obj:
+        at = obj["at"]
+        rest = {k: v for k, v in obj.items() if k != "at"}
+        if not isinstance(at, dict):
+            if len(variables) == 1 and (at is None or isinstance(at, (int, float))):
+                at = {variables[0]: at}
+            else:
+                raise InputError(f"{where}: \"at\" must be an object naming the variables, such "
+                                 "as {\"at\": {" + ", ".join(f'"{v}": 1' for v in variables) + "}}")
+        # members of "at" that are not variables (from an expression with more of them)
+        # pass through too, under their own names
+        extra_at = {k: v for k, v in at.items() if k not in variables}
+        clash = sorted(set(extra_at) & set(rest))
+        if clash:
+            raise InputError(f"{where}: {', '.join(clash)} is both in \"at\" and beside it")
+        passed = {**extra_at, **rest} if extra_at else rest
+        point = at
+    else:
+        point = obj
+        passed = {k: v for k, v in obj.items() if k not in variables}
+    missing = [v for v in variables if v not in point]
+    if missing:
+        raise InputError(f"{where}: no value for {', '.join(missing)}")
+    return [_json_number(point[v], f"{where}: {v}") for v in variables], passed
+
+
+def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str],
+                chunk_rows: int, source: str) -> PointStream:
+    def parse(numbered: list[tuple[int, str]]) -> list[Any]:
+        # one call of the C parser per chunk; line by line only to find a bad line
+        try:
+            objs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
+            if len(objs) == len(numbered):
+                return objs  # type: ignore[no-any-return]
+        except ValueError:
+            pass
+        objs = []
+        for n, ln in numbered:
             try:
-                float(c)
-            except ValueError:
-                raise InputError(f"stdin line {n}: {c.strip()!r} is not a number") from None
-    raise InputError("stdin: malformed input")
+                objs.append(json.loads(ln.rstrip("\r\n")))  # columns counted on the line
+            except ValueError as exc:
+                raise InputError(f"{source} line {n}: not valid JSON ({exc.msg} at column "
+                                 f"{exc.colno})") from None
+        return objs
+
+    first_obj = parse([(lineno, first)])[0]
+    _, first_passed = _json_point(first_obj, variables, f"{source} line {lineno}")
+    names = list(first_passed)
+
+    def convert(numbered: list[tuple[int, str]]) -> PointChunk:
+        values: list[list[float]] = []
+        passed: list[dict[str, Any]] = []
+        for (n, _), obj in zip(numbered, parse(numbered)):
+            point, rest = _json_point(obj, variables, f"{source} line {n}")
+            values.append(point)
+            passed.append(rest)
+        data = np.array(values, dtype=np.float64).reshape(len(values), len(variables))
+        keep = passed if names or any(passed) else None
+        return _chunk({v: data[:, k] for k, v in enumerate(variables)}, len(values), names, keep)
+
+    def chunks() -> Iterator[PointChunk]:
+        for numbered in _numbered(_chain([first], lines), lineno, chunk_rows):
+            yield convert(numbered)
+
+    return PointStream(chunks(), names, streaming=True)
+
+
+def open_points(texts: Sequence[str], variables: Sequence[str], stdin: IO[str],
+                chunk_rows: int = CHUNK_ROWS, what: str = "--at",
+                parse: Any = None) -> PointStream:
+    """The points of a repeatable POINT option: ``-`` (stdin), ``@FILE``, or POINTs.
+
+    Several POINTs give one row each, in order. ``-`` and ``@FILE`` read a
+    whole stream (CSV or JSON Lines, see the module's docstring) and must be
+    the option's only value. ``parse`` turns one POINT into a dict (default
+    :func:`parse_point_or_empty`).
+    """
+    texts = [t.strip() for t in texts]
+    streams = [t for t in texts if t == "-" or t.startswith("@")]
+    if streams:
+        if len(texts) > 1:
+            raise InputError(f"{what} {streams[0]} reads every point from "
+                             f"{'stdin' if streams[0] == '-' else 'the file'}: give it as the only "
+                             f"{what}")
+        if texts[0] == "-":
+            return read_points(stdin, variables, chunk_rows, "stdin")
+        return _read_file(texts[0][1:], variables, chunk_rows, what)
+    if parse is None:
+        def parse(text: str) -> dict[str, float]:
+            return parse_point_or_empty(text, variables, what)
+    points = [parse(t) for t in texts]
+    chunk = _chunk({v: np.array([p[v] for p in points], dtype=np.float64) for v in variables},
+                   len(points))
+    return PointStream([chunk], single=points[0] if len(points) == 1 else None)
+
+
+def _read_file(path: str, variables: Sequence[str], chunk_rows: int, what: str) -> PointStream:
+    if not path:
+        raise InputError(f"{what} @: name a file after the @, e.g. {what} @points.csv")
+    try:
+        handle = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} @{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} @{path}: is a directory, not a file of points") from None
+    except OSError as exc:
+        raise InputError(f"{what} @{path}: cannot be read ({exc.strerror})") from None
+    try:
+        inner = read_points(handle, variables, chunk_rows, path)
+    except BaseException:
+        handle.close()
+        raise
+
+    def chunks() -> Iterator[PointChunk]:
+        with handle:
+            yield from inner
+
+    return PointStream(chunks(), inner.names, streaming=True)
+
+
+# ---- JSON Lines for readers of CSV rows ----------------------------------------------------
+
+def _csv_text(v: Any, in_at: bool) -> str:
+    if v is None:
+        return "nan" if in_at else ""  # null is how the writers spell nan and inf
+    if isinstance(v, bool) or isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"))
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _flatten(obj: Any, where: str) -> dict[str, tuple[Any, bool]]:
+    """An object's members in order, ``"at"``'s members in its place: name -> (value, in_at)."""
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object such as {{\"x\": 1}}, "
+                         f"found {type(obj).__name__ if obj is not None else 'null'}")
+    out: dict[str, tuple[Any, bool]] = {}
+    for k, v in obj.items():
+        if k == "at" and isinstance(v, dict):
+            for name, x in v.items():
+                if name in obj and name != "at":
+                    raise InputError(f"{where}: {name} is both in \"at\" and beside it")
+                out[name] = (x, True)
+        else:
+            out[k] = (v, False)
+    return out
+
+
+def csv_lines(stream: IO[str], source: str = "stdin", delimiter: str = ",") -> Iterator[str]:
+    """The stream's lines as CSV text, for readers of rows of cells (``predict``, ``evaluate``).
+
+    A CSV stream comes back as it is. A JSON Lines stream (first non-blank
+    character ``{``) becomes a header (the first object's members, those of
+    ``"at"`` in its place) and one CSV line per object, nested values as JSON
+    text: one line out per line in, so line numbers stay right. Members that
+    only later objects have cannot become columns: a warning names them.
+    """
+    lead: list[str] = []
+    while True:
+        line = stream.readline()
+        lead.append(line)
+        if not line or line.strip():
+            break
+    first = lead[-1]
+    if not first.lstrip("\ufeff").lstrip().startswith("{"):
+        return _chain(lead, stream)
+    return _json_as_csv(lead, stream, source, delimiter)
+
+
+def _json_as_csv(lead: list[str], rest: Iterable[str], source: str,
+                 delimiter: str) -> Iterator[str]:
+    import io
+    import sys
+
+    def line_of(cells: list[str]) -> str:
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerow(cells)
+        return buf.getvalue()
+
+    def parse(line: str, n: int) -> dict[str, tuple[Any, bool]]:
+        try:
+            obj = json.loads(line.lstrip("\ufeff").rstrip("\r\n"))
+        except ValueError as exc:
+            raise InputError(f"{source} line {n}: not valid JSON ({exc.msg} at column "
+                             f"{exc.colno})") from None
+        return _flatten(obj, f"{source} line {n}")
+
+    lineno = len(lead)
+    first = parse(lead[-1], lineno)
+    names = list(first)
+    yield from ("\n" for _ in lead[:-1])
+    yield line_of(names)
+    yield line_of([_csv_text(v, a) for v, a in first.values()])
+    left_out: dict[str, None] = {}
+    for line in rest:
+        lineno += 1
+        if not line.strip():
+            yield "\n"
+            continue
+        row = parse(line, lineno)
+        new = [k for k in row if k not in first and k not in left_out]
+        if new:
+            left_out.update(dict.fromkeys(new))
+            sys.stderr.write(f"warning: {source} line {lineno}: {', '.join(new)} not in the first "
+                             "line, so not a column: left out\n")
+        yield line_of([_csv_text(*row[k]) if k in row else "" for k in names])

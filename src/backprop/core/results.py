@@ -14,8 +14,9 @@ Each result offers the same three views, so one writer per output format
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -57,6 +58,7 @@ class Gradients:
     variables: tuple[str, ...]
     wrt: tuple[str, ...]
     data: np.ndarray  # shape (points, len(variables) + 1 + len(wrt))
+    RECORD_KEYS = ("at", "value", "grad")  # the members of records(), for pass-through names
     _diagnose: Callable[[str], NonFinite] | None = field(default=None, repr=False)
 
     @property
@@ -256,3 +258,110 @@ class Jacobians:
             return None
         what = "value" if not np.all(np.isfinite(self.values)) else "gradient"
         return self._diagnose(what) if self._diagnose is not None else NonFinite(what)
+
+
+# ---- members of the input that pass through ----------------------------------------------
+
+PASS_PREFIX = "in_"
+
+
+def pass_names(names: Iterable[str], taken: Iterable[str]) -> dict[str, str]:
+    """Each pass-through name mapped to its name in the output.
+
+    A name the command writes itself (``f``, ``value``, ``grad``, ...) gets
+    ``in_`` in front (again, until it is free), so the input's ``value`` and the
+    new ``value`` are both kept: ``grad ... | grad ...`` loses nothing.
+    """
+    used = set(taken)
+    out: dict[str, str] = {}
+    for n in names:
+        m = n
+        while m in used:
+            m = PASS_PREFIX + m
+        used.add(m)
+        out[n] = m
+    return out
+
+
+def _cell(v: Any) -> Any:
+    """A passed-through value as a CSV or table cell: nested values as JSON text."""
+    if v is None:
+        return ""
+    if isinstance(v, (dict, list, bool)):
+        return json.dumps(v, separators=(",", ":"))
+    return v
+
+
+@dataclass
+class PassedThrough:
+    """A result with the input's other members (an id, a label, a step) in front of its own.
+
+    ``names``: the columns every row has (the CSV header's, or the first JSON
+    object's members), in their order; ``passed``: per row, the members. In
+    rows (CSV, tables) nested values are JSON text and a missing member is
+    empty; in records (JSON) every member is kept as it was, also one that only
+    some rows have (``unlisted`` names those, for a warning in CSV and tables).
+    """
+
+    result: Any
+    names: tuple[str, ...]
+    passed: list[dict[str, Any]]
+
+    @staticmethod
+    def columns_of(names: Sequence[str], columns: Sequence[str],
+                   record_keys: Sequence[str] = ()) -> list[str]:
+        """The columns: the pass-through names (renamed where they clash), then the result's."""
+        renamed = pass_names(names, [*columns, *record_keys])
+        return [*renamed.values(), *columns]
+
+    def _taken(self) -> list[str]:
+        return [*self.result.columns, *getattr(self.result, "RECORD_KEYS", ())]
+
+    @property
+    def columns(self) -> list[str]:
+        return self.columns_of(self.names, self.result.columns,
+                               getattr(self.result, "RECORD_KEYS", ()))
+
+    def __len__(self) -> int:
+        return len(self.result)
+
+    def rows(self) -> list[list[Any]]:
+        names = self.names
+        return [[_cell(p.get(n)) for n in names] + r
+                for p, r in zip(self.passed, self.result.rows())]
+
+    def records(self) -> list[dict[str, Any]]:
+        taken = self._taken()
+        fixed = pass_names(self.names, taken)
+        out = []
+        for p, rec in zip(self.passed, self.result.records()):
+            if p.keys() - fixed.keys():
+                renamed = pass_names([*self.names, *(k for k in p if k not in fixed)], taken)
+            else:
+                renamed = fixed
+            out.append({**{renamed[k]: v for k, v in p.items()}, **rec})
+        return out
+
+    def unlisted(self) -> list[str]:
+        """Members some row has that are not columns (kept in JSON, not in CSV or tables)."""
+        seen: dict[str, None] = {}
+        listed = set(self.names)
+        for p in self.passed:
+            for k in p:
+                if k not in listed:
+                    seen[k] = None
+        return list(seen)
+
+    def __getattr__(self, name: str) -> Any:
+        # finite(), diagnosis(), value, grad, ...: the result's own
+        if name == "result":
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+
+def passing_through(result: Any, chunk: Any) -> Any:
+    """``result`` with the pass-through members of the chunk of points it was computed at."""
+    passed = getattr(chunk, "passed", None)
+    if passed is None:
+        return result
+    return PassedThrough(result, tuple(getattr(chunk, "names", ())), passed)

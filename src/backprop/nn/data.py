@@ -69,6 +69,13 @@ class CsvSource:
 
     def header(self, allow_empty: bool = False) -> list[str]:
         """The column names (``[]`` for an empty stream when ``allow_empty``)."""
+        from backprop.core.points import csv_lines
+
+        try:
+            # JSON Lines (backprop's own --format json) become CSV rows, line for line
+            self.stream = csv_lines(self.stream, self.name, self.delimiter)  # type: ignore[assignment]
+        except UnicodeDecodeError as exc:
+            raise self._fail(1, exc) from None
         self.reader = csv.reader(self.stream, delimiter=self.delimiter)
         try:
             first = next(self.reader, None)

@@ -51,16 +51,19 @@ class DiffResult:
     expression: str
     order: int
     derivatives: dict[str, Derivative]
+    # the expression's variables: with more than one, even a single derivative is labelled
+    # (`diff "x*y" --wrt y` prints "y: x", so x is not read as d/dx)
+    n_variables: int = 1
 
     def text_lines(self) -> list[str]:
         """One line: the derivative; several variables: ``x: ...`` lines."""
-        if len(self.derivatives) == 1:
+        if len(self.derivatives) == 1 and self.n_variables == 1:
             return [next(iter(self.derivatives.values())).text()]
         return [f"{v}: {d.text()}" for v, d in self.derivatives.items()]
 
     def latex_lines(self) -> list[str]:
         """One line: the derivative; several variables: ``\\frac{\\partial f}{\\partial x} = ...``."""
-        if len(self.derivatives) == 1:
+        if len(self.derivatives) == 1 and self.n_variables == 1:
             return [next(iter(self.derivatives.values())).latex()]
         n = self.order
         up, down = ("", "") if n == 1 else (f"^{{{n}}}", f"^{{{n}}}")
@@ -106,4 +109,5 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise InputError(f"--wrt: {', '.join(twice)} is named twice")
-    return DiffResult(text.strip(), order, derivatives(g, names, order, max_size))
+    return DiffResult(text.strip(), order, derivatives(g, names, order, max_size),
+                      len(variables))

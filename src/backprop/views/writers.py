@@ -43,6 +43,8 @@ def fmt(v: Any) -> str:
     """A number as the shortest text that reads back to the same float."""
     if isinstance(v, float):
         return repr(v)
+    if isinstance(v, str):  # text passed through from the input stays as it was ("007")
+        return v
     try:
         return repr(float(v))
     except (TypeError, ValueError):
@@ -267,12 +269,22 @@ def write_results(results: Iterable[Any], writer: Writer) -> None:
     :class:`backprop.core.results.NonFinite`).
     """
     warned = False
+    left_out: dict[str, None] = {}
     for result in results:
         if not warned:
             found = result.diagnosis()
             if found is not None:
                 warned = True
                 warn(found.message())
+        if not isinstance(writer, JsonLinesWriter) and hasattr(result, "unlisted"):
+            # members of JSON input that only later lines have: a CSV header or a table
+            # is fixed by the first line, so say what is not shown
+            new = [n for n in result.unlisted() if n not in left_out]
+            if new:
+                left_out.update(dict.fromkeys(new))
+                warn(f"{', '.join(new)}: only in later input lines, not the first, so left out "
+                     f"of the {'CSV' if isinstance(writer, CsvWriter) else 'table'}'s columns "
+                     "(--format json keeps them)")
         writer.write(result)
     writer.close()
 

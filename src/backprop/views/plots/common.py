@@ -10,7 +10,7 @@ from typing import Any
 from backprop.errors import BackpropError, InputError
 from backprop.files import atomic_write
 
-INSTALL_HINT = "pip install 'backprop[plot]'"
+INSTALL_HINT = "pip install 'backprop-cli[plot]'"
 
 
 def require_matplotlib() -> Any:
