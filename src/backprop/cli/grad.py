@@ -32,6 +32,10 @@ def grad(
                                "value) and the backward pass (each local derivative, upstream "
                                "gradient and sum), step by step."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share a large "
+                                          "batch of points, block by block (default: "
+                                          "BACKPROP_THREADS, else one per core; 1: this thread "
+                                          "only).", metavar="N", show_default=False),
 ) -> None:
     """The value of EXPR and its exact gradient at POINT, by backpropagation.
 
@@ -39,16 +43,18 @@ def grad(
     gradient, by reverse mode (one backward pass per expression) or forward mode
     (one tangent pass per variable), whichever takes fewer passes (--trace says which).
     """
-    _grad(expr, at, wrt, format, trace, angle)
+    _grad(expr, at, wrt, format, trace, angle, threads)
 
 
 def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
-          angle: Angle) -> None:
+          angle: Angle, threads: Optional[int] = None) -> None:
     from backprop.core.points import CHUNK_ROWS, read_points
     from backprop.core.results import Gradients
     from backprop.errors import InputError
     from backprop.views import writers
 
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, not {threads}")
     if ";" in expr:
         _jacobian(expr, at, wrt, format, trace, angle)
         return
@@ -60,7 +66,7 @@ def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
             raise InputError("--trace shows one point: give it with --at, not on stdin")
         # typed at a terminal: answer each line as it comes, not per chunk
         rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
-        blocks = f.stream(read_points(sys.stdin, f.variables, rows), wrt_names)
+        blocks = f.stream(read_points(sys.stdin, f.variables, rows), wrt_names, threads)
     else:
         point = f.point(at)
         if trace:
@@ -71,7 +77,7 @@ def _grad(expr: str, at: str, wrt: Optional[str], format: Format, trace: bool,
                                  "--format json")
             writers.write_trace(f.trace(point, wrt_names), format.value)
             return
-        blocks = iter([f.gradients(point, wrt_names)])
+        blocks = iter([f.gradients(point, wrt_names, threads)])
     # a stream's table is plain aligned columns; a single point gets a rich table
     writer = writers.open_writer(format.value, Gradients.columns_of(f.variables, wrt_names),
                                  title=f"f = {f.text.strip()}",

@@ -32,6 +32,9 @@ from backprop.errors import InputError
 if TYPE_CHECKING:
     from backprop.core.trace import Trace
 
+# threads for a batch (BACKPROP_THREADS, else the cores): the commands' --threads default
+default_threads = engine.default_threads
+
 
 def _as_input(name: str, v: Any) -> Value:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -177,19 +180,22 @@ class Function:
     # ---- blocks of points ------------------------------------------------------------------
 
     def gradients(self, points: Mapping[str, Any] | None = None,
-                  wrt: Sequence[str] | None = None) -> Gradients:
+                  wrt: Sequence[str] | None = None, threads: int | None = None) -> Gradients:
         """The value and the gradient at one point or at arrays of points, one row each.
 
         ``points`` maps each variable to a number or a 1-d array (all of one
         length); ``wrt`` limits the partial derivatives (default: all variables).
+        Large arrays are evaluated block by block over ``threads`` threads
+        (default: :func:`default_threads`; 1 runs every block in this thread).
         """
         names = self._check_wrt(wrt)
         chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64))
                  for k, v in (points or {}).items()}
-        return self._block(chunk, names)
+        return self._block(chunk, names, threads)
 
     def stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
-               wrt: Sequence[str] | None = None) -> Iterator[Gradients]:
+               wrt: Sequence[str] | None = None,
+               threads: int | None = None) -> Iterator[Gradients]:
         """One :class:`Gradients` block per chunk of points, each before the next is read.
 
         ``chunks`` yields dicts of 1-d arrays (as ``points.read_points`` does),
@@ -197,20 +203,31 @@ class Function:
         """
         names = self._check_wrt(wrt)
         for chunk in chunks:
-            yield self._block(chunk, names)
+            yield self._block(chunk, names, threads)
 
-    def _block(self, chunk: Mapping[str, Any], wrt: list[str]) -> Gradients:
+    def _block(self, chunk: Mapping[str, Any], wrt: list[str],
+               threads: int | None = None) -> Gradients:
         inputs = self._inputs(chunk)
-        vals = engine.forward(self.graph, self._plan, inputs)
-        grads = engine.backward(self.graph, self._plan, vals, wrt)
-        n = len(next(iter(chunk.values()))) if chunk else 1
-        cols = [*(chunk[v] for v in self.variables), vals[self.graph.output],
-                *(grads[v] for v in wrt)]
-        data = np.empty((n, len(cols)))
-        for k, c in enumerate(cols):
-            data[:, k] = c
+        lengths = {len(v) for v in inputs.values() if np.ndim(v) == 1}
+        n = max(lengths) if lengths else 1
+        if lengths - {1, n}:
+            raise InputError("the variables' arrays differ in length: "
+                             + ", ".join(f"{k} has {np.size(v)}" for k, v in inputs.items()))
+        k = len(self.variables)
+        data = np.empty((n, k + 1 + len(wrt)))
+        for m, v in enumerate(self.variables):
+            data[:, m] = chunk[v]
+        # length-1 arrays are one point broadcast to all: as scalars in the passes
+        passes = {name: (v[0] if np.ndim(v) == 1 and len(v) == 1 and n > 1 else v)
+                  for name, v in inputs.items()}
+        engine.value_and_grad_blocked(self.graph, self._plan, passes, wrt, n, data, k,
+                                      range(k + 1, k + 1 + len(wrt)),
+                                      threads=engine.default_threads() if threads is None
+                                      else threads)
+        graph, plan = self.graph, self._plan
+        # the forward pass's cache is not kept: a diagnosis (rare) runs it again
         return Gradients(tuple(self.variables), tuple(wrt), data,
-                         lambda what: self._diagnosis(vals, what))
+                         lambda what: self._diagnosis(engine.forward(graph, plan, inputs), what))
 
     # ---- one point, fast -------------------------------------------------------------------
 
