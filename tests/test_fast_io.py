@@ -79,7 +79,7 @@ def test_pipeline_bytes_equal_the_csv_module() -> None:
     rng = np.random.default_rng(3)
     xs = np.concatenate([rng.normal(size=5000) * 10.0 ** rng.integers(-12, 20, 5000),
                          [0.0, -0.0, 5e-324, 1e-5]])
-    lines = "".join(f"{v!r}\n" for v in xs)
+    lines = "".join(f"{v!r}\n" for v in xs.tolist())
     r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^3 - x", "--at", "-",
                         "--format", "csv"], input=lines, capture_output=True, text=True,
                        check=True)
