@@ -138,3 +138,18 @@ def test_grad_threads_option_same_csv() -> None:
     r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x", "--at", "1",
                         "--threads", "0"], capture_output=True, text=True)
     assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
+
+
+def test_value_and_grad_of_a_large_batch_is_the_plain_pass() -> None:
+    f = parse("2/sin(exp(-x)) * y + x")
+    rng = np.random.default_rng(5)
+    n = 2 * engine.BLOCK_ROWS + 1
+    x, y = rng.uniform(-5, -4, n), rng.normal(size=n)
+    want = whole_array(f, {"x": x, "y": y}, n)
+    for yy in (y, 0.5):
+        pts = {"x": x, "y": yy}
+        want = whole_array(f, pts, n)
+        value, grad = f.value_and_grad(**pts)
+        got = np.stack([value, grad["x"], grad["y"]], 1)
+        assert np.array_equal(bits(got), bits(want))
+        assert value.shape == (n,) and grad["y"].flags.c_contiguous

@@ -143,11 +143,34 @@ class Function:
         """
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
+        n = self._rows(inputs)
+        if n is not None:
+            # a large batch: block by block over the threads, the columns of one array
+            out = np.empty((n, 1 + len(names)), order="F")  # each column contiguous
+            engine.value_and_grad_blocked(self.graph, self._plan, inputs, names, n, out, 0,
+                                          range(1, 1 + len(names)),
+                                          threads=engine.default_threads())
+            return out[:, 0], {v: out[:, 1 + m] for m, v in enumerate(names)}
         vals = engine.forward(self.graph, self._plan, inputs)
         grads = engine.backward(self.graph, self._plan, vals, names)
         shape = _points_shape(inputs)  # once, not once per partial derivative
         value = self._broadcast(vals[self.graph.output], shape)  # type: ignore[arg-type]
         return value, {k: self._broadcast(g, shape) for k, g in grads.items()}
+
+    @staticmethod
+    def _rows(inputs: Mapping[str, Value]) -> int | None:
+        """The common length of 1-d inputs of more than one block (the others scalars),
+        else None: the batches the blocked passes take."""
+        n = None
+        for v in inputs.values():
+            d = np.ndim(v)
+            if d == 1:
+                if n is not None and len(v) != n:  # type: ignore[arg-type]
+                    return None
+                n = len(v)  # type: ignore[arg-type]
+            elif d != 0:
+                return None
+        return n if n is not None and n > engine.BLOCK_ROWS else None
 
     def grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
         return self.value_and_grad(wrt, **values)[1]
