@@ -153,3 +153,22 @@ def test_value_and_grad_of_a_large_batch_is_the_plain_pass() -> None:
         got = np.stack([value, grad["x"], grad["y"]], 1)
         assert np.array_equal(bits(got), bits(want))
         assert value.shape == (n,) and grad["y"].flags.c_contiguous
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=expressions(), seed=st.integers(0, 2**16), only_x=st.booleans())
+def test_one_point_passes_equal_the_plain_passes(text: str, seed: int, only_x: bool) -> None:
+    f = parse(text)
+    rng = np.random.default_rng(seed)
+    pool = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324, 1e308, *rng.normal(0, 3, 8)]
+    point = {v: float(rng.choice(pool)) for v in f.variables}
+    wrt = ["x"] if only_x else list(f.variables)
+    vals = engine.forward(f.graph, f.plan, point)
+    grads = engine.backward(f.graph, f.plan, vals, wrt)
+    want = [vals[f.graph.output], *(grads[v] for v in wrt)]
+    value, grad = f.gradient_at_fn(wrt)(point)
+    assert np.array_equal(bits([value, *grad]), bits(want)), text
+    if not only_x:
+        v2, g2 = f.value_and_grad(**point)
+        assert np.array_equal(bits([v2, *g2.values()]), bits(want)) and list(g2) == wrt
+        assert type(v2) is float and all(type(g) is float for g in g2.values())

@@ -70,6 +70,8 @@ class Function:
     _plan: engine.Plan = field(init=False, repr=False)
     # second-order plans (the backward pass built as a graph), one per wrt, built on first use
     _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
+    _at_every_variable: Callable[[dict[str, float]], tuple[float, list[float]]] | None = field(
+        init=False, repr=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         self._plan = engine.Plan.of(self.graph)
@@ -141,6 +143,18 @@ class Function:
 
         ``wrt`` limits the partial derivatives computed (default: all variables).
         """
+        if wrt is None and len(values) == len(self.variables):
+            # one point of Python floats (a loop of the Python API): the compiled
+            # one-point passes, skipping the array checks (the same steps, the same bits)
+            for v in self.variables:
+                if type(values.get(v)) is not float:
+                    break
+            else:
+                at = self._at_every_variable
+                if at is None:
+                    at = self._at_every_variable = self.gradient_at_fn(self.variables)
+                value, grad = at(values)
+                return value, dict(zip(self.variables, grad))
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
         n = self._rows(inputs)
@@ -268,15 +282,7 @@ class Function:
                                                             tuple[float, list[float]]]:
         """:meth:`value_and_grad_at` as a function with everything it reads bound once,
         for a loop that calls it at every step."""
-        graph, plan, out, names = self.graph, self._plan, self.graph.output, list(wrt)
-        forward, backward = engine.forward, engine.backward
-
-        def at(point: dict[str, float]) -> tuple[float, list[float]]:
-            vals = forward(graph, plan, point)
-            grads = backward(graph, plan, vals, names)
-            return float(vals[out]), [float(grads[v]) for v in names]  # type: ignore[arg-type]
-
-        return at
+        return engine.point_passes(self.graph, self._plan, list(wrt))
 
     def bound_passes(self, point: Mapping[str, Any], wrt: Sequence[str]
                      ) -> tuple[Callable[[], Any], Callable[[], Any]]:
