@@ -224,14 +224,17 @@ class CsvWriter(Writer):
 
 # orjson writes 1e-05 as 0.00001 and 1e+16 as 1e16: rewritten to repr's notation, which is
 # scientific below 1e-4 and from 1e16 on, with a signed exponent of at least two digits
-_TINY = re.compile(r"(?<![\d.])(-?)0\.0000(0*)([1-9])(\d*)")
+_TINY = re.compile(r"0\.0000(0*)([1-9])(\d*)")  # a literal first: a fast scan
 _EXPONENT = re.compile(r"e(-?)(\d+)")
 CSV_BLOCK_MIN_ROWS = 64  # below, the csv module's own formatting is as fast
 
 
 def _tiny_as_repr(m: re.Match[str]) -> str:
-    digits = m.group(4)
-    return f"{m.group(1)}{m.group(3)}{'.' + digits if digits else ''}e-{len(m.group(2)) + 5:02d}"
+    start = m.start()
+    if start and m.string[start - 1] in "0123456789.":
+        return m.group(0)  # the tail of a larger number (10.00001): left as it is
+    digits = m.group(3)  # a sign before the match stays where it is
+    return f"{m.group(2)}{'.' + digits if digits else ''}e-{len(m.group(1)) + 5:02d}"
 
 
 def _exponent_as_repr(m: re.Match[str]) -> str:
