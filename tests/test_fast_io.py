@@ -99,3 +99,21 @@ def test_bad_lines_keep_their_messages(bad: str, message: str) -> None:
                         "--format", "csv"], input=bad,
                        capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr
+
+
+def test_bad_line_numbers_exact_across_blocks_and_blank_lines() -> None:
+    from backprop.core.points import CHUNK_ROWS
+
+    good = ["1.5\n"] * (CHUNK_ROWS + 10)
+    good[3] = "\n"  # a blank line in the first block
+    good[CHUNK_ROWS + 2] = "   \n"  # and one in the second
+    lines = good + ["2..5\n", "3\n"]
+    r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^2", "--at", "-",
+                        "--format", "csv"], input="".join(lines), capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"stdin line {CHUNK_ROWS + 11}: '2..5' is not a number" in r.stderr
+    ok = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^2", "--at", "-",
+                         "--format", "csv"], input="".join(good), capture_output=True,
+                        text=True, check=True)
+    assert ok.stdout.count("\n") == 1 + CHUNK_ROWS + 8  # header + every non-blank line
+    assert set(ok.stdout.splitlines()[1:]) == {"1.5,2.25,3.0"}  # 1.5^2, 2*1.5

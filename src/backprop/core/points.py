@@ -6,6 +6,7 @@ at once; every malformed line is reported by its line number.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import IO, Iterator, Sequence
 
 import numpy as np
@@ -117,6 +118,17 @@ class _utf8_lines:
         self._lines += 1
         return line
 
+    def take(self, n: int) -> list[str]:
+        """Up to ``n`` lines at once (read by the stream in C, not line by line here)."""
+        lines: list[str] = []
+        try:
+            lines.extend(islice(self._stream, n))  # keeps what was read before an error
+        except UnicodeDecodeError as exc:
+            self._lines += len(lines)
+            raise self._fail(exc) from None
+        self._lines += len(lines)
+        return lines
+
     def __iter__(self) -> Iterator[str]:
         try:
             for line in self._stream:  # the stream's own fast iteration
@@ -177,16 +189,28 @@ def read_points(
             _raise_bad_line(numbered, width)
         return {v: data[:, k] for v, k in zip(variables, index)}
 
-    chunk: list[tuple[int, str]] = [(lineno - 1, first)] if header is None else []
-    for line in stream:
-        if line.strip():
-            chunk.append((lineno, line))
-            if len(chunk) >= chunk_rows:
-                yield convert(chunk)
-                chunk = []
-        lineno += 1
-    if chunk:
-        yield convert(chunk)
+    # Whole blocks of lines: numpy converts a block of one column at once; a block
+    # with a blank or bad line (or of several columns) is read line by line, numbered.
+    start = lineno - 1 if header is None else lineno  # the number of lines[0]
+    lines = [first] if header is None else []
+    while True:
+        lines += stream.take(chunk_rows - len(lines))
+        if not lines:
+            return
+        data = None
+        if width == 1:
+            try:
+                data = np.array(lines, dtype=np.float64)
+            except ValueError:
+                pass
+        if data is not None:
+            yield {v: data for v in variables}
+        else:
+            numbered = [(start + k, ln) for k, ln in enumerate(lines) if ln.strip()]
+            if numbered:
+                yield convert(numbered)
+        start += len(lines)
+        lines = []
 
 
 def _raise_bad_line(numbered: list[tuple[int, str]], width: int) -> None:
