@@ -70,11 +70,13 @@ class Function:
     _plan: engine.Plan = field(init=False, repr=False)
     # second-order plans (the backward pass built as a graph), one per wrt, built on first use
     _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
+    _variables: tuple[str, ...] = field(init=False, repr=False, default=(), compare=False)
     _at_every_variable: Callable[[dict[str, float]], tuple[float, list[float]]] | None = field(
         init=False, repr=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         self._plan = engine.Plan.of(self.graph)
+        self._variables = self.graph.variables  # a scan of every node: once
 
     @classmethod
     def from_graph(cls, graph: Graph, text: str = "", angle: str = "rad") -> Function:
@@ -84,7 +86,7 @@ class Function:
     @property
     def variables(self) -> tuple[str, ...]:
         """Variable names in order of first appearance."""
-        return self.graph.variables
+        return self._variables
 
     @property
     def plan(self) -> engine.Plan:
