@@ -3,12 +3,16 @@
 Every part measures both sides in the same run, alternating them, and prints
 medians of several repeats and their ratio:
 
-  1. value and gradient over 1,000,000 points: backprop vs the hand-derived numpy
-     formula (target <= 1.3x); PyTorch eager and JAX beside it when importable.
+  1. value and gradient over 1,000,000 points: backprop (default threads, and 1 thread)
+     vs the hand-derived numpy formula (target <= 0.7x) and the whole-array passes of
+     before issue 17 (20 terms: target <= 0.5x); PyTorch eager and JAX when importable.
   2. cold start: `backprop grad "x^2" --at 3` vs `python -c "import numpy"` (<= 1.2x).
   3. 1,000,000 lines through `backprop grad ... --at - --format csv` vs a hand-written
-     numpy script reading the same lines and writing the same CSV (<= 1.5x).
+     numpy script reading the same lines and writing the same CSV (<= 1.0x).
   4. parse + gradient of expressions of 10,000 and 100,000 nodes (ratio ~10: linear).
+  5. block size of the blocked passes: 1,000,000 points in blocks of 4k..1M rows, 1 thread.
+  6. one point, value and gradient, in process: the lecture's example, and an expression
+     micrograd can write (it has no exp or sin) beside micrograd when importable.
 
     python bench/bench_grad.py                 # all parts, full sizes
     python bench/bench_grad.py --part 3        # one part
@@ -32,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from backprop import parse
+from backprop.core import engine
 
 PY = sys.executable
 SCRIPT = str(Path(PY).parent / "backprop") if (Path(PY).parent / "backprop").exists() \
@@ -153,16 +158,45 @@ def part1(n: int, repeats: int) -> None:
     except ImportError:
         print("  (JAX not installed)")
 
+    threads = engine.default_threads()
     med = side_by_side({"numpy, hand-derived formula": lambda: seed_numpy(x),
-                        "backprop value_and_grad": lambda: f1.value_and_grad(x=x), **extra1},
-                       repeats)
+                        f"backprop value_and_grad ({threads} threads)":
+                            lambda: f1.value_and_grad(x=x),
+                        "backprop value_and_grad (1 thread)":
+                            lambda: one_thread(lambda: f1.value_and_grad(x=x)),
+                        "whole-array passes (before issue 17)": lambda: whole(f1, x=x),
+                        **extra1}, repeats)
     report(f"1a. value and gradient of {SEED} at {n:,} points", med,
-           "numpy, hand-derived formula", 1.3)
+           "numpy, hand-derived formula", 0.7)
     med = side_by_side({"numpy, hand-derived formula": lambda: twenty_numpy(x, y),
-                        "backprop value_and_grad": lambda: f20.value_and_grad(x=x, y=y),
+                        f"backprop value_and_grad ({threads} threads)":
+                            lambda: f20.value_and_grad(x=x, y=y),
+                        "backprop value_and_grad (1 thread)":
+                            lambda: one_thread(lambda: f20.value_and_grad(x=x, y=y)),
+                        "whole-array passes (before issue 17)": lambda: whole(f20, x=x, y=y),
                         **extra20}, repeats)
     report(f"1b. value and gradient of a 20-term expression of x, y ({f20.size} nodes) at "
-           f"{n:,} points", med, "numpy, hand-derived formula", 1.3)
+           f"{n:,} points", med, "whole-array passes (before issue 17)", 0.5)
+    report("    the same, against the hand formula", med, "numpy, hand-derived formula", None)
+
+
+def one_thread(fn: Callable[[], object]) -> object:
+    old = os.environ.get("BACKPROP_THREADS")
+    os.environ["BACKPROP_THREADS"] = "1"
+    try:
+        return fn()
+    finally:
+        if old is None:
+            del os.environ["BACKPROP_THREADS"]
+        else:
+            os.environ["BACKPROP_THREADS"] = old
+
+
+def whole(f: object, **points: np.ndarray) -> object:
+    """The passes as they ran before issue 17: one forward and one backward pass over
+    the whole arrays, every intermediate of every point cached."""
+    vals = engine.forward(f.graph, f.plan, points)  # type: ignore[attr-defined]
+    return engine.backward(f.graph, f.plan, vals, list(points))  # type: ignore[attr-defined]
 
 
 # ---- part 2 ---------------------------------------------------------------------------------
@@ -227,7 +261,7 @@ def part3(n: int, repeats: int) -> None:
         a, b = (hashlib.sha256(p.read_bytes()).hexdigest() for p in outs.values())
         same = "identical" if a == b else "DIFFERENT (compare the files!)"
         report(f"3. {n:,} lines of stdin -> CSV of {SEED} (outputs {same})", med,
-               "hand-written numpy script", 1.5)
+               "hand-written numpy script", 1.0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -262,14 +296,82 @@ def part4(small: int, repeats: int) -> None:
           f"forward+backward {t_grad * 1e3:.0f} ms")
 
 
+# ---- part 5 ---------------------------------------------------------------------------------
+
+def part5(n: int, repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-5.0, -4.0, n)
+    y = rng.uniform(-1.0, 1.0, n)
+    f1, f20 = parse(SEED), parse(twenty_terms())
+    sizes = [s for s in (4_096, 8_192, 16_384, 32_768, 65_536, 262_144, n) if s <= n]
+
+    def run(f: object, rows: int, pts: dict[str, np.ndarray]) -> Callable[[], object]:
+        names = list(pts)
+        out = np.empty((n, 1 + len(names)), order="F")
+        return lambda: engine.value_and_grad_blocked(
+            f.graph, f.plan, pts, names, n, out, 0, range(1, 1 + len(names)),  # type: ignore
+            threads=1, block_rows=rows)
+
+    for label, f, pts in ((SEED, f1, {"x": x}), ("20 terms", f20, {"x": x, "y": y})):
+        med = side_by_side({f"blocks of {s:,} rows": run(f, s, pts) for s in sizes},
+                           repeats)
+        report(f"5. {label}, {n:,} points, 1 thread, by block size (engine.BLOCK_ROWS = "
+               f"{engine.BLOCK_ROWS:,})", med, f"blocks of {n:,} rows", None)
+
+
+# ---- part 6 ---------------------------------------------------------------------------------
+
+MICRO_EXPR = "(x*y + 3)^2/y + relu(x - y)"
+
+
+def part6(repeats: int) -> None:
+    import timeit
+
+    f1, fm = parse(SEED), parse(MICRO_EXPR)
+    at1, atm = f1.gradient_at_fn(["x"]), fm.gradient_at_fn(["x", "y"])
+    p1, pm = {"x": -4.499}, {"x": 1.5, "y": -2.0}
+    named: dict[str, Callable[[], object]] = {
+        f"backprop value_and_grad(x=-4.499), {SEED}": lambda: f1.value_and_grad(x=-4.499),
+        f"backprop gradient_at_fn, {SEED}": lambda: at1(p1),
+        f"backprop value_and_grad, {MICRO_EXPR}": lambda: fm.value_and_grad(x=1.5, y=-2.0),
+        f"backprop gradient_at_fn, {MICRO_EXPR}": lambda: atm(pm),
+    }
+    try:
+        from micrograd.engine import Value
+
+        def micro() -> object:
+            x, y = Value(1.5), Value(-2.0)
+            out = (x * y + 3) ** 2 / y + (x - y).relu()
+            out.backward()
+            return out.data, x.grad, y.grad
+
+        v = fm.value_and_grad(x=1.5, y=-2.0)
+        m = micro()
+        assert abs(v[0] - m[0]) < 1e-12 and abs(v[1]["x"] - m[1]) < 1e-12, (v, m)
+        named[f"micrograd (value + backward), {MICRO_EXPR}"] = micro
+    except ImportError:
+        print("  (micrograd not installed: absolute figures only)")
+    number = 2_000
+    times: dict[str, list[float]] = {k: [] for k in named}
+    for _ in range(repeats):
+        for k, fn in named.items():
+            times[k].append(timeit.timeit(fn, number=number) / number)
+    print("\n6. one point, value and gradient, in process (target <= 12 us; medians of "
+          f"{repeats} rounds of {number:,} calls)")
+    for k, t in times.items():
+        print(f"  {k:<64} {statistics.median(t) * 1e6:7.1f} us")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["1", "2", "3", "4", "all"], default="all")
+    ap.add_argument("--part", choices=["1", "2", "3", "4", "5", "6", "all"], default="all")
     ap.add_argument("--small", action="store_true", help="sizes / 10 (a quick look, not the figures)")
     ap.add_argument("--repeats", type=int, default=7)
     a = ap.parse_args()
     scale = 10 if a.small else 1
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} cpu(s); "
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} cpu(s), "
+          f"threads {engine.default_threads()}, load average {load:.1f} at the start; "
           f"medians of {a.repeats} interleaved runs")
     if a.part in ("1", "all"):
         part1(1_000_000 // scale, a.repeats)
@@ -279,6 +381,10 @@ def main() -> None:
         part3(1_000_000 // scale, max(3, a.repeats // 2))
     if a.part in ("4", "all"):
         part4(10_000 // scale, a.repeats)
+    if a.part in ("5", "all"):
+        part5(1_000_000 // scale, a.repeats)
+    if a.part in ("6", "all"):
+        part6(max(a.repeats, 9))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ it must not grow with the input.
 
     python bench/bench_memory.py            # 1e6 and 1e7 lines (about a minute or two)
     python bench/bench_memory.py 1e5 1e6    # other sizes
+    python bench/bench_memory.py --in-process 1e7   # one batch in process (issue 17)
 
 A generator process writes the lines into a pipe (so no file of 10^7 lines is
 stored), `backprop grad "2/sin(exp(-x))" --at - --format csv` reads them and
@@ -61,7 +62,44 @@ def _model(folder: str) -> str:
     return out
 
 
+IN_PROCESS = (
+    "import sys, numpy as np\n"
+    "from backprop import parse\n"
+    "from backprop.core import engine\n"
+    "n = int(float(sys.argv[1]))\n"
+    "x = np.linspace(-5.0, -4.0, n)\n"
+    "f = parse(sys.argv[3])\n"
+    "if sys.argv[2] == 'whole':\n"
+    "    vals = engine.forward(f.graph, f.plan, {'x': x})\n"
+    "    g = engine.backward(f.graph, f.plan, vals, ['x'])\n"
+    "else:\n"
+    "    v, g = f.value_and_grad(x=x)\n"
+)
+
+
+def in_process(sizes: list[int]) -> int:
+    """Peak RSS of one in-process batch: the whole-array passes of before issue 17 (every
+    intermediate of every point cached) against the blocked passes of value_and_grad."""
+    print(f"one batch in process, value and gradient of {EXPR}")
+    print(f"{'passes':<40} {'points':>12} {'peak RSS MB':>12}")
+    for n in sizes:
+        peaks = {}
+        for how in ("whole", "blocked"):
+            proc = subprocess.Popen([sys.executable, "-c", IN_PROCESS, str(n), how, EXPR])
+            _, status, usage = os.wait4(proc.pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                return 1
+            peaks[how] = usage.ru_maxrss / 1024.0
+            label = ("whole-array (before issue 17)" if how == "whole"
+                     else "blocked (value_and_grad)")
+            print(f"{label:<40} {n:>12,} {peaks[how]:>12.1f}", flush=True)
+        print(f"blocked / whole-array = {peaks['blocked'] / peaks['whole']:.2f}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--in-process"]:
+        return in_process([int(float(a)) for a in argv[1:]] or [10_000_000])
     sizes = [int(float(a)) for a in argv] or [1_000_000, 10_000_000]
     with tempfile.TemporaryDirectory() as folder:
         commands = {

@@ -34,6 +34,10 @@ def grad(
                                "value) and the backward pass (each local derivative, upstream "
                                "gradient and sum), step by step."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share a large "
+                                          "batch of points, block by block (default: "
+                                          "BACKPROP_THREADS, else one per core; 1: this thread "
+                                          "only).", metavar="N", show_default=False),
 ) -> None:
     """The value of EXPR and its exact gradient at POINT, by backpropagation.
 
@@ -41,16 +45,18 @@ def grad(
     gradient, by reverse mode (one backward pass per expression) or forward mode
     (one tangent pass per variable), whichever takes fewer passes (--trace says which).
     """
-    _grad(expr, at, wrt, format, trace, angle)
+    _grad(expr, at, wrt, format, trace, angle, threads)
 
 
 def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,
-          angle: Angle) -> None:
+          angle: Angle, threads: Optional[int] = None) -> None:
     from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.core.results import Gradients, PassedThrough
     from backprop.errors import InputError
     from backprop.views import writers
 
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, not {threads}")
     if ";" in expr:
         _jacobian(expr, at, wrt, format, trace, angle)
         return
@@ -76,7 +82,7 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
     # a stream's table is plain aligned columns; points from the command line get a rich table
     writer = writers.open_writer(format.value, columns, title=f"f = {f.text.strip()}",
                                  streaming=points.streaming)
-    writers.write_results(f.stream(points, wrt_names), writer)
+    writers.write_results(f.stream(points, wrt_names, threads), writer)
 
 
 def _jacobian(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,

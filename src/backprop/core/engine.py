@@ -7,6 +7,7 @@ floats for constants), so one pass handles any number of points at once.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from backprop.core.graph import CONST, VAR, Graph
 from backprop.core.ops import PRIMITIVES, Partial, Value, _minus_one, _one
+from backprop.errors import InputError
 
 # The gradient of the output with respect to itself; compared by identity.
 _SEED = 1.0
@@ -470,3 +472,146 @@ def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
                 for j in free[s]:
                     tan[j] = None
     return tan
+
+
+# ---- large batches: block by block, over the cores ------------------------------------------
+
+# Rows per block. A block's intermediates are a few dozen arrays of BLOCK_ROWS float64
+# (8 bytes each): 16,384 rows is 128 KiB an array, so a pass over a small expression
+# stays in the L2 cache instead of streaming every intermediate through memory.
+# Measured with bench/bench_grad.py --part 5 on the 2-core machine of the README (L2 of
+# 1-2 MiB a core): 8k-32k rows were within noise of each other; 4k paid the Python
+# per-node overhead, 128k and above lost the cache. Every primitive is elementwise, so
+# a block's rows are computed exactly as in one whole-array pass (bit for bit).
+BLOCK_ROWS = 16_384
+
+_pools: dict[int, Any] = {}
+
+
+def default_threads() -> int:
+    """Threads for a batch: BACKPROP_THREADS if set, else the cores this process may use."""
+    env = os.environ.get("BACKPROP_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise InputError(f"BACKPROP_THREADS must be a whole number of threads, not {env!r}") \
+                from None
+        if n < 1:
+            raise InputError(f"BACKPROP_THREADS must be at least 1, not {n}")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _pool(threads: int) -> Any:
+    # One pool per size for the whole process: creating threads costs more than a block.
+    pool = _pools.get(threads)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="backprop")
+    return pool
+
+
+def value_and_grad_blocked(
+    graph: Graph, plan: Plan, inputs: Mapping[str, Value], wrt: Sequence[str], n: int,
+    out: np.ndarray, value_col: int, grad_cols: Sequence[int],
+    threads: int = 1, block_rows: int | None = None,
+) -> None:
+    """Forward and backward passes over ``n`` points, ``block_rows`` at a time.
+
+    Inputs are 1-d arrays of length ``n`` or scalars (the same at every point).
+    The value goes to ``out[:, value_col]``, df/d``wrt[m]`` to ``out[:, grad_cols[m]]``.
+    With ``threads`` > 1 the blocks are spread over a thread pool: numpy releases
+    the GIL inside its ufuncs, and each block writes only its own rows of ``out``.
+    The nodes that do not depend on the rows (constants, scalar inputs) are the
+    same in every block, so the results equal one whole-array pass bit for bit.
+    """
+    block_rows = BLOCK_ROWS if block_rows is None else block_rows
+    sliced = [(k, v) for k, v in inputs.items() if np.ndim(v) == 1]
+    fixed = {k: v for k, v in inputs.items() if np.ndim(v) != 1}
+    output = graph.output
+
+    def run(start: int) -> None:
+        stop = min(start + block_rows, n)
+        block = dict(fixed)
+        for k, v in sliced:
+            block[k] = v[start:stop]
+        vals = forward(graph, plan, block)
+        grads = backward(graph, plan, vals, wrt)
+        out[start:stop, value_col] = vals[output]
+        for v, c in zip(wrt, grad_cols):
+            out[start:stop, c] = grads[v]
+
+    starts = range(0, n, block_rows)
+    if threads <= 1 or len(starts) <= 1:
+        for s in starts:
+            run(s)
+    else:
+        # list(): wait for every block and re-raise the first error
+        list(_pool(threads).map(run, starts))
+
+
+# ---- one point, lean -------------------------------------------------------------------------
+
+def point_passes(
+    graph: Graph, plan: Plan, wrt: Sequence[str]
+) -> Callable[[Mapping[str, float]], tuple[float, list[float]]]:
+    """Forward and backward passes at one point, compiled once for a loop of many points.
+
+    The same steps as :func:`forward` and :func:`backward`, in the same order and on
+    the same numpy scalars (so the same numbers bit for bit, and IEEE arithmetic:
+    1/0 is inf, not an exception), with everything a call would look up resolved
+    here: the constants pre-placed, the modules that no gradient reaches dropped
+    from the backward steps, one error-state context for both passes. numpy
+    scalars rather than Python floats with the math module: math raises where IEEE
+    gives inf or nan, and its functions may differ from numpy's in the last bit.
+    """
+    size, output = len(graph), graph.output
+    needs = plan.needs(graph, wrt)
+    template: list[Value | None] = [None] * size
+    for i, c in plan.consts:
+        template[i] = c
+    var_slots = tuple((name, i) for name, i in plan.var_nodes.items())
+    steps = tuple((i, fn, a[0], a[1] if len(a) > 1 else -1) for i, fn, a in plan.steps)
+    back = tuple((i, tuple(e for e in edges if needs[e[1]]))
+                 for i, edges in plan.backward_steps if needs[i])
+    wrt_nodes = [plan.var_nodes.get(v, -1) for v in wrt]
+    seeded = bool(needs[output])
+    f64, one, minus_one, seed = np.float64, _one, _minus_one, _SEED
+    errstate = np.errstate  # a fresh one per call: numpy's may not be entered twice
+
+    def at(point: Mapping[str, float]) -> tuple[float, list[float]]:
+        vals = template.copy()
+        for name, i in var_slots:
+            v = point[name]
+            vals[i] = f64(v) if type(v) is float else v
+        grads: list[Value | None] = [None] * size
+        with errstate(all="ignore"):
+            for i, fn, x, y in steps:
+                vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
+            if seeded:
+                grads[output] = seed
+            for i, edges in back:
+                g = grads[i]
+                if g is None:
+                    continue
+                ans = vals[i]
+                for k, j, x, y, p in edges:
+                    if p is one:
+                        contrib = g
+                    elif p is minus_one:
+                        contrib = -g
+                    else:
+                        local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
+                        contrib = local if g is seed else g * local
+                    prev = grads[j]
+                    grads[j] = contrib if prev is None else prev + contrib
+                grads[i] = None
+        return float(vals[output]), [  # type: ignore[arg-type]
+            0.0 if j < 0 or grads[j] is None else float(grads[j]) for j in wrt_nodes]  # type: ignore[arg-type]
+
+    return at

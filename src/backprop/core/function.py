@@ -32,6 +32,9 @@ from backprop.errors import InputError
 if TYPE_CHECKING:
     from backprop.core.trace import Trace
 
+# threads for a batch (BACKPROP_THREADS, else the cores): the commands' --threads default
+default_threads = engine.default_threads
+
 
 def _as_input(name: str, v: Any) -> Value:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -67,9 +70,13 @@ class Function:
     _plan: engine.Plan = field(init=False, repr=False)
     # second-order plans (the backward pass built as a graph), one per wrt, built on first use
     _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
+    _variables: tuple[str, ...] = field(init=False, repr=False, default=(), compare=False)
+    _at_every_variable: Callable[[dict[str, float]], tuple[float, list[float]]] | None = field(
+        init=False, repr=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         self._plan = engine.Plan.of(self.graph)
+        self._variables = self.graph.variables  # a scan of every node: once
 
     @classmethod
     def from_graph(cls, graph: Graph, text: str = "", angle: str = "rad") -> Function:
@@ -79,7 +86,7 @@ class Function:
     @property
     def variables(self) -> tuple[str, ...]:
         """Variable names in order of first appearance."""
-        return self.graph.variables
+        return self._variables
 
     @property
     def plan(self) -> engine.Plan:
@@ -138,13 +145,48 @@ class Function:
 
         ``wrt`` limits the partial derivatives computed (default: all variables).
         """
+        if wrt is None and len(values) == len(self.variables):
+            # one point of Python floats (a loop of the Python API): the compiled
+            # one-point passes, skipping the array checks (the same steps, the same bits)
+            for v in self.variables:
+                if type(values.get(v)) is not float:
+                    break
+            else:
+                at = self._at_every_variable
+                if at is None:
+                    at = self._at_every_variable = self.gradient_at_fn(self.variables)
+                value, grad = at(values)
+                return value, dict(zip(self.variables, grad))
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
+        n = self._rows(inputs)
+        if n is not None:
+            # a large batch: block by block over the threads, the columns of one array
+            out = np.empty((n, 1 + len(names)), order="F")  # each column contiguous
+            engine.value_and_grad_blocked(self.graph, self._plan, inputs, names, n, out, 0,
+                                          range(1, 1 + len(names)),
+                                          threads=engine.default_threads())
+            return out[:, 0], {v: out[:, 1 + m] for m, v in enumerate(names)}
         vals = engine.forward(self.graph, self._plan, inputs)
         grads = engine.backward(self.graph, self._plan, vals, names)
         shape = _points_shape(inputs)  # once, not once per partial derivative
         value = self._broadcast(vals[self.graph.output], shape)  # type: ignore[arg-type]
         return value, {k: self._broadcast(g, shape) for k, g in grads.items()}
+
+    @staticmethod
+    def _rows(inputs: Mapping[str, Value]) -> int | None:
+        """The common length of 1-d inputs of more than one block (the others scalars),
+        else None: the batches the blocked passes take."""
+        n = None
+        for v in inputs.values():
+            d = np.ndim(v)
+            if d == 1:
+                if n is not None and len(v) != n:  # type: ignore[arg-type]
+                    return None
+                n = len(v)  # type: ignore[arg-type]
+            elif d != 0:
+                return None
+        return n if n is not None and n > engine.BLOCK_ROWS else None
 
     def grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
         return self.value_and_grad(wrt, **values)[1]
@@ -177,19 +219,22 @@ class Function:
     # ---- blocks of points ------------------------------------------------------------------
 
     def gradients(self, points: Mapping[str, Any] | None = None,
-                  wrt: Sequence[str] | None = None) -> Gradients:
+                  wrt: Sequence[str] | None = None, threads: int | None = None) -> Gradients:
         """The value and the gradient at one point or at arrays of points, one row each.
 
         ``points`` maps each variable to a number or a 1-d array (all of one
         length); ``wrt`` limits the partial derivatives (default: all variables).
+        Large arrays are evaluated block by block over ``threads`` threads
+        (default: :func:`default_threads`; 1 runs every block in this thread).
         """
         names = self._check_wrt(wrt)
         chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64))
                  for k, v in (points or {}).items()}
-        return self._block(chunk, names)
+        return self._block(chunk, names, threads)
 
     def stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
-               wrt: Sequence[str] | None = None) -> Iterator[Gradients]:
+               wrt: Sequence[str] | None = None,
+               threads: int | None = None) -> Iterator[Gradients]:
         """One :class:`Gradients` block per chunk of points, each before the next is read.
 
         ``chunks`` yields dicts of 1-d arrays (as ``points.read_points`` does),
@@ -198,20 +243,31 @@ class Function:
         names = self._check_wrt(wrt)
         for chunk in chunks:
             # an id, a label, a step read with the points passes through to the rows
-            yield passing_through(self._block(chunk, names), chunk)
+            yield passing_through(self._block(chunk, names, threads), chunk)
 
-    def _block(self, chunk: Mapping[str, Any], wrt: list[str]) -> Gradients:
+    def _block(self, chunk: Mapping[str, Any], wrt: list[str],
+               threads: int | None = None) -> Gradients:
         inputs = self._inputs(chunk)
-        vals = engine.forward(self.graph, self._plan, inputs)
-        grads = engine.backward(self.graph, self._plan, vals, wrt)
-        n = getattr(chunk, "rows", 0) or (len(next(iter(chunk.values()))) if chunk else 1)
-        cols = [*(chunk[v] for v in self.variables), vals[self.graph.output],
-                *(grads[v] for v in wrt)]
-        data = np.empty((n, len(cols)))
-        for k, c in enumerate(cols):
-            data[:, k] = c
+        lengths = {len(v) for v in inputs.values() if np.ndim(v) == 1}
+        n = max(lengths) if lengths else (getattr(chunk, "rows", 0) or 1)
+        if lengths - {1, n}:
+            raise InputError("the variables' arrays differ in length: "
+                             + ", ".join(f"{k} has {np.size(v)}" for k, v in inputs.items()))
+        k = len(self.variables)
+        data = np.empty((n, k + 1 + len(wrt)))
+        for m, v in enumerate(self.variables):
+            data[:, m] = chunk[v]
+        # length-1 arrays are one point broadcast to all: as scalars in the passes
+        passes = {name: (v[0] if np.ndim(v) == 1 and len(v) == 1 and n > 1 else v)
+                  for name, v in inputs.items()}
+        engine.value_and_grad_blocked(self.graph, self._plan, passes, wrt, n, data, k,
+                                      range(k + 1, k + 1 + len(wrt)),
+                                      threads=engine.default_threads() if threads is None
+                                      else threads)
+        graph, plan = self.graph, self._plan
+        # the forward pass's cache is not kept: a diagnosis (rare) runs it again
         return Gradients(tuple(self.variables), tuple(wrt), data,
-                         lambda what: self._diagnosis(vals, what))
+                         lambda what: self._diagnosis(engine.forward(graph, plan, inputs), what))
 
     # ---- one point, fast -------------------------------------------------------------------
 
@@ -229,15 +285,7 @@ class Function:
                                                             tuple[float, list[float]]]:
         """:meth:`value_and_grad_at` as a function with everything it reads bound once,
         for a loop that calls it at every step."""
-        graph, plan, out, names = self.graph, self._plan, self.graph.output, list(wrt)
-        forward, backward = engine.forward, engine.backward
-
-        def at(point: dict[str, float]) -> tuple[float, list[float]]:
-            vals = forward(graph, plan, point)
-            grads = backward(graph, plan, vals, names)
-            return float(vals[out]), [float(grads[v]) for v in names]  # type: ignore[arg-type]
-
-        return at
+        return engine.point_passes(self.graph, self._plan, list(wrt))
 
     def bound_passes(self, point: Mapping[str, Any], wrt: Sequence[str]
                      ) -> tuple[Callable[[], Any], Callable[[], Any]]:

@@ -89,6 +89,10 @@ class Gradients:
     def rows(self) -> list[list[float]]:
         return self.data.tolist()  # type: ignore[no-any-return]
 
+    def number_block(self) -> np.ndarray:
+        """The rows as one float64 array (``rows()`` is its ``tolist()``), for fast writers."""
+        return self.data
+
     def records(self) -> list[dict[str, Any]]:
         k, names, wrt = len(self.variables), self.variables, self.wrt
         return [{"at": dict(zip(names, r[:k])), "value": r[k], "grad": dict(zip(wrt, r[k + 1:]))}

@@ -1,0 +1,174 @@
+"""Blocked and threaded passes (issue 17): the same bits as one whole-array pass.
+
+The oracle is the plain forward and backward passes over the whole arrays
+(engine.forward / engine.backward), which the blocked passes only split by rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backprop import parse
+from backprop.core import engine
+from backprop.errors import InputError
+
+UNARY = ["sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu",
+         "softplus", "atan", "asin", "sinh"]
+BINARY = ["+", "-", "*", "/", "^"]
+LEAVES = ["x", "y", "2", "0.5", "-3", "x"]
+
+
+@st.composite
+def expressions(draw: st.DrawFn, depth: int = 4) -> str:
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(LEAVES))
+    if draw(st.booleans()):
+        return f"{draw(st.sampled_from(UNARY))}({draw(expressions(depth - 1))})"
+    op = draw(st.sampled_from(BINARY + ["max", "min"]))
+    a, b = draw(expressions(depth - 1)), draw(expressions(depth - 1))
+    return f"{op}({a}, {b})" if op in ("max", "min") else f"({a}) {op} ({b})"
+
+
+def bits(a: object) -> np.ndarray:
+    """The float64 bits, every nan as one nan: a nan's sign and payload are not part of
+    its value (numpy's vector and scalar loops may differ there; every writer says "nan")."""
+    arr = np.array(a, dtype=np.float64)
+    arr[np.isnan(arr)] = np.nan
+    return arr.view(np.uint64)
+
+
+def whole_array(f, points: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The unblocked passes' columns: value, then df/dv for every variable."""
+    vals = engine.forward(f.graph, f.plan, points)
+    grads = engine.backward(f.graph, f.plan, vals, list(f.variables))
+    cols = [vals[f.graph.output], *(grads[v] for v in f.variables)]
+    return np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,)) for c in cols], 1)
+
+
+def blocked(f, points: dict[str, np.ndarray], n: int, threads: int, rows: int) -> np.ndarray:
+    k = len(f.variables)
+    out = np.full((n, 1 + k), 12345.0)
+    engine.value_and_grad_blocked(f.graph, f.plan, points, list(f.variables), n, out, 0,
+                                  range(1, 1 + k), threads=threads, block_rows=rows)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=expressions(), n=st.sampled_from([1, 6, 7, 8, 13, 14, 15, 21, 22, 50]),
+       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**16))
+def test_blocked_equals_whole_array_bit_for_bit(text: str, n: int, threads: int, seed: int) -> None:
+    f = parse(text)
+    rng = np.random.default_rng(seed)
+    # wide range, with the special values that produce nan and inf mixed in
+    pool = np.concatenate([rng.normal(0, 3, 64), [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan,
+                                                   5e-324, 1e308, -1e-300]])
+    points = {v: rng.choice(pool, n) for v in f.variables}
+    want = whole_array(f, points, n)
+    got = blocked(f, points, n, threads, rows=7)  # blocks of 7: boundaries at 7, 14, 21
+    assert np.array_equal(bits(got), bits(want)), text
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_real_block_size_boundaries(threads: int) -> None:
+    f = parse("2/sin(exp(-x)) + x*y^2 + sqrt(y)")
+    rows = engine.BLOCK_ROWS
+    for n in (rows - 1, rows, rows + 1, 3 * rows + 5):
+        rng = np.random.default_rng(n)
+        points = {"x": rng.uniform(-5, 1, n), "y": rng.uniform(-1, 2, n)}
+        assert np.array_equal(bits(blocked(f, points, n, threads, rows)),
+                              bits(whole_array(f, points, n)))
+
+
+def test_facade_threads_agree_and_one_thread_is_todays_pass() -> None:
+    f = parse("x*sin(y) + exp(-x*y)")
+    rng = np.random.default_rng(1)
+    n = 2 * engine.BLOCK_ROWS + 3
+    pts = {"x": rng.normal(size=n), "y": rng.normal(size=n)}
+    want = whole_array(f, pts, n)
+    for threads in (1, 2, 3):
+        g = f.gradients(pts, threads=threads)
+        assert np.array_equal(bits(g.data[:, 2:]), bits(want))
+        assert np.array_equal(bits(g.data[:, :2]), bits(np.stack([pts["x"], pts["y"]], 1)))
+
+
+def test_facade_broadcasts_a_scalar_and_rejects_unequal_lengths() -> None:
+    f = parse("x*y")
+    g = f.gradients({"x": np.arange(5.0), "y": 2.0})
+    assert g.value.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]  # x*2 by hand
+    assert g.grad["y"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    with pytest.raises(InputError, match="differ in length"):
+        f.gradients({"x": np.arange(5.0), "y": np.arange(4.0)})
+
+
+def test_diagnosis_still_names_the_module() -> None:
+    f = parse("log(x) + 1")
+    n = engine.BLOCK_ROWS + 10
+    x = np.ones(n)
+    x[-1] = -1.0
+    d = f.gradients({"x": x}, threads=2).diagnosis()
+    assert d is not None and d.value_node == "log(x)"
+
+
+def test_threads_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKPROP_THREADS", "3")
+    assert engine.default_threads() == 3
+    monkeypatch.setenv("BACKPROP_THREADS", "0")
+    with pytest.raises(InputError, match="at least 1"):
+        engine.default_threads()
+    monkeypatch.delenv("BACKPROP_THREADS")
+    assert engine.default_threads() == len(os.sched_getaffinity(0))
+
+
+def test_grad_threads_option_same_csv() -> None:
+    lines = "\n".join(str(v) for v in np.linspace(-3, 3, 40_001)) + "\n"
+    outs = []
+    for threads in ("1", "2"):
+        r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x*sin(x)^2", "--at", "-",
+                            "--format", "csv", "--threads", threads],
+                           input=lines, capture_output=True, text=True, check=True)
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and len(outs[0].splitlines()) == 40_002
+    r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x", "--at", "1",
+                        "--threads", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
+
+
+def test_value_and_grad_of_a_large_batch_is_the_plain_pass() -> None:
+    f = parse("2/sin(exp(-x)) * y + x")
+    rng = np.random.default_rng(5)
+    n = 2 * engine.BLOCK_ROWS + 1
+    x, y = rng.uniform(-5, -4, n), rng.normal(size=n)
+    want = whole_array(f, {"x": x, "y": y}, n)
+    for yy in (y, 0.5):
+        pts = {"x": x, "y": yy}
+        want = whole_array(f, pts, n)
+        value, grad = f.value_and_grad(**pts)
+        got = np.stack([value, grad["x"], grad["y"]], 1)
+        assert np.array_equal(bits(got), bits(want))
+        assert value.shape == (n,) and grad["y"].flags.c_contiguous
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=expressions(), seed=st.integers(0, 2**16), only_x=st.booleans())
+def test_one_point_passes_equal_the_plain_passes(text: str, seed: int, only_x: bool) -> None:
+    f = parse(text)
+    rng = np.random.default_rng(seed)
+    pool = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324, 1e308, *rng.normal(0, 3, 8)]
+    point = {v: float(rng.choice(pool)) for v in f.variables}
+    wrt = ["x"] if only_x else list(f.variables)
+    vals = engine.forward(f.graph, f.plan, point)
+    grads = engine.backward(f.graph, f.plan, vals, wrt)
+    want = [vals[f.graph.output], *(grads[v] for v in wrt)]
+    value, grad = f.gradient_at_fn(wrt)(point)
+    assert np.array_equal(bits([value, *grad]), bits(want)), text
+    if not only_x:
+        v2, g2 = f.value_and_grad(**point)
+        assert np.array_equal(bits([v2, *g2.values()]), bits(want)) and list(g2) == wrt
+        assert type(v2) is float and all(type(g) is float for g in g2.values())

@@ -1,0 +1,119 @@
+"""The fast CSV formatter (issue 17): the csv module's bytes, every float64 round-tripping.
+
+The oracle is ``csv.writer(...).writerows(array.tolist())``, what CsvWriter wrote
+before the fast path, and ``float(text)`` giving back the same bits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backprop import parse
+from backprop.views.writers import CSV_BLOCK_MIN_ROWS, CsvWriter, csv_block
+
+SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308,
+           1.7976931348623157e308, -1.7976931348623157e308, 1e16, 9999999999999998.0, 1e15,
+           1e-4, 9.999999999999999e-05, 1e-5, 0.00011, 1.0, -1.0, 0.1, 2.0**53, 2.0**63, 1e22,
+           99999990.00000001, 123456789012345.6, 1e-300, 1e300, 10.00001, 100.000001,
+           0.00010000001, -2.5e-05, 1.00000001e-05, 40.000000001, 7.0000001e-300]
+
+
+def csv_module(data: np.ndarray) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(data.tolist())
+    return buf.getvalue()
+
+
+def check(data: np.ndarray) -> None:
+    text = csv_block(data)
+    assert text is not None
+    assert text == csv_module(data)
+    back = np.array([[float(c) for c in line.split(",")] for line in text.splitlines()])
+    assert np.array_equal(back.view(np.uint64), data.view(np.uint64))  # -0.0 stays -0.0
+
+
+def test_special_values_and_every_decade() -> None:
+    decades = [m * 10.0**e for e in range(-324, 309) for m in (1.0, 1.5, 9.999999,
+                                                                  1.2345678901234567)]
+    vals = np.array([v for v in SPECIAL + decades if np.isfinite(v)] * 1)
+    vals = np.concatenate([vals, -vals])
+    vals = vals[: len(vals) // 3 * 3].reshape(-1, 3)
+    check(vals)
+
+
+def test_random_bit_patterns() -> None:
+    rng = np.random.default_rng(17)
+    raw = rng.integers(0, 2**64, 600_000, dtype=np.uint64).view(np.float64)
+    raw = raw[np.isfinite(raw)]
+    check(raw[: len(raw) // 2 * 2].reshape(-1, 2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64),
+                min_size=CSV_BLOCK_MIN_ROWS * 2, max_size=CSV_BLOCK_MIN_ROWS * 2))
+def test_any_finite_floats(values: list[float]) -> None:
+    check(np.array(values).reshape(-1, 2))
+
+
+def test_nan_inf_and_small_blocks_take_the_csv_module() -> None:
+    data = np.ones((100, 2))
+    data[5, 1] = np.nan
+    assert csv_block(data) is None
+    assert csv_block(np.ones((CSV_BLOCK_MIN_ROWS - 1, 2))) is None
+    f = parse("log(x)")
+    g = f.gradients({"x": np.append(np.linspace(-1, 1, 200), 0.0)})
+    out = io.StringIO()
+    CsvWriter(g.columns, out).write(g)
+    assert out.getvalue() == "x,f,df/dx\n" + csv_module(g.data)
+    assert "nan" in out.getvalue() and "-inf" in out.getvalue()
+
+
+def test_pipeline_bytes_equal_the_csv_module() -> None:
+    rng = np.random.default_rng(3)
+    xs = np.concatenate([rng.normal(size=5000) * 10.0 ** rng.integers(-12, 20, 5000),
+                         [0.0, -0.0, 5e-324, 1e-5]])
+    lines = "".join(f"{v!r}\n" for v in xs.tolist())
+    r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^3 - x", "--at", "-",
+                        "--format", "csv"], input=lines, capture_output=True, text=True,
+                       check=True)
+    f = parse("x^3 - x")
+    want = f.gradients({"x": xs}, threads=1)
+    assert r.stdout == "x,f,df/dx\n" + csv_module(want.data)
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("1\n2\nabc\n4\n", "stdin line 3: 'abc' is not a number"),
+    ("x,y\n1,2\n3\n", "stdin line 3: expected 2 column(s), found 1"),
+])
+def test_bad_lines_keep_their_messages(bad: str, message: str) -> None:
+    expr = "x*y" if bad.startswith("x,y") else "x^2"
+    r = subprocess.run([sys.executable, "-m", "backprop", "grad", expr, "--at", "-",
+                        "--format", "csv"], input=bad,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and message in r.stderr
+
+
+def test_bad_line_numbers_exact_across_blocks_and_blank_lines() -> None:
+    from backprop.core.points import CHUNK_ROWS
+
+    good = ["1.5\n"] * (CHUNK_ROWS + 10)
+    good[3] = "\n"  # a blank line in the first block
+    good[CHUNK_ROWS + 2] = "   \n"  # and one in the second
+    lines = good + ["2..5\n", "3\n"]
+    r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^2", "--at", "-",
+                        "--format", "csv"], input="".join(lines), capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"stdin line {CHUNK_ROWS + 11}: '2..5' is not a number" in r.stderr
+    ok = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^2", "--at", "-",
+                         "--format", "csv"], input="".join(good), capture_output=True,
+                        text=True, check=True)
+    assert ok.stdout.count("\n") == 1 + CHUNK_ROWS + 8  # header + every non-blank line
+    assert set(ok.stdout.splitlines()[1:]) == {"1.5,2.25,3.0"}  # 1.5^2, 2*1.5
