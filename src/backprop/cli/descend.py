@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, Format, parse_expr
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr
 
 FROM_HELP = ("The starting point: a number when EXPR has one variable (3), or name=value "
              "pairs (x=-1.2,y=1).")
@@ -58,6 +58,7 @@ def descend(
                                        "path; more: the value by step.", metavar="FILE",
                                        show_default=False),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
 ) -> int:
     """Minimise EXPR from POINT: gradient descent, W = W - tau * grad E(W), or Newton's method.
 
@@ -71,7 +72,7 @@ def descend(
 
     if every is not None and every < 1:
         raise InputError(f"--every must be 1 or more, not {every}")
-    f = parse_expr(expr, angle)
+    f = parse_expr(expr, angle, declared)
     if not f.variables:
         raise InputError("the expression has no variables: there is nothing to descend on")
     if method is Method.newton and lr is not None:
