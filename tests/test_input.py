@@ -310,3 +310,34 @@ def test_no_variables_point_message_does_not_suggest_a_comma() -> None:
     r = cli("grad", "3", "--at", "1")
     assert r.code == 2 and "'--at ,'" not in r.err and "no variables" in r.err
     assert cli("grad", "3", "--at", "").code == 0
+
+
+def test_descend_at_points_to_from() -> None:
+    r = cli("descend", "x^2", "--at", "1")
+    assert r.code == 2 and "--from 1" in r.err and "No such option" not in r.err
+    r = cli("descend", "x^2")
+    assert r.code == 2 and "missing option '--from'" in r.err
+
+
+def test_train_errors_name_the_option_typed(tmp_path) -> None:
+    from pathlib import Path
+
+    config = str(Path(__file__).resolve().parent.parent / "configs" / "sine.yaml")
+    r = cli("train", config, "--lr", "0", "--quiet")
+    assert r.code == 2 and r.err.startswith("backprop: error: --lr: ") and "learning_rate" not in r.err
+    r = cli("train", config, "--learning-rate", "-1", "--quiet")
+    assert r.code == 2 and "--learning-rate: " in r.err
+    r = cli("train", config, "--epochs", "0", "--quiet")
+    assert r.code == 2 and "--epochs: " in r.err
+    r = cli("train", config, "--lr", "0.1", "--learning-rate", "0.2", "--quiet")
+    assert r.code == 2 and "once" in r.err
+
+
+def test_predict_on_a_config_says_it_is_not_a_model() -> None:
+    from pathlib import Path
+
+    config = str(Path(__file__).resolve().parent.parent / "configs" / "sine.yaml")
+    r = cli("predict", config, "--at", "1")
+    assert r.code == 2
+    assert "not a backprop model file" in r.err and "backprop train" in r.err
+    assert "pickle" not in r.err
