@@ -341,3 +341,38 @@ def test_predict_on_a_config_says_it_is_not_a_model() -> None:
     assert r.code == 2
     assert "not a backprop model file" in r.err and "backprop train" in r.err
     assert "pickle" not in r.err
+
+
+def test_bare_backprop_prints_the_help_and_exits_0() -> None:
+    r = cli()
+    assert r.code == 0 and r.err == ""
+    assert "Usage: backprop" in r.out and "grad" in r.out
+
+
+def test_long_option_with_one_dash_is_named() -> None:
+    r = cli("grad", "x", "-at", "3")
+    assert r.code == 2
+    assert "no such option '-at': did you mean '--at'?" in r.err and "Missing option" not in r.err
+    r = cli("grad", "x", "--at", "1", "-wrt", "x")
+    assert r.code == 2 and "'--wrt'" in r.err
+    # before the expression, -at is the expression -(at)
+    r = cli("grad", "-at", "--at", "at=2", "--format", "csv")
+    assert r.code == 0 and r.out.splitlines()[1] == "2.0,-2.0,-1.0"
+
+
+def test_shell_completion_is_available() -> None:
+    import os
+    import subprocess
+    import sys
+
+    r = cli("--help")
+    assert "--install-completion" in r.out and "--show-completion" in r.out
+    env = {**os.environ, "COMP_WORDS": "backprop gr", "COMP_CWORD": "1",
+           "_BACKPROP_COMPLETE": "complete_bash"}
+    p = subprocess.run([sys.executable, "-m", "backprop"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.split() == ["grad", "graph"], p.stderr
+    env.update(COMP_WORDS="backprop grad x --f", COMP_CWORD="3")
+    p = subprocess.run([sys.executable, "-m", "backprop"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert "--format" in p.stdout.split(), p.stderr
