@@ -376,3 +376,14 @@ def test_shell_completion_is_available() -> None:
     p = subprocess.run([sys.executable, "-m", "backprop"], env=env, capture_output=True,
                        text=True, timeout=60)
     assert "--format" in p.stdout.split(), p.stderr
+
+
+def test_python_api_top_level_parse_warns_and_declares() -> None:
+    import backprop
+
+    with pytest.warns(UserWarning, match=r"did you mean sin\(x\)\?"):
+        f = backprop.parse("sinx")
+    assert f.warnings and f.variables == ("sinx",)
+    with pytest.raises(backprop.ExpressionError, match="declared variables"):
+        backprop.parse("sinx", vars=["x"])
+    assert backprop.parse("sin(x)", vars=["x"]).variables == ("x",)
