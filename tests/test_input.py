@@ -269,7 +269,7 @@ def test_constant_expressions_as_point_values(text: str, want: float) -> None:
 
 
 def test_constant_expression_errors_name_the_option() -> None:
-    with pytest.raises(InputError, match="--at x: .*names a variable"):
+    with pytest.raises(InputError, match="--at x: .*cannot name a variable"):
         constant("x+1", "--at x")
     with pytest.raises(InputError, match="--at: 1/0 is inf"):
         constant("1/0", "--at")

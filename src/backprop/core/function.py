@@ -29,7 +29,7 @@ from backprop.core.parser import parse_text
 from backprop.core.points import check_variables, parse_point_or_empty
 from backprop.core.printer import to_text
 from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
-from backprop.errors import InputError
+from backprop.errors import ExpressionError, InputError
 
 _INF = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
 
@@ -420,15 +420,14 @@ def constant(text: str, what: str = "value") -> float:
         if math.isinf(value) and not _INF.fullmatch(t):
             raise InputError(f"{what}: {t} is too large for a float64 (the largest is about 1.8e308)")
         return value
-    from backprop.errors import ExpressionError
-
     try:
         f = parse(t, vars=())
     except ExpressionError as exc:
-        if "declared variables" in exc.message:
-            raise InputError(f"{what}: {t!r} is not a number nor a constant expression "
-                             "(it names a variable)") from None
-        raise ExpressionError(f"{what}: {exc.message}", exc.context) from None
+        # one line: the point's text is short, and the reason says where it goes wrong
+        reason = ("a value cannot name a variable" if "declared variables" in exc.message
+                  else exc.message)
+        raise InputError(f"{what}: {t!r} is not a number nor a constant expression "
+                         f"({reason})") from None
     v = float(f())
     if not math.isfinite(v):
         raise InputError(f"{what}: {t} is {v} (not a finite number)")
