@@ -31,7 +31,9 @@ def check_contract(r: Run, allowed: tuple[int, ...] = (0, 1, 2)) -> None:
         return  # `backprop` with no command: click shows the help (on stdout) and exits 2
     if r.code != 0:
         assert r.err.strip(), "non-zero exit with nothing on stderr\n" + where
-        first = r.err.strip().splitlines()[0]
+        # warnings (a name that looks like a typo) may come before the error line
+        lines = [ln for ln in r.err.strip().splitlines() if not ln.startswith("warning:")]
+        first = lines[0] if lines else ""
         # "backprop: error: ...", "backprop grad: error: ..." (usage), "backprop: interrupted"
         assert re.match(r"(backprop( [a-z]+)?: (error|interrupted)|Usage:)", first) \
             or "Error" in r.err, where

@@ -32,6 +32,7 @@ def _sympy_fn(name: str):
         "relu": lambda u: sp.Max(u, 0), "softplus": lambda u: sp.log(1 + sp.exp(u)),
         "sign": sp.sign, "step": lambda u: sp.Heaviside(u, 0),
         "max": sp.Max, "min": sp.Min, "pow": sp.Pow,
+        "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh, "atan2": sp.atan2,
     }[name]
 
 
@@ -55,6 +56,7 @@ UNARY_POINTS: dict[str, list[float]] = {
     "log10": [0.01, 1.5, 300.0], "sqrt": [0.04, 2.0, 1e4], "abs": [-3.5, 0.25, 9.0],
     "sigmoid": [-40.0, -1.0, 0.5, 20.0, 40.0], "relu": [-2.0, 0.5, 3.0],
     "softplus": [-40.0, -1.0, 0.5, 20.0, 40.0], "sign": [-2.0, 3.0], "step": [-2.0, 3.0],
+    "asinh": [-30.0, 0.2, 4.0], "acosh": [1.0001, 1.5, 30.0], "atanh": [-0.9, 0.2, 0.999],
 }
 
 
@@ -77,13 +79,14 @@ BINARY_CASES = [
     ("x ^ y", 1.7, 2.3), ("x ^ y", 0.3, -1.5), ("pow(x, y)", 2.5, 0.5), ("x ** y", 1.7, -2.0),
     ("max(x, y)", 1.5, -2.25), ("max(x, y)", -3.0, 2.0),
     ("min(x, y)", 1.5, -2.25), ("min(x, y)", -3.0, 2.0), ("-x + y", 4.0, 1.0),
+    ("atan2(x, y)", 1.5, -2.25), ("atan2(x, y)", -3.0, 2.0), ("atan2(x, y)", 0.5, 0.0),
 ]
 
 
 def _sympy_binary(text: str):
     ops = {"x + y": X + Y, "x - y": X - Y, "x * y": X * Y, "x / y": X / Y, "x ^ y": X**Y,
            "pow(x, y)": X**Y, "x ** y": X**Y, "max(x, y)": sp.Max(X, Y),
-           "min(x, y)": sp.Min(X, Y), "-x + y": -X + Y}
+           "min(x, y)": sp.Min(X, Y), "-x + y": -X + Y, "atan2(x, y)": sp.atan2(X, Y)}
     return ops[text]
 
 
@@ -198,8 +201,10 @@ BINARY_NAMES = ["+", "-", "*", "/", "^", "pow", "max", "min"]
 def _unary(name: str, a: Expr) -> Expr:
     if name in ("log", "log2", "log10", "sqrt"):
         a = _pos(a)
-    elif name in ("asin", "acos"):
+    elif name in ("asin", "acos", "atanh"):
         a = _bounded(a, "0.9")
+    elif name == "acosh":  # u^2 + 1.5 >= 1.5: away from the singular derivative at 1
+        a = Expr(f"(({a.text})^2 + 1.5)", a.sym**2 + sp.Rational(3, 2), a.kinks)
     elif name == "tan":
         a = _bounded(a, "1.2")
     elif name in ("sinh", "cosh", "exp"):

@@ -38,11 +38,16 @@ VALID = [
     "relu(x) + softplus(-x)", "pow(x, 3) + tanh(x)", "pi*e*x", "-(-(-x))", "1/(1+exp(-x))",
     "log10(x) + log2(x) + sinh(x)*cosh(x)", "asin(x/2) + acos(x/2)", "step(x)*sign(x)",
     "((x))", "+x", "x - -x", "1.5e3*x + .5 - 3.", "w*a + b", "tau*y_hat",
+    # the notation people paste, aliases and the primitives of issue 12
+    "π·x² − 1", "x × y ÷ 2", "√(x) + x⁻¹", "√x·√y", "ln(x) + arctan(x) + atan2(x, 2)",
+    "arcsin(x/2) + arccos(x/2)", "asinh(x) + arsinh(y) + atanh(x/2)", "acosh(x^2 + 1.5)",
 ]
 NOISE = ["(", ")", ",", "+", "-", "*", "/", "^", "**", "x", "y", "1", "0", "1e999", ".", "e",
          "sin", "pow", "max", "pi", "=", ";", "'", '"', "[", "]", "{", "}", "__import__",
          "__class__", "lambda", "\\", "#", "@", "!", "$", "%", "&", "|", "~", "`", "é", "\x00",
-         "\t", "\n", "\r", "\ufeff", "1" * 400, "(" * 50, ")" * 50, "x" * 200, "nan", "inf"]
+         "\t", "\n", "\r", "\ufeff", "1" * 400, "(" * 50, ")" * 50, "x" * 200, "nan", "inf",
+         "π", "²", "⁻", "⁺", "√", "×", "·", "÷", "−", "–", "—", "θ", "ｘ", "\u00a0", "sinx", "pix",
+         "ln", "arctan", "atan2", "atanh"]
 
 
 @st.composite

@@ -158,6 +158,8 @@ UNARY_SECOND = {
     "relu": (lambda u: sp.Max(u, 0), [-2.0, 3.0]),
     "softplus": (lambda u: sp.log(1 + sp.exp(u)), [-40.0, -1.0, 0.5, 20.0]),
     "sign": (sp.sign, [-2.0, 3.0]), "step": (lambda u: sp.Heaviside(u, 0), [-2.0, 3.0]),
+    "asinh": (sp.asinh, [-3.0, 0.2, 4.0]), "acosh": (sp.acosh, [1.5, 7.0]),
+    "atanh": (sp.atanh, [-0.6, 0.2, 0.9]),
 }
 
 

@@ -114,7 +114,7 @@ class _LazyGroup(TyperGroup):
 app = typer.Typer(
     name="backprop",
     cls=_LazyGroup,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # Plain help text: rich (and the markdown and syntax modules typer's rich help
@@ -236,15 +236,20 @@ def expression_first(argv: Sequence[str]) -> list[str]:
     options = _option_arity(argv[0])
     if not options:
         return argv
-    i = 1
+    i, positional = 1, False
     while i < len(argv):
         tok = argv[i]
         name = tok.split("=", 1)[0]
         if name in options:
             i += 2 if options[name] and "=" not in tok else 1
             continue
+        if positional and "-" + name in options and len(name) > 2:
+            # `grad x -at 3`: after EXPR, a long option with one dash is a slip, not a
+            # second expression (click would report the real option as missing)
+            raise InputError(f"no such option '{name}': did you mean '-{name}'?")
         if tok.startswith("-") and len(tok) > 1 and not _LONG_OPTION.match(tok):
             return argv[:i] + argv[i + 1:] + ["--", tok]
+        positional = positional or not tok.startswith("-")
         i += 1
     return argv
 
@@ -261,9 +266,10 @@ def _quiet_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``backprop`` script and of ``python -m backprop``."""
-    args = expression_first(sys.argv[1:] if argv is None else argv)
     code = 0
     try:
+        # bare `backprop`: the help, exit 0 (click's no_args_is_help would exit 2)
+        args = expression_first(sys.argv[1:] if argv is None else argv) or ["--help"]
         given_twice(args)
         # what app(...) does, without building the click command a second time
         result = _click_command().main(args=args, prog_name="backprop", standalone_mode=False)

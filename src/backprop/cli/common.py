@@ -32,10 +32,31 @@ AT_HELP = ("The point: a number when EXPR has one variable (-4.499), name=value 
 ANGLE_HELP = "rad, or deg: sin/cos/tan take degrees and asin/acos/atan return degrees."
 
 
-def parse_expr(text: str, angle: Angle | str = "rad") -> Function:
+VARS_HELP = ("The expression's variables, e.g. x,y: any other name is then an error "
+             "(a typo such as 'sinx' for sin(x) cannot become a variable).")
+
+
+def parse_expr(text: str, angle: Angle | str = "rad", vars: str | None = None) -> Function:
+    """EXPR parsed; warnings about names that look like typos go to stderr."""
     from backprop.core.function import parse
 
-    return parse(text, angle=angle.value if isinstance(angle, Angle) else angle)
+    declared = None
+    if vars is not None:
+        declared = [n.strip() for n in vars.split(",") if n.strip()]
+        if not declared:
+            raise InputError("--vars is empty: name the variables, e.g. --vars x,y")
+    try:
+        f = parse(text, angle=angle.value if isinstance(angle, Angle) else angle, vars=declared)
+    except InputError as exc:
+        if vars is not None and str(exc).startswith("vars: "):
+            raise InputError("--vars: " + str(exc)[len("vars: "):]) from None
+        raise
+    if f.warnings:
+        from backprop.views.writers import warn
+
+        for w in f.warnings:
+            warn(w)
+    return f
 
 
 def split_names(text: str | None, option: str, variables: Sequence[str]) -> list[str] | None:

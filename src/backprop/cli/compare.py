@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr, split_names
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, VARS_HELP, Angle, parse_expr, split_names
 
 _STARTED = time.perf_counter()  # --max-seconds counts from here, not from the first measurement
 
@@ -75,6 +75,7 @@ def compare(
                                          help="table or json (one object; with --sweep, one "
                                          "object per line)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
 ) -> None:
     """Reverse mode, forward mode, symbolic and numeric gradients of EXPR side by side.
 
@@ -117,7 +118,7 @@ def compare(
         expr = fixtures.LECTURE_EXAMPLE
         if at is None:
             at = repr(fixtures.LECTURE_POINT)
-    f = parse_expr(expr, angle)
+    f = parse_expr(expr, angle, declared)
     if at is None:
         raise InputError("--at is required with an EXPR: e.g. --at 1 or --at x=1,y=2")
     if at.strip() == "-":

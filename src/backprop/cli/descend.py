@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, Format, parse_expr
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr
 
 FROM_HELP = ("The starting point: a number when EXPR has one variable (3), or name=value "
              "pairs (x=-1.2,y=1).")
@@ -32,7 +32,8 @@ class Method(str, Enum):
 )
 def descend(
     expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
-    start: str = typer.Option(..., "--from", help=FROM_HELP, metavar="POINT", show_default=False),
+    start: Optional[str] = typer.Option(None, "--from", help=FROM_HELP + " Required.",
+                                        metavar="POINT", show_default=False),
     lr: Optional[float] = typer.Option(None, "--lr", help="The learning rate tau: each step moves "
                                        "by -tau * gradient (default 0.1; gd only).", metavar="TAU",
                                        show_default=False),
@@ -58,6 +59,9 @@ def descend(
                                        "path; more: the value by step.", metavar="FILE",
                                        show_default=False),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    # grad, compare and graph take --at: accepted here only to point to --from
+    at: Optional[str] = typer.Option(None, "--at", hidden=True),
+    declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
 ) -> int:
     """Minimise EXPR from POINT: gradient descent, W = W - tau * grad E(W), or Newton's method.
 
@@ -69,9 +73,14 @@ def descend(
     from backprop.errors import BackpropError, InputError
     from backprop.views import writers
 
+    if start is None:
+        hint = f": descend starts from --from POINT (write --from {at})" if at is not None else ""
+        raise InputError(f"missing option '--from'{hint}")
+    if at is not None:
+        raise InputError("descend takes its starting point as --from, not --at")
     if every is not None and every < 1:
         raise InputError(f"--every must be 1 or more, not {every}")
-    f = parse_expr(expr, angle)
+    f = parse_expr(expr, angle, declared)
     if not f.variables:
         raise InputError("the expression has no variables: there is nothing to descend on")
     if method is Method.newton and lr is not None:

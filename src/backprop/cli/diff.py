@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, VARS_HELP, Angle, parse_expr
 
 
 class DiffFormat(str, Enum):
@@ -41,6 +41,7 @@ def diff(
                                       "'x: ...' lines for several variables), latex (for slides) "
                                       "or json (text, LaTeX and tree size)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
 ) -> None:
     """The symbolic derivative of EXPR, printed in the same language.
 
@@ -51,6 +52,8 @@ def diff(
     """
     from backprop.symbolic import diff_expression
 
+    # parsed here for --vars and the typo warnings (a second, cheap parse below)
+    parse_expr(expr, angle, declared)
     result = diff_expression(expr, wrt, order, angle.value, max_size)
     if format is DiffFormat.json:
         from backprop.views.render import json_line

@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, split_names
+from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr,
+                                 split_names)
 
 TRACE_TABLE_LIMIT = 1_000  # nodes; the csv and json traces have no limit
 
@@ -38,6 +39,7 @@ def grad(
                                           "batch of points, block by block (default: "
                                           "BACKPROP_THREADS, else one per core; 1: this thread "
                                           "only).", metavar="N", show_default=False),
+    declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
 ) -> None:
     """The value of EXPR and its exact gradient at POINT, by backpropagation.
 
@@ -45,11 +47,11 @@ def grad(
     gradient, by reverse mode (one backward pass per expression) or forward mode
     (one tangent pass per variable), whichever takes fewer passes (--trace says which).
     """
-    _grad(expr, at, wrt, format, trace, angle, threads)
+    _grad(expr, at, wrt, format, trace, angle, threads, declared)
 
 
 def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,
-          angle: Angle, threads: Optional[int] = None) -> None:
+          angle: Angle, threads: Optional[int] = None, declared: Optional[str] = None) -> None:
     from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.core.results import Gradients, PassedThrough
     from backprop.errors import InputError
@@ -60,7 +62,7 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
     if ";" in expr:
         _jacobian(expr, at, wrt, format, trace, angle)
         return
-    f = parse_expr(expr, angle)
+    f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
     # typed at a terminal: answer each line as it comes, not per chunk

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, EXPR_HELP, Angle, parse_expr
+from backprop.cli.common import ANGLE_HELP, EXPR_HELP, VARS_HELP, Angle, parse_expr
 
 
 class GraphFormat(str, Enum):
@@ -49,6 +49,7 @@ def graph(
     output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
                                          help="Write the picture to FILE (default: stdout)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="VARS", help="html: pass back "
                                       "only the gradient of these variables, e.g. x,y "
                                       "(default: every variable)."),
@@ -70,7 +71,7 @@ def graph(
             raise InputError(f"-o {output}: the folder {folder} does not exist")
     if fmt is GraphFormat.png and output is None and sys.stdout.isatty():
         raise InputError("png is binary: write it to a file with -o FILE.png")
-    f = parse_expr(expr, angle)
+    f = parse_expr(expr, angle, declared)
     point = None
     if at is not None:
         if at.strip() == "-":

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import ANGLE_HELP, AT_HELP, EXPR_HELP, Angle, Format, parse_expr, split_names
+from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr,
+                                 split_names)
 
 
 @app.command(
@@ -27,6 +28,7 @@ def hessian(
                                   "(JSON Lines: one object per point, the whole matrix) or csv "
                                   "(one row per point: d2f/dx2, d2f/dxdy, ... each once)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
+    declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
 ) -> None:
     """The value of EXPR, its gradient and its Hessian (every second partial) at POINT.
 
@@ -39,7 +41,7 @@ def hessian(
     from backprop.core.results import Hessians
     from backprop.views import writers
 
-    f = parse_expr(expr, angle)
+    f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
     streaming = at.strip() == "-"

@@ -33,8 +33,11 @@ def train(
                                    "layer's backward with central differences; exit 1 if the "
                                    "largest relative error exceeds 1e-6."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override training.epochs."),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr",
-                                                  help="Override training.learning_rate (tau)."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate",
+                                                  help="Override training.learning_rate (tau); "
+                                                  "--lr for short."),
+    # a second option rather than an alias, so that an error names the one typed
+    lr: Optional[float] = typer.Option(None, "--lr", hidden=True),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override training.seed."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override output.model (the "
                                        ".npz written; relative to the current directory)."),
@@ -51,7 +54,7 @@ def train(
     import time
 
     started = time.perf_counter()
-    from backprop.errors import BackpropError, Interrupted
+    from backprop.errors import BackpropError, InputError, Interrupted
     from backprop.nn import config as settings
     from backprop.nn.model import check_writable
     from backprop.nn import train as training
@@ -64,10 +67,16 @@ def train(
     saved_to: Optional[Path] = None
     try:
         with training.stop_on_signals() as stop:
-            overrides = {"training.epochs": epochs, "training.learning_rate": learning_rate,
+            if lr is not None and learning_rate is not None:
+                raise InputError("give the learning rate once: --lr or --learning-rate")
+            overrides = {"training.epochs": epochs,
+                         "training.learning_rate": lr if lr is not None else learning_rate,
                          "training.seed": seed,
                          "output.model": str(out) if out is not None else None}
-            cfg = settings.load(config, overrides)
+            typed = {"training.epochs": "--epochs", "training.seed": "--seed",
+                     "training.learning_rate": "--lr" if lr is not None else "--learning-rate",
+                     "output.model": "--out"}
+            cfg = settings.load(config, overrides, typed)
             plot_path = None
             if plot is not None:
                 from backprop.views.plots.training import check_plot_path

@@ -127,6 +127,13 @@ _add(Primitive("acos", 1, np.arccos,
                (lambda a, x: -1.0 / np.sqrt(1.0 - x * x),), ("-1/sqrt(1-x^2)",), angle_out=True))
 _add(Primitive("atan", 1, np.arctan,
                (lambda a, x: 1.0 / (1.0 + x * x),), ("1/(1+x^2)",), angle_out=True))
+# hypot(x, 1), not sqrt(x^2+1): no overflow of x^2 for |x| > 1e154.
+_add(Primitive("asinh", 1, np.arcsinh, (lambda a, x: 1.0 / np.hypot(x, 1.0),), ("1/sqrt(x^2+1)",)))
+# sqrt(x-1)*sqrt(x+1), not sqrt(x^2-1): no overflow of x^2 and no cancellation near 1.
+_add(Primitive("acosh", 1, np.arccosh, (lambda a, x: 1.0 / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0)),),
+               ("1/(sqrt(x-1)*sqrt(x+1))",)))
+_add(Primitive("atanh", 1, np.arctanh, (lambda a, x: 1.0 / ((1.0 - x) * (1.0 + x)),),
+               ("1/((1-x)*(1+x))",)))
 _add(Primitive("sinh", 1, np.sinh, (lambda a, x: np.cosh(x),), ("cosh(x)",)))
 _add(Primitive("cosh", 1, np.cosh, (lambda a, x: np.sinh(x),), ("sinh(x)",)))
 # 1/cosh(x)^2, not 1 - tanh(x)^2: the latter cancels to 0 (or loses all digits) for |x| > ~10.
@@ -140,7 +147,8 @@ _add(Primitive("abs", 1, np.abs, (lambda a, x: np.sign(x),), ("sign(x)",)))  # a
 _add(Primitive("sigmoid", 1, _sigmoid,
                # sigmoid(x)*sigmoid(-x): 1 - sigmoid(x) would cancel for large x
                (lambda a, x: a * _sigmoid(-x),), ("sigmoid(x)*sigmoid(-x)",)))
-_add(Primitive("relu", 1, lambda x: np.where(x > 0, x, 0.0 * x),  # 0*x keeps nan a nan
+# 0*x keeps nan a nan; + 0.0 turns the -0.0 of 0*(negative) into 0.0, as PyTorch returns
+_add(Primitive("relu", 1, lambda x: np.where(x > 0, x, 0.0 * x) + 0.0,
                (lambda a, x: _step(x),), ("step(x)",)))  # relu'(0) = 0
 _add(Primitive("softplus", 1, lambda x: np.logaddexp(0.0, x),
                (lambda a, x: _sigmoid(x),), ("sigmoid(x)",)))
@@ -157,6 +165,19 @@ _add(Primitive("max", 2, np.maximum,
 _add(Primitive("min", 2, np.minimum,
                (lambda a, x, y: _tie_split(y, x), lambda a, x, y: _tie_split(x, y)),
                ("(1+sign(y-x))/2", "(1+sign(x-y))/2")))
+# atan2(y, x): the angle of the point (x, y), in (-pi, pi]. Templates: x and y are the
+# first and second argument, so d/dy = x/(x^2+y^2) is written "y/(x^2+y^2)" here.
+_add(Primitive("atan2", 2, np.arctan2,
+               (lambda a, y, x: x / (x * x + y * y), lambda a, y, x: -y / (x * x + y * y)),
+               ("y/(x^2+y^2)", "-x/(x^2+y^2)"), angle_out=True))
 FUNCTIONS["pow"] = PRIMITIVES["pow"]
+
+# Other names for functions, read by the parser (printing uses the name above).
+ALIASES: dict[str, str] = {
+    "ln": "log",
+    "arcsin": "asin", "arccos": "acos", "arctan": "atan",
+    "arsinh": "asinh", "arcosh": "acosh", "artanh": "atanh",
+    "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh",
+}
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}

@@ -7,22 +7,26 @@ parse tree is ever built and nothing recurses: a 100,000-deep expression is a
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import os
+import re
 import stat
 import sys
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from lark import __version__ as LARK_VERSION
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from backprop.errors import ExpressionError
-from backprop.core.ops import CONSTANTS, FUNCTIONS
+from backprop.core.ops import ALIASES, CONSTANTS, FUNCTIONS
 from backprop.core.graph import Graph, GraphBuilder
+from backprop.core.normalize import normalize
 
 # Characters. Lark's LALR parser costs ~15 us and ~400 bytes per token, and the
 # worst text is one token per character ("----...x"): at 1,000,000 characters that
@@ -49,25 +53,46 @@ class _ToGraph(Transformer):
         super().__init__(visit_tokens=False)
         self.b = GraphBuilder()
         self.deg = False
-        self.text = ""
+        self.text = ""  # what the user typed (carets are drawn under it)
+        self.parsed = ""  # the ASCII text the parser reads (normalize's output)
+        self.origin: list[int] | None = None  # parsed position -> typed position
+        self.vars: frozenset[str] | None = None  # the declared variables (--vars), if any
+        self.first_seen: dict[str, int] = {}  # each variable's first position (parsed text)
+
+    def where(self, pos: int) -> int:
+        """A position in the parsed text as a position in the typed text."""
+        return pos if self.origin is None else self.origin[min(pos, len(self.origin) - 1)]
 
     def _error(self, token: Token, message: str) -> ExpressionError:
-        return ExpressionError(message, _caret(self.text, token.start_pos or 0))
+        return ExpressionError(message, _caret(self.text, self.where(token.start_pos or 0)))
 
     def start(self, c: list) -> list[int]:
         return list(c)
 
     # leaves
     def number(self, c: list) -> int:
-        return self.b.const(float(c[0]))
+        value = float(c[0])
+        if math.isinf(value):  # only digits reach here: an overflow, never a deliberate inf
+            raise self._error(c[0], f"the number {c[0]} is too large for a float64 "
+                                    f"(the largest is about 1.8e308)")
+        return self.b.const(value)
 
     def name(self, c: list) -> int:
         tok: Token = c[0]
         if tok in CONSTANTS:
             return self.b.const(CONSTANTS[str(tok)])
-        if tok in FUNCTIONS:
+        if tok in FUNCTIONS or tok in ALIASES:
             raise self._error(tok, f"'{tok}' is a function: call it as {tok}(...)")
-        return self.b.var(str(tok))
+        name = str(tok)
+        if self.vars is not None and name not in self.vars:
+            declared = ", ".join(sorted(self.vars)) or "none"
+            guess = typo_guess(name, self.vars)
+            hint = f"; did you mean {guess}?" if guess else ""
+            raise self._error(tok, f"'{name}' is not one of the declared variables "
+                                   f"({declared}){hint}")
+        if name not in self.first_seen:
+            self.first_seen[name] = tok.start_pos or 0
+        return self.b.var(name)
 
     # operators
     def add(self, c: list) -> int:
@@ -97,12 +122,11 @@ class _ToGraph(Transformer):
     def call(self, c: list) -> int:
         tok: Token = c[0]
         args: list[int] = c[1]
-        fn = FUNCTIONS.get(str(tok))
+        fn = FUNCTIONS.get(ALIASES.get(str(tok), str(tok)))
         if fn is None:
             if tok in CONSTANTS:
                 raise self._error(tok, f"'{tok}' is a constant, not a function")
-            known = ", ".join(sorted(FUNCTIONS))
-            raise self._error(tok, f"unknown function '{tok}' (known: {known})")
+            raise self._error(tok, self._unknown_function(tok))
         if len(args) != fn.arity:
             s = "" if fn.arity == 1 else "s"
             raise self._error(tok, f"{tok} takes {fn.arity} argument{s}, got {len(args)}")
@@ -114,8 +138,84 @@ class _ToGraph(Transformer):
             node = b.apply("mul", node, b.const(1.0 / _DEG))
         return node
 
+    def _unknown_function(self, tok: Token) -> str:
+        close = difflib.get_close_matches(str(tok), [*FUNCTIONS, *ALIASES], n=1, cutoff=0.75)
+        if close:
+            return f"unknown function '{tok}'; did you mean {close[0]}?"
+        # most likely a variable times a parenthesis: x(x+1) meant x*(x+1)
+        group = _parenthesised(self.parsed, tok.end_pos or 0)
+        product = f"{tok}*{group}" if group and len(group) <= 40 else f"{tok}*(...)"
+        return (f"unknown function '{tok}'; did you mean {product}? "
+                "(there is no implicit multiplication)")
 
-def _caret(text: str, pos: int, span: int = 40) -> str:
+
+def _parenthesised(text: str, pos: int) -> str:
+    """The balanced ``( ... )`` that starts at or after ``pos`` (after spaces), or ''."""
+    i = pos
+    while i < len(text) and text[i] in " \t\r\n\f\v":
+        i += 1
+    if i >= len(text) or text[i] != "(":
+        return ""
+    depth = 0
+    for k in range(i, min(len(text), i + 200)):
+        depth += {"(": 1, ")": -1}.get(text[k], 0)
+        if depth == 0:
+            return text[i:k + 1]
+    return ""
+
+
+# ---- names that look like typos --------------------------------------------------------------
+# A variable is warned about when its name is a known function (or pi) glued to what
+# is most likely its argument: "sinx" is sin(x), "pix" is pi*x. The argument part must be
+#   (1) a variable that the expression also uses on its own ("x*expx", "cost + t"), or
+#   (2) x, a letter followed by digits (t0, x1) or the name of a Greek letter (theta),
+#       optionally after a number ("sin2x" is sin(2*x)).
+# So real words stay quiet: cost (cos+t), sine (sin+e), expected, exponent, cosmic, tangent,
+# logit, pixel, signal, steps, cosy: what follows the function's name is not an argument
+# by rule (2), and is not a variable of the expression. The constant e is never a prefix
+# (ex, ey, eta, epsilon are ordinary names). With declared variables (--vars), rule (1)
+# reads the declared names. Tested against a list of real names in tests/test_input.py.
+_GREEK_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "theta", "phi", "psi", "omega",
+                "lambda", "mu", "sigma", "rho", "tau")
+_ARGUMENT = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]+)?)?(?P<arg>[A-Za-z_][A-Za-z0-9_]*)")
+_LIKELY_ARGUMENT = re.compile(r"x[0-9]*|[A-Za-z][0-9]+|(?:%s)[0-9]*" % "|".join(_GREEK_NAMES))
+
+
+def _prefixes() -> list[tuple[str, bool]]:
+    """(name, is_function) for every one-argument function, alias and pi; longest first."""
+    names = [(n, True) for n, p in FUNCTIONS.items() if p.arity == 1]
+    names += [(a, True) for a, n in ALIASES.items() if FUNCTIONS[n].arity == 1]
+    names.append(("pi", False))
+    return sorted(names, key=lambda t: -len(t[0]))
+
+
+def typo_guess(name: str, variables: Iterable[str]) -> str | None:
+    """What a variable called ``name`` most likely meant ("sin(x)", "pi*x"), or None."""
+    others = set(variables) - {name}
+    for prefix, is_function in _prefixes():
+        if not name.startswith(prefix) or len(name) == len(prefix):
+            continue
+        m = _ARGUMENT.fullmatch(name, len(prefix))
+        if m is None:
+            continue
+        arg, num = m["arg"], m["num"]
+        if arg in others or _LIKELY_ARGUMENT.fullmatch(arg):
+            inner = f"{num}*{arg}" if num else arg
+            return f"{prefix}({inner})" if is_function else f"{prefix}*{inner}"
+    return None
+
+
+def typo_warnings(variables: Sequence[str]) -> list[str]:
+    """One warning per variable whose name reads as a function glued to its argument."""
+    out = []
+    for v in variables:
+        guess = typo_guess(v, variables)
+        if guess is not None:
+            out.append(f"'{v}' is read as one variable; did you mean {guess}?")
+    return out
+
+
+def caret(text: str, pos: int, span: int = 40) -> str:
     """The line around ``pos`` with a caret under it (long lines are windowed)."""
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
@@ -125,6 +225,9 @@ def _caret(text: str, pos: int, span: int = 40) -> str:
     suffix = "..." if hi < end else ""
     line = prefix + text[lo:hi] + suffix
     return f"  {line}\n  {' ' * (len(prefix) + pos - lo)}^"
+
+
+_caret = caret
 
 
 _lock = threading.Lock()
@@ -246,10 +349,43 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
     return f"unexpected '{tok}'"
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed expression: the graph, and warnings about names that look like typos."""
+
+    graph: Graph
+    warnings: tuple[str, ...] = ()
+
+
 def parse_graph(text: str, angle: str = "rad", several: bool = False) -> Graph:
     """Parse ``text`` into a :class:`Graph`. ``angle="deg"`` makes trig take degrees.
 
     ``several``: accept expressions separated by ';', one output each (``graph.outputs``).
+    """
+    return parse_text(text, angle, several=several).graph
+
+
+def check_declared(names: Iterable[str], what: str = "vars") -> frozenset[str]:
+    """Declared variable names, each a NAME of the language that is not a function or constant."""
+    out = []
+    for n in names:
+        n = n.strip()
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n):
+            raise ExpressionError(f"{what}: {n!r} is not a variable name (letters, digits, _)")
+        if n in FUNCTIONS or n in ALIASES or n in CONSTANTS:
+            kind = "constant" if n in CONSTANTS else "function"
+            raise ExpressionError(f"{what}: '{n}' is a {kind}, not a variable name")
+        out.append(n)
+    return frozenset(out)
+
+
+def parse_text(text: str, angle: str = "rad", vars: Iterable[str] | None = None,
+               several: bool = False) -> Parsed:
+    """Parse ``text``: the graph and the typo warnings.
+
+    ``vars``: the declared variables; any other free name is an error (with a
+    caret) instead of a variable, and no typo is guessed at. ``several``: accept
+    expressions separated by ';', one output each (``graph.outputs``).
     """
     if angle not in ("rad", "deg"):
         raise ValueError(f"angle must be 'rad' or 'deg', not {angle!r}")
@@ -257,16 +393,19 @@ def parse_graph(text: str, angle: str = "rad", several: bool = False) -> Graph:
         raise ExpressionError(f"the expression is {len(text):,} characters long; the limit is {MAX_TEXT:,}")
     if not text.strip():
         raise ExpressionError("the expression is empty")
+    declared = None if vars is None else check_declared(vars)
+    parsed, origin = normalize(text)
     with _lock:
         parser, t = _get_parser()
         t.b, t.deg, t.text = GraphBuilder(), angle == "deg", text
+        t.parsed, t.origin, t.vars, t.first_seen = parsed, origin, declared, {}
         try:
-            out = parser.parse(text)
+            out = parser.parse(parsed)
         except UnexpectedInput as exc:
-            pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(text)
+            pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(parsed)
             if isinstance(exc, UnexpectedEOF):
-                pos = len(text.rstrip())
-            raise ExpressionError(_describe(exc, text), _caret(text, pos)) from None
+                pos = len(parsed.rstrip())
+            raise ExpressionError(_describe(exc, parsed), _caret(text, t.where(pos))) from None
         except ExpressionError:
             raise
         except Exception as exc:  # lark wraps callback errors in VisitError on some paths
@@ -280,4 +419,5 @@ def parse_graph(text: str, angle: str = "rad", several: bool = False) -> Graph:
                                   _caret(text, text.index(";")))
         graph = t.b.finish(out[-1], tuple(out))
         t.b = GraphBuilder()  # drop the reference; the graph is the caller's now
-        return graph
+    warnings = () if declared is not None else tuple(typo_warnings(graph.variables))
+    return Parsed(graph, warnings)

@@ -32,11 +32,25 @@ CHUNK_ROWS = 65_536
 
 
 def _number(text: str, what: str) -> float:
-    t = text.strip()
-    try:
-        return float(t)
-    except ValueError:
-        raise InputError(f"{what}: {text.strip()!r} is not a number") from None
+    """A number, or a constant expression (pi/4, 2^-10) evaluated by the parser and engine."""
+    from backprop.core.function import constant  # above this module: imported when used
+
+    return constant(text, what)
+
+
+def _pairs(text: str) -> list[str]:
+    """``text`` split at the commas outside parentheses (``x=atan2(1,2),y=1``)."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return out
 
 
 def not_a_variable(names: Sequence[str], variables: Sequence[str]) -> str:
@@ -68,14 +82,14 @@ def parse_point(text: str, variables: Sequence[str], what: str = "--at") -> dict
     if "=" not in text:
         if len(variables) != 1:
             if not variables:
-                raise InputError(f"{what}: the expression has no variables, so give no point values "
-                                 f"(use '{what} ,' or leave the pairs out)")
+                raise InputError(f"{what}: the expression has no variables, so there is nothing "
+                                 f"to give the value {text} to: write {what} '' (an empty point)")
             raise InputError(f"{what}: a bare number needs an expression of one variable; "
                              f"this one has {len(variables)} ({', '.join(variables)}): write "
                              + ",".join(f"{v}=..." for v in variables))
         return {variables[0]: _number(text, what)}
     point: dict[str, float] = {}
-    for pair in text.split(","):
+    for pair in _pairs(text):
         if not pair.strip():
             continue
         name, sep, value = pair.partition("=")

@@ -252,11 +252,24 @@ def set_key(raw: dict[str, Any], path: str, value: Any) -> None:
     node[last] = value
 
 
-def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read, override (``{"training.epochs": 10}``) and validate a config file."""
+def load(path: str | Path, overrides: dict[str, Any] | None = None,
+         options: dict[str, str] | None = None) -> Config:
+    """Read, override (``{"training.epochs": 10}``) and validate a config file.
+
+    ``options`` names the command-line option of each override key
+    (``{"training.epochs": "--epochs"}``): an invalid overridden value is then
+    reported against the option the user typed, not against the file's key.
+    """
     raw = read_yaml(path)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if isinstance(raw, dict):
-        for key, value in (overrides or {}).items():
-            if value is not None:
-                set_key(raw, key, value)
-    return validate(raw, str(path))
+        for key, value in given.items():
+            set_key(raw, key, value)
+    try:
+        return validate(raw, str(path))
+    except InputError as exc:
+        for key, option in (options or {}).items():
+            lead = f"{path}: {key}: "
+            if key in given and str(exc).startswith(lead):
+                raise InputError(f"{option}: {str(exc)[len(lead):]}") from None
+        raise

@@ -306,6 +306,13 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Model, dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such model file")
+    with p.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # a model is a .npz, i.e. a zip archive
+        hint = (": it looks like a training config; train it with 'backprop train "
+                f"{p}', then predict with the model it saves") if p.suffix in (".yaml", ".yml") else ""
+        raise InputError(f"{p}: not a backprop model file (a model is the .npz that "
+                         f"'backprop train' saves){hint}")
     try:
         with np.load(p, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}

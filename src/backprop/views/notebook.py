@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import copy
+import warnings
+from typing import Iterable
 
 from backprop.core import function
 from backprop.core.function import Function
@@ -66,14 +68,20 @@ class AtPoint:
         return lesson_page(self.function, self.point, wrt)
 
 
-def parse(text: str, angle: str = "rad") -> Expression:
+def parse(text: str, angle: str = "rad", vars: Iterable[str] | None = None) -> Expression:
     """Parse an expression into an :class:`Expression` (a differentiable
     :class:`Function` that displays as its graph in Jupyter).
 
     ``angle="deg"``: sin, cos and tan take degrees, asin, acos and atan return
-    degrees, and the derivatives are scaled to match.
+    degrees, and the derivatives are scaled to match. ``vars``: the declared
+    variables (any other name is an ExpressionError). A name that looks like a
+    typo (``sinx``) is reported with :func:`warnings.warn` (and kept in
+    ``.warnings``).
     """
-    return as_expression(function.parse(text, angle))
+    f = function.parse(text, angle, vars)
+    for message in f.warnings:
+        warnings.warn(message, stacklevel=2)
+    return as_expression(f)
 
 
 def as_expression(f: Function) -> Expression:
