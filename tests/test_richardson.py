@@ -31,7 +31,8 @@ def test_the_lecture_example_below_1e_9_with_an_estimate_that_bounds_the_error()
     assert error / abs(want) < 1e-9
     assert error <= r.error_estimate["x"]
     assert r.error_estimate["x"] / abs(want) < 1e-8  # and the estimate itself is informative
-    assert r.method == RICHARDSON and r.evals == 2 * RICHARDSON_STEPS + 1
+    # f(x) once, then 2 per step, the sequence cut short once rounding dominates
+    assert r.method == RICHARDSON and r.evals % 2 == 1 and r.evals <= 2 * RICHARDSON_STEPS + 1
 
 
 @pytest.mark.parametrize("name", sorted(SYMPY_UNARY))
@@ -73,7 +74,7 @@ def test_evaluations_are_counted() -> None:
 
     f = Counting()
     r = richardson(f, {"a": 0.3, "b": 1.1})
-    assert r.evals == f.calls == 2 * (2 * RICHARDSON_STEPS + 1)
+    assert r.evals == f.calls <= 2 * (2 * RICHARDSON_STEPS + 1)
     assert abs(r.grad["b"] - math.exp(0.3) * math.cos(1.1)) < 1e-12
 
 
@@ -95,9 +96,16 @@ def test_gradient_vector_richardson_and_complex_step() -> None:
         return np.sin(v) @ A @ np.exp(0.3 * v)  # analytic: complex vectors pass through
 
     exact = np.cos(w) * (A @ np.exp(0.3 * w)) + 0.3 * np.exp(0.3 * w) * (np.sin(w) @ A)
-    g, evals = gradient_vector(loss, w, RICHARDSON)
+    calls = 0
+
+    def counted(v: np.ndarray) -> float:
+        nonlocal calls
+        calls += 1
+        return loss(v)
+
+    g, evals = gradient_vector(counted, w, RICHARDSON)
     np.testing.assert_allclose(g, exact, rtol=1e-10)
-    assert evals == 4 * (2 * RICHARDSON_STEPS + 1)
+    assert evals == calls <= 4 * (2 * RICHARDSON_STEPS + 1)
     g, evals = gradient_vector(loss, w, COMPLEX_STEP)
     np.testing.assert_allclose(g, exact, rtol=1e-14)
     assert evals == 4

@@ -50,7 +50,8 @@ RICHARDSON, COMPLEX_STEP = "richardson", "complex_step"
 # 4.8e-7 max(1, |x|): the step that is best for three levels of extrapolation (error
 # O(h^8)) on a function that varies on a scale of 1 is eps^(1/9) ~ 0.018, and the
 # sequence goes on far enough to resolve one that varies 10^4 to 10^5 times faster (the
-# lecture's example: ~90 times). 2 evaluations per step, and f(x) once for its size.
+# lecture's example: ~90 times). 2 evaluations per step (fewer when the rounding error
+# has overtaken the best estimate), and f(x) once for its size.
 RICHARDSON_FIRST_STEP = 1.0 / 16.0
 RICHARDSON_STEPS = 18
 RICHARDSON_LEVELS = 3
@@ -253,7 +254,8 @@ def extrapolate(fn: Callable[[], float], x: np.ndarray, index: int = 0,
     error once the steps are small enough for the series to hold; a chance
     agreement of all three is rare) plus the rounding error of the differences,
     a few ulps of f over h, amplified by the combination's weights, and the
-    result's own ulp. The row with the smallest estimate wins.
+    result's own ulp. The row with the smallest estimate wins; the sequence stops
+    early once the rounding term alone (which grows as h shrinks) exceeds it.
 
     The steps must resolve the function: one that turns around within the
     smallest step (cos(sinh(x^2)^2) at x = 2.555 has a period of 6e-6 there) is
@@ -288,6 +290,8 @@ def extrapolate(fn: Callable[[], float], x: np.ndarray, index: int = 0,
         drift = abs(top - row[levels - 1]) + abs(top - up) + abs(up - up2)
         rounding = MACHINE_EPS * (amplification * ROUNDING_ULPS * size / h + 2.0 * abs(top))
         err = drift + rounding
+        if best is not None and rounding > best.error_estimate:
+            break  # the rounding term only grows as h shrinks: no later row can win
         if not (math.isfinite(top) and math.isfinite(err)):
             continue
         if best is None or err < best.error_estimate:
