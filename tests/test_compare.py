@@ -22,7 +22,8 @@ from backprop.numeric import gradient_vector
 from backprop.symbolic import derivative
 from clikit import run_backprop as run
 
-METHODS = {"reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference"}
+METHODS = {"reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference",
+           "richardson", "complex_step"}
 
 
 def check_schema(obj: dict, variables: list[str]) -> None:
@@ -44,6 +45,9 @@ def check_schema(obj: dict, variables: list[str]) -> None:
     assert m["forward_mode"]["passes"] == {"forward": 1, "tangent": n}
     assert m["forward_difference"]["passes"] == {"forward": n + 1} and m["forward_difference"]["evals"] == n + 1
     assert m["central_difference"]["passes"] == {"forward": 2 * n}
+    assert m["richardson"]["passes"] == {"forward": m["richardson"]["evals"]}
+    assert set(m["richardson"]["error_estimate"]) == set(variables)
+    assert m["complex_step"]["passes"] == {"forward": 1, "complex_forward": n}
     assert set(m["symbolic"]) >= {"grad", "derivative", "size", "seconds", "differentiation_seconds"}
     for key in ("forward_difference", "central_difference"):
         assert isinstance(m[key]["eps"], float)

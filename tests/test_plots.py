@@ -216,10 +216,11 @@ def test_sweep_json_lines_one_object_per_step_per_method(capsys: pytest.CaptureF
                               "--format", "json"], capsys)
     assert code == 0, err
     objs = [json.loads(line) for line in out.splitlines()]
-    assert len(objs) == 2 * 2 * (29 + 1)  # variables x methods x (steps + the default step)
+    assert len(objs) == 2 * 3 * (29 + 1)  # variables x methods x (steps + the default step)
     assert {(o["variable"], o["method"]) for o in objs} == {(v, m) for v in "xy"
-                                                            for m in (FORWARD, CENTRAL)}
-    assert sum(o["default"] for o in objs) == 4
+                                                            for m in (FORWARD, CENTRAL,
+                                                                      "complex_step")}
+    assert sum(o["default"] for o in objs) == 6
     exact = {o["variable"]: o["exact"] for o in objs}
     assert exact["x"] == pytest.approx(4.0) and exact["y"] == pytest.approx(1 + math.cos(2.0))
 

@@ -31,3 +31,12 @@ class Interrupted(BackpropError):
     """Stopped by Ctrl-C or SIGTERM: exit code 130; the message says what was kept."""
 
     exit_code = 130
+
+
+class NotAnalyticError(InputError):
+    """The complex step met a module at its kink (abs, relu, sign, step at 0; max, min at a
+    tie): the function is not analytic there. ``primitive`` names the module."""
+
+    def __init__(self, message: str, primitive: str) -> None:
+        super().__init__(message)
+        self.primitive = primitive

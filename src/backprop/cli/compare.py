@@ -1,4 +1,4 @@
-"""``backprop compare``: the four ways to a gradient side by side, and their costs measured."""
+"""``backprop compare``: the ways to a gradient side by side, and their costs measured."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class Example(str, Enum):
     "  backprop compare \"x^2*y + sin(y)\" --at x=1,y=2 --format json\n\n"
     "  backprop compare --example sines --n 100      (E = Σ sin(w_i)·w_{i+1}, 100 variables)\n\n"
     "  backprop compare \"exp(x)\" --at 1 --eps 1e-4\n\n"
+    "  backprop compare --methods central_difference,richardson,complex_step\n\n"
     "  backprop compare --scaling --max-seconds 20\n\n"
     "  backprop compare \"exp(x)\" --at 1 --sweep --plot sweep.png   (the error's V against the step)",
 )
@@ -49,6 +50,11 @@ def compare(
     n: Optional[int] = typer.Option(None, "--n", min=1, max=100_000, help="The example's size: "
                                     "variables of sines (default 100), depth of nested (default 6).",
                                     metavar="N", show_default=False),
+    methods: Optional[str] = typer.Option(None, "--methods", help="The rows to run and time, "
+                                          "e.g. central_difference,richardson,complex_step "
+                                          "(default: all of reverse_mode, forward_mode, symbolic, "
+                                          "forward_difference, central_difference, richardson, "
+                                          "complex_step).", metavar="LIST", show_default=False),
     wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these partial derivatives, e.g. x,y "
                                       "(default: every variable).", metavar="VARS"),
     eps: Optional[float] = typer.Option(None, "--eps", help="The finite-difference step h for every "
@@ -79,6 +85,10 @@ def compare(
 ) -> None:
     """Reverse mode, forward mode, symbolic and numeric gradients of EXPR side by side.
 
+    The numeric ones: forward and central differences, Richardson extrapolation
+    (with its own error estimate) and the complex step (exact to rounding where
+    EXPR is analytic; at a kink of abs, relu, sign, step, max or min it names it).
+
     For each: the partial derivatives, their errors against the exact value,
     the passes it makes and its time per gradient (warm, repeated, interleaved:
     the median CPU time; spread and time in forward passes with --format json);
@@ -91,6 +101,9 @@ def compare(
         raise InputError("--plot draws the sweep: give it with --sweep")
     if sweep and (scaling or eps is not None):
         raise InputError("--sweep tries its own steps: give it without --scaling and --eps")
+    if methods is not None and (sweep or scaling):
+        raise InputError("--methods chooses the rows of the comparison: give it without --sweep "
+                         "and --scaling")
     if n is not None and example in (None, Example.lecture):
         raise InputError("--n sizes an example: give it with --example sines or --example nested")
     if scaling:
@@ -145,7 +158,12 @@ def compare(
         return
     from backprop.studies.compare import compare as run
 
-    result = run(f, point, eps, max_size, names)
+    chosen = None
+    if methods is not None:
+        from backprop.studies.compare import check_methods
+
+        chosen = check_methods([m.strip() for m in methods.split(",") if m.strip()])
+    result = run(f, point, eps, max_size, names, methods=chosen)
     _warn_non_finite(f, point, result.value, [m.grad for m in result.methods.values()])
     _write(result, format)
 

@@ -206,6 +206,22 @@ class Function:
             for v in names
         }
 
+    def complex_step_grad(self, wrt: Iterable[str] | None = None, h: float | None = None,
+                          **values: Any) -> dict[str, Value]:
+        """The gradient by the complex step, Im f(x + ih)/h: one complex forward pass per
+        variable (see :mod:`backprop.core.complex_step`; ``h`` defaults to 1e-100).
+
+        Raises :class:`~backprop.errors.NotAnalyticError`, naming the module, where a
+        module with a kink (abs, relu, sign, step, max, min) sits on it.
+        """
+        from backprop.core import complex_step
+
+        inputs = self._inputs(values)
+        names = self._check_wrt(wrt)
+        grads = complex_step.gradient(self.graph, self._plan, inputs, names,
+                                      complex_step.STEP if h is None else h, self.node_text)
+        return {k: self._broadcast(g, inputs) for k, g in grads.items()}
+
     def _check_wrt(self, wrt: Iterable[str] | None) -> list[str]:
         if wrt is None:
             return list(self.variables)

@@ -8,9 +8,24 @@ Jacobian is diagonal and is never built: the table stores the diagonal, the
 * forward mode multiplies the incoming tangent by it,
 * the symbolic differentiator reads the same derivative written as a template
   in the expression language itself (``x`` and ``y`` stand for the arguments),
-* the printer reads the name, the infix symbol and the precedence.
+* the printer reads the name, the infix symbol and the precedence,
+* the complex step (f'(x) ~ Im f(x + ih)/h) runs the forward pass on complex
+  numbers: ``complex_forward`` where ``forward`` is not complex-safe, and
+  ``analytic=False`` with a ``kink`` test for the modules with a kink.
 
 Adding a primitive is one ``_add(...)`` call below plus a test.
+
+The complex forward of a module is its analytic continuation from the real
+line, and it must agree with ``forward`` on the real part. Where the real
+function is not analytic the complex one says so: outside the real domain or
+at a pole or branch point (log 0, sqrt of a negative, 1/0) it gives nan when
+its argument carries an imaginary part, so the complex step never returns a
+finite number where the derivative does not exist. The six modules with a kink
+(abs, relu, sign, step at 0; max, min at a tie) are analytic on each side of
+it: their complex forward follows the side the real part is on (Martins,
+Sturdza and Alonso 2003), and ``kink(*args)`` marks the arguments that sit
+on the kink with a non-zero imaginary part, where no one-sided rule is right.
+The real ``forward`` is untouched by all this: same numerics, same speed.
 
 A local derivative is called as ``partial(ans, *args)``: ``ans`` is the cached
 output of the forward pass, ``args`` the cached inputs; it returns an array or
@@ -41,6 +56,16 @@ class Primitive:
     right_assoc: bool = False
     angle_in: bool = False  # takes an angle (sin, cos, tan): scaled under --angle deg
     angle_out: bool = False  # returns an angle (asin, acos, atan)
+    # Complex step: the forward for complex arguments when ``forward`` is not complex-safe
+    # (None: ``forward`` is numpy's complex ufunc itself); ``analytic=False`` for a kink,
+    # with ``kink(*args)`` True where an argument sits on it with an imaginary part.
+    complex_forward: Callable[..., Value] | None = None
+    analytic: bool = True
+    kink: Callable[..., Value] | None = None
+
+    def forward_complex(self) -> Callable[..., Value]:
+        """The forward pass to run on complex arguments (the complex step)."""
+        return self.complex_forward if self.complex_forward is not None else self.forward
 
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -51,6 +76,7 @@ ADD, MUL, NEG, POW = 10, 20, 30, 40
 
 
 def _add(p: Primitive, callable_by_name: bool = True) -> None:
+    assert p.analytic == (p.kink is None), f"{p.name}: a non-analytic module declares its kink"
     PRIMITIVES[p.name] = p
     if callable_by_name and p.symbol is None:
         FUNCTIONS[p.name] = p
@@ -103,6 +129,104 @@ def _tie_split(x: Value, y: Value) -> Value:
 
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
+_NAN_C = complex(math.nan, math.nan)
+
+
+# ---- complex forwards (the complex step) --------------------------------------------
+# Each is the analytic continuation of the real forward; see the module docstring.
+
+
+def _guarded(fn: Callable[..., Value], real_fn: Callable[..., Value],
+             analytic_at: Callable[..., Value]) -> Callable[..., Value]:
+    """``fn`` where ``analytic_at(real part)`` holds; elsewhere nan if the argument is
+    perturbed (no derivative there), and the real forward of the real part if it is not."""
+
+    def forward(z: Value) -> Value:
+        out = fn(z)
+        bad = ~analytic_at(np.real(z))
+        if not np.any(bad):
+            return out
+        re = np.real(z)
+        return np.where(bad, np.where(np.imag(z) == 0, real_fn(re) + 0j, _NAN_C), out)
+
+    return forward
+
+
+def _pow_complex(x: Value, y: Value) -> Value:
+    # numpy's complex power is exp(y log x) (exact repeated products only for integers up
+    # to 100): for a negative base that puts the angle near pi and ruins the imaginary
+    # part. A whole exponent n is applied to -x instead: x^n = (-1)^n (-x)^n.
+    x = np.asarray(x, dtype=complex)
+    re_x, re_y, im_y = np.real(x), np.real(y), np.imag(y)
+    whole = (im_y == 0) & (re_y == np.round(re_y)) & np.isfinite(re_y)
+    odd = whole & (np.fmod(re_y, 2.0) != 0)
+    flip = whole & (re_x < 0)
+    base = np.where(flip, -x, x)
+    out = np.power(base, y)
+    out = np.where(flip & odd, -out, out)
+    # analytic where the base is positive, or for a whole exponent on any base but
+    # 0^(negative), a pole; at base 0 with y > 1 not analytic but differentiable (the
+    # derivative 0 comes out as it should); elsewhere nan if perturbed, else the real power
+    perturbed = (np.imag(x) != 0) | (im_y != 0)
+    ok = (re_x > 0) | (whole & ((re_x != 0) | (re_y >= 0))) | ((re_x == 0) & (re_y > 1))
+    if np.all(ok):
+        return out
+    real = np.power(re_x, re_y) + 0j
+    return np.where(ok, out, np.where(perturbed, _NAN_C, real))
+
+
+def _div_complex(x: Value, y: Value) -> Value:
+    # a pole at y = 0: numpy's division by a tiny imaginary number is finite, and wrong
+    with np.errstate(all="ignore"):
+        out = x / y
+    pole = (np.real(y) == 0) & (np.imag(y) != 0)
+    return np.where(pole, _NAN_C, out) if np.any(pole) else out
+
+
+def _sigmoid_complex(z: Value) -> Value:
+    # 1/(1 + exp(-z)) or exp(z)/(1 + exp(z)), whichever keeps exp's real part <= 0
+    right = np.real(z) >= 0
+    e = np.exp(np.where(right, -z, z))
+    return np.where(right, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softplus_complex(z: Value) -> Value:
+    # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), with |.| on the real part
+    right = np.real(z) > 0
+    return np.where(right, z, 0.0) + np.log1p(np.exp(np.where(right, -z, z)))
+
+
+def _atan2_complex(y: Value, x: Value) -> Value:
+    # np.arctan2 takes no complex numbers. The complex step perturbs by ih with h tiny, so
+    # the first-order continuation is exact to the last bit: the real angle, plus i times
+    # the directional derivative (x dy - y dx)/(x^2 + y^2) along the imaginary parts.
+    yr, yi, xr, xi = np.real(y), np.imag(y), np.real(x), np.imag(x)
+    with np.errstate(all="ignore"):
+        return np.arctan2(yr, xr) + 1j * ((xr * yi - yr * xi) / (xr * xr + yr * yr))
+
+
+def _abs_complex(z: Value) -> Value:
+    return np.where(np.real(z) < 0, -z, z)  # np.abs would be the modulus: derivative 0
+
+
+def _sign_complex(z: Value) -> Value:
+    return np.sign(np.real(z)) + 0j  # np.sign of a complex number is z/|z|
+
+
+def _at_zero(z: Value) -> Value:
+    return (np.real(z) == 0) & (np.imag(z) != 0)
+
+
+def _at_tie(x: Value, y: Value) -> Value:
+    return (np.real(x) == np.real(y)) & (np.imag(x) != np.imag(y))
+
+
+def _positive(re: Value) -> Value:
+    return re > 0
+
+
+def _inside_unit(re: Value) -> Value:
+    return np.abs(re) < 1
 
 # ---- operators ------------------------------------------------------------
 # Operators are written with Python's operators rather than np.add & co.: on
@@ -112,9 +236,11 @@ _add(Primitive("sub", 2, lambda x, y: x - y, (_one, _minus_one), ("1", "-1"), "-
 _add(Primitive("mul", 2, lambda x, y: x * y,
                (lambda a, x, y: y, lambda a, x, y: x), ("y", "x"), "*", MUL))
 _add(Primitive("div", 2, lambda x, y: x / y,
-               (lambda a, x, y: 1.0 / y, lambda a, x, y: -a / y), ("1/y", "-x/y^2"), "/", MUL))
+               (lambda a, x, y: 1.0 / y, lambda a, x, y: -a / y), ("1/y", "-x/y^2"), "/", MUL,
+               complex_forward=_div_complex))
 _add(Primitive("pow", 2, np.power, (_pow_base, _pow_exponent),
-               ("y*x^(y-1)", "x^y*log(x)"), "^", POW, right_assoc=True))
+               ("y*x^(y-1)", "x^y*log(x)"), "^", POW, right_assoc=True,
+               complex_forward=_pow_complex))
 _add(Primitive("neg", 1, lambda x: -x, (_minus_one,), ("-1",), "-", NEG))
 
 # ---- functions of one argument ---------------------------------------------
@@ -122,54 +248,70 @@ _add(Primitive("sin", 1, np.sin, (lambda a, x: np.cos(x),), ("cos(x)",), angle_i
 _add(Primitive("cos", 1, np.cos, (lambda a, x: -np.sin(x),), ("-sin(x)",), angle_in=True))
 _add(Primitive("tan", 1, np.tan, (lambda a, x: 1.0 + a * a,), ("1+tan(x)^2",), angle_in=True))
 _add(Primitive("asin", 1, np.arcsin,
-               (lambda a, x: 1.0 / np.sqrt(1.0 - x * x),), ("1/sqrt(1-x^2)",), angle_out=True))
+               (lambda a, x: 1.0 / np.sqrt(1.0 - x * x),), ("1/sqrt(1-x^2)",), angle_out=True,
+               complex_forward=_guarded(np.arcsin, np.arcsin, _inside_unit)))
 _add(Primitive("acos", 1, np.arccos,
-               (lambda a, x: -1.0 / np.sqrt(1.0 - x * x),), ("-1/sqrt(1-x^2)",), angle_out=True))
+               (lambda a, x: -1.0 / np.sqrt(1.0 - x * x),), ("-1/sqrt(1-x^2)",), angle_out=True,
+               complex_forward=_guarded(np.arccos, np.arccos, _inside_unit)))
 _add(Primitive("atan", 1, np.arctan,
                (lambda a, x: 1.0 / (1.0 + x * x),), ("1/(1+x^2)",), angle_out=True))
 # hypot(x, 1), not sqrt(x^2+1): no overflow of x^2 for |x| > 1e154.
 _add(Primitive("asinh", 1, np.arcsinh, (lambda a, x: 1.0 / np.hypot(x, 1.0),), ("1/sqrt(x^2+1)",)))
 # sqrt(x-1)*sqrt(x+1), not sqrt(x^2-1): no overflow of x^2 and no cancellation near 1.
 _add(Primitive("acosh", 1, np.arccosh, (lambda a, x: 1.0 / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0)),),
-               ("1/(sqrt(x-1)*sqrt(x+1))",)))
+               ("1/(sqrt(x-1)*sqrt(x+1))",),
+               complex_forward=_guarded(np.arccosh, np.arccosh, lambda x: x > 1.0)))
 _add(Primitive("atanh", 1, np.arctanh, (lambda a, x: 1.0 / ((1.0 - x) * (1.0 + x)),),
-               ("1/((1-x)*(1+x))",)))
+               ("1/((1-x)*(1+x))",),
+               complex_forward=_guarded(np.arctanh, np.arctanh, lambda x: np.abs(x) < 1.0)))
 _add(Primitive("sinh", 1, np.sinh, (lambda a, x: np.cosh(x),), ("cosh(x)",)))
 _add(Primitive("cosh", 1, np.cosh, (lambda a, x: np.sinh(x),), ("sinh(x)",)))
 # 1/cosh(x)^2, not 1 - tanh(x)^2: the latter cancels to 0 (or loses all digits) for |x| > ~10.
 _add(Primitive("tanh", 1, np.tanh, (lambda a, x: 1.0 / np.square(np.cosh(x)),), ("1/cosh(x)^2",)))
 _add(Primitive("exp", 1, np.exp, (lambda a, x: a,), ("exp(x)",)))
-_add(Primitive("log", 1, np.log, (lambda a, x: 1.0 / x,), ("1/x",)))
-_add(Primitive("log2", 1, np.log2, (lambda a, x: 1.0 / (x * _LN2),), ("1/(x*log(2))",)))
-_add(Primitive("log10", 1, np.log10, (lambda a, x: 1.0 / (x * _LN10),), ("1/(x*log(10))",)))
-_add(Primitive("sqrt", 1, np.sqrt, (lambda a, x: 0.5 / a,), ("0.5/sqrt(x)",)))
-_add(Primitive("abs", 1, np.abs, (lambda a, x: np.sign(x),), ("sign(x)",)))  # abs'(0) = 0
+_add(Primitive("log", 1, np.log, (lambda a, x: 1.0 / x,), ("1/x",),
+               complex_forward=_guarded(np.log, np.log, _positive)))
+_add(Primitive("log2", 1, np.log2, (lambda a, x: 1.0 / (x * _LN2),), ("1/(x*log(2))",),
+               complex_forward=_guarded(np.log2, np.log2, _positive)))
+_add(Primitive("log10", 1, np.log10, (lambda a, x: 1.0 / (x * _LN10),), ("1/(x*log(10))",),
+               complex_forward=_guarded(np.log10, np.log10, _positive)))
+_add(Primitive("sqrt", 1, np.sqrt, (lambda a, x: 0.5 / a,), ("0.5/sqrt(x)",),
+               complex_forward=_guarded(np.sqrt, np.sqrt, _positive)))
+_add(Primitive("abs", 1, np.abs, (lambda a, x: np.sign(x),), ("sign(x)",),  # abs'(0) = 0
+               complex_forward=_abs_complex, analytic=False, kink=_at_zero))
 _add(Primitive("sigmoid", 1, _sigmoid,
                # sigmoid(x)*sigmoid(-x): 1 - sigmoid(x) would cancel for large x
-               (lambda a, x: a * _sigmoid(-x),), ("sigmoid(x)*sigmoid(-x)",)))
+               (lambda a, x: a * _sigmoid(-x),), ("sigmoid(x)*sigmoid(-x)",),
+               complex_forward=_sigmoid_complex))  # np.logaddexp takes no complex numbers
 # 0*x keeps nan a nan; + 0.0 turns the -0.0 of 0*(negative) into 0.0, as PyTorch returns
 _add(Primitive("relu", 1, lambda x: np.where(x > 0, x, 0.0 * x) + 0.0,
-               (lambda a, x: _step(x),), ("step(x)",)))  # relu'(0) = 0
+               (lambda a, x: _step(x),), ("step(x)",),  # relu'(0) = 0
+               # complex: numpy orders complex numbers by their real part first
+               analytic=False, kink=_at_zero))
 _add(Primitive("softplus", 1, lambda x: np.logaddexp(0.0, x),
-               (lambda a, x: _sigmoid(x),), ("sigmoid(x)",)))
+               (lambda a, x: _sigmoid(x),), ("sigmoid(x)",), complex_forward=_softplus_complex))
 # sign and step are in the language so that derivatives of abs, relu, max and
 # min can be written in it; their own derivative is 0 (almost everywhere).
-_add(Primitive("sign", 1, np.sign, (_zero,), ("0",)))
-_add(Primitive("step", 1, _step, (_zero,), ("0",)))
+_add(Primitive("sign", 1, np.sign, (_zero,), ("0",),
+               complex_forward=_sign_complex, analytic=False, kink=_at_zero))
+_add(Primitive("step", 1, _step, (_zero,), ("0",), analytic=False, kink=_at_zero))
 
 # ---- functions of two arguments --------------------------------------------
 # pow(a, b) is the same module as a^b; the parser maps the call onto "pow".
 _add(Primitive("max", 2, np.maximum,
                (lambda a, x, y: _tie_split(x, y), lambda a, x, y: _tie_split(y, x)),
-               ("(1+sign(x-y))/2", "(1+sign(y-x))/2")))
+               ("(1+sign(x-y))/2", "(1+sign(y-x))/2"),
+               analytic=False, kink=_at_tie))  # complex: ordered by the real part first
 _add(Primitive("min", 2, np.minimum,
                (lambda a, x, y: _tie_split(y, x), lambda a, x, y: _tie_split(x, y)),
-               ("(1+sign(y-x))/2", "(1+sign(x-y))/2")))
+               ("(1+sign(y-x))/2", "(1+sign(x-y))/2"),
+               analytic=False, kink=_at_tie))
 # atan2(y, x): the angle of the point (x, y), in (-pi, pi]. Templates: x and y are the
 # first and second argument, so d/dy = x/(x^2+y^2) is written "y/(x^2+y^2)" here.
 _add(Primitive("atan2", 2, np.arctan2,
                (lambda a, y, x: x / (x * x + y * y), lambda a, y, x: -y / (x * x + y * y)),
-               ("y/(x^2+y^2)", "-x/(x^2+y^2)"), angle_out=True))
+               ("y/(x^2+y^2)", "-x/(x^2+y^2)"), angle_out=True,
+               complex_forward=_atan2_complex))
 FUNCTIONS["pow"] = PRIMITIVES["pow"]
 
 # Other names for functions, read by the parser (printing uses the name above).

@@ -28,6 +28,10 @@ from backprop.nn.model import Classifier, Model, Network, Regressor, Standardiza
 from backprop.nn.optim import make_optimizer
 
 GRADCHECK_TOLERANCE = 1e-6
+# --gradcheck-method: central differences (the default), Richardson extrapolation, or the
+# complex step; the tolerance of each is what it can promise on a correct backward pass
+GRADCHECK_METHODS = ("central", "richardson", "complex")
+GRADCHECK_TOLERANCES = {"central": GRADCHECK_TOLERANCE, "richardson": 1e-8, "complex": 1e-12}
 
 
 @dataclass
@@ -181,11 +185,34 @@ def shield(stop: threading.Event) -> Iterator[None]:
 
 # -- gradient check ---------------------------------------------------------
 
-def _numeric(f: Callable[[], float], x: Array, h: float) -> Array:
-    """Central differences of f with respect to every element of x (changed in place, restored)."""
-    from backprop.numeric import CENTRAL, differences
+def _numeric(f: Callable[[], Any], x: Array, h: float, method: str = "central",
+             install: Callable[[Array], None] | None = None) -> Array:
+    """The gradient of f with respect to every element of x, numerically.
 
-    return differences(f, x, CENTRAL, eps=h).grad.reshape(x.shape)
+    central and richardson change x in place and restore it (the kernel of
+    :mod:`backprop.numeric`); complex needs f to read a complex copy of x, which
+    ``install`` puts where f reads x (and puts x back afterwards).
+    """
+    from backprop.numeric import CENTRAL, COMPLEX_STEP, RICHARDSON, differences, extrapolate
+    from backprop.numeric import gradient_vector
+
+    if method == "central":
+        return differences(f, x, CENTRAL, eps=h).grad.reshape(x.shape)
+    if method == "richardson":
+        g = np.empty(x.size)
+        for i in range(x.size):
+            g[i] = extrapolate(f, x, i).estimate
+        return g.reshape(x.shape)
+    assert install is not None and method == "complex"
+
+    def at(xc: Array) -> Any:
+        install(xc)
+        return f()
+
+    try:
+        return gradient_vector(at, x, COMPLEX_STEP)[0].reshape(x.shape)
+    finally:
+        install(x)
 
 
 def relative_error(analytic: Array, numeric: Array) -> float:
@@ -195,29 +222,50 @@ def relative_error(analytic: Array, numeric: Array) -> float:
 
 
 def check_layer(layer: Layer, x: Array, rng: np.random.Generator, h: float = 1e-6,
-                input_grad: bool = True) -> dict[str, float]:
-    """Backward of one layer against central differences of s = sum(forward(x) * R), R random."""
-    x = x.copy()
-    R = rng.standard_normal(layer.forward(x).shape)
+                input_grad: bool = True, method: str = "central") -> dict[str, float]:
+    """Backward of one layer against numeric derivatives of s = sum(forward(x) * R), R random."""
+    state = {"x": x.copy()}
+    R = rng.standard_normal(layer.forward(state["x"]).shape)
     dx = layer.backward(R)
     analytic = {k: g.copy() for k, g in layer.grads.items()}
 
-    def s() -> float:
-        return float(np.sum(layer.forward(x) * R))
+    def s() -> Any:
+        return np.sum(layer.forward(state["x"]) * R)
 
-    errors = {k: relative_error(analytic[k], _numeric(s, p, h)) for k, p in layer.params.items()}
+    def into(key: str) -> Callable[[Array], None]:
+        # a parameter's array, as the layer's forward reads it (Affine: self.W, self.b)
+        return lambda a: setattr(layer, key, a)
+
+    errors = {k: relative_error(analytic[k], _numeric(s, p, h, method, into(k)))
+              for k, p in layer.params.items()}
     if input_grad:
-        errors["input"] = relative_error(dx, _numeric(s, x, h))
+        errors["input"] = relative_error(
+            dx, _numeric(s, state["x"], h, method, lambda a: state.__setitem__("x", a)))
     return errors
 
 
-def gradcheck(model: Network, X: Array, Y: Array, rng: np.random.Generator,
-              h: float = 1e-6) -> dict[str, float]:
-    """Every layer's backward, the loss's and the whole network's, against central differences.
+def _holder(model: Network, p: Array) -> Callable[[Array], None]:
+    """Where the layers read the parameter array ``p``: installs another array there."""
+    for layer in model.layers:
+        for key in ("W", "b"):
+            if getattr(layer, key, None) is p:
+                return lambda a, layer=layer, key=key: setattr(layer, key, a)
+    raise AssertionError("a parameter no layer reads")
 
-    ``Y``: what the loss compares with (standardised targets, or class
-    indices). The model's weights are unchanged afterwards.
+
+def gradcheck(model: Network, X: Array, Y: Array, rng: np.random.Generator,
+              h: float = 1e-6, method: str = "central") -> dict[str, float]:
+    """Every layer's backward, the loss's and the whole network's, against numeric derivatives.
+
+    ``method``: central differences (relative errors near 1e-8 on a correct
+    backward), Richardson extrapolation (near 1e-11) or the complex step (near
+    machine precision: the forward passes run on complex arrays; relu's kink
+    makes it inapplicable, see :func:`gradcheck_method`). ``Y``: what the loss
+    compares with (standardised targets, or class indices). The model's
+    weights are unchanged afterwards.
     """
+    if method not in GRADCHECK_METHODS:
+        raise ValueError(f"method must be one of {', '.join(GRADCHECK_METHODS)}, not {method!r}")
     errors: dict[str, float] = {}
     saved = model.copy_params()
     names = iter(model.params)
@@ -232,7 +280,7 @@ def gradcheck(model: Network, X: Array, Y: Array, rng: np.random.Generator,
             label = (model.activation if len(model.hidden_weights) == 1
                      else f"{model.activation} (layer {k // 2 + 1})")
             checked = layer
-        for key, e in check_layer(checked, x, rng, h).items():
+        for key, e in check_layer(checked, x, rng, h, method=method).items():
             errors[f"{label}: d/d{key}"] = e
         x = layer.forward(x).copy()
     loss = model.loss()
@@ -240,14 +288,17 @@ def gradcheck(model: Network, X: Array, Y: Array, rng: np.random.Generator,
     loss.forward(y_hat, Y)
     dy = loss.backward()
     name = "mse" if isinstance(model, Regressor) else "softmax cross-entropy"
+    state = {"y_hat": y_hat}
     errors[f"{name}: d/d{'y_hat' if isinstance(model, Regressor) else 'z'}"] = relative_error(
-        dy, _numeric(lambda: loss.forward(y_hat, Y), y_hat, h))
+        dy, _numeric(lambda: loss.forward(state["y_hat"], Y), y_hat, h, method,
+                     lambda a: state.__setitem__("y_hat", a)))
     total = model.loss()
     total.forward(model.forward(X), Y)
     model.backward(total.backward())
     grads = {k: g.copy() for k, g in model.grads.items()}
     for k, p in model.params.items():
-        errors[f"network: dE/d{k}"] = relative_error(grads[k], _numeric(lambda: loss_of(model, X, Y), p, h))
+        errors[f"network: dE/d{k}"] = relative_error(
+            grads[k], _numeric(lambda: loss_of(model, X, Y), p, h, method, _holder(model, p)))
     model.set_params(saved)
     return errors
 
@@ -352,10 +403,23 @@ def prepare(config: Config, config_dir: Path) -> Run:
     return Run(config, data, model, train_rows, val_rows, warnings=notes)
 
 
-def check(run: Run, rows: int = 8) -> dict[str, float]:
+def gradcheck_method(model: Network, method: str) -> tuple[str, str | None]:
+    """The method --gradcheck will use for ``model``, and why it is not the one asked for.
+
+    The complex step needs every module analytic; relu has a kink at 0, so a relu
+    network is checked by Richardson extrapolation instead (said in the note).
+    """
+    if method == "complex" and model.activation == "relu":
+        return "richardson", ("the complex step needs analytic layers and relu has a kink at 0: "
+                              "--gradcheck-method complex checks this network by richardson")
+    return method, None
+
+
+def check(run: Run, rows: int = 8, method: str = "central") -> dict[str, float]:
     """--gradcheck: on the first few training rows, before any training."""
     X, Y = run.scaled(run.train_rows[:rows])
-    run.gradcheck = gradcheck(run.model, X, Y, np.random.default_rng(run.config.training.seed))
+    run.gradcheck = gradcheck(run.model, X, Y, np.random.default_rng(run.config.training.seed),
+                              method=method)
     return run.gradcheck
 
 

@@ -1,8 +1,9 @@
-"""The four ways to a gradient at one point, side by side, with their errors and costs.
+"""The ways to a gradient at one point, side by side, with their errors and costs.
 
 :func:`compare` differentiates one expression at one point by reverse mode
-(backpropagation), forward mode, symbolic differentiation, and forward and
-central differences. Every method is timed the same way (the one harness of
+(backpropagation), forward mode, symbolic differentiation, forward and central
+differences, and numeric differentiation at its best: Richardson extrapolation
+(with its own error estimate) and the complex step. Every method is timed the same way (the one harness of
 :mod:`backprop.studies.timing`: warm, repeated, interleaved, medians), beside
 one forward pass, so that each method's cost also reads in forward passes.
 Symbolic differentiation is timed apart from the evaluation of its result: the
@@ -20,14 +21,30 @@ from backprop.studies.tables import Table, load_average, number, seconds
 from backprop.studies.timing import Timing, time_interleaved
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
-METHODS = ("reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference")
+METHODS = ("reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference",
+           "richardson", "complex_step")
 LABELS = {
     "reverse_mode": "reverse mode (backprop)",
     "forward_mode": "forward mode (tangents)",
     "symbolic": "symbolic (evaluation)",
     "forward_difference": "forward difference",
     "central_difference": "central difference",
+    "richardson": "Richardson extrapolation",
+    "complex_step": "complex step",
 }
+
+
+def check_methods(methods: Sequence[str] | None) -> list[str]:
+    """The methods asked for (``--methods``), in the table's order; all by default."""
+    from backprop.errors import InputError
+
+    if methods is None:
+        return list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise InputError(f"--methods: unknown method {', '.join(unknown) or '(none given)'} "
+                         f"(the methods: {','.join(METHODS)})")
+    return [m for m in METHODS if m in methods]
 MANY = 6  # more variables than this: one table row per method, the partials in JSON
 
 
@@ -54,6 +71,7 @@ class Method:
     passes: dict[str, int]  # counted: forward, backward, tangent or derivative passes
     timing: Timing | None  # per gradient
     forward_passes: float | None = None  # measured: time per gradient over one forward pass
+    error_estimate: dict[str, float] | None = None  # the method's own (absolute), if it has one
     abs_error: dict[str, float] = field(default_factory=dict)
     rel_error: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -64,7 +82,7 @@ class Method:
     def to_json(self) -> dict[str, Any]:
         return {"grad": self.grad, "abs_error": self.abs_error, "rel_error": self.rel_error,
                 "passes": self.passes, "seconds": self.timing.median if self.timing else None,
-                "forward_passes": self.forward_passes,
+                "forward_passes": self.forward_passes, "error_estimate": self.error_estimate,
                 "timing": self.timing.to_json() if self.timing else None, **self.extra}
 
 
@@ -99,30 +117,38 @@ class Comparison:
         from backprop.views.writers import fmt
 
         many = len(self.at) > MANY
-        rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "",
+        rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "", "",
                                   "1 forward", seconds(self.forward.median)]]
         for key in METHODS:
+            if key not in self.methods:
+                continue
             m = self.methods[key]
             label = LABELS[key]
             cost = [m.passes_text(), seconds(m.timing.median if m.timing else None)]
+            own = m.error_estimate
             if m.grad is None:
-                rows.append([label, "-", "-", "-", "-", *cost])
+                rows.append([label, "-", "-", "-", "-", "-", *cost])
             elif many:
                 rows.append([label, f"all {len(m.grad):,}", "(in --format json)",
                              number(max(m.abs_error.values(), default=None)),
-                             number(max(m.rel_error.values(), default=None)), *cost])
+                             number(max(m.rel_error.values(), default=None)),
+                             number(max(own.values(), default=None)) if own else "", *cost])
             else:
                 for v, g in m.grad.items():
                     rows.append([label, v, fmt(g), number(m.abs_error.get(v)),
-                                 number(m.rel_error.get(v)), *cost])
+                                 number(m.rel_error.get(v)), number(own.get(v)) if own else "",
+                                 *cost])
         ref = "the symbolic derivative" if self.reference == "symbolic" else "reverse mode"
         caption = (f"errors against {ref} evaluated in float64"
                    f"{' (the largest over the variables)' if many else ''}; time per gradient: the "
                    "median CPU time of interleaved samples after a warm call (their spread, and "
                    "each time in forward passes, in --format json)")
+        caption += "; estimate: the method's own estimate of its absolute error"
         notes = [f"graph nodes: {self.graph_nodes:,} (each shared subexpression once)"]
-        sym = self.methods["symbolic"]
-        if sym.grad is not None:
+        sym = self.methods.get("symbolic")
+        if sym is None:
+            pass
+        elif sym.grad is not None:
             notes.append(f"symbolic derivative: {sym.extra['size']:,} tree nodes, differentiated in "
                          f"{seconds(self.differentiation.median if self.differentiation else None)} "
                          "(once per expression, not counted above)")
@@ -132,8 +158,22 @@ class Comparison:
             notes.append(f"symbolic: no result: {sym.extra['error']}")
         if not many:
             for key in ("forward_difference", "central_difference"):
-                steps = ", ".join(f"h_{v} = {h:.3g}" for v, h in self.methods[key].extra["steps"].items())
-                notes.append(f"{LABELS[key]} steps: {steps}")
+                if key in self.methods:
+                    steps = ", ".join(f"h_{v} = {h:.3g}"
+                                      for v, h in self.methods[key].extra["steps"].items())
+                    notes.append(f"{LABELS[key]} steps: {steps}")
+            if "richardson" in self.methods and self.methods["richardson"].grad is not None:
+                steps = ", ".join(f"h_{v} = {h:.3g}"
+                                  for v, h in self.methods["richardson"].extra["steps"].items())
+                notes.append(f"Richardson extrapolation: central differences at "
+                             f"{numeric.RICHARDSON_STEPS} halving steps from "
+                             f"max(1,|x|)/{1 / numeric.RICHARDSON_FIRST_STEP:g}, "
+                             f"{numeric.RICHARDSON_LEVELS} levels; the estimate kept combines "
+                             f"steps down to {steps}")
+        cs = self.methods.get("complex_step")
+        if cs is not None:
+            notes.append(f"complex step: h = {cs.extra['h']:g}" if cs.grad is not None
+                         else f"complex step: no result: {cs.extra['error']}")
         expression = self.expression
         if len(expression) > 80:  # the whole text is in the JSON; cut at a term if there is one
             head, tail = expression[:40], expression[-30:]
@@ -142,7 +182,7 @@ class Comparison:
             expression = f"{head} + ... + {tail}"
         return [Table(f"Gradient of f = {expression} at {self._at_text()}  (f = {self.value!r})",
                       ["method", "variable", "partial derivative", "abs error", "rel error",
-                       "passes", "time per gradient"],
+                       "estimate", "passes", "time per gradient"],
                       rows, caption, right_align_from=2, notes=notes)]
 
 
@@ -189,15 +229,19 @@ def _symbolic(f: Any, names: Sequence[str], values: Mapping[str, float], max_siz
 
 def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
             max_size: int = DEFAULT_MAX_SIZE, wrt: Sequence[str] | None = None,
-            min_total: float = 0.05) -> Comparison:
+            min_total: float = 0.05, methods: Sequence[str] | None = None) -> Comparison:
     """Every method's gradient of the Function ``f`` at ``point``, with errors, costs and sizes.
 
     The exact reference is the symbolic derivative evaluated in float64; when
     symbolic differentiation hits its size cap, reverse mode stands in (and
     ``reference`` says so). Each method runs for at least ``min_total`` seconds.
+    ``methods`` (keys of :data:`METHODS`) chooses the ones run and timed.
     """
     import numpy as np
 
+    from backprop.errors import NotAnalyticError
+
+    chosen = check_methods(methods)
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
     values = {k: float(v) for k, v in point.items()}
@@ -214,17 +258,32 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
         "forward_mode": lambda: f.forward_mode_grad(wanted, **values),
         "forward_difference": lambda: numeric.gradient(f, values, numeric.FORWARD, eps, names),
         "central_difference": lambda: numeric.gradient(f, values, numeric.CENTRAL, eps, names),
+        "richardson": lambda: numeric.richardson(f, values, names),
+        "complex_step": lambda: numeric.complex_step(f, values, names),
     }
     if sym_eval is not None and sym_diff is not None:
         runs["symbolic"] = sym_eval
         runs["differentiation"] = sym_diff
     with np.errstate(all="ignore"):
         value, rev = f.value_and_grad(wanted, **values)  # checked: names, values
-        tangents = runs["forward_mode"]()
-        fd = runs["forward_difference"]()
-        cd = runs["central_difference"]()
+        tangents = runs["forward_mode"]() if "forward_mode" in chosen else None
+        fd = runs["forward_difference"]() if "forward_difference" in chosen else None
+        cd = runs["central_difference"]() if "central_difference" in chosen else None
+        rich = runs["richardson"]() if "richardson" in chosen else None
+        cs, cs_error = None, None
+        if "complex_step" in chosen:
+            try:
+                cs = runs["complex_step"]()
+            except NotAnalyticError as exc:
+                if chosen == ["complex_step"]:
+                    raise  # nothing else to show: the error itself (exit 2)
+                cs_error = str(exc)
         sym_grad = sym_eval() if sym_eval is not None else None
-        timings = time_interleaved(runs, min_total=min_total)
+        timed = {"forward_pass", *chosen, *(["differentiation"] if "symbolic" in chosen else [])}
+        if cs is None:
+            timed.discard("complex_step")
+        timings = time_interleaved({k: fn for k, fn in runs.items() if k in timed},
+                                   min_total=min_total)
     t_forward = timings["forward_pass"].median
 
     def method(key: str, grad: dict[str, float] | None, passes: dict[str, int], **extra: Any) -> Method:
@@ -232,23 +291,35 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
         return Method(key, grad, passes, t, t.median / t_forward if t and t_forward > 0 else None,
                       extra=extra)
 
-    methods = {
-        "reverse_mode": method("reverse_mode", {v: float(rev[v]) for v in names},
-                               {"forward": 1, "backward": 1}),
-        "forward_mode": method("forward_mode", {v: float(tangents[v]) for v in names},
-                               {"forward": 1, "tangent": n}),
-        "symbolic": method("symbolic", sym_grad, {"derivative_evaluation": n}, **sym_info,
-                           differentiation_seconds=(timings["differentiation"].median
-                                                    if "differentiation" in timings else None)),
-        "forward_difference": method("forward_difference", fd.grad, {"forward": fd.evals},
-                                     eps=fd.eps, steps=fd.steps, evals=fd.evals),
-        "central_difference": method("central_difference", cd.grad, {"forward": cd.evals},
-                                     eps=cd.eps, steps=cd.steps, evals=cd.evals),
+    made: dict[str, Callable[[], Method]] = {
+        "reverse_mode": lambda: method("reverse_mode", {v: float(rev[v]) for v in names},
+                                       {"forward": 1, "backward": 1}),
+        "forward_mode": lambda: method("forward_mode", {v: float(tangents[v]) for v in names},
+                                       {"forward": 1, "tangent": n}),
+        "symbolic": lambda: method("symbolic", sym_grad, {"derivative_evaluation": n}, **sym_info,
+                                   differentiation_seconds=(timings["differentiation"].median
+                                                            if "differentiation" in timings
+                                                            else None)),
+        "forward_difference": lambda: method("forward_difference", fd.grad, {"forward": fd.evals},
+                                             eps=fd.eps, steps=fd.steps, evals=fd.evals),
+        "central_difference": lambda: method("central_difference", cd.grad, {"forward": cd.evals},
+                                             eps=cd.eps, steps=cd.steps, evals=cd.evals),
+        "richardson": lambda: method("richardson", rich.grad, {"forward": rich.evals},
+                                     steps=rich.steps, evals=rich.evals),
+        # one real forward pass, shared, then one complex forward pass per variable
+        "complex_step": lambda: (method("complex_step", cs.grad, {"forward": 1,
+                                                                  "complex_forward": cs.evals},
+                                        h=cs.eps) if cs is not None else
+                                 method("complex_step", None, {"complex_forward": n},
+                                        h=None, error=cs_error)),
     }
+    methods = {k: made[k]() for k in chosen}
+    if "richardson" in methods:
+        methods["richardson"].error_estimate = rich.error_estimate
     if sym_grad is not None:
         exact, reference = sym_grad, "symbolic"
     else:
-        exact, reference = methods["reverse_mode"].grad, "reverse_mode"
+        exact, reference = {v: float(rev[v]) for v in names}, "reverse_mode"
     for m in methods.values():
         m.abs_error, m.rel_error = relative_errors(m.grad, exact)  # type: ignore[arg-type]
     return Comparison(f.text.strip() or str(f), values, float(value), f.size, reference,

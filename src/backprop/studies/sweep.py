@@ -2,7 +2,10 @@
 
 On log-log axes the errors draw a V: truncation error (~h forward, ~h^2
 central) on the right, rounding error (~eps |f| / h) on the left, the default
-steps of :mod:`backprop.numeric` near the bottom.
+steps of :mod:`backprop.numeric` near the bottom. Beside the V, the complex
+step Im f(x + ih)/h at the same steps: no subtraction, so no rounding arm: its
+error falls as h^2 and stays flat at the function's own rounding once h is
+small (its default step, 1e-100, is on that flat line).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from backprop import numeric
+from backprop.errors import NotAnalyticError
 from backprop.studies.tables import Table, number
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
@@ -54,11 +58,13 @@ class Sweep:
     reference: str
     exact: dict[str, float]
     rows: list[dict[str, Any]]
+    complex_step_error: str | None = None  # why there are no complex-step rows (a kink)
 
     def to_json(self) -> dict[str, Any]:
         return {"expression": self.expression, "at": self.at, "value": self.value,
                 "reference": self.reference, "exact": self.exact,
-                "machine_eps": numeric.MACHINE_EPS, "rows": self.rows}
+                "machine_eps": numeric.MACHINE_EPS, "rows": self.rows,
+                "complex_step_error": self.complex_step_error}
 
     def json_lines(self) -> list[dict[str, Any]]:
         return self.rows
@@ -73,7 +79,7 @@ class Sweep:
             best: dict[str, dict[str, Any]] = {}
             for method in (numeric.FORWARD, numeric.CENTRAL):
                 swept = [x for x in self.rows if x["variable"] == v and x["method"] == method
-                         and not x["default"]]
+                         and not x["default"]]  # the complex step's smallest is its flat line
                 if swept:
                     best[method] = min(swept, key=lambda x: x["abs_error"])
             by_h: dict[float, dict[str, dict[str, Any]]] = {}
@@ -81,32 +87,45 @@ class Sweep:
                 if x["variable"] == v:
                     by_h.setdefault(x["h_taken"] if x["default"] else x["h"], {})[x["method"]] = x
             rows = []
+            complex_rows = any(x["method"] == numeric.COMPLEX_STEP for x in self.rows)
+            methods = (numeric.FORWARD, numeric.CENTRAL) + ((numeric.COMPLEX_STEP,)
+                                                           if complex_rows else ())
             for h in sorted(by_h, reverse=True):
                 cells = by_h[h]
                 row: list[Any] = [f"{h:.3g}"]
                 notes = []
-                for method in (numeric.FORWARD, numeric.CENTRAL):
+                for method in methods:
                     x = cells.get(method)
                     row += ([fmt(x["estimate"]), number(x["rel_error"] if exact != 0 else x["abs_error"])]
                             if x else ["", ""])
+                    name = "complex" if method == numeric.COMPLEX_STEP else method
                     if x is not None and x["default"]:
-                        notes.append(f"default {method} step")
+                        notes.append(f"default {name} step")
                     elif x is not None and best.get(method) is x:
-                        notes.append(f"smallest {method} error")
+                        notes.append(f"smallest {name} error")
                 rows.append([*row, ", ".join(notes)])
             what = "rel error" if exact != 0 else "abs error"
+            columns = ["h", "forward difference", what, "central difference", what]
+            if complex_rows:
+                columns += ["complex step", what]
+            caption = (f"exact df/d{v} = {exact!r} ({ref} in float64); truncation error shrinks "
+                       "with h (forward ~ h, central ~ h^2) until rounding error (~ eps*|f|/h) "
+                       "takes over")
+            if complex_rows:
+                caption += ("; the complex step subtracts nothing: no rounding arm, its error "
+                            "stays flat")
+            elif self.complex_step_error:
+                caption += f"; complex step: {self.complex_step_error}"
             out.append(Table(
                 f"Finite differences of df/d{v} against the step h: f = {self.expression} at {at}",
-                ["h", "forward difference", what, "central difference", what, ""], rows,
-                caption=f"exact df/d{v} = {exact!r} ({ref} in float64); truncation error shrinks "
-                        "with h (forward ~ h, central ~ h^2) until rounding error (~ eps*|f|/h) "
-                        "takes over"))
+                [*columns, ""], rows, caption=caption))
         return out
 
 
 def sweep(f: Any, point: Mapping[str, float], wrt: Sequence[str] | None = None,
           steps: Sequence[float] | None = None, max_size: int = DEFAULT_MAX_SIZE) -> Sweep:
-    """Forward and central differences of each partial at ``point`` as the step h shrinks.
+    """Forward and central differences, and the complex step, of each partial at ``point``
+    as the step h shrinks.
 
     Each step is absolute and rounded as :func:`numeric.step` rounds it (so that
     x + h - x == h); the default steps (relative to max(1, |x|)) are measured
@@ -136,4 +155,27 @@ def sweep(f: Any, point: Mapping[str, float], wrt: Sequence[str] | None = None,
                 rows.append({"variable": v, "method": method, "h": taken if default else h,
                              "h_taken": taken, "default": default, "estimate": estimate,
                              "exact": e, "abs_error": abs_err, "rel_error": rel_err})
-    return Sweep(f.text.strip() or str(f), values, value, reference, exact, rows)
+    complex_error = None
+    try:
+        rows += _complex_rows(f, values, names, hs, exact)
+    except NotAnalyticError as exc:  # a kink at the point: the differences alone
+        complex_error = str(exc)
+    return Sweep(f.text.strip() or str(f), values, value, reference, exact, rows, complex_error)
+
+
+def _complex_rows(f: Any, values: dict[str, float], names: Sequence[str], hs: Sequence[float],
+                  exact: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The complex step at each step of the sweep and at its default step (1e-100)."""
+    from backprop.core.complex_step import STEP
+
+    rows = []
+    for v in names:
+        for h, default in [(h, False) for h in hs] + [(STEP, True)]:
+            estimate = numeric.complex_step(f, values, [v], h).grad[v]
+            e = exact[v]
+            abs_err = abs(estimate - e)
+            rel_err = abs_err / abs(e) if e != 0 else (0.0 if abs_err == 0 else math.inf)
+            rows.append({"variable": v, "method": numeric.COMPLEX_STEP, "h": h, "h_taken": h,
+                         "default": default, "estimate": estimate, "exact": e,
+                         "abs_error": abs_err, "rel_error": rel_err})
+    return rows

@@ -3,7 +3,8 @@
 Error against the step h for forward and central differences: on the right the
 truncation error falls with h (slope 1 forward, 2 central), on the left the
 rounding error grows as machine eps * |f| / h; the default steps sit near the
-bottom of each V. matplotlib is imported only when a plot is asked for.
+bottom of each V. The complex step, where the sweep has it, falls as h^2 and
+then stays flat: no subtraction, no rounding arm. matplotlib is imported only when a plot is asked for.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 from backprop.errors import BackpropError
 from backprop.views.plots.common import require_matplotlib, save_figure
 
-_COLORS = {"forward": "tab:blue", "central": "tab:orange"}
-_LABELS = {"forward": "forward difference", "central": "central difference"}
+_COLORS = {"forward": "tab:blue", "central": "tab:orange", "complex_step": "tab:green"}
+_LABELS = {"forward": "forward difference", "central": "central difference",
+           "complex_step": "complex step (no subtraction: no rounding arm)"}
 
 
 def plot_sweep(result: dict[str, Any], file: str | os.PathLike[str], title: str | None = None) -> None:
@@ -42,8 +44,10 @@ def plot_sweep(result: dict[str, Any], file: str | os.PathLike[str], title: str 
             # decade below every error of the panel.
             positive = [r[key] for r in rows if r["variable"] == v and 0 < r[key] < float("inf")]
             floor = 10.0 ** math.floor(math.log10(min(positive)) - 1) if positive else 1e-17
-            for method in ("forward", "central"):
+            for method in ("forward", "central", "complex_step"):
                 mine = [r for r in rows if r["variable"] == v and r["method"] == method]
+                if not mine:
+                    continue  # no complex step at a kink
                 sweep = [r for r in mine if not r["default"]]
                 errs = [r[key] for r in sweep]
                 ax.loglog([r["h_taken"] for r in sweep], [e if e > 0 else math.nan for e in errs],
@@ -51,9 +55,15 @@ def plot_sweep(result: dict[str, Any], file: str | os.PathLike[str], title: str 
                 zeros = [r["h_taken"] for r in sweep if r[key] == 0]
                 if zeros:
                     ax.loglog(zeros, [floor] * len(zeros), "o", mfc="none", color=_COLORS[method],
-                              ms=5, label=f"{method}: error exactly 0 (drawn at {floor:.0e})")
+                              ms=5, label=f"{method.replace('_', ' ')}: error exactly 0 (drawn at {floor:.0e})")
                 for r in mine:
-                    if r["default"]:
+                    if r["default"] and method == "complex_step":
+                        # h = 1e-100 is far off the axis: its error, flat, as a line across
+                        y = r[key] if r[key] > 0 else floor
+                        ax.axhline(y, color=_COLORS[method], lw=1.0, ls="--",
+                                   label=f"complex step at its default h = {r['h_taken']:.0e}"
+                                         f"{'' if r[key] > 0 else ' (error 0)'}")
+                    elif r["default"]:
                         y = r[key] if r[key] > 0 else floor
                         ax.loglog([r["h_taken"]], [y], "*", color=_COLORS[method], ms=15,
                                   mec="black", mew=0.6,
