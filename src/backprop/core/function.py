@@ -15,14 +15,13 @@ differentiates through :class:`Function`; the engine's passes stay private to
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from backprop.core import engine
+from backprop.core.constant import constant  # noqa: F401  (part of the façade)
 from backprop.core.graph import Graph
 from backprop.core.ops import Value
 from backprop.core.parser import parse_text
@@ -31,7 +30,6 @@ from backprop.core.printer import to_text
 from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
 from backprop.errors import ExpressionError, InputError
 
-_INF = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
 
 if TYPE_CHECKING:
     from backprop.core.trace import Trace
@@ -466,33 +464,3 @@ def parse(text: str, angle: str = "rad", vars: Iterable[str] | None = None) -> F
     return Function(parsed.graph, text, angle, parsed.warnings)
 
 
-def constant(text: str, what: str = "value") -> float:
-    """The value of a constant expression (``pi/4``, ``-1e-3``, ``2^-10``, ``sqrt(2)``).
-
-    Parsed and evaluated by the same parser and forward pass as any expression,
-    with no variables allowed. A plain number takes the fast path. Raises
-    InputError (naming ``what``) for a name, a syntax error, or a result that is
-    not finite (``1e400``, ``1/0``, ``log(-1)``); ``inf`` and ``nan`` spelled out
-    are taken as they are.
-    """
-    t = text.strip()
-    try:
-        value = float(t)
-    except ValueError:
-        value = None
-    if value is not None:
-        if math.isinf(value) and not _INF.fullmatch(t):
-            raise InputError(f"{what}: {t} is too large for a float64 (the largest is about 1.8e308)")
-        return value
-    try:
-        f = parse(t, vars=())
-    except ExpressionError as exc:
-        # one line: the point's text is short, and the reason says where it goes wrong
-        reason = ("a value cannot name a variable" if "declared variables" in exc.message
-                  else exc.message)
-        raise InputError(f"{what}: {t!r} is not a number nor a constant expression "
-                         f"({reason})") from None
-    v = float(f())
-    if not math.isfinite(v):
-        raise InputError(f"{what}: {t} is {v} (not a finite number)")
-    return v

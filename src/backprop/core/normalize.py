@@ -72,7 +72,6 @@ def _suggestion(ch: str) -> str:
 
 def refuse(text: str, pos: int) -> ExpressionError:
     """The error for a character the language does not have, with a hint where there is one."""
-    from backprop.core.parser import caret  # a function, imported late: parser imports us
 
     ch = text[pos]
     name = unicodedata.name(ch, "").lower()
@@ -146,3 +145,15 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
             raise refuse(text, i)
     origin.append(n)
     return "".join(out), origin
+
+
+def caret(text: str, pos: int, span: int = 40) -> str:
+    """The line around ``pos`` with a caret under it (long lines are windowed)."""
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    end = len(text) if end < 0 else end
+    lo, hi = max(start, pos - span), min(end, pos + span)
+    prefix = "..." if lo > start else ""
+    suffix = "..." if hi < end else ""
+    line = prefix + text[lo:hi] + suffix
+    return f"  {line}\n  {' ' * (len(prefix) + pos - lo)}^"

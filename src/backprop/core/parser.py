@@ -26,7 +26,7 @@ from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, 
 from backprop.errors import ExpressionError
 from backprop.core.ops import ALIASES, CONSTANTS, FUNCTIONS
 from backprop.core.graph import Graph, GraphBuilder
-from backprop.core.normalize import normalize
+from backprop.core.normalize import caret, normalize
 
 # Characters. Lark's LALR parser costs ~15 us and ~400 bytes per token, and the
 # worst text is one token per character ("----...x"): at 1,000,000 characters that
@@ -64,7 +64,7 @@ class _ToGraph(Transformer):
         return pos if self.origin is None else self.origin[min(pos, len(self.origin) - 1)]
 
     def _error(self, token: Token, message: str) -> ExpressionError:
-        return ExpressionError(message, _caret(self.text, self.where(token.start_pos or 0)))
+        return ExpressionError(message, caret(self.text, self.where(token.start_pos or 0)))
 
     def start(self, c: list) -> list[int]:
         return list(c)
@@ -215,19 +215,6 @@ def typo_warnings(variables: Sequence[str]) -> list[str]:
     return out
 
 
-def caret(text: str, pos: int, span: int = 40) -> str:
-    """The line around ``pos`` with a caret under it (long lines are windowed)."""
-    start = text.rfind("\n", 0, pos) + 1
-    end = text.find("\n", pos)
-    end = len(text) if end < 0 else end
-    lo, hi = max(start, pos - span), min(end, pos + span)
-    prefix = "..." if lo > start else ""
-    suffix = "..." if hi < end else ""
-    line = prefix + text[lo:hi] + suffix
-    return f"  {line}\n  {' ' * (len(prefix) + pos - lo)}^"
-
-
-_caret = caret
 
 
 _lock = threading.Lock()
@@ -405,7 +392,7 @@ def parse_text(text: str, angle: str = "rad", vars: Iterable[str] | None = None,
             pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(parsed)
             if isinstance(exc, UnexpectedEOF):
                 pos = len(parsed.rstrip())
-            raise ExpressionError(_describe(exc, parsed), _caret(text, t.where(pos))) from None
+            raise ExpressionError(_describe(exc, parsed), caret(text, t.where(pos))) from None
         except ExpressionError:
             raise
         except Exception as exc:  # lark wraps callback errors in VisitError on some paths
@@ -416,7 +403,7 @@ def parse_text(text: str, angle: str = "rad", vars: Iterable[str] | None = None,
         if len(out) > 1 and not several:
             raise ExpressionError(f"';' separates {len(out)} expressions; one is expected here "
                                   "(only grad takes several, for their Jacobian)",
-                                  _caret(text, text.index(";")))
+                                  caret(text, text.index(";")))
         graph = t.b.finish(out[-1], tuple(out))
         t.b = GraphBuilder()  # drop the reference; the graph is the caller's now
     warnings = () if declared is not None else tuple(typo_warnings(graph.variables))

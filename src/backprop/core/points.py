@@ -33,7 +33,7 @@ CHUNK_ROWS = 65_536
 
 def _number(text: str, what: str) -> float:
     """A number, or a constant expression (pi/4, 2^-10) evaluated by the parser and engine."""
-    from backprop.core.function import constant  # above this module: imported when used
+    from backprop.core.constant import constant
 
     return constant(text, what)
 

@@ -9,15 +9,19 @@ node index) are what a drawing of the graph annotates.
 
 from __future__ import annotations
 
+
+
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from backprop.core.function import Function
 from backprop.core.graph import CONST, VAR
 from backprop.core.printer import format_number, module_label
 from backprop.core.ops import CONSTANTS, PRIMITIVES
+
+if TYPE_CHECKING:  # the façade calls this module; the type is for readers only
+    from backprop.core.function import Function
 
 
 @dataclass
