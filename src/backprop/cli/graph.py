@@ -88,12 +88,7 @@ def graph(
                              "with --at, e.g. --at -4.499 or --at x=1,y=2")
         page = lesson_page(f, point, split_names(wrt, "--wrt", f.variables), warn=warn)
         data = page.encode("utf-8")
-        if output is None:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            write_atomically(output, data)
+        _emit(data, output)
         return
     d = drawing.build(f, point)
     if d.large:
@@ -112,6 +107,11 @@ def graph(
     else:
         text = drawing.to_dot(d)
         data = text.encode("utf-8") if fmt is GraphFormat.dot else drawing.render(text, fmt.value)
+    _emit(data, output)
+
+
+def _emit(data: bytes, output: str | None) -> None:
+    """The drawing's bytes to stdout, or written atomically to OUTPUT."""
     if output is None:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
