@@ -182,8 +182,37 @@ def imported_after(args: list[str]) -> set[str]:
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_csv_and_json_do_not_load_rich(fmt: str) -> None:
     mods = imported_after(["grad", "x^2", "--at", "3", "--format", fmt])
-    assert "backprop.cli.grad" in mods and "numpy" in mods
+    assert "backprop.cli.grad" in mods
     assert not any(m == "rich" or m.startswith("rich.") for m in mods)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_points_typed_one_by_one_do_not_load_numpy(fmt: str) -> None:
+    """One point or a few: the float passes (the math module), no numpy to import."""
+    mods = imported_after(["grad", "2/sin(exp(-x))", "--at", "-4.499", "--at", "x=pi/4",
+                           "--format", fmt])
+    assert "backprop.core.scalar" in mods
+    assert not any(m == "numpy" or m.startswith("numpy.") for m in mods)
+
+
+@pytest.mark.parametrize("args", [
+    ["grad", "x^2", "--at", "-"],  # a stream: arrays
+    ["grad", "log(x)", "--at", "0", "--format", "csv"],  # math raises: numpy's -inf and warning
+    ["grad", "x^2", "--at", "inf", "--format", "csv"],  # not finite: numpy's passes
+])
+def test_streams_and_non_finite_points_do_load_numpy(args: list[str]) -> None:
+    """The check above can fail: where the float passes cannot answer, numpy's do."""
+    code = textwrap.dedent(f"""
+        import contextlib, io, sys
+        from backprop.cli import main
+        sys.stdin = io.StringIO("3\\n")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = main({args!r})
+        assert code == 0, code
+        print("numpy" in sys.modules)
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (p.returncode, p.stdout.strip()) == (0, "True"), p.stderr
 
 
 def test_a_table_loads_rich() -> None:

@@ -1,7 +1,8 @@
 """Constant expressions as numbers: ``--at pi/4``, ``--from x=2^-10``.
 
 Below the façade and the point readers, so both can use it: it parses with the
-same parser and evaluates with the same forward pass as any expression.
+same parser and evaluates with the same forward pass as any expression at one
+point (core/scalar.py).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 
-from backprop.core import engine
 from backprop.core.parser import parse_text
+from backprop.core.scalar import FloatPasses
 from backprop.errors import ExpressionError, InputError
 
 _INF = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
@@ -42,8 +43,14 @@ def constant(text: str, what: str = "value") -> float:
                   else exc.message)
         raise InputError(f"{what}: {t!r} is not a number nor a constant expression "
                          f"({reason})") from None
-    vals = engine.forward(graph, engine.Plan.of(graph), {})
-    v = float(vals[graph.output])  # type: ignore[arg-type]
+    found = FloatPasses(graph, ())({})
+    if found is not None:
+        v = found[0]
+    else:  # math raised, or the value is not finite: numpy's IEEE value says which
+        from backprop.core import engine
+
+        vals = engine.forward(graph, engine.Plan.of(graph), {})
+        v = float(vals[graph.output])  # type: ignore[arg-type]
     if not math.isfinite(v):
         raise InputError(f"{what}: {t} is {v} (not a finite number)")
     return v

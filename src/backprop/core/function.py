@@ -7,7 +7,10 @@ differentiates through :class:`Function`; the engine's passes stay private to
 * the value and gradient at one point or at arrays of points
   (:meth:`Function.value_and_grad`, :meth:`Function.gradients`),
 * the same over a stream of chunks of points (:meth:`Function.stream`),
-* a fast path for one point of Python floats, for loops that take thousands of
+* one point of Python floats by the float passes, with the math module and no
+  numpy (:meth:`Function.float_passes`; ``value_and_grad(x=1.0)`` and points
+  typed with ``--at`` go there first),
+* a fast path for one point of numpy scalars, for loops that take thousands of
   steps (:meth:`Function.value_and_grad_at`),
 * the recorded forward and backward passes (:meth:`Function.trace`),
 * which module first produced a nan or inf (:meth:`Function.diagnose`).
@@ -15,12 +18,10 @@ differentiates through :class:`Function`; the engine's passes stay private to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
-
-from backprop.core import engine
 from backprop.core.constant import constant  # noqa: F401  (part of the façade)
 from backprop.core.graph import Graph
 from backprop.core.ops import Value
@@ -29,13 +30,32 @@ from backprop.core.points import check_variables, parse_point_or_empty
 from backprop.core.printer import to_text
 from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
 from backprop.errors import ExpressionError, InputError
-
+from backprop.lazy import numpy_on_first_use
 
 if TYPE_CHECKING:
-    from backprop.core.trace import Trace
+    import numpy as np
 
-# threads for a batch (BACKPROP_THREADS, else the cores): the commands' --threads default
-default_threads = engine.default_threads
+    from backprop.core import engine
+    from backprop.core.scalar import FloatPasses
+    from backprop.core.trace import Trace
+else:
+    # One point of floats runs the float passes (core/scalar.py): parsing and that
+    # need neither numpy nor the engine, so a one-point command starts faster.
+    np = numpy_on_first_use(globals())
+
+    class _EngineOnFirstUse:
+        def __getattr__(self, name: str) -> Any:
+            from backprop.core import engine as loaded
+
+            globals()["engine"] = loaded
+            return getattr(loaded, name)
+
+    engine = _EngineOnFirstUse()
+
+
+def default_threads() -> int:
+    """Threads for a batch (BACKPROP_THREADS, else the cores): the commands' --threads default."""
+    return engine.default_threads()  # type: ignore[no-any-return]
 
 
 def _as_input(name: str, v: Any) -> Value:
@@ -70,7 +90,10 @@ class Function:
     text: str = ""
     angle: str = "rad"
     warnings: tuple[str, ...] = ()  # names that look like typos ("sinx"): the caller shows them
-    _plan: engine.Plan = field(init=False, repr=False)
+    _planned: engine.Plan | None = field(init=False, repr=False, default=None, compare=False)
+    # the float passes at one point, per wrt (core/scalar.py), built on first use
+    _float_passes: dict[tuple[str, ...], FloatPasses] = field(
+        init=False, repr=False, default_factory=dict, compare=False)
     # second-order plans (the backward pass built as a graph), one per wrt, built on first use
     _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
     _variables: tuple[str, ...] = field(init=False, repr=False, default=(), compare=False)
@@ -78,8 +101,14 @@ class Function:
         init=False, repr=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
-        self._plan = engine.Plan.of(self.graph)
         self._variables = self.graph.variables  # a scan of every node: once
+
+    @property
+    def _plan(self) -> engine.Plan:
+        plan = self._planned
+        if plan is None:
+            plan = self._planned = engine.Plan.of(self.graph)
+        return plan
 
     @classmethod
     def from_graph(cls, graph: Graph, text: str = "", angle: str = "rad") -> Function:
@@ -155,6 +184,9 @@ class Function:
                 if type(values.get(v)) is not float:
                     break
             else:
+                found = self.float_passes(self.variables)(values)
+                if found is not None:
+                    return found[0], dict(zip(self.variables, found[1]))
                 at = self._at_every_variable
                 if at is None:
                     at = self._at_every_variable = self.gradient_at_fn(self.variables)
@@ -260,6 +292,13 @@ class Function:
         so ten million points never sit in memory at once.
         """
         names = self._check_wrt(wrt)
+        given = getattr(chunks, "given", None)  # points typed one by one, not a stream
+        if given is not None and all(type(p.get(v)) is float and math.isfinite(p[v])
+                                     for p in given for v in self.variables):
+            block = self._float_rows(given, names)
+            if block is not None:
+                yield block
+                return
         for chunk in chunks:
             # an id, a label, a step read with the points passes through to the rows
             yield passing_through(self._block(chunk, names, threads), chunk)
@@ -289,6 +328,33 @@ class Function:
                          lambda what: self._diagnosis(engine.forward(graph, plan, inputs), what))
 
     # ---- one point, fast -------------------------------------------------------------------
+
+    def float_passes(self, wrt: Sequence[str]) -> FloatPasses:
+        """The forward and backward passes at one point of Python floats, with the math
+        module (see :mod:`backprop.core.scalar`): called with a point, they give the value
+        and the partials in ``wrt``'s order, or None where numpy's passes must say what
+        is not finite."""
+        key = tuple(wrt)
+        passes = self._float_passes.get(key)
+        if passes is None:
+            from backprop.core.scalar import FloatPasses
+
+            passes = self._float_passes[key] = FloatPasses(self.graph, key)
+        return passes
+
+    def _float_rows(self, points: Sequence[Mapping[str, float]],
+                    wrt: Sequence[str]) -> Gradients | None:
+        """Points given one by one (``--at``), by the float passes: a block of rows, or
+        None when one of them needs numpy's passes (a value or partial not finite)."""
+        passes, names = self.float_passes(wrt), self.variables
+        rows = []
+        for point in points:
+            found = passes(point)
+            if found is None:
+                return None
+            rows.append([*(point[v] for v in names), found[0], *found[1]])
+        return Gradients(tuple(names), tuple(wrt), rows)
+
 
     def value_and_grad_at(self, point: dict[str, float],
                           wrt: Sequence[str]) -> tuple[float, list[float]]:

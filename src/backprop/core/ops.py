@@ -9,6 +9,9 @@ Jacobian is diagonal and is never built: the table stores the diagonal, the
 * the symbolic differentiator reads the same derivative written as a template
   in the expression language itself (``x`` and ``y`` stand for the arguments),
 * the printer reads the name, the infix symbol and the precedence,
+* one point of Python floats (``core/scalar.py``) runs ``scalar``: the same
+  forward and local derivatives with the math module, so that parsing and one
+  point need no numpy (numpy is imported when an array pass first runs),
 * the complex step (f'(x) ~ Im f(x + ih)/h) runs the forward pass on complex
   numbers: ``complex_forward`` where ``forward`` is not complex-safe, and
   ``analytic=False`` with a ``kink`` test for the modules with a kink.
@@ -36,11 +39,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
-import numpy as np
+from backprop.lazy import numpy_on_first_use
 
-Value = Union[float, np.ndarray]
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_on_first_use(globals())  # parsing and printing read the table without numpy
+
+Value = Union[float, "np.ndarray"]
 Partial = Callable[..., Value]
 
 
@@ -48,7 +56,7 @@ Partial = Callable[..., Value]
 class Primitive:
     name: str  # the name in the language (function) or the node's name (operator)
     arity: int
-    forward: Callable[..., Value]
+    numpy_forward: Callable[..., Value] | str  # a function, or the name of numpy's ufunc
     partials: tuple[Partial, ...]  # local derivative w.r.t. each argument
     derivative: tuple[str, ...]  # the same, as expression templates in x (and y)
     symbol: str | None = None  # infix or prefix symbol; None: printed as name(args)
@@ -62,6 +70,20 @@ class Primitive:
     complex_forward: Callable[..., Value] | None = None
     analytic: bool = True
     kink: Callable[..., Value] | None = None
+    # One point of Python floats, with the math module (no numpy): the forward, then the
+    # local derivative w.r.t. each argument. None: ``forward`` and ``partials`` are plain
+    # Python arithmetic already. Where math raises (log 0, exp 1000, 1/0) the caller falls
+    # back to numpy, whose IEEE results (inf, nan) and warnings the commands report.
+    scalar: tuple[Callable[..., float], ...] | None = None
+
+    @property
+    def forward(self) -> Callable[..., Value]:
+        """The forward on floats and arrays (numpy's ufunc, looked up at first use)."""
+        fn = self.numpy_forward
+        if isinstance(fn, str):
+            fn = getattr(np, fn)
+            object.__setattr__(self, "numpy_forward", fn)
+        return fn
 
     def forward_complex(self) -> Callable[..., Value]:
         """The forward pass to run on complex arguments (the complex step)."""
@@ -136,12 +158,13 @@ _NAN_C = complex(math.nan, math.nan)
 # Each is the analytic continuation of the real forward; see the module docstring.
 
 
-def _guarded(fn: Callable[..., Value], real_fn: Callable[..., Value],
-             analytic_at: Callable[..., Value]) -> Callable[..., Value]:
-    """``fn`` where ``analytic_at(real part)`` holds; elsewhere nan if the argument is
-    perturbed (no derivative there), and the real forward of the real part if it is not."""
+def _guarded(name: str, analytic_at: Callable[..., Value]) -> Callable[..., Value]:
+    """numpy's ufunc ``name`` where ``analytic_at(real part)`` holds; elsewhere nan if the
+    argument is perturbed (no derivative there), and the real function of the real part
+    if it is not."""
 
     def forward(z: Value) -> Value:
+        fn = real_fn = getattr(np, name)
         out = fn(z)
         bad = ~analytic_at(np.real(z))
         if not np.any(bad):
@@ -228,9 +251,62 @@ def _positive(re: Value) -> Value:
 def _inside_unit(re: Value) -> Value:
     return np.abs(re) < 1
 
+# ---- one point of Python floats (the math module) ------------------------------------------
+# Each mirrors its numpy forward or local derivative above operation for operation, so the
+# two differ at most where math's and numpy's elementary functions round differently.
+
+
+def _pow_base_float(ans: float, x: float, y: float) -> float:
+    if y == 0.0:
+        return 0.0
+    if y == 1.0:
+        return 1.0
+    if y == 2.0:
+        return 2.0 * x
+    return y * math.pow(x, y - 1.0)
+
+
+def _pow_exponent_float(ans: float, x: float, y: float) -> float:
+    return ans * math.log(x)
+
+
+def _logaddexp0_float(t: float) -> float:
+    # log(1 + exp(t)), computed as numpy's logaddexp(0, t) computes it
+    if t == 0.0:
+        return _LN2
+    if t < 0.0:
+        return math.log1p(math.exp(t))
+    return t + math.log1p(math.exp(-t))
+
+
+def _sigmoid_float(x: float) -> float:
+    return math.exp(-_logaddexp0_float(-x))
+
+
+def _step_float(x: float) -> float:
+    return 1.0 if x > 0 else 0.0
+
+
+def _sign_float(x: float) -> float:
+    return 1.0 if x > 0 else -1.0 if x < 0 else x + 0.0  # 0.0 for +-0.0, nan for nan
+
+
+def _tie_split_float(x: float, y: float) -> float:
+    return 1.0 if x > y else 0.5 if x == y else 0.0
+
+
+def _max_float(x: float, y: float) -> float:
+    return x if x > y or x != x else y  # as np.maximum: nan wins, a tie gives y
+
+
+def _min_float(x: float, y: float) -> float:
+    return x if x < y or x != x else y
+
+
 # ---- operators ------------------------------------------------------------
 # Operators are written with Python's operators rather than np.add & co.: on
 # numpy scalars they are ten times faster, and on arrays they are the same ufuncs.
+# A string forward names numpy's ufunc, looked up when a pass first runs.
 _add(Primitive("add", 2, lambda x, y: x + y, (_one, _one), ("1", "1"), "+", ADD))
 _add(Primitive("sub", 2, lambda x, y: x - y, (_one, _minus_one), ("1", "-1"), "-", ADD))
 _add(Primitive("mul", 2, lambda x, y: x * y,
@@ -238,80 +314,110 @@ _add(Primitive("mul", 2, lambda x, y: x * y,
 _add(Primitive("div", 2, lambda x, y: x / y,
                (lambda a, x, y: 1.0 / y, lambda a, x, y: -a / y), ("1/y", "-x/y^2"), "/", MUL,
                complex_forward=_div_complex))
-_add(Primitive("pow", 2, np.power, (_pow_base, _pow_exponent),
+_add(Primitive("pow", 2, "power", (_pow_base, _pow_exponent),
                ("y*x^(y-1)", "x^y*log(x)"), "^", POW, right_assoc=True,
-               complex_forward=_pow_complex))
+               complex_forward=_pow_complex,
+               scalar=(math.pow, _pow_base_float, _pow_exponent_float)))
 _add(Primitive("neg", 1, lambda x: -x, (_minus_one,), ("-1",), "-", NEG))
 
 # ---- functions of one argument ---------------------------------------------
-_add(Primitive("sin", 1, np.sin, (lambda a, x: np.cos(x),), ("cos(x)",), angle_in=True))
-_add(Primitive("cos", 1, np.cos, (lambda a, x: -np.sin(x),), ("-sin(x)",), angle_in=True))
-_add(Primitive("tan", 1, np.tan, (lambda a, x: 1.0 + a * a,), ("1+tan(x)^2",), angle_in=True))
-_add(Primitive("asin", 1, np.arcsin,
+_add(Primitive("sin", 1, "sin", (lambda a, x: np.cos(x),), ("cos(x)",), angle_in=True,
+               scalar=(math.sin, lambda a, x: math.cos(x))))
+_add(Primitive("cos", 1, "cos", (lambda a, x: -np.sin(x),), ("-sin(x)",), angle_in=True,
+               scalar=(math.cos, lambda a, x: -math.sin(x))))
+_add(Primitive("tan", 1, "tan", (lambda a, x: 1.0 + a * a,), ("1+tan(x)^2",), angle_in=True,
+               scalar=(math.tan, lambda a, x: 1.0 + a * a)))
+_add(Primitive("asin", 1, "arcsin",
                (lambda a, x: 1.0 / np.sqrt(1.0 - x * x),), ("1/sqrt(1-x^2)",), angle_out=True,
-               complex_forward=_guarded(np.arcsin, np.arcsin, _inside_unit)))
-_add(Primitive("acos", 1, np.arccos,
+               complex_forward=_guarded("arcsin", _inside_unit),
+               scalar=(math.asin, lambda a, x: 1.0 / math.sqrt(1.0 - x * x))))
+_add(Primitive("acos", 1, "arccos",
                (lambda a, x: -1.0 / np.sqrt(1.0 - x * x),), ("-1/sqrt(1-x^2)",), angle_out=True,
-               complex_forward=_guarded(np.arccos, np.arccos, _inside_unit)))
-_add(Primitive("atan", 1, np.arctan,
-               (lambda a, x: 1.0 / (1.0 + x * x),), ("1/(1+x^2)",), angle_out=True))
+               complex_forward=_guarded("arccos", _inside_unit),
+               scalar=(math.acos, lambda a, x: -1.0 / math.sqrt(1.0 - x * x))))
+_add(Primitive("atan", 1, "arctan",
+               (lambda a, x: 1.0 / (1.0 + x * x),), ("1/(1+x^2)",), angle_out=True,
+               scalar=(math.atan, lambda a, x: 1.0 / (1.0 + x * x))))
 # hypot(x, 1), not sqrt(x^2+1): no overflow of x^2 for |x| > 1e154.
-_add(Primitive("asinh", 1, np.arcsinh, (lambda a, x: 1.0 / np.hypot(x, 1.0),), ("1/sqrt(x^2+1)",)))
+_add(Primitive("asinh", 1, "arcsinh", (lambda a, x: 1.0 / np.hypot(x, 1.0),), ("1/sqrt(x^2+1)",),
+               scalar=(math.asinh, lambda a, x: 1.0 / math.hypot(x, 1.0))))
 # sqrt(x-1)*sqrt(x+1), not sqrt(x^2-1): no overflow of x^2 and no cancellation near 1.
-_add(Primitive("acosh", 1, np.arccosh, (lambda a, x: 1.0 / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0)),),
+_add(Primitive("acosh", 1, "arccosh", (lambda a, x: 1.0 / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0)),),
                ("1/(sqrt(x-1)*sqrt(x+1))",),
-               complex_forward=_guarded(np.arccosh, np.arccosh, lambda x: x > 1.0)))
-_add(Primitive("atanh", 1, np.arctanh, (lambda a, x: 1.0 / ((1.0 - x) * (1.0 + x)),),
+               complex_forward=_guarded("arccosh", lambda x: x > 1.0),
+               scalar=(math.acosh, lambda a, x: 1.0 / (math.sqrt(x - 1.0) * math.sqrt(x + 1.0)))))
+_add(Primitive("atanh", 1, "arctanh", (lambda a, x: 1.0 / ((1.0 - x) * (1.0 + x)),),
                ("1/((1-x)*(1+x))",),
-               complex_forward=_guarded(np.arctanh, np.arctanh, lambda x: np.abs(x) < 1.0)))
-_add(Primitive("sinh", 1, np.sinh, (lambda a, x: np.cosh(x),), ("cosh(x)",)))
-_add(Primitive("cosh", 1, np.cosh, (lambda a, x: np.sinh(x),), ("sinh(x)",)))
+               complex_forward=_guarded("arctanh", lambda x: np.abs(x) < 1.0),
+               scalar=(math.atanh, lambda a, x: 1.0 / ((1.0 - x) * (1.0 + x)))))
+_add(Primitive("sinh", 1, "sinh", (lambda a, x: np.cosh(x),), ("cosh(x)",),
+               scalar=(math.sinh, lambda a, x: math.cosh(x))))
+_add(Primitive("cosh", 1, "cosh", (lambda a, x: np.sinh(x),), ("sinh(x)",),
+               scalar=(math.cosh, lambda a, x: math.sinh(x))))
 # 1/cosh(x)^2, not 1 - tanh(x)^2: the latter cancels to 0 (or loses all digits) for |x| > ~10.
-_add(Primitive("tanh", 1, np.tanh, (lambda a, x: 1.0 / np.square(np.cosh(x)),), ("1/cosh(x)^2",)))
-_add(Primitive("exp", 1, np.exp, (lambda a, x: a,), ("exp(x)",)))
-_add(Primitive("log", 1, np.log, (lambda a, x: 1.0 / x,), ("1/x",),
-               complex_forward=_guarded(np.log, np.log, _positive)))
-_add(Primitive("log2", 1, np.log2, (lambda a, x: 1.0 / (x * _LN2),), ("1/(x*log(2))",),
-               complex_forward=_guarded(np.log2, np.log2, _positive)))
-_add(Primitive("log10", 1, np.log10, (lambda a, x: 1.0 / (x * _LN10),), ("1/(x*log(10))",),
-               complex_forward=_guarded(np.log10, np.log10, _positive)))
-_add(Primitive("sqrt", 1, np.sqrt, (lambda a, x: 0.5 / a,), ("0.5/sqrt(x)",),
-               complex_forward=_guarded(np.sqrt, np.sqrt, _positive)))
-_add(Primitive("abs", 1, np.abs, (lambda a, x: np.sign(x),), ("sign(x)",),  # abs'(0) = 0
-               complex_forward=_abs_complex, analytic=False, kink=_at_zero))
+_add(Primitive("tanh", 1, "tanh", (lambda a, x: 1.0 / np.square(np.cosh(x)),), ("1/cosh(x)^2",),
+               scalar=(math.tanh, lambda a, x: 1.0 / (math.cosh(x) * math.cosh(x)))))
+_add(Primitive("exp", 1, "exp", (lambda a, x: a,), ("exp(x)",),
+               scalar=(math.exp, lambda a, x: a)))
+_add(Primitive("log", 1, "log", (lambda a, x: 1.0 / x,), ("1/x",),
+               complex_forward=_guarded("log", _positive),
+               scalar=(math.log, lambda a, x: 1.0 / x)))
+_add(Primitive("log2", 1, "log2", (lambda a, x: 1.0 / (x * _LN2),), ("1/(x*log(2))",),
+               complex_forward=_guarded("log2", _positive),
+               scalar=(math.log2, lambda a, x: 1.0 / (x * _LN2))))
+_add(Primitive("log10", 1, "log10", (lambda a, x: 1.0 / (x * _LN10),), ("1/(x*log(10))",),
+               complex_forward=_guarded("log10", _positive),
+               scalar=(math.log10, lambda a, x: 1.0 / (x * _LN10))))
+_add(Primitive("sqrt", 1, "sqrt", (lambda a, x: 0.5 / a,), ("0.5/sqrt(x)",),
+               complex_forward=_guarded("sqrt", _positive),
+               scalar=(math.sqrt, lambda a, x: 0.5 / a)))
+_add(Primitive("abs", 1, "abs", (lambda a, x: np.sign(x),), ("sign(x)",),  # abs'(0) = 0
+               complex_forward=_abs_complex, analytic=False, kink=_at_zero,
+               scalar=(abs, lambda a, x: _sign_float(x))))
 _add(Primitive("sigmoid", 1, _sigmoid,
                # sigmoid(x)*sigmoid(-x): 1 - sigmoid(x) would cancel for large x
                (lambda a, x: a * _sigmoid(-x),), ("sigmoid(x)*sigmoid(-x)",),
-               complex_forward=_sigmoid_complex))  # np.logaddexp takes no complex numbers
+               complex_forward=_sigmoid_complex,  # np.logaddexp takes no complex numbers
+               scalar=(_sigmoid_float, lambda a, x: a * _sigmoid_float(-x))))
 # 0*x keeps nan a nan; + 0.0 turns the -0.0 of 0*(negative) into 0.0, as PyTorch returns
 _add(Primitive("relu", 1, lambda x: np.where(x > 0, x, 0.0 * x) + 0.0,
                (lambda a, x: _step(x),), ("step(x)",),  # relu'(0) = 0
                # complex: numpy orders complex numbers by their real part first
-               analytic=False, kink=_at_zero))
+               analytic=False, kink=_at_zero,
+               scalar=(lambda x: (x if x > 0 else 0.0 * x) + 0.0, lambda a, x: _step_float(x))))
 _add(Primitive("softplus", 1, lambda x: np.logaddexp(0.0, x),
-               (lambda a, x: _sigmoid(x),), ("sigmoid(x)",), complex_forward=_softplus_complex))
+               (lambda a, x: _sigmoid(x),), ("sigmoid(x)",), complex_forward=_softplus_complex,
+               scalar=(_logaddexp0_float, lambda a, x: _sigmoid_float(x))))
 # sign and step are in the language so that derivatives of abs, relu, max and
 # min can be written in it; their own derivative is 0 (almost everywhere).
-_add(Primitive("sign", 1, np.sign, (_zero,), ("0",),
-               complex_forward=_sign_complex, analytic=False, kink=_at_zero))
-_add(Primitive("step", 1, _step, (_zero,), ("0",), analytic=False, kink=_at_zero))
+_add(Primitive("sign", 1, "sign", (_zero,), ("0",),
+               complex_forward=_sign_complex, analytic=False, kink=_at_zero,
+               scalar=(_sign_float, _zero)))
+_add(Primitive("step", 1, _step, (_zero,), ("0",), analytic=False, kink=_at_zero,
+               scalar=(_step_float, _zero)))
 
 # ---- functions of two arguments --------------------------------------------
 # pow(a, b) is the same module as a^b; the parser maps the call onto "pow".
-_add(Primitive("max", 2, np.maximum,
+_add(Primitive("max", 2, "maximum",
                (lambda a, x, y: _tie_split(x, y), lambda a, x, y: _tie_split(y, x)),
                ("(1+sign(x-y))/2", "(1+sign(y-x))/2"),
-               analytic=False, kink=_at_tie))  # complex: ordered by the real part first
-_add(Primitive("min", 2, np.minimum,
+               analytic=False, kink=_at_tie,  # complex: ordered by the real part first
+               scalar=(_max_float, lambda a, x, y: _tie_split_float(x, y),
+                       lambda a, x, y: _tie_split_float(y, x))))
+_add(Primitive("min", 2, "minimum",
                (lambda a, x, y: _tie_split(y, x), lambda a, x, y: _tie_split(x, y)),
                ("(1+sign(y-x))/2", "(1+sign(x-y))/2"),
-               analytic=False, kink=_at_tie))
+               analytic=False, kink=_at_tie,
+               scalar=(_min_float, lambda a, x, y: _tie_split_float(y, x),
+                       lambda a, x, y: _tie_split_float(x, y))))
 # atan2(y, x): the angle of the point (x, y), in (-pi, pi]. Templates: x and y are the
 # first and second argument, so d/dy = x/(x^2+y^2) is written "y/(x^2+y^2)" here.
-_add(Primitive("atan2", 2, np.arctan2,
+_add(Primitive("atan2", 2, "arctan2",
                (lambda a, y, x: x / (x * x + y * y), lambda a, y, x: -y / (x * x + y * y)),
                ("y/(x^2+y^2)", "-x/(x^2+y^2)"), angle_out=True,
-               complex_forward=_atan2_complex))
+               complex_forward=_atan2_complex,
+               scalar=(math.atan2, lambda a, y, x: x / (x * x + y * y),
+                       lambda a, y, x: -y / (x * x + y * y))))
 FUNCTIONS["pow"] = PRIMITIVES["pow"]
 
 # Other names for functions, read by the parser (printing uses the name above).

@@ -22,11 +22,15 @@ from __future__ import annotations
 import csv
 import json
 import math
-from typing import IO, Any, Iterable, Iterator, Sequence
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from backprop.errors import InputError
+from backprop.lazy import numpy_on_first_use
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_on_first_use(globals())  # points typed on the command line need no arrays
 
 CHUNK_ROWS = 65_536
 
@@ -140,15 +144,18 @@ class PointStream:
     Iterating gives :class:`PointChunk` objects. ``names`` are the pass-through
     columns (known before the first chunk, so a CSV header can be written);
     ``single`` is the point when exactly one POINT was given on the command
-    line; ``streaming`` is true for stdin and files.
+    line; ``given`` every POINT given there (None for a stream); ``streaming``
+    is true for stdin and files.
     """
 
     def __init__(self, chunks: Iterable[PointChunk], names: Sequence[str] = (),
-                 single: dict[str, float] | None = None, streaming: bool = False) -> None:
+                 single: dict[str, float] | None = None, streaming: bool = False,
+                 given: list[dict[str, float]] | None = None) -> None:
         self._chunks = chunks
         self.names = list(names)
         self.single = single
         self.streaming = streaming
+        self.given = given
 
     def __iter__(self) -> Iterator[PointChunk]:
         return iter(self._chunks)
@@ -435,9 +442,12 @@ def open_points(texts: Sequence[str], variables: Sequence[str], stdin: IO[str],
         def parse(text: str) -> dict[str, float]:
             return parse_point_or_empty(text, variables, what)
     points = [parse(t) for t in texts]
-    chunk = _chunk({v: np.array([p[v] for p in points], dtype=np.float64) for v in variables},
-                   len(points))
-    return PointStream([chunk], single=points[0] if len(points) == 1 else None)
+
+    def chunks() -> Iterator[PointChunk]:  # arrays only for a caller that iterates
+        yield _chunk({v: np.array([p[v] for p in points], dtype=np.float64) for v in variables},
+                     len(points))
+
+    return PointStream(chunks(), single=points[0] if len(points) == 1 else None, given=points)
 
 
 def _read_file(path: str, variables: Sequence[str], chunk_rows: int, what: str) -> PointStream:

@@ -15,10 +15,16 @@ Each result offers the same three views, so one writer per output format
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-import numpy as np
+from backprop.lazy import numpy_on_first_use
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_on_first_use(globals())  # rows of Python floats (one point) need no numpy
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,13 @@ class Gradients:
     """The value and the gradient at a block of points, one row per point.
 
     ``data`` holds the columns side by side: the variables (the point), the
-    value f, then df/dv for each v in ``wrt``.
+    value f, then df/dv for each v in ``wrt``; an array, or a list of rows of
+    Python floats (points typed one by one, computed without numpy).
     """
 
     variables: tuple[str, ...]
     wrt: tuple[str, ...]
-    data: np.ndarray  # shape (points, len(variables) + 1 + len(wrt))
+    data: np.ndarray | list[list[float]]  # (points, len(variables) + 1 + len(wrt))
     RECORD_KEYS = ("at", "value", "grad")  # the members of records(), for pass-through names
     _diagnose: Callable[[str], NonFinite] | None = field(default=None, repr=False)
 
@@ -74,35 +81,48 @@ class Gradients:
         return len(self.data)
 
     @property
+    def _array(self) -> np.ndarray:
+        data = self.data
+        if isinstance(data, list):
+            width = len(self.variables) + 1 + len(self.wrt)
+            return np.array(data, dtype=np.float64).reshape(len(data), width)
+        return data
+
+    @property
     def value(self) -> np.ndarray:
-        return self.data[:, len(self.variables)]
+        return self._array[:, len(self.variables)]
 
     @property
     def points(self) -> dict[str, np.ndarray]:
-        return {v: self.data[:, k] for k, v in enumerate(self.variables)}
+        data = self._array
+        return {v: data[:, k] for k, v in enumerate(self.variables)}
 
     @property
     def grad(self) -> dict[str, np.ndarray]:
-        k = len(self.variables) + 1
-        return {v: self.data[:, k + m] for m, v in enumerate(self.wrt)}
+        data, k = self._array, len(self.variables) + 1
+        return {v: data[:, k + m] for m, v in enumerate(self.wrt)}
 
     def rows(self) -> list[list[float]]:
-        return self.data.tolist()  # type: ignore[no-any-return]
+        data = self.data
+        return data if isinstance(data, list) else data.tolist()  # type: ignore[no-any-return]
 
     def number_block(self) -> np.ndarray:
         """The rows as one float64 array (``rows()`` is its ``tolist()``), for fast writers."""
-        return self.data
+        return self._array
 
     def records(self) -> list[dict[str, Any]]:
         k, names, wrt = len(self.variables), self.variables, self.wrt
         return [{"at": dict(zip(names, r[:k])), "value": r[k], "grad": dict(zip(wrt, r[k + 1:]))}
-                for r in self.data.tolist()]
+                for r in self.rows()]
 
     def finite(self) -> bool:
-        return bool(np.all(np.isfinite(self.data)))
+        data = self.data
+        if isinstance(data, list):
+            return all(math.isfinite(v) for row in data for v in row)
+        return bool(np.all(np.isfinite(data)))
 
     def non_finite_fields(self) -> list[str]:
-        bad = ~np.all(np.isfinite(self.data), axis=0)
+        bad = ~np.all(np.isfinite(self._array), axis=0)
         return [c for c, b in zip(self.columns, bad.tolist()) if b]
 
     def diagnosis(self) -> NonFinite | None:

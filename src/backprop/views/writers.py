@@ -206,7 +206,7 @@ class CsvWriter(Writer):
 
     def write(self, result: Result) -> None:
         block = getattr(result, "number_block", None)
-        if block is not None:
+        if block is not None and len(result) >= CSV_BLOCK_MIN_ROWS:  # type: ignore[arg-type]
             text = csv_block(block())
             if text is not None:
                 self.out.write(text)
