@@ -91,6 +91,7 @@ class Function:
     angle: str = "rad"
     warnings: tuple[str, ...] = ()  # names that look like typos ("sinx"): the caller shows them
     _planned: engine.Plan | None = field(init=False, repr=False, default=None, compare=False)
+    _order: tuple[int, ...] | None = field(init=False, repr=False, default=None, compare=False)
     # the float passes at one point, per wrt (core/scalar.py), built on first use
     _float_passes: dict[tuple[str, ...], FloatPasses] = field(
         init=False, repr=False, default_factory=dict, compare=False)
@@ -128,12 +129,17 @@ class Function:
     @property
     def order(self) -> tuple[int, ...]:
         """The graph's reachable nodes, inputs first (the forward pass's order)."""
-        return self._plan.order
+        plan = self._planned
+        if plan is not None:
+            return plan.order
+        if self._order is None:  # no engine (nor numpy) to draw or print the graph
+            self._order = tuple(self.graph.reachable())
+        return self._order
 
     @property
     def size(self) -> int:
         """Nodes in the graph (each shared subexpression counted once)."""
-        return len(self._plan.order)
+        return len(self.order)
 
     def __str__(self) -> str:
         return to_text(self.graph)
