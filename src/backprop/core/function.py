@@ -190,9 +190,6 @@ class Function:
                 if type(values.get(v)) is not float:
                     break
             else:
-                found = self.float_passes(self.variables)(values)
-                if found is not None:
-                    return found[0], dict(zip(self.variables, found[1]))
                 at = self._at_every_variable
                 if at is None:
                     at = self._at_every_variable = self.gradient_at_fn(self.variables)
@@ -375,8 +372,21 @@ class Function:
     def gradient_at_fn(self, wrt: Sequence[str]) -> Callable[[dict[str, float]],
                                                             tuple[float, list[float]]]:
         """:meth:`value_and_grad_at` as a function with everything it reads bound once,
-        for a loop that calls it at every step."""
-        return engine.point_passes(self.graph, self._plan, list(wrt))
+        for a loop that calls it at every step: the float passes, and where they cannot
+        answer (math raised, or a result is not finite) numpy's, which give IEEE inf
+        and nan for the loop's checks to report."""
+        floats = self.float_passes(wrt)
+        numpy_passes: list[Callable[[dict[str, float]], tuple[float, list[float]]]] = []
+
+        def at(point: dict[str, float]) -> tuple[float, list[float]]:
+            found = floats(point)
+            if found is not None:
+                return found
+            if not numpy_passes:  # built at the first point that needs them
+                numpy_passes.append(engine.point_passes(self.graph, self._plan, list(wrt)))
+            return numpy_passes[0](point)
+
+        return at
 
     def bound_passes(self, point: Mapping[str, Any], wrt: Sequence[str]
                      ) -> tuple[Callable[[], Any], Callable[[], Any]]:
@@ -396,7 +406,11 @@ class Function:
 
     def value_at(self, point: Mapping[str, float]) -> float:
         """The value at one point of Python floats, with no checks (names not in the
-        expression are ignored: a derivative may have lost a variable of the function)."""
+        expression are ignored: a derivative may have lost a variable of the function).
+        The float passes' forward pass; numpy's where they cannot answer."""
+        found = self.float_passes(())(point)
+        if found is not None:
+            return found[0]
         vals = engine.forward(self.graph, self._plan, point)
         return float(np.asarray(vals[self.graph.output], dtype=np.float64))
 

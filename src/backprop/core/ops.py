@@ -256,6 +256,20 @@ def _inside_unit(re: Value) -> Value:
 # two differ at most where math's and numpy's elementary functions round differently.
 
 
+def _pow_float(x: float, y: float) -> float:
+    # numpy's power takes these exponents as x*x, sqrt(x), 1/x and x (exactly rounded);
+    # math.pow does not, always: the same exponents here give the same bits
+    if y == 2.0:
+        return x * x
+    if y == 0.5:
+        return math.sqrt(x)
+    if y == -1.0:
+        return 1.0 / x
+    if y == 1.0:
+        return x
+    return math.pow(x, y)
+
+
 def _pow_base_float(ans: float, x: float, y: float) -> float:
     if y == 0.0:
         return 0.0
@@ -263,7 +277,7 @@ def _pow_base_float(ans: float, x: float, y: float) -> float:
         return 1.0
     if y == 2.0:
         return 2.0 * x
-    return y * math.pow(x, y - 1.0)
+    return y * _pow_float(x, y - 1.0)
 
 
 def _pow_exponent_float(ans: float, x: float, y: float) -> float:
@@ -317,7 +331,7 @@ _add(Primitive("div", 2, lambda x, y: x / y,
 _add(Primitive("pow", 2, "power", (_pow_base, _pow_exponent),
                ("y*x^(y-1)", "x^y*log(x)"), "^", POW, right_assoc=True,
                complex_forward=_pow_complex,
-               scalar=(math.pow, _pow_base_float, _pow_exponent_float)))
+               scalar=(_pow_float, _pow_base_float, _pow_exponent_float)))
 _add(Primitive("neg", 1, lambda x: -x, (_minus_one,), ("-1",), "-", NEG))
 
 # ---- functions of one argument ---------------------------------------------
