@@ -1,16 +1,17 @@
 """Benchmark: gradient descent steps per second on a ~100-node expression.
 
-One step is one forward and one backward pass over the graph. The issue's
-target: 10,000 steps on a 100-node expression in under a second. Printed side
-by side in one run (interleaved repeats, medians):
+One step is one forward and one backward pass over the graph. The target:
+10,000 steps on a 100-node expression in under a second. Printed side by side
+in one run (interleaved repeats, medians):
 
 * descent: ``backprop.descend`` end to end (passes + update + Step records),
-* passes: ``engine.forward`` + ``engine.backward`` alone (the engine's share),
-* forward: ``engine.forward`` alone,
-* scalar prototype: the same two passes over the same plan with Python floats
-  and the ``math`` module instead of numpy scalars. It is NOT part of the
-  engine: it measures what the scalar fast path proposed in the report would
-  give (it covers only the primitives this expression uses).
+* float passes: ``Function.float_passes`` alone, the forward and backward passes
+  on Python floats with the math module (core/scalar.py), which the descent runs,
+* of which forward: the float passes with no partial asked for,
+* numpy-scalar passes: ``engine.point_passes``, the same passes on numpy scalars
+  (where the float passes cannot answer, the descent falls back to these),
+* engine passes: ``engine.forward`` + ``engine.backward``, the general passes
+  that take arrays too.
 
     python bench/bench_descend.py [--steps 10000] [--repeats 5]
 """
@@ -19,73 +20,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import operator
 import statistics
 import time
-from typing import Callable
 
 from backprop.core import engine
 from backprop.descend import descend
-from backprop.core.function import Function, parse
-from backprop.core.graph import CONST, VAR
+from backprop.core.function import parse
 
 
 def expression(terms: int = 13) -> str:
     """A smooth bowl plus small ripples; every term distinct, so no node is shared."""
     ripples = " + ".join(f"sin({1 + i / 10}*x + {2 + i / 7}*y)" for i in range(terms))
     return f"(x - 1)^2 + (y + 2)^2 + 0.001*({ripples})"
-
-
-# ---- prototype of the proposed scalar fast path (measurement only) -----------------------
-_FORWARD: dict[str, Callable[..., float]] = {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "pow": operator.pow,
-    "sin": math.sin,
-}
-_PARTIALS: dict[str, tuple[Callable[..., float], ...]] = {
-    "add": (lambda a, x, y: 1.0, lambda a, x, y: 1.0),
-    "sub": (lambda a, x, y: 1.0, lambda a, x, y: -1.0),
-    "mul": (lambda a, x, y: y, lambda a, x, y: x),
-    "pow": (lambda a, x, y: y * x ** (y - 1.0), lambda a, x, y: a * math.log(x)),
-    "sin": (lambda a, x: math.cos(x),),
-}
-
-
-def scalar_step_fn(f: Function, wrt: list[str]) -> Callable[[dict[str, float]], tuple[float, list[float]]]:
-    g, plan = f.graph, f.plan
-    needs = engine.depends_on(g, plan, [plan.var_nodes[v] for v in wrt])
-    n = len(g)
-    consts = [(i, float(g.leaf[i])) for i in plan.order if g.ops[i] == CONST]  # type: ignore[arg-type]
-    var_nodes = [(i, str(g.leaf[i])) for i in plan.order if g.ops[i] == VAR]
-    steps = [(i, _FORWARD[g.ops[i]], g.args[i]) for i in plan.order
-             if g.ops[i] not in (CONST, VAR)]
-    back = [(i, a, tuple(_PARTIALS[g.ops[i]][k] for k in range(len(a))),
-             tuple(needs[j] for j in a)) for i, _, a in reversed(steps) if needs[i]]
-    out = g.output
-    targets = [plan.var_nodes[v] for v in wrt]
-
-    def step(point: dict[str, float]) -> tuple[float, list[float]]:
-        vals = [0.0] * n
-        for i, c in consts:
-            vals[i] = c
-        for i, name in var_nodes:
-            vals[i] = point[name]
-        for i, fn, a in steps:
-            vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])
-        grads = [0.0] * n
-        grads[out] = 1.0
-        for i, a, partials, need in back:
-            up = grads[i]
-            if len(a) == 1:
-                grads[a[0]] += up * partials[0](vals[i], vals[a[0]])
-            else:
-                x, y = vals[a[0]], vals[a[1]]
-                if need[0]:
-                    grads[a[0]] += up * partials[0](vals[i], x, y)
-                if need[1]:
-                    grads[a[1]] += up * partials[1](vals[i], x, y)
-        return vals[out], [grads[j] for j in targets]
-
-    return step
 
 
 def main() -> None:
@@ -99,34 +45,40 @@ def main() -> None:
     start = {"x": 0.0, "y": 0.0}
     g, plan = f.graph, f.plan
     inputs = {"x": 0.3, "y": -0.2}
-    scalar = scalar_step_fn(f, ["x", "y"])
+    floats, forward_floats = f.float_passes(["x", "y"]), f.float_passes(())
+    numpy_scalars = engine.point_passes(g, plan, ["x", "y"])
 
-    # The prototype must compute the same numbers as the engine.
-    v_ref, g_ref = f.value_and_grad(**inputs)
-    v_fast, g_fast = scalar(inputs)
-    assert math.isclose(v_fast, float(v_ref), rel_tol=1e-12)
-    assert all(math.isclose(a, float(g_ref[k]), rel_tol=1e-12) for a, k in zip(g_fast, "xy"))
+    # the float passes and numpy's give the same numbers (to rounding)
+    v_np, g_np = numpy_scalars(inputs)
+    found = floats(inputs)
+    assert found is not None
+    assert math.isclose(found[0], v_np, rel_tol=1e-12)
+    assert all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(found[1], g_np))
 
     def run_descent() -> None:
         # tol=0 so that every one of the n steps is taken (no early stop).
         out = descend(f, start, tau=1e-3, max_steps=n, tol=0.0).run()
         assert out.steps == n, out
 
-    def passes_only() -> None:
+    def float_passes() -> None:
+        for _ in range(n):
+            floats(inputs)
+
+    def float_forward() -> None:
+        for _ in range(n):
+            forward_floats(inputs)
+
+    def numpy_scalar_passes() -> None:
+        for _ in range(n):
+            numpy_scalars(inputs)
+
+    def engine_passes() -> None:
         for _ in range(n):
             vals = engine.forward(g, plan, inputs)
             engine.backward(g, plan, vals, ["x", "y"])
 
-    def forward_only() -> None:
-        for _ in range(n):
-            engine.forward(g, plan, inputs)
-
-    def scalar_prototype() -> None:
-        for _ in range(n):
-            scalar(inputs)
-
-    variants = {"descent": run_descent, "passes": passes_only, "forward": forward_only,
-                "scalar": scalar_prototype}
+    variants = {"descent": run_descent, "floats": float_passes, "forward": float_forward,
+                "numpy": numpy_scalar_passes, "engine": engine_passes}
     # Interleaved repeats: on a shared, noisy machine each variant sees the same load.
     # CPU time is printed too: with other jobs on the machine, wall time includes
     # the time this process waited for a core.
@@ -149,12 +101,13 @@ def main() -> None:
     print(line("descent (forward + backward + update):", "descent")
           + f"  target < 1 s: {'met' if t['descent'] < 1.0 else 'missed by x%.2f' % t['descent']}"
           f" (wall), {'met' if c['descent'] < 1.0 else 'missed by x%.2f' % c['descent']} (cpu)")
-    print(line("forward + backward passes alone:", "passes"))
+    print(line("float passes alone (forward + backward):", "floats"))
     print(line("  of which forward:", "forward"))
-    print(line("scalar fast-path prototype (both passes):", "scalar"))
-    print(f"  descent / passes alone (loop overhead, cpu): x{c['descent'] / c['passes']:.2f}")
-    print(f"  passes / scalar prototype (cpu):             x{c['passes'] / c['scalar']:.2f}")
-    print(f"  per node per step (engine passes, cpu):      {c['passes'] / n / f.size * 1e9:.0f} ns")
+    print(line("numpy-scalar passes (engine.point_passes):", "numpy"))
+    print(line("engine passes (engine.forward + backward):", "engine"))
+    print(f"  descent / float passes (loop overhead, cpu): x{c['descent'] / c['floats']:.2f}")
+    print(f"  numpy-scalar / float passes (cpu):           x{c['numpy'] / c['floats']:.2f}")
+    print(f"  per node per step (float passes, cpu):       {c['floats'] / n / f.size * 1e9:.0f} ns")
     print(f"  best descent run:                           {min(times['descent']):.3f} s wall, "
           f"{min(cpu['descent']):.3f} s cpu")
 
