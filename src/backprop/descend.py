@@ -157,7 +157,7 @@ class Descent:
         f, names = self.f, self.names
         wrt = list(names)
         value_and_grad_at = f.gradient_at_fn(wrt)  # the passes, bound once for the loop
-        tau, m, tol = self.tau, self.momentum, self.tol
+        tau, m = self.tau, self.momentum
         w = list(self.start)
         velocity = [0.0] * len(w)
         limit = math.inf
@@ -169,29 +169,18 @@ class Descent:
         while True:
             # One forward pass (caching every node) and one backward pass.
             point = dict(zip(names, w))  # forward only reads it; the Step keeps it
-            # (the forward pass takes the floats as numpy scalars: 1/0 is inf, which the
-            # checks below turn into a message, not an exception)
+            # (where math raises, numpy's passes answer: 1/0 is inf, which the checks
+            # below turn into a message, not an exception)
             value, g = value_and_grad_at(point)
             norm = math.hypot(*g)
             step = Step(k, point, value, dict(zip(names, g)), norm)
             yield step
             if k == 0:
-                if not step.finite:
-                    raise InputError(_bad_start(f, step))
-                limit = self.growth_limit * max(abs(value), 1.0)
-            if not step.finite or abs(value) > limit:
-                self.outcome = Outcome(False, DIVERGED, _diverged(step, limit), step, last_good)
+                limit = self._growth_limit(step)
+            self.outcome = self._ended(step, limit, last_good)
+            if self.outcome is not None:
                 return
             last_good = step
-            if norm < tol:
-                self.outcome = Outcome(True, TOLERANCE, f"the gradient's norm {norm!r} is below "
-                                       f"the tolerance {tol!r}", step, step)
-                return
-            if k >= self.max_steps:
-                self.outcome = Outcome(False, MAX_STEPS, f"stopped after {k} steps; the gradient's "
-                                       f"norm {norm!r} is still above the tolerance {tol!r}",
-                                       step, step)
-                return
             if m == 0.0:
                 new = [wi - tau * gi for wi, gi in zip(w, g)]  # the lecture's rule, as written
             else:
@@ -216,7 +205,7 @@ class Descent:
 
         from backprop.newton import line_search, newton_direction
 
-        f, names, tol = self.f, self.names, self.tol
+        f, names = self.f, self.names
         wrt = list(names)
         w = np.array(self.start)
         limit = math.inf
@@ -236,25 +225,12 @@ class Descent:
             step = Step(k, point, value, dict(zip(names, g)), norm)
             yield step
             if k == 0:
-                if not step.finite:
-                    raise InputError(_bad_start(f, step))
-                limit = self.growth_limit * max(abs(value), 1.0)
-            if not step.finite or abs(value) > limit:
-                self.outcome = Outcome(False, DIVERGED, _diverged(step, limit), step, last_good,
-                                       NEWTON, fallbacks=fallbacks)
+                limit = self._growth_limit(step)
+            notes = _fallback_note(fallbacks, k, why)
+            self.outcome = self._ended(step, limit, last_good, NEWTON, notes, fallbacks)
+            if self.outcome is not None:
                 return
             last_good = step
-            notes = _fallback_note(fallbacks, k, why)
-            if norm < tol:
-                self.outcome = Outcome(True, TOLERANCE, f"the gradient's norm {norm!r} is below "
-                                       f"the tolerance {tol!r}", step, step, NEWTON,
-                                       notes=notes, fallbacks=fallbacks)
-                return
-            if k >= self.max_steps:
-                self.outcome = Outcome(False, MAX_STEPS, f"stopped after {k} steps; the gradient's "
-                                       f"norm {norm!r} is still above the tolerance {tol!r}",
-                                       step, step, NEWTON, notes=notes, fallbacks=fallbacks)
-                return
             direction = newton_direction(g, h)
             if not direction.newton:
                 fallbacks += 1
@@ -275,6 +251,31 @@ class Descent:
                 return
             w = new
             k += 1
+
+    def _growth_limit(self, step: Step) -> float:
+        """At the first step: a start that is not finite is bad input; else the largest
+        |f| the descent may reach before it counts as diverged."""
+        if not step.finite:
+            raise InputError(_bad_start(self.f, step))
+        return self.growth_limit * max(abs(step.value), 1.0)
+
+    def _ended(self, step: Step, limit: float, last_good: Step | None, method: str = GD,
+               notes: tuple[str, ...] = (), fallbacks: int = 0) -> Outcome | None:
+        """How the descent ends at ``step`` (diverged, below the tolerance, out of steps),
+        or None when it goes on: the checks both methods make at every step."""
+        if not step.finite or abs(step.value) > limit:
+            return Outcome(False, DIVERGED, _diverged(step, limit), step, last_good, method,
+                           fallbacks=fallbacks)
+        norm, tol = step.grad_norm, self.tol
+        if norm < tol:
+            return Outcome(True, TOLERANCE, f"the gradient's norm {norm!r} is below the "
+                           f"tolerance {tol!r}", step, step, method, notes=notes,
+                           fallbacks=fallbacks)
+        if step.step >= self.max_steps:
+            return Outcome(False, MAX_STEPS, f"stopped after {step.step} steps; the gradient's "
+                           f"norm {norm!r} is still above the tolerance {tol!r}", step, step,
+                           method, notes=notes, fallbacks=fallbacks)
+        return None
 
     def _checked(self, outcome: Outcome) -> Outcome:
         """The outcome with what the Hessian says about where it ended, and any oscillation."""
