@@ -108,6 +108,18 @@ def test_cli_typo_warning_and_vars() -> None:
     assert r.code == 2 and "--vars is empty" in r.err
 
 
+def test_several_expressions_warn_of_typos_and_take_vars() -> None:
+    """A Jacobian's expressions are read like one expression's: same warnings, same --vars."""
+    r = cli("grad", "sinx; x", "--at", "sinx=1,x=2", "--format", "csv")
+    assert r.code == 0 and "'sinx' is read as one variable; did you mean sin(x)?" in r.err
+    r = cli("grad", "--vars", "x", "sinx; x", "--at", "x=2")
+    assert r.code == 2 and "'sinx' is not one of the declared variables (x)" in r.err
+    assert "^" in r.err and "Traceback" not in r.err
+    r = cli("grad", "--vars", "x,y", "x*y; x+y", "--at", "x=1,y=2", "--format", "csv")
+    assert r.code == 0 and r.err == ""
+    assert r.out.splitlines()[1] == "1.0,2.0,2.0,3.0,2.0,1.0,1.0,1.0"  # x*y, x+y: by hand
+
+
 # ---- 2. aliases and new primitives, against SymPy --------------------------------------------
 
 def test_aliases_are_the_same_modules() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence, overload
 
 from backprop.errors import InputError
 
 if TYPE_CHECKING:
     from backprop.core.function import Function
+    from backprop.core.jacobian import VectorFunction
 
 
 class Format(str, Enum):
@@ -36,17 +37,35 @@ VARS_HELP = ("The expression's variables, e.g. x,y: any other name is then an er
              "(a typo such as 'sinx' for sin(x) cannot become a variable).")
 
 
-def parse_expr(text: str, angle: Angle | str = "rad", vars: str | None = None) -> Function:
-    """EXPR parsed; warnings about names that look like typos go to stderr."""
-    from backprop.core.function import parse
+@overload
+def parse_expr(text: str, angle: Angle | str = ..., vars: str | None = ...,
+               several: Literal[False] = ...) -> Function: ...
 
+
+@overload
+def parse_expr(text: str, angle: Angle | str, vars: str | None,
+               several: Literal[True]) -> VectorFunction: ...
+
+
+def parse_expr(text: str, angle: Angle | str = "rad", vars: str | None = None,
+               several: bool = False) -> Function | VectorFunction:
+    """EXPR parsed (a Function; with ``several``, expressions separated by ';' as a
+    VectorFunction); warnings about names that look like typos go to stderr."""
     declared = None
     if vars is not None:
         declared = [n.strip() for n in vars.split(",") if n.strip()]
         if not declared:
             raise InputError("--vars is empty: name the variables, e.g. --vars x,y")
+    angle_name = angle.value if isinstance(angle, Angle) else angle
     try:
-        f = parse(text, angle=angle.value if isinstance(angle, Angle) else angle, vars=declared)
+        if several:
+            from backprop.core.jacobian import parse_vector
+
+            f = parse_vector(text, angle_name, vars=declared)
+        else:
+            from backprop.core.function import parse
+
+            f = parse(text, angle=angle_name, vars=declared)
     except InputError as exc:
         if vars is not None and str(exc).startswith("vars: "):
             raise InputError("--vars: " + str(exc)[len("vars: "):]) from None
@@ -73,13 +92,3 @@ def split_names(text: str | None, option: str, variables: Sequence[str]) -> list
     if dup:
         raise InputError(f"{option}: {', '.join(dup)} is named twice")
     return names
-
-
-def warn_non_finite(f: Function, vals: list[Any], what: str = "value") -> None:
-    """Compatibility for cli/compare.py, which passes a forward pass's cache.
-
-    New code calls ``f.diagnose(point, what)`` and warns with its ``message()``.
-    """
-    from backprop.views.writers import warn
-
-    warn(f._diagnosis(vals, what).message())

@@ -60,7 +60,7 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
     if threads is not None and threads < 1:
         raise InputError(f"--threads must be at least 1, not {threads}")
     if ";" in expr:
-        _jacobian(expr, at, wrt, format, trace, angle)
+        _jacobian(expr, at, wrt, format, trace, angle, declared)
         return
     f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
@@ -88,17 +88,16 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
 
 
 def _jacobian(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,
-              angle: Angle) -> None:
+              angle: Angle, declared: Optional[str] = None) -> None:
     """Several expressions separated by ';': every output's value and gradient (the Jacobian),
     by reverse mode (a backward pass per output) or forward mode (a tangent pass per
     variable), whichever takes fewer passes."""
-    from backprop.core.jacobian import parse_vector
     from backprop.core.results import Jacobians
     from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.errors import InputError
     from backprop.views import writers
 
-    f = parse_vector(expr, angle.value)
+    f = parse_expr(expr, angle, declared, several=True)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
     # typed at a terminal: answer each line as it comes, not per chunk

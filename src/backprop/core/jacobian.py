@@ -87,12 +87,14 @@ class VectorFunction:
     ([2.0, 3.0], [{'x': 2.0, 'y': 1.0}, {'x': 1.0, 'y': 1.0}])
     """
 
-    def __init__(self, graph: Graph, text: str = "", angle: str = "rad") -> None:
+    def __init__(self, graph: Graph, text: str = "", angle: str = "rad",
+                 warnings: tuple[str, ...] = ()) -> None:
         from backprop.core.function import Function
 
         self.graph = graph
         self.text = text
         self.angle = angle
+        self.warnings = warnings  # names that look like typos ("sinx"): the caller shows them
         self._jp = JacobianPlan.of(graph)
         # the whole graph as one Function: its checks of points and names, its node texts
         self._f = Function.from_graph(graph, text, angle)
@@ -178,8 +180,12 @@ class VectorFunction:
                          j.mode, diagnose)
 
 
-def parse_vector(text: str, angle: str = "rad") -> VectorFunction:
-    """Parse expressions separated by ';' (one or more) into a :class:`VectorFunction`."""
-    from backprop.core.parser import parse_graph
+def parse_vector(text: str, angle: str = "rad", vars: Iterable[str] | None = None) -> VectorFunction:
+    """Parse expressions separated by ';' (one or more) into a :class:`VectorFunction`.
 
-    return VectorFunction(parse_graph(text, angle, several=True), text, angle)
+    ``vars`` and the typo warnings (``VectorFunction.warnings``) as for :func:`parse`.
+    """
+    from backprop.core.parser import parse_text
+
+    parsed = parse_text(text, angle, vars, several=True)
+    return VectorFunction(parsed.graph, text, angle, parsed.warnings)
