@@ -4,7 +4,7 @@ Random and near-miss expressions as EXPR, random POINT strings for --at/--from,
 random option values (0, negative, huge, nan, non-integers), random YAML and
 mutations of the shipped configs for `train`, truncated and bit-flipped model
 files and random stdin CSV for `predict`. Every run keeps the contract of
-check_contract below: exit 0, 1 or 2, a message on stderr when not 0, never a
+fuzzkit.check_contract: exit 0, 1 or 2, a message on stderr when not 0, never a
 traceback nor an "internal error", strict JSON when JSON was asked for.
 
 Most runs call backprop.cli.main in-process (fast); a few start real
@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clikit import Run, run_inprocess, run_subprocess
-from fuzzkit import TOKEN, corpus_cases, near_miss
+from fuzzkit import TOKEN, check_contract, corpus_cases, near_miss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,30 +58,9 @@ CONFIGS = ROOT / "configs"
 COUNTS: dict[str, int] = {}
 
 
-def check_contract(r: Run, allowed: tuple[int, ...] = (0, 1, 2)) -> None:
-    """Exit 0, 1 or 2; when not 0 an error line on stderr (after any warnings); no traceback;
-    strict JSON on stdout for --format json."""
-    where = f"argv={r.argv!r}\nexit={r.code}\nstderr={r.err[-2000:]!r}"
-    assert "Traceback" not in r.err, where
-    assert "internal error" not in r.err, where
-    assert r.code in allowed, where
-    if r.code != 0:
-        lines = r.err.strip().splitlines()
-        assert any(re.match(r"backprop( [a-z]+)?: (error:|interrupted)", line)
-                   for line in lines) or "Error" in r.err, where
-    asks_json = any(a in ("--format", "-f") and b == "json" for a, b in zip(r.argv, r.argv[1:]))
-    if r.code == 0 and asks_json:
-        for line in r.out.splitlines():
-            json.loads(line, parse_constant=_reject_constant)
-
-
-def _reject_constant(name: str) -> None:
-    raise AssertionError(f"non-strict JSON constant {name} on stdout")
-
-
 def _run(command: str, argv: list[str], stdin: bytes | str | None = None) -> Run:
     r = run_inprocess(argv, stdin)
-    check_contract(r)
+    check_contract(r, error_after_progress=True)
     COUNTS[command] = COUNTS.get(command, 0) + 1
     return r
 
@@ -645,7 +624,7 @@ def test_train_learning_rate_not_positive_is_bad_input(tmp_path: Path, lr: str) 
 ])
 def test_real_processes(argv: list[str]) -> None:
     r = run_subprocess(argv, timeout=60)
-    check_contract(r)
+    check_contract(r, error_after_progress=True)
     COUNTS[argv[0]] = COUNTS.get(argv[0], 0) + 1
 
 
@@ -653,16 +632,16 @@ def test_real_process_train_and_predict(tmp_path: Path) -> None:
     cfg = _tiny(SHIPPED["sine"], tmp_path)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     r = run_subprocess(["train", str(tmp_path / "c.yaml"), "--quiet", "--format", "json"])
-    check_contract(r)
+    check_contract(r, error_after_progress=True)
     assert r.code == 0
     blob = (tmp_path / "model.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(blob[: len(blob) // 2])
     p = run_subprocess(["predict", str(tmp_path / "cut.npz"), "--at", "0.5"])
-    check_contract(p)
+    check_contract(p, error_after_progress=True)
     assert p.code == 2 and "model file" in p.err
     q = run_subprocess(["predict", str(tmp_path / "model.npz"), "--format", "csv"],
                        stdin=b"\xef\xbb\xbfx\r\n0.5\r\nnan\r\n\r\n")
-    check_contract(q)
+    check_contract(q, error_after_progress=True)
 
 
 # -- the regression corpus ------------------------------------------------------
@@ -684,7 +663,7 @@ def test_corpus_commands(case: dict[str, Any], tmp_path: Path, monkeypatch: pyte
             for a in case["argv"]]
     monkeypatch.chdir(tmp_path)
     r = run_inprocess(argv, decode_stdin(case))
-    check_contract(r)
+    check_contract(r, error_after_progress=True)
     if "expect_exit" in case:
         assert r.code == case["expect_exit"], (r.code, r.err)
     for text in case.get("expect_stderr", []):
