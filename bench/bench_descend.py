@@ -46,7 +46,7 @@ def main() -> None:
     g, plan = f.graph, f.plan
     inputs = {"x": 0.3, "y": -0.2}
     floats, forward_floats = f.float_passes(["x", "y"]), f.float_passes(())
-    numpy_scalars = engine.point_passes(g, plan, ["x", "y"])
+    numpy_scalars = engine.point_passes(g, ["x", "y"])
 
     # the float passes and numpy's give the same numbers (to rounding)
     v_np, g_np = numpy_scalars(inputs)

@@ -166,7 +166,7 @@ def test_one_point_passes_equal_the_plain_passes(text: str, seed: int, only_x: b
     vals = engine.forward(f.graph, f.plan, point)
     grads = engine.backward(f.graph, f.plan, vals, wrt)
     want = [vals[f.graph.output], *(grads[v] for v in wrt)]
-    value, grad = engine.point_passes(f.graph, f.plan, wrt)(point)
+    value, grad = engine.point_passes(f.graph, wrt)(point)
     assert np.array_equal(bits([value, *grad]), bits(want)), text
     if not only_x:
         # value_and_grad at a point of floats: the float passes (the math module; close to

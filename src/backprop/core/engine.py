@@ -557,61 +557,29 @@ def value_and_grad_blocked(
 
 # ---- one point, lean -------------------------------------------------------------------------
 
-def point_passes(
-    graph: Graph, plan: Plan, wrt: Sequence[str]
-) -> Callable[[Mapping[str, float]], tuple[float, list[float]]]:
-    """Forward and backward passes at one point, compiled once for a loop of many points.
+def point_passes(graph: Graph, wrt: Sequence[str]
+                 ) -> Callable[[Mapping[str, float]], tuple[float, list[float]]]:
+    """Forward and backward passes at one point on numpy scalars, compiled once for a loop.
 
-    The same steps as :func:`forward` and :func:`backward`, in the same order and on
-    the same numpy scalars (so the same numbers bit for bit, and IEEE arithmetic:
-    1/0 is inf, not an exception), with everything a call would look up resolved
-    here: the constants pre-placed, the modules that no gradient reaches dropped
-    from the backward steps, one error-state context for both passes. numpy
-    scalars rather than Python floats with the math module: math raises where IEEE
-    gives inf or nan, and its functions may differ from numpy's in the last bit.
+    The loop of :class:`backprop.core.scalar.PointPasses` with numpy's forwards and
+    local derivatives: the same steps as :func:`forward` and :func:`backward`, in the
+    same order and on the same numpy scalars (so the same numbers bit for bit, and
+    IEEE arithmetic: 1/0 is inf, not an exception), in one error-state context. The
+    float passes (the math module) answer first where they can; these answer where
+    math raises or a result is not finite.
     """
-    size, output = len(graph), graph.output
-    needs = plan.needs(graph, wrt)
-    template: list[Value | None] = [None] * size
-    for i, c in plan.consts:
-        template[i] = c
-    var_slots = tuple((name, i) for name, i in plan.var_nodes.items())
-    steps = tuple((i, fn, a[0], a[1] if len(a) > 1 else -1) for i, fn, a in plan.steps)
-    back = tuple((i, tuple(e for e in edges if needs[e[1]]))
-                 for i, edges in plan.backward_steps if needs[i])
-    wrt_nodes = [plan.var_nodes.get(v, -1) for v in wrt]
-    seeded = bool(needs[output])
-    f64, one, minus_one, seed = np.float64, _one, _minus_one, _SEED
+    from backprop.core.scalar import PointPasses
+
+    passes = PointPasses(graph, wrt, lambda p: (p.forward, *p.partials), number=np.float64)
+    run, partials, output, names = passes.run, passes.partials, passes.output, passes.var_slots
+    f64 = np.float64
     errstate = np.errstate  # a fresh one per call: numpy's may not be entered twice
 
     def at(point: Mapping[str, float]) -> tuple[float, list[float]]:
-        vals = template.copy()
-        for name, i in var_slots:
-            v = point[name]
-            vals[i] = f64(v) if type(v) is float else v
-        grads: list[Value | None] = [None] * size
+        inputs = {name: f64(v) if type(v) is float else v
+                  for name, v in ((name, point[name]) for name, _ in names)}
         with errstate(all="ignore"):
-            for i, fn, x, y in steps:
-                vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
-            if seeded:
-                grads[output] = seed
-            for i, edges in back:
-                g = grads[i]
-                if g is None:
-                    continue
-                ans = vals[i]
-                for k, j, x, y, p in edges:
-                    if p is one:
-                        contrib = g
-                    elif p is minus_one:
-                        contrib = -g
-                    else:
-                        local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-                        contrib = local if g is seed else g * local
-                    prev = grads[j]
-                    grads[j] = contrib if prev is None else prev + contrib
-                grads[i] = None
-        return float(vals[output]), [  # type: ignore[arg-type]
-            0.0 if j < 0 or grads[j] is None else float(grads[j]) for j in wrt_nodes]  # type: ignore[arg-type]
+            vals, grads = run(inputs)
+        return float(vals[output]), partials(grads)
 
     return at

@@ -383,7 +383,7 @@ class Function:
             if found is not None:
                 return found
             if not numpy_passes:  # built at the first point that needs them
-                numpy_passes.append(engine.point_passes(self.graph, self._plan, list(wrt)))
+                numpy_passes.append(engine.point_passes(self.graph, list(wrt)))
             return numpy_passes[0](point)
 
         return at

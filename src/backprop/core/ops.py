@@ -116,17 +116,21 @@ def _zero(ans: Value, *args: Value) -> float:
     return 0.0
 
 
+def _pow_base_at(x: Value, y: float, power: Callable[..., Value]) -> Value:
+    # y * x^(y-1) for one exponent, written so that x^0 has derivative 0 at x = 0 (not
+    # 0 * inf); ``power`` is numpy's, or the math module's for one point of floats
+    if y == 0.0:
+        return 0.0
+    if y == 1.0:
+        return 1.0
+    if y == 2.0:
+        return 2.0 * x
+    return y * power(x, y - 1.0)
+
+
 def _pow_base(ans: Value, x: Value, y: Value) -> Value:
-    # y * x^(y-1), written so that x^0 has derivative 0 at x = 0 (not 0 * inf).
     if np.ndim(y) == 0:
-        y = float(y)
-        if y == 0.0:
-            return 0.0
-        if y == 1.0:
-            return 1.0
-        if y == 2.0:
-            return 2.0 * x
-        return y * np.power(x, y - 1.0)
+        return _pow_base_at(x, float(y), np.power)
     return np.where(y == 0.0, 0.0, y * np.power(x, y - 1.0))
 
 
@@ -271,13 +275,7 @@ def _pow_float(x: float, y: float) -> float:
 
 
 def _pow_base_float(ans: float, x: float, y: float) -> float:
-    if y == 0.0:
-        return 0.0
-    if y == 1.0:
-        return 1.0
-    if y == 2.0:
-        return 2.0 * x
-    return y * _pow_float(x, y - 1.0)
+    return _pow_base_at(x, y, _pow_float)  # type: ignore[return-value]
 
 
 def _pow_exponent_float(ans: float, x: float, y: float) -> float:

@@ -20,89 +20,120 @@ round differently: in the last bit or two.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from backprop.core.graph import CONST, VAR, Graph
-from backprop.core.ops import PRIMITIVES, _minus_one, _one
+from backprop.core.ops import PRIMITIVES, Primitive, _minus_one, _one
 
 _isfinite = math.isfinite
+_SEED = 1.0  # the output's gradient with respect to itself; compared by identity
 
 
-class FloatPasses:
-    """Forward then backward at one point, for one graph and one list of partials."""
+class PointPasses:
+    """The forward and backward passes at one point, compiled once for a loop of many points.
 
-    def __init__(self, graph: Graph, wrt: Sequence[str]) -> None:
+    Everything a call would look up is resolved here: the constants placed, each
+    module's forward and local derivatives taken from the table (``functions``
+    picks them: the math module's here, numpy's in ``engine.point_passes``), the
+    modules that no gradient reaches dropped from the backward steps. A call may
+    raise whatever the functions raise; the callers decide what that means.
+    """
+
+    def __init__(self, graph: Graph, wrt: Sequence[str],
+                 functions: Callable[[Primitive], tuple[Callable[..., Any], ...]],
+                 number: Callable[[float], Any] = float) -> None:
         order = graph.reachable()
         ops, leaf, args = graph.ops, graph.leaf, graph.args
-        size = len(graph)
-        template: list[float | None] = [None] * size
+        template: list[Any] = [None] * len(graph)
         var_slots: list[tuple[str, int]] = []
-        steps: list[tuple[int, Callable[..., float], int, int]] = []
-        edges_of: list[tuple[int, tuple[tuple[int, int, int, Callable[..., float]], ...]]] = []
+        steps: list[tuple[int, Callable[..., Any], int, int]] = []
+        edges_of: list[tuple[int, tuple[tuple[int, int, int, Callable[..., Any]], ...]]] = []
         for i in order:
             op = ops[i]
             if op == CONST:
-                template[i] = float(leaf[i])  # type: ignore[arg-type]
+                template[i] = number(leaf[i])  # type: ignore[arg-type]
             elif op == VAR:
                 var_slots.append((str(leaf[i]), i))
             else:
-                prim = PRIMITIVES[op]
-                fns = prim.scalar or (prim.numpy_forward, *prim.partials)  # plain arithmetic
+                fns = functions(PRIMITIVES[op])
                 a = args[i]
-                steps.append((i, fns[0], a[0], a[1] if len(a) > 1 else -1))  # type: ignore[arg-type]
-                edges_of.append((i, tuple((j, a[0], a[1] if len(a) > 1 else -1, fns[1 + k])
-                                          for k, j in enumerate(a))))
+                x, y = a[0], a[1] if len(a) > 1 else -1
+                steps.append((i, fns[0], x, y))
+                edges_of.append((i, tuple((j, x, y, fns[1 + k]) for k, j in enumerate(a))))
         var_nodes = dict(var_slots)
         # only the modules that some variable in wrt reaches carry a gradient
-        needs = bytearray(size)
+        needs = bytearray(len(graph))
         for v in wrt:
             if v in var_nodes:
                 needs[var_nodes[v]] = 1
         for i in order:
             if any(needs[j] for j in args[i]):
                 needs[i] = 1
-        self._template = template
-        self._vars = tuple(var_slots)
-        self._steps = tuple(steps)
-        self._back = tuple((i, tuple(e for e in edges if needs[e[0]]))
-                           for i, edges in reversed(edges_of) if needs[i])
-        self._output = graph.output
-        self._seeded = bool(needs[graph.output])
-        self._wrt_nodes = tuple(var_nodes.get(v, -1) for v in wrt)
+        self.template = template
+        self.var_slots = tuple(var_slots)
+        self.steps = tuple(steps)
+        self.back = tuple((i, tuple(e for e in edges if needs[e[0]]))
+                          for i, edges in reversed(edges_of) if needs[i])
+        self.output = graph.output
+        self.seeded = bool(needs[graph.output])
+        self.wrt_nodes = tuple(var_nodes.get(v, -1) for v in wrt)
+
+    def run(self, point: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+        """Forward then backward: every module's value, and every node's gradient
+        (None where no gradient arrived; an intermediate's is dropped once passed on)."""
+        vals = self.template.copy()
+        for name, i in self.var_slots:
+            vals[i] = point[name]
+        grads: list[Any] = [None] * len(vals)
+        one, minus_one, seed = _one, _minus_one, _SEED
+        for i, fn, x, y in self.steps:
+            vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
+        if self.seeded:
+            grads[self.output] = seed
+        for i, edges in self.back:
+            g = grads[i]
+            if g is None:
+                continue
+            ans = vals[i]
+            for j, x, y, p in edges:
+                if p is one:
+                    contrib = g
+                elif p is minus_one:
+                    contrib = -g
+                else:
+                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
+                    contrib = local if g is seed else g * local
+                prev = grads[j]
+                grads[j] = contrib if prev is None else prev + contrib
+            grads[i] = None  # passed on: an intermediate's gradient is not needed again
+        return vals, grads
+
+    def partials(self, grads: Sequence[Any]) -> list[float]:
+        """The gradient with respect to each name in ``wrt``, as Python floats."""
+        return [0.0 if j < 0 or grads[j] is None else float(grads[j]) for j in self.wrt_nodes]
+
+
+def _float_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
+    # operators declare no scalar entry: their Python arithmetic works on floats as it is
+    return prim.scalar or (prim.numpy_forward, *prim.partials)  # type: ignore[return-value]
+
+
+class FloatPasses:
+    """Forward then backward at one point of Python floats, for one graph and one wrt."""
+
+    def __init__(self, graph: Graph, wrt: Sequence[str]) -> None:
+        self._passes = PointPasses(graph, wrt, _float_functions)
 
     def __call__(self, point: Mapping[str, float]) -> tuple[float, list[float]] | None:
         """The value and the partials at ``point`` (every variable a finite float), or
         None where math raises or a result is not finite (numpy's passes say why)."""
-        vals = self._template.copy()
-        for name, i in self._vars:
-            vals[i] = point[name]
-        grads: list[float | None] = [None] * len(vals)
-        one, minus_one = _one, _minus_one
+        passes = self._passes
         try:
-            for i, fn, x, y in self._steps:
-                vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
-            if self._seeded:
-                grads[self._output] = 1.0
-            for i, edges in self._back:
-                g = grads[i]
-                if g is None:
-                    continue
-                ans = vals[i]
-                for j, x, y, p in edges:
-                    if p is one:
-                        contrib = g
-                    elif p is minus_one:
-                        contrib = -g
-                    else:
-                        local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-                        contrib = g * local
-                    prev = grads[j]
-                    grads[j] = contrib if prev is None else prev + contrib
-                grads[i] = None
+            vals, grads = passes.run(point)
         except (ArithmeticError, ValueError):  # math's way of saying inf or nan
             return None
-        value = vals[self._output]
-        partials = [0.0 if j < 0 or grads[j] is None else grads[j] for j in self._wrt_nodes]
-        if not _isfinite(value) or not all(map(_isfinite, partials)):  # type: ignore[arg-type]
+        value = vals[passes.output]
+        partials = passes.partials(grads)
+        if not _isfinite(value) or not all(map(_isfinite, partials)):
             return None
-        return value, partials  # type: ignore[return-value]
+        return value, partials
