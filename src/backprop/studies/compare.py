@@ -137,10 +137,7 @@ class Comparison:
         return None  # non-finite values are warned about by the command
 
     def _at_text(self) -> str:
-        items = list(self.at.items())
-        if len(items) > MANY:
-            items = items[:2] + [("...", None)] + items[-1:]
-        return ", ".join(k if v is None else f"{k} = {v!r}" for k, v in items)
+        return _point_text(self.at)
 
     def tables(self) -> list[Table]:
         from backprop.views.writers import fmt
@@ -207,6 +204,14 @@ class Comparison:
                       ["method", "variable", "partial derivative", "abs error", "rel error",
                        "estimate", "passes", "time per gradient"],
                       rows, caption, right_align_from=2, notes=notes)]
+
+
+def _point_text(at: Mapping[str, float]) -> str:
+    """The point for a title: with many variables, the first two and the last."""
+    items: list[tuple[str, float | None]] = list(at.items())
+    if len(items) > MANY:
+        items = items[:2] + [("...", None)] + items[-1:]
+    return ", ".join(k if v is None else f"{k} = {v!r}" for k, v in items)
 
 
 def _shortened(expression: str) -> str:
@@ -511,10 +516,7 @@ class HessianComparison:
         if cd is not None and not many:
             steps = ", ".join(f"h_{v} = {h:.3g}" for v, h in cd.extra["steps"].items())
             notes.append(f"central differences of the reverse-mode gradient, steps: {steps}")
-        at = ", ".join(f"{k} = {v!r}" for k, v in list(self.at.items())[:MANY])
-        if len(self.at) > MANY:
-            at += ", ..."
-        return [Table(f"Hessian of f = {_shortened(self.expression)} at {at}  (f = {self.value!r})",
+        return [Table(f"Hessian of f = {_shortened(self.expression)} at {_point_text(self.at)}  (f = {self.value!r})",
                       ["method", "partial", "second derivative", "abs error", "rel error",
                        "passes", "time per Hessian"], rows, caption, right_align_from=2,
                       notes=notes)]
