@@ -99,7 +99,9 @@ def compare(
     the passes it makes and its time per gradient (warm, repeated, interleaved:
     the median CPU time; spread and time in forward passes with --format json);
     the sizes of the graph and of the symbolic derivative. --scaling measures the lecture's cost claims; --sweep
-    the error of finite differences against the step.
+    the error of finite differences against the step. --order 2 compares the
+    Hessian three ways: forward over reverse, the symbolic second partials, and
+    central differences of the reverse-mode gradient.
     """
     from backprop.errors import InputError
 
