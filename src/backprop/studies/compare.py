@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from backprop import numeric
 from backprop.studies.tables import Table, load_average, number, seconds
-from backprop.studies.timing import Timing, time_interleaved
+from backprop.studies.timing import CLOCK, Timing, time_interleaved
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
 METHODS = ("reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference",
@@ -367,6 +367,8 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
 # ---- second order: the Hessian three ways -----------------------------------------------------
 
 HESSIAN_METHODS = ("forward_over_reverse", "symbolic", "central_difference")
+# symbolic second partials that take this long (CPU seconds) are timed once, not in rounds
+SLOW_DIFFERENTIATION = 0.5
 HESSIAN_LABELS = {
     "forward_over_reverse": "forward over reverse",
     "symbolic": "symbolic (evaluation)",
@@ -466,6 +468,9 @@ class HessianComparison:
     def diagnosis(self) -> None:
         return None  # non-finite values are warned about by the command, as first order's
 
+    def _timed_once(self) -> bool:
+        return self.differentiation is not None and self.differentiation.repeats == 1
+
     def tables(self) -> list[Table]:
         from backprop.symbolic import partial_label
         from backprop.views.writers import fmt
@@ -507,7 +512,8 @@ class HessianComparison:
             notes.append(f"symbolic second partials: {sym.extra['size']:,} tree nodes, "
                          f"differentiated in "
                          f"{seconds(self.differentiation.median if self.differentiation else None)}"
-                         " (once per expression, not counted above)")
+                         " (once per expression, not counted above"
+                         f"{'; one call, too slow to repeat' if self._timed_once() else ''})")
             if not many:
                 notes += [f"  {k} = {t}" for k, t in sym.extra["derivative"].items()]
         elif sym is not None:
@@ -570,6 +576,7 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     def differentiate() -> Any:
         return [partial(f.graph, [names[i], names[j]], max_size) for i, j in pairs]
 
+    started = CLOCK()
     try:
         second = differentiate()
     except SizeCapError as exc:
@@ -611,14 +618,23 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
         "central_difference": central,
         "build": lambda: SecondOrderPlan.of(f.graph, names),
     }
+    once: Timing | None = None
     if second is not None:
         runs["symbolic"] = symbolic
-        runs["differentiation"] = differentiate
+        differentiation_seconds = CLOCK() - started
+        if differentiation_seconds < SLOW_DIFFERENTIATION:
+            runs["differentiation"] = differentiate
+        else:
+            # n(n+1)/2 symbolic partials of a large expression: seconds a call; the first
+            # call's CPU time is the measurement (one sample), not repeated rounds of it
+            once = Timing.of([differentiation_seconds], 1)
     with np.errstate(all="ignore"):
         _, _, h_for = hessian_at(values, names)
         cd = central()
         h_sym = symbolic() if second is not None else None
         timings = time_interleaved(runs, min_total=min_total)
+    if once is not None:
+        timings["differentiation"] = once
     plan = SecondOrderPlan.of(f.graph, names)
     t_forward = timings["forward_pass"].median
 
