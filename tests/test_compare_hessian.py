@@ -173,3 +173,13 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], needle: str) -> None:
     code, out, err = cli(*argv)
     assert code == 2 and out == ""
     assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_expression_without_variables_has_no_hessian_to_compare() -> None:
+    code, out, err = cli("3", "--at", "", "--order", "2")
+    assert code == 2 and out == "" and "no variables" in err and len(err.splitlines()) == 1
+
+
+def test_one_variable_reads_in_the_singular() -> None:
+    code, out, _ = cli("x^3", "--at", "2", "--order", "2")
+    assert code == 0 and "(1 direction)" in out and "1 derivative evaluation " in out

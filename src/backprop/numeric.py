@@ -139,7 +139,8 @@ def differences(fn: Callable[[], Any], x: np.ndarray, method: str = FORWARD,
             if deadline is not None and time.perf_counter() >= deadline:
                 break
     if vector:
-        grad = np.array(grad[:done], dtype=np.float64).reshape(done, -1)
+        grad = (np.array(grad[:done], dtype=np.float64).reshape(done, -1) if done
+                else np.empty((0, 0)))
     return Differences(order[:done], grad[:done], steps[:done], evals, done == order.size)
 
 

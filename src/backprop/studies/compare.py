@@ -561,8 +561,12 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     from backprop.core.gradient_graph import SecondOrderPlan
     from backprop.symbolic import partial, partial_label
 
+    from backprop.errors import InputError
+
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
+    if not names:
+        raise InputError("the expression has no variables: there is no Hessian to compare")
     values = {k: float(v) for k, v in point.items()}
     n = len(names)
     pairs = _pairs(names)
@@ -647,9 +651,10 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
         "forward_over_reverse": method(
             "forward_over_reverse", np.asarray(h_for, dtype=np.float64).reshape(n, n),
             {"forward": 1, "tangent": 1, "directions": n},
-            f"1 forward + 1 tangent ({n:,} directions)"),
+            f"1 forward + 1 tangent ({n:,} direction{'s' if n > 1 else ''})"),
         "symbolic": method("symbolic", h_sym, {"derivative_evaluation": len(pairs)},
-                           f"{len(pairs):,} derivative evaluations", **sym_info,
+                           f"{len(pairs):,} derivative evaluation{'s' if len(pairs) > 1 else ''}",
+                           **sym_info,
                            differentiation_seconds=(timings["differentiation"].median
                                                     if "differentiation" in timings else None)),
         "central_difference": method(
