@@ -559,9 +559,8 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
 
     from backprop.core.function import Function
     from backprop.core.gradient_graph import SecondOrderPlan
-    from backprop.symbolic import partial, partial_label
-
     from backprop.errors import InputError
+    from backprop.symbolic import partial, partial_label
 
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
@@ -583,6 +582,7 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     started = CLOCK()
     try:
         second = differentiate()
+        differentiation_seconds = CLOCK() - started
     except SizeCapError as exc:
         sym_info = {"error": str(exc), "size_reached": exc.size}
         second = None
@@ -625,7 +625,6 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     once: Timing | None = None
     if second is not None:
         runs["symbolic"] = symbolic
-        differentiation_seconds = CLOCK() - started
         if differentiation_seconds < SLOW_DIFFERENTIATION:
             runs["differentiation"] = differentiate
         else:
