@@ -235,7 +235,7 @@ def test_csv_bad_cells_still_named_with_text_columns() -> None:
 
 @pytest.mark.parametrize("argv, typed", [
     (["descend", "x^2", "--from", "1", "--from", "2"], "--from"),
-    (["diff", "x*y", "--wrt", "x", "--wrt", "y"], "--wrt"),
+    (["diff", "x*y", "--order", "1", "--order", "2"], "--order"),
     (["grad", "x*y", "--at", "x=1,y=1", "--wrt", "x", "--wrt=y"], "--wrt"),
     (["grad", "x", "--at", "1", "-f", "json", "--format", "csv"], "--format"),
 ])
@@ -247,8 +247,12 @@ def test_option_given_twice_alike_is_accepted() -> None:
     assert ok(["grad", "x", "--at", "1", "-f", "csv", "--format", "csv"]).startswith("x,f,df/dx")
 
 
-def test_diff_labels_the_partial_when_the_expression_has_several_variables() -> None:
-    assert ok(["diff", "x*y", "--wrt", "y"]) == "y: x\n"
+def test_diff_labels_each_partial_when_it_prints_several() -> None:
+    # repeated --wrt: several derivatives, each line saying which (issue 12: none dropped)
+    assert ok(["diff", "x*y", "--wrt", "x", "--wrt", "y"]) == "x: y\ny: x\n"
+    assert ok(["diff", "x*y"]) == "x: y\ny: x\n"
+    # the one derivative asked for is printed alone, so it passes on to grad
+    assert ok(["diff", "x*y", "--wrt", "y"]) == "x\n"
     assert ok(["diff", "x^2"]) == "2*x\n"
 
 

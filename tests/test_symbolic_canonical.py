@@ -210,7 +210,7 @@ def test_cli_latex_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == {"expression": "x^2*y", "order": 1,
                    "derivative": {"x": "2*x*y", "y": "x^2"},
                    "latex": {"x": "2\\,x\\,y", "y": "x^{2}"},
-                   "size": {"x": 5, "y": 3}}
+                   "size": {"x": 5, "y": 3}, "wrt": {"x": ["x"], "y": ["y"]}}
     assert main(["diff", "x^2*y", "--format", "latex", "--order", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["\\frac{\\partial^{2} f}{\\partial x^{2}} = 2\\,y",
@@ -221,14 +221,18 @@ def test_cli_targets(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", "1/x", "--order", "4"]) == 0
     assert capsys.readouterr().out == "24/x^5\n"
     assert main(["diff", "log(x*y)", "--wrt", "x"]) == 0
-    # labelled: the expression has two variables, so the line says which partial it is
-    assert capsys.readouterr().out == "x: 1/x\n"
+    # the one partial named by --wrt alone, so that it passes on to grad
+    assert capsys.readouterr().out == "1/x\n"
+    assert main(["diff", "log(x*y)", "--wrt", "x", "--wrt", "y"]) == 0
+    # several: each line says which partial it is
+    assert capsys.readouterr().out == "x: 1/x\ny: 1/y\n"
 
 
 def test_diff_expression_result() -> None:
-    r = diff_expression("x*y", "y,x")
+    r = diff_expression("x*y", ["y", "x"])
     assert isinstance(r, DiffResult)
     assert r.text_lines() == ["y: x", "x: y"]
+    assert diff_expression("x*y", "y,x").text_lines() == ["1"]  # d2f/dydx
 
 
 # ---- every docstring example runs --------------------------------------------------------------

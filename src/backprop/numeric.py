@@ -91,16 +91,19 @@ class Differences:
     complete: bool  # False when the deadline stopped it before every index was done
 
 
-def differences(fn: Callable[[], float], x: np.ndarray, method: str = FORWARD,
+def differences(fn: Callable[[], Any], x: np.ndarray, method: str = FORWARD,
                 eps: float | None = None, indices: Iterable[int] | None = None,
-                f0: float | None = None, deadline: float | None = None) -> Differences:
+                f0: Any = None, deadline: float | None = None,
+                vector: bool = False) -> Differences:
     """Finite differences of ``fn()`` with respect to entries of the float array ``x``.
 
     ``fn`` reads ``x``; each entry is changed in place, ``fn`` called, and the
     entry restored exactly. ``indices`` (flat, default all) chooses the
     entries; ``f0`` is fn() at ``x`` if already known (forward differences).
     With ``deadline`` (a ``time.perf_counter()`` instant) the loop stops after
-    the first entry that ends past it, with ``complete`` False.
+    the first entry that ends past it, with ``complete`` False. ``vector``:
+    ``fn`` returns a 1-d array (a gradient), and ``grad`` has one row of
+    quotients per entry perturbed (the Hessian's columns, from gradients).
     """
     _check_method(method)
     check_eps(eps)
@@ -108,31 +111,36 @@ def differences(fn: Callable[[], float], x: np.ndarray, method: str = FORWARD,
         raise ValueError("x must be a contiguous float64 array: its entries are changed in place")
     flat = x.reshape(-1)  # a view: writing to it changes x
     order = np.arange(flat.size) if indices is None else np.asarray(list(indices), dtype=np.intp)
-    grad = np.empty(order.size)
+    value: Callable[[], Any] = ((lambda: np.array(fn(), dtype=np.float64)) if vector
+                                else (lambda: float(fn())))
+    grad: Any = [None] * order.size if vector else np.empty(order.size)
     steps = np.empty(order.size)
     evals = 0
     done = 0
     with np.errstate(all="ignore"):
         if method == FORWARD and f0 is None:
-            f0 = float(fn())
+            f0 = value()
             evals += 1
         for k, i in enumerate(order):
             keep = float(flat[i])
             h = step(keep, method, eps)
             flat[i] = keep + h
-            up = float(fn())
+            up = value()
             if method == FORWARD:
-                grad[k] = (up - f0) / h  # type: ignore[operator]
+                grad[k] = (up - f0) / h
                 evals += 1
             else:
                 flat[i] = keep - h
-                grad[k] = (up - float(fn())) / (2.0 * h)
+                grad[k] = (up - value()) / (2.0 * h)
                 evals += 2
             flat[i] = keep
             steps[k] = h
             done = k + 1
             if deadline is not None and time.perf_counter() >= deadline:
                 break
+    if vector:
+        grad = (np.array(grad[:done], dtype=np.float64).reshape(done, -1) if done
+                else np.empty((0, 0)))
     return Differences(order[:done], grad[:done], steps[:done], evals, done == order.size)
 
 

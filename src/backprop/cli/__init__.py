@@ -175,7 +175,7 @@ def given_twice(argv: Sequence[str]) -> None:
     """Refuse an option that takes one value given twice with different values.
 
     click would keep the last one silently (``--from x=0 --from x=1``,
-    ``diff --wrt x --wrt y``). Options that take a list (``--at``) are
+    ``grad --wrt x --wrt y``). Options that take a list (``--at``) are
     repeatable; a value given twice alike loses nothing and is accepted.
     """
     if not argv:

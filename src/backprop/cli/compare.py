@@ -18,6 +18,7 @@ _STARTED = time.perf_counter()  # --max-seconds counts from here, not from the f
 class CompareFormat(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
 
 
 class Example(str, Enum):
@@ -34,7 +35,8 @@ class Example(str, Enum):
     "  backprop compare \"exp(x)\" --at 1 --eps 1e-4\n\n"
     "  backprop compare --methods central_difference,richardson,complex_step\n\n"
     "  backprop compare --scaling --max-seconds 20\n\n"
-    "  backprop compare \"exp(x)\" --at 1 --sweep --plot sweep.png   (the error's V against the step)",
+    "  backprop compare \"exp(x)\" --at 1 --sweep --plot sweep.png   (the error's V against the step)\n\n"
+    "  backprop compare \"x^2*y + sin(y)\" --at x=1,y=2 --order 2   (the Hessian three ways)",
 )
 def compare(
     expr: Optional[str] = typer.Argument(None, help=EXPR_HELP + " Default: the lecture's "
@@ -57,6 +59,9 @@ def compare(
                                           "complex_step).", metavar="LIST", show_default=False),
     wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these partial derivatives, e.g. x,y "
                                       "(default: every variable).", metavar="VARS"),
+    order: int = typer.Option(1, "--order", min=1, max=2, help="1: the gradient; 2: the Hessian "
+                              "by forward over reverse, by the symbolic second partials and by "
+                              "central differences of the reverse-mode gradient.", metavar="N"),
     eps: Optional[float] = typer.Option(None, "--eps", help="The finite-difference step h for every "
                                         "variable (default: sqrt(machine eps)*max(1,|x|) forward, "
                                         "cbrt(machine eps)*max(1,|x|) central).", metavar="E"),
@@ -78,8 +83,9 @@ def compare(
                                        "axes to FILE.png or .svg (needs matplotlib: pip install "
                                        "'backprop-cli[plot]').", metavar="FILE"),
     format: CompareFormat = typer.Option(CompareFormat.table, "--format", "-f",
-                                         help="table or json (one object; with --sweep, one "
-                                         "object per line)."),
+                                         help="table, json (one object; with --sweep, one "
+                                         "object per line) or csv (one row per method and "
+                                         "partial derivative)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
     declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
 ) -> None:
@@ -93,7 +99,9 @@ def compare(
     the passes it makes and its time per gradient (warm, repeated, interleaved:
     the median CPU time; spread and time in forward passes with --format json);
     the sizes of the graph and of the symbolic derivative. --scaling measures the lecture's cost claims; --sweep
-    the error of finite differences against the step.
+    the error of finite differences against the step. --order 2 compares the
+    Hessian three ways: forward over reverse, the symbolic second partials, and
+    central differences of the reverse-mode gradient.
     """
     from backprop.errors import InputError
 
@@ -104,6 +112,12 @@ def compare(
     if methods is not None and (sweep or scaling):
         raise InputError("--methods chooses the rows of the comparison: give it without --sweep "
                          "and --scaling")
+    if order == 2 and (sweep or scaling or methods is not None):
+        raise InputError("--order 2 compares the three ways to the Hessian: give it without "
+                         "--sweep, --scaling and --methods")
+    if format is CompareFormat.csv and (sweep or scaling):
+        raise InputError("--format csv writes the comparison's rows: with --sweep or --scaling "
+                         "use --format json or table")
     if n is not None and example in (None, Example.lecture):
         raise InputError("--n sizes an example: give it with --example sines or --example nested")
     if scaling:
@@ -156,6 +170,16 @@ def compare(
             plot_sweep(result.to_json(), plot_path)
         _write(result, format, lines=True)
         return
+    if order == 2:
+        from backprop.studies.compare import compare_hessian
+
+        second = compare_hessian(f, point, eps, max_size, names)
+        if second.non_finite is not None:
+            from backprop.views.writers import warn
+
+            warn(second.non_finite)
+        _write(second, format)
+        return
     from backprop.studies.compare import compare as run
 
     chosen = None
@@ -175,6 +199,11 @@ def _write(result: Any, format: CompareFormat, lines: bool = False) -> None:
     if format is CompareFormat.json:
         objs = result.json_lines() if lines else [result.to_json()]
         sys.stdout.write("".join(json_line(o) + "\n" for o in objs))
+        return
+    if format is CompareFormat.csv:
+        from backprop.views.writers import open_writer, write_results
+
+        write_results([result], open_writer("csv", result.columns))
         return
     from backprop.views.writers import console, table
 

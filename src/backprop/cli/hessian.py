@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -17,11 +17,13 @@ from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, VARS_HELP, Angl
     "  backprop hessian \"x^2*y + sin(y)\" --at x=1,y=2\n\n"
     "  backprop hessian \"x^2*y + sin(y)\" --at x=1,y=2 --format json\n\n"
     "  backprop hessian \"(1-x)^2 + 100*(y-x^2)^2\" --at x=1,y=1 --wrt y\n\n"
-    "  printf 'x,y\\n1,2\\n3,4\\n' | backprop hessian \"x^2*y\" --at - --format csv",
+    "  backprop hessian \"x^3\" --at 1 --at 2 --format csv\n\n"
+    "  printf 'x,y\\n1,2\\n3,4\\n' | backprop hessian \"x^2*y\" --at - --format csv\n\n"
+    "  backprop hessian \"x*y\" --at @points.csv   (CSV or JSON Lines; other columns pass through)",
 )
 def hessian(
     expr: str = typer.Argument(..., help=EXPR_HELP, metavar="EXPR", show_default=False),
-    at: str = typer.Option(..., "--at", help=AT_HELP, metavar="POINT", show_default=False),
+    at: List[str] = typer.Option(..., "--at", help=AT_HELP, metavar="POINT", show_default=False),
     wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these variables' rows and columns, "
                                       "e.g. x,y (default: every variable).", metavar="VARS"),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table (the matrix), json "
@@ -37,25 +39,23 @@ def hessian(
     exact, with no symbolic derivative and no finite differences. At a kink the
     first-order conventions carry over: relu'' = abs'' = 0, max and min split a tie.
     """
-    from backprop.core.points import CHUNK_ROWS, read_points
-    from backprop.core.results import Hessians
+    from backprop.core.points import CHUNK_ROWS, open_points
+    from backprop.core.results import Hessians, PassedThrough
     from backprop.views import writers
 
     f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
-    streaming = at.strip() == "-"
-    if streaming:
-        # at a terminal: answer each line; in a pipe, chunks of about CHUNK_ROWS numbers
-        # of Hessian (n^2 a point), so that memory stays bounded whatever n
-        n = len(wrt_names)
-        rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
-        blocks = f.hessian_stream(read_points(sys.stdin, f.variables, rows), wrt_names)
-    else:
-        blocks = iter([f.hessians(f.point(at), wrt_names)])
-    if format is Format.table and not streaming:
+    # at a terminal: answer each line; in a pipe, chunks of about CHUNK_ROWS numbers of
+    # Hessian (n^2 a point), so that memory stays bounded whatever n
+    n = len(wrt_names)
+    rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
+    points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
+    blocks = f.hessian_stream(points, wrt_names)
+    if format is Format.table and not points.streaming:
         writers.write_results(blocks, writers.HessianTableWriter(f"f = {f.text.strip()}"))
         return
-    columns = Hessians.columns_of(f.variables, wrt_names)
-    writer = writers.open_writer(format.value, columns, streaming=streaming)
+    columns = PassedThrough.columns_of(points.names, Hessians.columns_of(f.variables, wrt_names),
+                                       Hessians.RECORD_KEYS)
+    writer = writers.open_writer(format.value, columns, streaming=points.streaming)
     writers.write_results(blocks, writer)

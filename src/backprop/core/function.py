@@ -449,7 +449,8 @@ class Function:
         """One :class:`Hessians` block per chunk of points, each before the next is read."""
         names = self._check_wrt(wrt)
         for chunk in chunks:
-            yield self._hessian_block(chunk, names)
+            # an id, a label read with the points passes through to the rows, as in stream()
+            yield passing_through(self._hessian_block(chunk, names), chunk)
 
     def value_grad_hessian_at(self, point: dict[str, float],
                               wrt: Sequence[str]) -> tuple[float, list[float], np.ndarray]:

@@ -168,6 +168,7 @@ class Hessians:
     value: np.ndarray  # (points,)
     grad: np.ndarray  # (points, n)
     hessian: np.ndarray  # (points, n, n)
+    RECORD_KEYS = ("at", "value", "grad", "hessian")  # the members of records()
     _diagnose: Callable[[str], Any] | None = field(default=None, repr=False)
 
     def _pairs(self) -> list[tuple[int, int]]:

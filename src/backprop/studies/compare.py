@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from backprop import numeric
 from backprop.studies.tables import Table, load_average, number, seconds
-from backprop.studies.timing import Timing, time_interleaved
+from backprop.studies.timing import CLOCK, Timing, time_interleaved
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
 METHODS = ("reverse_mode", "forward_mode", "symbolic", "forward_difference", "central_difference",
@@ -107,11 +107,37 @@ class Comparison:
                 "forward_pass": {"seconds": self.forward.median, "timing": self.forward.to_json()},
                 "load_average": self.load}
 
+    COLUMNS = ("method", "variable", "partial_derivative", "abs_error", "rel_error", "estimate",
+               "passes", "seconds", "forward_passes")
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.COLUMNS)
+
+    def rows(self) -> list[list[Any]]:
+        """CSV: the forward pass, then one row per method per variable."""
+        out: list[list[Any]] = [["forward_pass", "", self.value, "", "", "", "1 forward",
+                                 self.forward.median, 1.0]]
+        for key in METHODS:
+            m = self.methods.get(key)
+            if m is None:
+                continue
+            cost = [m.passes_text(), m.timing.median if m.timing else "",
+                    "" if m.forward_passes is None else m.forward_passes]
+            if m.grad is None:
+                out.append([key, "", "", "", "", "", *cost])
+                continue
+            own = m.error_estimate or {}
+            for v, g in m.grad.items():
+                out.append([key, v, float(g), m.abs_error.get(v, ""), m.rel_error.get(v, ""),
+                            own.get(v, ""), *cost])
+        return out
+
+    def diagnosis(self) -> None:
+        return None  # non-finite values are warned about by the command
+
     def _at_text(self) -> str:
-        items = list(self.at.items())
-        if len(items) > MANY:
-            items = items[:2] + [("...", None)] + items[-1:]
-        return ", ".join(k if v is None else f"{k} = {v!r}" for k, v in items)
+        return _point_text(self.at)
 
     def tables(self) -> list[Table]:
         from backprop.views.writers import fmt
@@ -174,16 +200,28 @@ class Comparison:
         if cs is not None:
             notes.append(f"complex step: h = {cs.extra['h']:g}" if cs.grad is not None
                          else f"complex step: no result: {cs.extra['error']}")
-        expression = self.expression
-        if len(expression) > 80:  # the whole text is in the JSON; cut at a term if there is one
-            head, tail = expression[:40], expression[-30:]
-            head = head[:head.rfind(" + ")] if " + " in head else head
-            tail = tail[tail.find(" + ") + 3:] if " + " in tail else tail
-            expression = f"{head} + ... + {tail}"
-        return [Table(f"Gradient of f = {expression} at {self._at_text()}  (f = {self.value!r})",
+        return [Table(f"Gradient of f = {_shortened(self.expression)} at {self._at_text()}  (f = {self.value!r})",
                       ["method", "variable", "partial derivative", "abs error", "rel error",
                        "estimate", "passes", "time per gradient"],
                       rows, caption, right_align_from=2, notes=notes)]
+
+
+def _point_text(at: Mapping[str, float]) -> str:
+    """The point for a title: with many variables, the first two and the last."""
+    items: list[tuple[str, float | None]] = list(at.items())
+    if len(items) > MANY:
+        items = items[:2] + [("...", None)] + items[-1:]
+    return ", ".join(k if v is None else f"{k} = {v!r}" for k, v in items)
+
+
+def _shortened(expression: str) -> str:
+    """A long expression cut for a title (the whole text is in the JSON), at a term if it has one."""
+    if len(expression) <= 80:
+        return expression
+    head, tail = expression[:40], expression[-30:]
+    head = head[:head.rfind(" + ")] if " + " in head else head
+    tail = tail[tail.find(" + ") + 3:] if " + " in tail else tail
+    return f"{head} + ... + {tail}"
 
 
 def _value_at(f: Any) -> Callable[[Mapping[str, float]], float]:
@@ -324,3 +362,315 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
         m.abs_error, m.rel_error = relative_errors(m.grad, exact)  # type: ignore[arg-type]
     return Comparison(f.text.strip() or str(f), values, float(value), f.size, reference,
                       timings["forward_pass"], methods, timings.get("differentiation"), load_average())
+
+
+# ---- second order: the Hessian three ways -----------------------------------------------------
+
+HESSIAN_METHODS = ("forward_over_reverse", "symbolic", "central_difference")
+# symbolic second partials that take this long (CPU seconds) are timed once, not in rounds
+SLOW_DIFFERENTIATION = 0.5
+HESSIAN_LABELS = {
+    "forward_over_reverse": "forward over reverse",
+    "symbolic": "symbolic (evaluation)",
+    "central_difference": "central diff. of the gradient",
+}
+
+
+def _pairs(names: Sequence[str]) -> list[tuple[int, int]]:
+    """Each second partial once (the matrix is symmetric): the upper triangle, by rows."""
+    n = len(names)
+    return [(i, j) for i in range(n) for j in range(i, n)]
+
+
+@dataclass
+class HessianMethod:
+    """One way to the Hessian: the matrix, what it runs and what it cost."""
+
+    key: str
+    hessian: Any  # (n, n) float array, or None (no result)
+    passes: dict[str, int]  # counted, as first order's
+    passes_text: str
+    timing: Timing | None  # per Hessian
+    forward_passes: float | None = None  # time per Hessian over one forward pass
+    abs_error: Any = None  # (n, n), against the reference
+    rel_error: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, names: Sequence[str]) -> dict[str, Any]:
+        def matrix(m: Any) -> Any:
+            if m is None:
+                return None
+            return {u: {v: float(m[i, j]) for j, v in enumerate(names)} for i, u in enumerate(names)}
+
+        return {"hessian": matrix(self.hessian), "abs_error": matrix(self.abs_error),
+                "rel_error": matrix(self.rel_error), "passes": self.passes,
+                "seconds": self.timing.median if self.timing else None,
+                "forward_passes": self.forward_passes,
+                "timing": self.timing.to_json() if self.timing else None, **self.extra}
+
+
+@dataclass
+class HessianComparison:
+    """:func:`compare_hessian`'s result: it knows its table, its JSON and its CSV rows."""
+
+    expression: str
+    at: dict[str, float]
+    value: float
+    wrt: list[str]
+    graph_nodes: int
+    gradient_graph_nodes: int  # the original's modules and the backward pass's, shared
+    reference: str  # "symbolic", or "forward_over_reverse" when the symbolic route is over the cap
+    forward: Timing
+    methods: dict[str, HessianMethod]
+    build: Timing | None  # building the backward pass as a graph, once per expression
+    differentiation: Timing | None  # the symbolic second partials, once per expression
+    load: float | None = None
+    non_finite: str | None = None  # which module made the value, gradient or Hessian nan or inf
+
+    COLUMNS = ("method", "partial", "value", "abs_error", "rel_error", "passes", "seconds",
+               "forward_passes")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"expression": self.expression, "at": self.at, "value": self.value, "order": 2,
+                "wrt": self.wrt, "graph_nodes": self.graph_nodes,
+                "gradient_graph_nodes": self.gradient_graph_nodes, "reference": self.reference,
+                "methods": {k: m.to_json(self.wrt) for k, m in self.methods.items()},
+                "forward_pass": {"seconds": self.forward.median, "timing": self.forward.to_json()},
+                "build_seconds": self.build.median if self.build else None,
+                "differentiation_seconds": (self.differentiation.median if self.differentiation
+                                            else None),
+                "load_average": self.load}
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.COLUMNS)
+
+    def rows(self) -> list[list[Any]]:
+        """CSV: the forward pass, then one row per method per second partial (each once)."""
+        from backprop.symbolic import partial_label
+
+        out: list[list[Any]] = [["forward_pass", "f", self.value, "", "", "1 forward",
+                                 self.forward.median, 1.0]]
+        for key in HESSIAN_METHODS:
+            m = self.methods.get(key)
+            if m is None:
+                continue
+            cost = [m.passes_text, m.timing.median if m.timing else "",
+                    "" if m.forward_passes is None else m.forward_passes]
+            if m.hessian is None:
+                out.append([key, "", "", "", "", *cost])
+                continue
+            for i, j in _pairs(self.wrt):
+                out.append([key, partial_label([self.wrt[i], self.wrt[j]]), float(m.hessian[i, j]),
+                            float(m.abs_error[i, j]), float(m.rel_error[i, j]), *cost])
+        return out
+
+    def diagnosis(self) -> None:
+        return None  # non-finite values are warned about by the command, as first order's
+
+    def _timed_once(self) -> bool:
+        return self.differentiation is not None and self.differentiation.repeats == 1
+
+    def tables(self) -> list[Table]:
+        from backprop.symbolic import partial_label
+        from backprop.views.writers import fmt
+
+        many = len(self.wrt) > MANY
+        rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "",
+                                  "1 forward", seconds(self.forward.median)]]
+        for key in HESSIAN_METHODS:
+            m = self.methods.get(key)
+            if m is None:
+                continue
+            cost = [m.passes_text, seconds(m.timing.median if m.timing else None)]
+            label = HESSIAN_LABELS[key]
+            if m.hessian is None:
+                rows.append([label, "-", "-", "-", "-", *cost])
+            elif many:
+                k = len(self.wrt)
+                rows.append([label, f"all {k * (k + 1) // 2:,}", "(in --format json)",
+                             number(float(m.abs_error.max())), number(float(m.rel_error.max())),
+                             *cost])
+            else:
+                for i, j in _pairs(self.wrt):
+                    rows.append([label, partial_label([self.wrt[i], self.wrt[j]]),
+                                 fmt(float(m.hessian[i, j])), number(float(m.abs_error[i, j])),
+                                 number(float(m.rel_error[i, j])), *cost])
+        ref = ("the symbolic second partials" if self.reference == "symbolic"
+               else "forward over reverse")
+        caption = (f"errors against {ref} evaluated in float64"
+                   f"{' (the largest over the entries)' if many else ''}; each second partial "
+                   "once (the matrix is symmetric); time per Hessian: the median CPU time of "
+                   "interleaved samples after a warm call (their spread, and each time in forward "
+                   "passes, in --format json)")
+        notes = [f"graph nodes: {self.graph_nodes:,}; the backward pass built as a graph of the "
+                 f"same modules: {self.gradient_graph_nodes:,} nodes, built in "
+                 f"{seconds(self.build.median if self.build else None)} (once per expression, "
+                 "not counted above)"]
+        sym = self.methods.get("symbolic")
+        if sym is not None and sym.hessian is not None:
+            notes.append(f"symbolic second partials: {sym.extra['size']:,} tree nodes, "
+                         f"differentiated in "
+                         f"{seconds(self.differentiation.median if self.differentiation else None)}"
+                         " (once per expression, not counted above"
+                         f"{'; one call, too slow to repeat' if self._timed_once() else ''})")
+            if not many:
+                notes += [f"  {k} = {t}" for k, t in sym.extra["derivative"].items()]
+        elif sym is not None:
+            notes.append(f"symbolic: no result: {sym.extra['error']}")
+        cd = self.methods.get("central_difference")
+        if cd is not None and not many:
+            steps = ", ".join(f"h_{v} = {h:.3g}" for v, h in cd.extra["steps"].items())
+            notes.append(f"central differences of the reverse-mode gradient, steps: {steps}")
+        return [Table(f"Hessian of f = {_shortened(self.expression)} at {_point_text(self.at)}  (f = {self.value!r})",
+                      ["method", "partial", "second derivative", "abs error", "rel error",
+                       "passes", "time per Hessian"], rows, caption, right_align_from=2,
+                      notes=notes)]
+
+
+def _entry_errors(h: Any, exact: Any) -> tuple[Any, Any]:
+    """Absolute and relative error of each entry (relative: 0 where both are 0, inf where only
+    the exact one is)."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        d = np.abs(h - exact)
+        rel = np.where(exact != 0, d / np.abs(exact), np.where(d == 0, 0.0, np.inf))
+    return d, rel
+
+
+def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None,
+                    max_size: int = DEFAULT_MAX_SIZE, wrt: Sequence[str] | None = None,
+                    min_total: float = 0.05) -> HessianComparison:
+    """The Hessian of the Function ``f`` at ``point`` three ways, with errors and costs.
+
+    Forward over reverse (:meth:`Function.hessian`: the backward pass built as a
+    graph, one forward pass over it and one tangent pass carrying every
+    direction); the symbolic route (each second partial by the symbolic
+    differentiator, as ``backprop diff --hessian`` prints it, evaluated); central
+    differences of the reverse-mode gradient (the one kernel
+    :func:`backprop.numeric.differences`, steps by :func:`backprop.numeric.step`:
+    two gradients per variable). As at first order, the reference is the
+    symbolic route evaluated in float64, or forward over reverse when the
+    symbolic second partials are over the size cap; every method is timed by
+    :func:`~backprop.studies.timing.time_interleaved` beside one forward pass.
+    """
+    import numpy as np
+
+    from backprop.core.function import Function
+    from backprop.core.gradient_graph import SecondOrderPlan
+    from backprop.errors import InputError
+    from backprop.symbolic import partial, partial_label
+
+    numeric.check_eps(eps)
+    names = list(f.variables) if wrt is None else list(wrt)
+    if not names:
+        raise InputError("the expression has no variables: there is no Hessian to compare")
+    values = {k: float(v) for k, v in point.items()}
+    n = len(names)
+    pairs = _pairs(names)
+    # checked once (names, values); later calls take the façade's one-point paths
+    value, _, _ = f.hessian(names, **values)
+
+    # the symbolic route: each second partial once
+    sym_info: dict[str, Any]
+    evaluators: list[tuple[int, int, Callable[[Mapping[str, float]], float], dict[str, float]]] = []
+
+    def differentiate() -> Any:
+        return [partial(f.graph, [names[i], names[j]], max_size) for i, j in pairs]
+
+    started = CLOCK()
+    try:
+        second = differentiate()
+        differentiation_seconds = CLOCK() - started
+    except SizeCapError as exc:
+        sym_info = {"error": str(exc), "size_reached": exc.size}
+        second = None
+    if second is not None:
+        for (i, j), d in zip(pairs, second):
+            g = Function(d.as_graph())
+            evaluators.append((i, j, _value_at(g), {k: values[k] for k in g.variables}))
+        sym_info = {"derivative": {partial_label([names[i], names[j]]): d.text()
+                                   for (i, j), d in zip(pairs, second)},
+                    "size": sum(d.size for d in second),
+                    "sizes": {partial_label([names[i], names[j]]): d.size
+                              for (i, j), d in zip(pairs, second)}}
+
+    def symbolic() -> Any:
+        h = np.empty((n, n))
+        for i, j, value_at, at in evaluators:
+            h[i, j] = h[j, i] = value_at(at)
+        return h
+
+    # forward over reverse, at one point with no per-call checks (as reverse mode in compare())
+    hessian_at = f.value_grad_hessian_at
+    x = np.array([values[v] for v in names], dtype=np.float64)
+    grad_at = _value_and_grad_at(f, names)
+    at = dict(values)
+
+    def gradient() -> list[float]:
+        at.update(zip(names, x.tolist()))
+        return grad_at(at)[1]  # type: ignore[no-any-return]
+
+    def central() -> numeric.Differences:
+        return numeric.differences(gradient, x, numeric.CENTRAL, eps, vector=True)
+
+    value_at = _value_at(f)
+    runs: dict[str, Callable[[], Any]] = {
+        "forward_pass": lambda: value_at(values),
+        "forward_over_reverse": lambda: hessian_at(values, names),
+        "central_difference": central,
+        "build": lambda: SecondOrderPlan.of(f.graph, names),
+    }
+    once: Timing | None = None
+    if second is not None:
+        runs["symbolic"] = symbolic
+        if differentiation_seconds < SLOW_DIFFERENTIATION:
+            runs["differentiation"] = differentiate
+        else:
+            # n(n+1)/2 symbolic partials of a large expression: seconds a call; the first
+            # call's CPU time is the measurement (one sample), not repeated rounds of it
+            once = Timing.of([differentiation_seconds], 1)
+    with np.errstate(all="ignore"):
+        _, _, h_for = hessian_at(values, names)
+        cd = central()
+        h_sym = symbolic() if second is not None else None
+        timings = time_interleaved(runs, min_total=min_total)
+    if once is not None:
+        timings["differentiation"] = once
+    plan = SecondOrderPlan.of(f.graph, names)
+    t_forward = timings["forward_pass"].median
+
+    def method(key: str, h: Any, passes: dict[str, int], text: str, **extra: Any) -> HessianMethod:
+        t = timings.get(key)
+        return HessianMethod(key, h, passes, text, t,
+                             t.median / t_forward if t and t_forward > 0 else None, extra=extra)
+
+    methods = {
+        "forward_over_reverse": method(
+            "forward_over_reverse", np.asarray(h_for, dtype=np.float64).reshape(n, n),
+            {"forward": 1, "tangent": 1, "directions": n},
+            f"1 forward + 1 tangent ({n:,} direction{'s' if n > 1 else ''})"),
+        "symbolic": method("symbolic", h_sym, {"derivative_evaluation": len(pairs)},
+                           f"{len(pairs):,} derivative evaluation{'s' if len(pairs) > 1 else ''}",
+                           **sym_info,
+                           differentiation_seconds=(timings["differentiation"].median
+                                                    if "differentiation" in timings else None)),
+        "central_difference": method(
+            "central_difference", cd.grad, {"forward": cd.evals, "backward": cd.evals},
+            f"{cd.evals:,} forward + {cd.evals:,} backward",
+            eps=eps if eps is not None else numeric.CENTRAL_EPS,
+            steps={v: float(h) for v, h in zip(names, cd.steps)}, evals=cd.evals),
+    }
+    if h_sym is not None:
+        exact, reference = h_sym, "symbolic"
+    else:
+        exact, reference = methods["forward_over_reverse"].hessian, "forward_over_reverse"
+    for m in methods.values():
+        if m.hessian is not None:
+            m.abs_error, m.rel_error = _entry_errors(m.hessian, exact)
+    found = f.hessians(values, names).diagnosis()
+    return HessianComparison(f.text.strip() or str(f), values, float(value), names, f.size,
+                             plan.gg.size, reference, timings["forward_pass"], methods,
+                             timings.get("build"), timings.get("differentiation"), load_average(),
+                             None if found is None else found.message())

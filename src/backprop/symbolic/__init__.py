@@ -23,10 +23,10 @@ from typing import Any, Sequence
 
 from backprop.errors import InputError
 from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, Derivative, SizeCapError, derivative,
-                                          derivatives, simplify)
+                                          derivatives, partial, simplify)
 
 __all__ = ["DEFAULT_MAX_SIZE", "Derivative", "DiffResult", "SizeCapError", "derivative",
-           "derivatives", "diff_expression", "diff_text", "simplify"]
+           "derivatives", "diff_expression", "diff_text", "partial", "partial_label", "simplify"]
 
 
 def diff_text(text: str, wrt: str | None = None, order: int = 1, angle: str = "rad",
@@ -44,70 +44,176 @@ def diff_text(text: str, wrt: str | None = None, order: int = 1, angle: str = "r
     return derivative(g, wrt, order, max_size).text()
 
 
+def partial_label(names: Sequence[str]) -> str:
+    """What a partial derivative is, by the variables differentiated in, in turn:
+    ``df/dx``, ``d2f/dx2``, ``d2f/dxdy``, ``d3f/dx2dy`` (runs of one name as a power)."""
+    parts = []
+    for k, v in enumerate(names):
+        if k and names[k - 1] == v:
+            continue
+        run = 1
+        while k + run < len(names) and names[k + run] == v:
+            run += 1
+        parts.append(f"d{v}{run if run > 1 else ''}")
+    n = len(names)
+    return f"d{n if n > 1 else ''}f/{''.join(parts)}"
+
+
+def _latex_label(names: Sequence[str]) -> str:
+    from backprop.symbolic.latex import _name
+
+    parts = []
+    for k, v in enumerate(names):
+        if k and names[k - 1] == v:
+            continue
+        run = 1
+        while k + run < len(names) and names[k + run] == v:
+            run += 1
+        parts.append(f"\\partial {_name(v)}{f'^{{{run}}}' if run > 1 else ''}")
+    n = len(names)
+    up = f"^{{{n}}}" if n > 1 else ""
+    below = "\\,".join(parts)
+    return f"\\frac{{\\partial{up} f}}{{{below}}}"
+
+
 @dataclass(frozen=True)
 class DiffResult:
-    """The derivatives of one expression, one per variable, and their written forms."""
+    """The derivatives of one expression and their written forms.
+
+    ``derivatives`` maps each one's label to it: the variable's name for a first
+    partial (``x``), else what it is (``d2f/dx2``, ``d2f/dxdy``). ``bare``: the one
+    derivative the user named (or the only one there is) is printed alone, so that
+    it can be passed to another command; otherwise every line is labelled.
+    """
 
     expression: str
     order: int
     derivatives: dict[str, Derivative]
-    # the expression's variables: with more than one, even a single derivative is labelled
-    # (`diff "x*y" --wrt y` prints "y: x", so x is not read as d/dx)
     n_variables: int = 1
+    bare: bool = False
+
+    COLUMNS = ("partial", "derivative", "size")
 
     def text_lines(self) -> list[str]:
-        """One line: the derivative; several variables: ``x: ...`` lines."""
-        if len(self.derivatives) == 1 and self.n_variables == 1:
+        """One line: the derivative; several: ``x: ...`` or ``d2f/dxdy: ...`` lines."""
+        if self.bare:
             return [next(iter(self.derivatives.values())).text()]
-        return [f"{v}: {d.text()}" for v, d in self.derivatives.items()]
+        return [f"{k}: {d.text()}" for k, d in self.derivatives.items()]
 
     def latex_lines(self) -> list[str]:
-        """One line: the derivative; several variables: ``\\frac{\\partial f}{\\partial x} = ...``."""
-        if len(self.derivatives) == 1 and self.n_variables == 1:
+        """One line: the derivative; several: ``\\frac{\\partial f}{\\partial x} = ...``."""
+        if self.bare:
             return [next(iter(self.derivatives.values())).latex()]
-        n = self.order
-        up, down = ("", "") if n == 1 else (f"^{{{n}}}", f"^{{{n}}}")
-        return [f"\\frac{{\\partial{up} f}}{{\\partial {v}{down}}} = {d.latex()}"
-                for v, d in self.derivatives.items()]
+        return [f"{_latex_label(d.names)} = {d.latex()}" for d in self.derivatives.values()]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.COLUMNS)
+
+    def rows(self) -> list[list[Any]]:
+        """One row per derivative (table and CSV): what it is, its text, its tree size."""
+        return [[partial_label(d.names), d.text(), d.size] for d in self.derivatives.values()]
+
+    def diagnosis(self) -> None:
+        return None  # an expression is never "not finite"
 
     def as_json(self) -> dict[str, Any]:
         ds = self.derivatives
         return {"expression": self.expression, "order": self.order,
-                "derivative": {v: d.text() for v, d in ds.items()},
-                "latex": {v: d.latex() for v, d in ds.items()},
-                "size": {v: d.size for v, d in ds.items()}}
+                "derivative": {k: d.text() for k, d in ds.items()},
+                "latex": {k: d.latex() for k, d in ds.items()},
+                "size": {k: d.size for k, d in ds.items()},
+                "wrt": {k: list(d.names) for k, d in ds.items()}}
 
 
-def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: int = 1,
-                    angle: str = "rad", max_size: int = DEFAULT_MAX_SIZE) -> DiffResult:
-    """The ``order``-th derivatives of ``text`` with respect to ``wrt`` (default: every variable).
+def _names(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",")]
+    names = [n for n in names if n]
+    if not names:
+        raise InputError("--wrt is empty: name a variable, e.g. --wrt x (or x,y for d2f/dxdy)")
+    return names
 
-    ``wrt`` is a list of names or the text of ``--wrt`` (``"x,y"``); each must be a
-    variable of the expression (:class:`~backprop.errors.InputError` otherwise).
 
-    >>> diff_expression("x^2*y", "y").as_json()["derivative"]
-    {'y': 'x^2'}
+def _check(names: Sequence[str], variables: Sequence[str]) -> None:
+    known = set(variables)
+    bad = list(dict.fromkeys(n for n in names if n not in known))
+    if bad:
+        raise InputError(f"--wrt: {', '.join(bad)} is not a variable of the expression "
+                         f"(its variables: {', '.join(variables) or 'none'})")
+
+
+def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: int | None = None,
+                    angle: str = "rad", max_size: int = DEFAULT_MAX_SIZE,
+                    hessian: bool = False) -> DiffResult:
+    """Derivatives of ``text``, as ``backprop diff`` asks for them.
+
+    ``wrt`` is one ``--wrt`` value or a list of them. Each value names the
+    variables to differentiate in, in turn: ``"x"`` is df/dx (``order`` times:
+    the ``order``-th derivative), ``"x,y"`` the mixed partial d2f/dxdy, whose
+    order is the number of names. Without ``wrt``: every variable, ``order``
+    times (default 1). ``hessian``: every second partial once (the matrix is
+    symmetric: d2f/dx2, d2f/dxdy, d2f/dy2, ...), of the variables in the one
+    ``wrt`` value (default every variable). Each name must be a variable of the
+    expression (:class:`~backprop.errors.InputError` otherwise).
+
+    >>> diff_expression("x^2*y", "x,y").text_lines()
+    ['2*x']
+    >>> diff_expression("x^2*y", order=2).text_lines()
+    ['d2f/dx2: 2*y', 'd2f/dy2: 0']
+    >>> diff_expression("x^2*y", ["x", "y"]).text_lines()
+    ['x: 2*x*y', 'y: x^2']
     """
     from backprop.core.parser import parse_graph
 
     g = parse_graph(text, angle)
     variables = g.variables
-    if wrt is None:
-        if not variables:
-            raise InputError("the expression has no variables: its derivative is 0 with "
-                             "respect to anything (name one with --wrt to see it)")
-        names = list(variables)
-    else:
-        names = [n.strip() for n in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
-        names = [n for n in names if n]
-        if not names:
-            raise InputError("--wrt is empty: name one or more variables, e.g. --wrt x,y")
-        bad = [n for n in names if n not in variables]
-        if bad:
-            raise InputError(f"--wrt: {', '.join(bad)} is not a variable of the expression "
-                             f"(its variables: {', '.join(variables) or 'none'})")
+    values = None if wrt is None else ([wrt] if isinstance(wrt, str) else list(wrt))
+    if values is not None and not values:
+        values = None
+    if hessian:
+        if order is not None:
+            raise InputError("--hessian is every second partial: give it without --order")
+        if values is not None and len(values) > 1:
+            raise InputError("--hessian takes its variables in one --wrt, e.g. --wrt x,y")
+        names = list(variables) if values is None else _names(values[0])
+        _check(names, variables)
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise InputError(f"--wrt: {', '.join(twice)} is named twice")
-    return DiffResult(text.strip(), order, derivatives(g, names, order, max_size),
-                      len(variables))
+        if not names:
+            raise InputError("the expression has no variables: its Hessian is empty")
+        requests = [[names[i], names[j]] for i in range(len(names)) for j in range(i, len(names))]
+        return DiffResult(text.strip(), 2, {partial_label(r): partial(g, r, max_size)
+                                            for r in requests}, len(variables), False)
+    if order is not None and order < 1:
+        raise InputError(f"--order must be 1 or more, not {order}")
+    n = 1 if order is None else order
+    if values is None:
+        if not variables:
+            raise InputError("the expression has no variables: its derivative is 0 with "
+                             "respect to anything (name one with --wrt to see it)")
+        requests = [[v] * n for v in variables]
+        bare = len(variables) == 1
+    else:
+        requests = []
+        for value in values:
+            names = _names(value)
+            _check(names, variables)
+            if len(names) > 1 and order is not None:
+                raise InputError(f"--wrt {value.strip()} already says the order ({len(names)}): "
+                                 "give --order only with a --wrt of one variable")
+            requests.append(names * n if len(names) == 1 else names)
+        seen: dict[tuple[str, ...], str] = {}
+        for value, r in zip(values, requests):
+            if tuple(r) in seen:
+                raise InputError(f"--wrt {value.strip()} is given twice")
+            seen[tuple(r)] = value
+        orders = sorted({len(r) for r in requests})
+        if len(orders) > 1:
+            raise InputError("the --wrt values ask for derivatives of different orders ("
+                             + " and ".join(map(str, orders)) + "): one command prints "
+                             "derivatives of one order")
+        n = orders[0]
+        bare = len(requests) == 1
+    out = {(r[0] if len(r) == 1 else partial_label(r)): partial(g, r, max_size) for r in requests}
+    return DiffResult(text.strip(), n, out, len(variables), bare)

@@ -58,8 +58,9 @@ class Derivative:
     graph: Graph
     root: int
     size: int
-    wrt: str
+    wrt: str  # the last variable differentiated in
     order: int
+    names: tuple[str, ...] = ()  # every variable differentiated in, in turn (d2f/dxdy: x, y)
 
     def text(self) -> str:
         """The derivative in the expression language (it parses again)."""
@@ -254,6 +255,19 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
     """
     if order < 1:
         raise InputError(f"--order must be 1 or more, not {order}")
+    return partial(graph, [wrt] * order, max_size)
+
+
+def partial(graph: Graph, names: Sequence[str], max_size: int = DEFAULT_MAX_SIZE) -> Derivative:
+    """The partial derivative of ``graph``'s output with respect to each of ``names`` in turn
+    (``["x", "y"]``: d2f/dxdy), simplified.
+
+    Each step differentiates the simplified result of the one before; the result
+    is shortened once, at the end. Raises :class:`SizeCapError` as soon as any
+    node would be larger than ``max_size`` nodes as a tree.
+    """
+    if not names:
+        raise InputError("name one or more variables to differentiate with respect to")
     if max_size < 1:
         raise InputError(f"--max-size must be 1 or more, not {max_size}")
     s = Store()
@@ -261,7 +275,8 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
     shorten = Shortener(s)
     current, root = graph, graph.output
     result: Derivative | None = None
-    for n in range(1, order + 1):
+    order = len(names)
+    for n, wrt in enumerate(names, start=1):
         g = Graph(current.ops, current.args, current.leaf, root)
         reach = g.reachable(root)
         progress = _Progress(total=_steps(g, reach, wrt))
@@ -277,7 +292,7 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
         if size > max_size:
             raise SizeCapError(size, max_size, max(progress.total, 1), max(progress.total, 1), n,
                                order, progress.module or "the sum")
-        result = Derivative(lowered, lroot, size, wrt, n)
+        result = Derivative(lowered, lroot, size, wrt, n, tuple(names[:n]))
         current, root = lowered, lroot
     assert result is not None
     return result
@@ -301,4 +316,4 @@ def simplify(graph: Graph, root: int | None = None) -> Derivative:
     r = canonical_of(s, graph, graph.reachable(root)).get(root)
     r = Shortener(s)(r)
     lowered, lroot = lower(s, r)
-    return Derivative(lowered, lroot, tree_size(lowered, lroot, cap=SATURATE), "", 0)
+    return Derivative(lowered, lroot, tree_size(lowered, lroot, cap=SATURATE), "", 0, ())
