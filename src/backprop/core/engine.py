@@ -516,6 +516,43 @@ def _pool(threads: int) -> Any:
     return pool
 
 
+def block_bounds(n: int, threads: int = 1, block_rows: int | None = None,
+                 min_rows: int = 1) -> list[tuple[int, int]]:
+    """The (start, stop) rows of the blocks of a batch of ``n`` points.
+
+    Blocks of ``block_rows`` (default :data:`BLOCK_ROWS`); with several threads
+    and fewer blocks than threads, shorter blocks (n / threads each), so that no
+    thread waits while another computes the whole batch. No block is shorter than
+    ``min_rows`` (a short last block joins the one before): a pass that changes
+    method with the number of points (the tangent pass) then runs every block as
+    it would run the whole batch.
+    """
+    rows = BLOCK_ROWS if block_rows is None else block_rows
+    if threads > 1:
+        rows = min(rows, -(-n // threads))
+    rows = max(rows, min_rows, 1)
+    starts = list(range(0, n, rows))
+    if len(starts) > 1 and n - starts[-1] < min_rows:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
+def run_blocks(run: Callable[[int, int], None], bounds: Sequence[tuple[int, int]],
+               threads: int = 1) -> None:
+    """``run(start, stop)`` for every block, spread over a pool of ``threads`` threads.
+
+    numpy releases the GIL inside its ufuncs, so the blocks' arithmetic runs on
+    all the cores; each block must write only its own rows. Every block is
+    finished (and the first error re-raised) when this returns.
+    """
+    if threads <= 1 or len(bounds) <= 1:
+        for start, stop in bounds:
+            run(start, stop)
+    else:
+        # list(): wait for every block and re-raise the first error
+        list(_pool(min(threads, len(bounds))).map(lambda b: run(*b), bounds))
+
+
 def value_and_grad_blocked(
     graph: Graph, plan: Plan, inputs: Mapping[str, Value], wrt: Sequence[str], n: int,
     out: np.ndarray, value_col: int, grad_cols: Sequence[int],
@@ -530,13 +567,11 @@ def value_and_grad_blocked(
     The nodes that do not depend on the rows (constants, scalar inputs) are the
     same in every block, so the results equal one whole-array pass bit for bit.
     """
-    block_rows = BLOCK_ROWS if block_rows is None else block_rows
     sliced = [(k, v) for k, v in inputs.items() if np.ndim(v) == 1]
     fixed = {k: v for k, v in inputs.items() if np.ndim(v) != 1}
     output = graph.output
 
-    def run(start: int) -> None:
-        stop = min(start + block_rows, n)
+    def run(start: int, stop: int) -> None:
         block = dict(fixed)
         for k, v in sliced:
             block[k] = v[start:stop]
@@ -546,13 +581,7 @@ def value_and_grad_blocked(
         for v, c in zip(wrt, grad_cols):
             out[start:stop, c] = grads[v]
 
-    starts = range(0, n, block_rows)
-    if threads <= 1 or len(starts) <= 1:
-        for s in starts:
-            run(s)
-    else:
-        # list(): wait for every block and re-raise the first error
-        list(_pool(threads).map(run, starts))
+    run_blocks(run, block_bounds(n, threads, block_rows), threads)
 
 
 # ---- one point, lean -------------------------------------------------------------------------
