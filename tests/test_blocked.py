@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -303,5 +304,82 @@ def test_hessian_threads_option_same_csv() -> None:
     w.writerows(h.rows())
     assert outs[0] == buf.getvalue()
     r = subprocess.run([sys.executable, "-m", "backprop", "hessian", "x^2", "--at", "1",
+                        "--threads", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
+
+
+# ---- a model's predictions over the threads ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A regressor of two inputs (tanh, 64 hidden units) and the wine classifier, 1 epoch each."""
+    import yaml
+
+    from backprop.cli import main
+    from backprop.nn.model import load_model
+
+    d = tmp_path_factory.mktemp("models")
+    cfg = {"data": {"synthetic": {"expr": "sin(3*x1) + 0.5*x2^2", "ranges": {"x1": [-1, 1],
+                                                                            "x2": [-1, 1]},
+                                  "n": 300}, "target": "y"},
+           "model": {"hidden": 64, "activation": "tanh"},
+           "training": {"epochs": 1, "seed": 1}, "output": {"model": str(d / "r.npz")}}
+    (d / "r.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(d / "r.yaml"), "--quiet"]) == 0
+    wine = os.path.join(os.path.dirname(__file__), "..", "configs", "wine.yaml")
+    assert main(["train", wine, "--quiet", "--epochs", "1", "--out", str(d / "c.npz")]) == 0
+    return {"regressor": load_model(d / "r.npz")[0], "classifier": load_model(d / "c.npz")[0],
+            "regressor file": d / "r.npz"}
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_threaded_predictions_do_not_depend_on_the_threads(models: dict[str, object],
+                                                           kind: str) -> None:
+    from backprop.nn.predict import PREDICT_BLOCK_ROWS, predictions
+
+    model = models[kind]
+    d = len(model.input_names)  # type: ignore[attr-defined]
+    rows = PREDICT_BLOCK_ROWS
+    for n in (2 * rows - 1, 2 * rows, 2 * rows + 1, 3 * rows + 5, 65_536):
+        X = np.random.default_rng(n).normal(0, 2, (n, d))
+        X[5, 0] = np.nan  # a nan input gives a nan prediction in its row only
+        runs = [predictions(model, X, kind == "classifier", threads=t) for t in (1, 2, 3)]
+        for got in runs[1:]:
+            assert len(got) == len(runs[0])
+            for g, w in zip(got, runs[0]):
+                if g.dtype == object:
+                    assert g.tolist() == w.tolist()
+                else:
+                    assert np.array_equal(bits(g), bits(w)), (kind, n)
+        # and they are the model's predictions: one call over the whole chunk agrees to
+        # rounding (BLAS may add in another order there), labels exactly where the
+        # probabilities are not tied
+        whole = (model.predict_proba(X) if kind == "classifier"  # type: ignore[attr-defined]
+                 else model.predict(X))  # type: ignore[attr-defined]
+        got = runs[0]
+        if kind == "classifier":
+            p = np.column_stack(got[1:])
+            assert np.allclose(p, whole, rtol=1e-13, atol=1e-15, equal_nan=True)
+            labels = model.predict(X).tolist()  # type: ignore[attr-defined]
+            assert np.delete(got[0], 5).tolist() == labels[:5] + labels[6:]  # row 5: nan
+        else:
+            assert np.allclose(got[0], whole[:, 0], rtol=1e-13, atol=1e-14, equal_nan=True)
+            assert np.isnan(got[0][5]) and np.isfinite(np.delete(got[0], 5)).all()
+
+
+def test_predict_threads_option_same_csv(models: dict[str, object], tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    data = tmp_path / "d.csv"
+    data.write_text("x1,x2,id\n" + "".join(f"{a!r},{b!r},r{i}\n" for i, (a, b) in
+                                           enumerate(rng.uniform(-1, 1, (40_000, 2)).tolist())))
+    model = models["regressor file"]
+    outs = []
+    for threads in ("1", "2"):
+        r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(model), str(data),
+                            "--format", "csv", "--threads", threads],
+                           capture_output=True, text=True, check=True)
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and len(outs[0].splitlines()) == 40_001
+    r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(model), str(data),
                         "--threads", "0"], capture_output=True, text=True)
     assert r.returncode == 2 and "--threads must be at least 1" in r.stderr

@@ -7,7 +7,6 @@ floats for constants), so one pass handles any number of points at once.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -15,7 +14,8 @@ import numpy as np
 
 from backprop.core.graph import CONST, VAR, Graph
 from backprop.core.ops import PRIMITIVES, Partial, Value, _minus_one, _one
-from backprop.errors import InputError
+from backprop import threads as threads_
+from backprop.threads import default_threads, run_blocks  # noqa: F401  (the core's batches)
 
 # The gradient of the output with respect to itself; compared by identity.
 _SEED = 1.0
@@ -485,72 +485,13 @@ def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
 # a block's rows are computed exactly as in one whole-array pass (bit for bit).
 BLOCK_ROWS = 16_384
 
-_pools: dict[int, Any] = {}
-
-
-def default_threads() -> int:
-    """Threads for a batch: BACKPROP_THREADS if set, else the cores this process may use."""
-    env = os.environ.get("BACKPROP_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise InputError(f"BACKPROP_THREADS must be a whole number of threads, not {env!r}") \
-                from None
-        if n < 1:
-            raise InputError(f"BACKPROP_THREADS must be at least 1, not {n}")
-        return n
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _pool(threads: int) -> Any:
-    # One pool per size for the whole process: creating threads costs more than a block.
-    pool = _pools.get(threads)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="backprop")
-    return pool
-
 
 def block_bounds(n: int, threads: int = 1, block_rows: int | None = None,
                  min_rows: int = 1) -> list[tuple[int, int]]:
-    """The (start, stop) rows of the blocks of a batch of ``n`` points.
-
-    Blocks of ``block_rows`` (default :data:`BLOCK_ROWS`); with several threads
-    and fewer blocks than threads, shorter blocks (n / threads each), so that no
-    thread waits while another computes the whole batch. No block is shorter than
-    ``min_rows`` (a short last block joins the one before): a pass that changes
-    method with the number of points (the tangent pass) then runs every block as
-    it would run the whole batch.
-    """
-    rows = BLOCK_ROWS if block_rows is None else block_rows
-    if threads > 1:
-        rows = min(rows, -(-n // threads))
-    rows = max(rows, min_rows, 1)
-    starts = list(range(0, n, rows))
-    if len(starts) > 1 and n - starts[-1] < min_rows:
-        starts.pop()
-    return list(zip(starts, starts[1:] + [n]))
-
-
-def run_blocks(run: Callable[[int, int], None], bounds: Sequence[tuple[int, int]],
-               threads: int = 1) -> None:
-    """``run(start, stop)`` for every block, spread over a pool of ``threads`` threads.
-
-    numpy releases the GIL inside its ufuncs, so the blocks' arithmetic runs on
-    all the cores; each block must write only its own rows. Every block is
-    finished (and the first error re-raised) when this returns.
-    """
-    if threads <= 1 or len(bounds) <= 1:
-        for start, stop in bounds:
-            run(start, stop)
-    else:
-        # list(): wait for every block and re-raise the first error
-        list(_pool(min(threads, len(bounds))).map(lambda b: run(*b), bounds))
+    """The blocks of a batch of ``n`` points: :data:`BLOCK_ROWS` rows unless ``block_rows``
+    (see :func:`backprop.threads.block_bounds`)."""
+    return threads_.block_bounds(n, BLOCK_ROWS if block_rows is None else block_rows, threads,
+                                 min_rows)
 
 
 def value_and_grad_blocked(
@@ -581,7 +522,7 @@ def value_and_grad_blocked(
         for v, c in zip(wrt, grad_cols):
             out[start:stop, c] = grads[v]
 
-    run_blocks(run, block_bounds(n, threads, block_rows), threads)
+    threads_.run_blocks(run, block_bounds(n, threads, block_rows), threads)
 
 
 # ---- one point, lean -------------------------------------------------------------------------
