@@ -16,8 +16,10 @@ medians of several repeats and their ratio:
   7. Hessians at 1,000,000 points: Function.hessians (default threads, 1 thread) vs the
      whole-array second-order passes of before and the hand-derived formula; then
      `backprop hessian ... --at - --format csv` over 1,000,000 lines, --threads 1 vs default.
-  8. `backprop predict MODEL DATA.csv --format csv` over 1,000,000 rows, --threads 1 vs
-     default (a model of 2 inputs, 64 tanh units, trained for one epoch).
+  8. a model's predictions (2 inputs, 64 tanh units, trained for one epoch) for one chunk
+     of 65,536 rows in process: one product on BLAS's threads (before) vs the blocks over
+     the threads; then `backprop predict MODEL DATA.csv --format csv` over 1,000,000 rows,
+     --threads 1 vs default.
 
 Each part also prints how many cores other processes kept busy while it ran (from
 /proc/stat): on a shared machine the threads can only use the cores left free.
@@ -488,7 +490,22 @@ def part8(n: int, repeats: int) -> None:
         model = tmp / "model.npz"
         subprocess.run([SCRIPT, "train", str(config), "--epochs", "1", "--out", str(model),
                         "--quiet", "--format", "json"], check=True, stdout=subprocess.DEVNULL)
+        from backprop.nn.model import load_model
+        from backprop.nn.predict import _predictions, predictions
+
+        net, _ = load_model(model)
         rng = np.random.default_rng(2)
+        chunk = rng.uniform(-1.0, 1.0, (65_536, 2))  # the rows predict reads at a time
+        threads = engine.default_threads()
+        other = OtherLoad()
+        med = side_by_side({
+            "one product, BLAS's own threads (before)": lambda: _predictions(net, chunk, False),
+            f"predictions, {threads} threads (BLAS 1 each)": lambda: predictions(net, chunk),
+            "predictions, 1 thread (BLAS 1)": lambda: predictions(net, chunk, threads=1),
+        }, 3 * repeats)
+        report("8a. the model's predictions for one chunk of 65,536 rows, in process", med,
+               "one product, BLAS's own threads (before)", None)
+        print(f"  ({other.text()})")
         data = tmp / "rows.csv"
         data.write_text("x1,x2\n" + "".join(f"{a!r},{b!r}\n" for a, b in
                                             rng.uniform(-1.0, 1.0, (n, 2)).tolist()))
@@ -501,14 +518,13 @@ def part8(n: int, repeats: int) -> None:
             return go
 
         base = [SCRIPT, "predict", str(model), str(data), "--format", "csv"]
-        threads = engine.default_threads()
         other = OtherLoad()
         med = side_by_side({
             "backprop predict --threads 1": cmd(base + ["--threads", "1"], outs["1"]),
             f"backprop predict (default: {threads} threads)": cmd(base, outs["N"]),
         }, max(3, repeats // 2))
         same = "identical" if outs["1"].read_bytes() == outs["N"].read_bytes() else "DIFFERENT"
-        report(f"8. predict over a CSV of {n:,} rows (2 inputs, 64 tanh units; outputs {same})",
+        report(f"8b. predict over a CSV of {n:,} rows (2 inputs, 64 tanh units; outputs {same})",
                med, "backprop predict --threads 1", None)
         print(f"  ({other.text()})")
     finally:
