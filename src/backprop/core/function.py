@@ -433,7 +433,7 @@ class Function:
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
         n = self._rows(inputs)
-        if n is not None:
+        if n is not None and names:
             # a large batch: block by block over the threads (BACKPROP_THREADS, else the cores)
             k = len(names)
             value, grads, h = np.empty(n), np.empty((k, n)), np.empty((k, k, n))
