@@ -13,6 +13,16 @@ medians of several repeats and their ratio:
   5. block size of the blocked passes: 1,000,000 points in blocks of 4k..1M rows, 1 thread.
   6. one point, value and gradient, in process: the lecture's example, and an expression
      micrograd can write (it has no exp or sin) beside micrograd when importable.
+  7. Hessians at 1,000,000 points: Function.hessians (default threads, 1 thread) vs the
+     whole-array second-order passes of before and the hand-derived formula; then
+     `backprop hessian ... --at - --format csv` over 1,000,000 lines, --threads 1 vs default.
+  8. a model's predictions (2 inputs, 64 tanh units, trained for one epoch) for one chunk
+     of 65,536 rows in process: one product on BLAS's threads (before) vs the blocks over
+     the threads; then `backprop predict MODEL DATA.csv --format csv` over 1,000,000 rows,
+     --threads 1 vs default.
+
+Each part also prints how many cores other processes kept busy while it ran (from
+/proc/stat): on a shared machine the threads can only use the cores left free.
 
     python bench/bench_grad.py                 # all parts, full sizes
     python bench/bench_grad.py --part 3        # one part
@@ -58,6 +68,36 @@ def side_by_side(named: dict[str, Callable[[], object]], repeats: int) -> dict[s
         for k, fn in named.items():
             times[k].append(timed(fn))
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _cpu_now() -> tuple[float, float, float] | None:
+    """(wall, busy CPU seconds of the whole machine, this process's and its children's CPU
+    seconds), or None where /proc/stat is not there."""
+    try:
+        with open("/proc/stat") as fh:
+            ticks = [int(v) for v in fh.readline().split()[1:9]]
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    t = os.times()
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / hz  # all but idle and iowait
+    return time.perf_counter(), busy, t.user + t.system + t.children_user + t.children_system
+
+
+class OtherLoad:
+    """How many cores other processes kept busy, on average, between start() and text()."""
+
+    def __init__(self) -> None:
+        self.start = _cpu_now()
+
+    def text(self) -> str:
+        end = _cpu_now()
+        if self.start is None or end is None or end[0] <= self.start[0]:
+            return "other processes' CPU use unknown"
+        wall = end[0] - self.start[0]
+        others = max(0.0, (end[1] - self.start[1]) - (end[2] - self.start[2])) / wall
+        return (f"other processes kept {others:.1f} of {os.cpu_count()} cores busy on average "
+                f"meanwhile; load average {os.getloadavg()[0]:.1f} at the end")
 
 
 def report(title: str, med: dict[str, float], base: str, target: float | None,
@@ -159,6 +199,7 @@ def part1(n: int, repeats: int) -> None:
         print("  (JAX not installed)")
 
     threads = engine.default_threads()
+    other = OtherLoad()
     med = side_by_side({"numpy, hand-derived formula": lambda: seed_numpy(x),
                         f"backprop value_and_grad ({threads} threads)":
                             lambda: f1.value_and_grad(x=x),
@@ -168,6 +209,13 @@ def part1(n: int, repeats: int) -> None:
                         **extra1}, repeats)
     report(f"1a. value and gradient of {SEED} at {n:,} points", med,
            "numpy, hand-derived formula", 0.7)
+    if "PyTorch eager (float64)" in med:
+        key = f"backprop value_and_grad ({threads} threads)"
+        ratio = med[key] / med["PyTorch eager (float64)"]
+        print(f"  backprop ({threads} threads) / PyTorch eager: {ratio:.2f}x  (target <= 1.0x: "
+              f"{'met' if ratio <= 1.0 else f'MISSED by {100 * (ratio - 1):.0f}%'})")
+    print(f"  ({other.text()})")
+    other = OtherLoad()
     med = side_by_side({"numpy, hand-derived formula": lambda: twenty_numpy(x, y),
                         f"backprop value_and_grad ({threads} threads)":
                             lambda: f20.value_and_grad(x=x, y=y),
@@ -178,6 +226,7 @@ def part1(n: int, repeats: int) -> None:
     report(f"1b. value and gradient of a 20-term expression of x, y ({f20.size} nodes) at "
            f"{n:,} points", med, "whole-array passes (before issue 17)", 0.5)
     report("    the same, against the hand formula", med, "numpy, hand-derived formula", None)
+    print(f"  ({other.text()})")
 
 
 def one_thread(fn: Callable[[], object]) -> object:
@@ -253,6 +302,7 @@ def part3(n: int, repeats: int) -> None:
                     subprocess.run(args, stdin=i, stdout=o, check=True)
             return go
 
+        other = OtherLoad()
         med = side_by_side({
             "hand-written numpy script": cmd([PY, str(hand)], outs["hand"]),
             "backprop grad --at - --format csv": cmd([SCRIPT, "grad", SEED, "--at", "-",
@@ -262,6 +312,7 @@ def part3(n: int, repeats: int) -> None:
         same = "identical" if a == b else "DIFFERENT (compare the files!)"
         report(f"3. {n:,} lines of stdin -> CSV of {SEED} (outputs {same})", med,
                "hand-written numpy script", 1.0)
+        print(f"  ({other.text()})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -362,9 +413,128 @@ def part6(repeats: int) -> None:
         print(f"  {k:<64} {statistics.median(t) * 1e6:7.1f} us")
 
 
+# ---- part 7 ---------------------------------------------------------------------------------
+
+HESSIAN_EXPR = "sin(x*y) + x^2*exp(-y)"
+
+
+def hessian_numpy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Value, gradient and Hessian of sin(x*y) + x^2*exp(-y), derived by hand."""
+    xy = x * y
+    s, c, e = np.sin(xy), np.cos(xy), np.exp(-y)
+    xe = x * e
+    xxe = x * xe
+    return (s + xxe, y * c + 2.0 * xe, x * c - xxe, 2.0 * e - y * y * s, c - xy * s - 2.0 * xe,
+            xxe - x * x * s)
+
+
+def part7(n: int, repeats: int) -> None:
+    from backprop.core import gradient_graph
+
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(-2.0, 2.0, n), rng.uniform(-2.0, 2.0, n)
+    f = parse(HESSIAN_EXPR)
+    pts = {"x": x, "y": y}
+    plan = f._second_order_plan(["x", "y"])  # noqa: SLF001  (the passes of before, timed)
+    h = f.hessians(pts)
+    ref = hessian_numpy(x, y)
+    got = (h.value, h.grad[:, 0], h.grad[:, 1], h.hessian[:, 0, 0], h.hessian[:, 0, 1],
+           h.hessian[:, 1, 1])
+    assert all(np.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(got, ref))
+    assert np.array_equal(h.hessian, f.hessians(pts, threads=1).hessian)
+    threads = engine.default_threads()
+    other = OtherLoad()
+    med = side_by_side({
+        "numpy, hand-derived formula": lambda: hessian_numpy(x, y),
+        f"backprop Function.hessians ({threads} threads)": lambda: f.hessians(pts),
+        "backprop Function.hessians (1 thread)": lambda: f.hessians(pts, threads=1),
+        "whole-array passes (before issue 17)": lambda: gradient_graph.evaluate(plan, pts),
+    }, repeats)
+    report(f"7a. value, gradient and Hessian of {HESSIAN_EXPR} at {n:,} points", med,
+           "whole-array passes (before issue 17)", None)
+    report("    the same, against the hand formula", med, "numpy, hand-derived formula", None)
+    print(f"  ({other.text()}; 'before' is the passes alone, without the rows it then built)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_hessian_"))
+    try:
+        data = tmp / "points.csv"
+        data.write_text("x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x.tolist(), y.tolist())))
+        outs = {t: tmp / f"out{t}.csv" for t in ("1", "N")}
+
+        def cmd(args: list[str], out: Path) -> Callable[[], object]:
+            def go() -> None:
+                with open(data, "rb") as i, open(out, "wb") as o:
+                    subprocess.run(args, stdin=i, stdout=o, check=True)
+            return go
+
+        base = [SCRIPT, "hessian", HESSIAN_EXPR, "--at", "-", "--format", "csv"]
+        other = OtherLoad()
+        med = side_by_side({
+            "backprop hessian --threads 1": cmd(base + ["--threads", "1"], outs["1"]),
+            f"backprop hessian (default: {threads} threads)": cmd(base, outs["N"]),
+        }, max(3, repeats // 2))
+        same = "identical" if outs["1"].read_bytes() == outs["N"].read_bytes() else "DIFFERENT"
+        report(f"7b. {n:,} lines of stdin -> CSV of the Hessian of {HESSIAN_EXPR} "
+               f"(outputs {same})", med, "backprop hessian --threads 1", None)
+        print(f"  ({other.text()})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- part 8 ---------------------------------------------------------------------------------
+
+def part8(n: int, repeats: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_predict_"))
+    try:
+        config = Path(__file__).resolve().parents[1] / "configs" / "surface.yaml"
+        model = tmp / "model.npz"
+        subprocess.run([SCRIPT, "train", str(config), "--epochs", "1", "--out", str(model),
+                        "--quiet", "--format", "json"], check=True, stdout=subprocess.DEVNULL)
+        from backprop.nn.model import load_model
+        from backprop.nn.predict import _predictions, predictions
+
+        net, _ = load_model(model)
+        rng = np.random.default_rng(2)
+        chunk = rng.uniform(-1.0, 1.0, (65_536, 2))  # the rows predict reads at a time
+        threads = engine.default_threads()
+        other = OtherLoad()
+        med = side_by_side({
+            "one product, BLAS's own threads (before)": lambda: _predictions(net, chunk, False),
+            f"predictions, {threads} threads (BLAS 1 each)": lambda: predictions(net, chunk),
+            "predictions, 1 thread (BLAS 1)": lambda: predictions(net, chunk, threads=1),
+        }, 3 * repeats)
+        report("8a. the model's predictions for one chunk of 65,536 rows, in process", med,
+               "one product, BLAS's own threads (before)", None)
+        print(f"  ({other.text()})")
+        data = tmp / "rows.csv"
+        data.write_text("x1,x2\n" + "".join(f"{a!r},{b!r}\n" for a, b in
+                                            rng.uniform(-1.0, 1.0, (n, 2)).tolist()))
+        outs = {t: tmp / f"out{t}.csv" for t in ("1", "N")}
+
+        def cmd(args: list[str], out: Path) -> Callable[[], object]:
+            def go() -> None:
+                with open(out, "wb") as o:
+                    subprocess.run(args, stdout=o, stderr=subprocess.DEVNULL, check=True)
+            return go
+
+        base = [SCRIPT, "predict", str(model), str(data), "--format", "csv"]
+        other = OtherLoad()
+        med = side_by_side({
+            "backprop predict --threads 1": cmd(base + ["--threads", "1"], outs["1"]),
+            f"backprop predict (default: {threads} threads)": cmd(base, outs["N"]),
+        }, max(3, repeats // 2))
+        same = "identical" if outs["1"].read_bytes() == outs["N"].read_bytes() else "DIFFERENT"
+        report(f"8b. predict over a CSV of {n:,} rows (2 inputs, 64 tanh units; outputs {same})",
+               med, "backprop predict --threads 1", None)
+        print(f"  ({other.text()})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["1", "2", "3", "4", "5", "6", "all"], default="all")
+    ap.add_argument("--part", choices=["1", "2", "3", "4", "5", "6", "7", "8", "all"],
+                    default="all")
     ap.add_argument("--small", action="store_true", help="sizes / 10 (a quick look, not the figures)")
     ap.add_argument("--repeats", type=int, default=7)
     a = ap.parse_args()
@@ -385,6 +555,10 @@ def main() -> None:
         part5(1_000_000 // scale, a.repeats)
     if a.part in ("6", "all"):
         part6(max(a.repeats, 9))
+    if a.part in ("7", "all"):
+        part7(1_000_000 // scale, a.repeats)
+    if a.part in ("8", "all"):
+        part8(1_000_000 // scale, a.repeats)
 
 
 if __name__ == "__main__":

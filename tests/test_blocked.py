@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,3 +178,208 @@ def test_one_point_passes_equal_the_plain_passes(text: str, seed: int, only_x: b
             want = [floats[0], *floats[1]]
         assert np.array_equal(bits([v2, *g2.values()]), bits(want)) and list(g2) == wrt
         assert type(v2) is float and all(type(g) is float for g in g2.values())
+
+
+# ---- second order: Hessians block by block over the threads ---------------------------------
+
+def whole_second_order(f, points: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The unblocked second-order passes' columns: value, gradient, then H row by row."""
+    from backprop.core import gradient_graph
+
+    so = gradient_graph.evaluate(f._second_order_plan(list(f.variables)), points)
+    k = len(f.variables)
+    n = n if points else 1  # no variables: one point
+    cols = [so.value, *(so.grad[v] for v in f.variables)]
+    h = (np.broadcast_to(so.hessian.reshape(k, k, -1), (k, k, n)).transpose(2, 0, 1) if k
+         else np.zeros((n, 0, 0)))
+    return np.column_stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,)) for c in cols]
+                           + [h.reshape(n, k * k)])
+
+
+def hessians_columns(h) -> np.ndarray:
+    n, k = len(h.value), len(h.wrt)
+    return np.column_stack([h.value, h.grad, h.hessian.reshape(n, k * k)])
+
+
+@settings(max_examples=120, deadline=None)
+@given(text=expressions(depth=3), n=st.sampled_from([1, 4, 5, 6, 9, 10, 11, 13, 14, 15, 22, 40]),
+       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**16))
+def test_blocked_hessians_equal_the_whole_array_pass_bit_for_bit(text: str, n: int, threads: int,
+                                                                 seed: int) -> None:
+    from backprop.core import gradient_graph
+
+    f = parse(text)
+    rng = np.random.default_rng(seed)
+    pool = np.concatenate([rng.normal(0, 3, 64), [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan,
+                                                   5e-324, 1e308, -1e-300]])
+    points = {v: rng.choice(pool, n) for v in f.variables}
+    # small thresholds, so that small arrays cross block boundaries (7 rows) and the
+    # by-direction tangent pass (5 points; below it the whole batch is one block)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gradient_graph, "BY_DIRECTION_POINTS", 5)
+        mp.setattr(engine, "BLOCK_ROWS", 7)
+        want = whole_second_order(f, points, n)
+        got = f.hessians(points, threads=threads)
+    assert np.array_equal(bits(hessians_columns(got)), bits(want)), text
+
+
+def test_block_bounds_cover_every_row_once() -> None:
+    for n in (1, 6, 7, 8, 20, 21, 22, 100):
+        for threads in (1, 2, 3):
+            for min_rows in (1, 5):
+                b = engine.block_bounds(n, threads, 7, min_rows)
+                assert b[0][0] == 0 and b[-1][1] == n
+                assert all(s1 == e0 for (_, e0), (s1, _) in zip(b, b[1:]))
+                assert all(e - s >= min(min_rows, n) for s, e in b)
+                assert all(e - s <= max(7, 2 * min_rows) for s, e in b)
+    # several threads and fewer blocks than threads: shorter blocks, one per thread
+    assert engine.block_bounds(20, 2, 16) == [(0, 10), (10, 20)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_hessians_real_block_size_boundaries(threads: int) -> None:
+    f = parse("sin(x*y) + x^2*exp(-y) + sqrt(y)")
+    rows = engine.BLOCK_ROWS
+    for n in (rows - 1, rows + 1, 3 * rows + 5):
+        rng = np.random.default_rng(n)
+        points = {"x": rng.uniform(-2, 2, n), "y": rng.uniform(-1, 2, n)}
+        want = whole_second_order(f, points, n)
+        got = f.hessians(points, threads=threads)
+        assert np.array_equal(bits(hessians_columns(got)), bits(want))
+        assert np.array_equal(got.points, np.column_stack([points["x"], points["y"]]))
+
+
+def test_hessian_of_a_large_batch_is_the_plain_pass_and_checks_sympy() -> None:
+    # f.hessian(**arrays), the Python API's batch call: blocked, the same bits as one pass,
+    # and the numbers are the hand-derived second derivatives
+    f = parse("x^2*y + sin(y)")
+    rng = np.random.default_rng(3)
+    n = 2 * engine.BLOCK_ROWS + 11
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    value, grad, h = f.hessian(x=x, y=y)
+    want = whole_second_order(f, {"x": x, "y": y}, n)
+    got = np.column_stack([value, grad["x"], grad["y"], h.transpose(2, 0, 1).reshape(n, 4)])
+    assert np.array_equal(bits(got), bits(want))
+    assert h.shape == (2, 2, n) and value.shape == (n,)
+    # by hand: d2/dx2 = 2y, d2/dxdy = 2x, d2/dy2 = -sin(y)
+    assert np.allclose(h[0, 0], 2 * y, rtol=0, atol=0) and np.allclose(h[0, 1], 2 * x, rtol=0, atol=0)
+    assert np.allclose(h[1, 1], -np.sin(y), rtol=1e-15, atol=0)
+    # a scalar input is the same at every point
+    value, grad, h = f.hessian(x=x, y=0.5)
+    assert np.array_equal(h[0, 0], np.full(n, 1.0)) and np.array_equal(h[0, 1], 2 * x)
+
+
+def test_blocked_hessian_diagnosis_names_the_module() -> None:
+    # x^1.5: value and gradient 1.5*sqrt(x) finite at 0, the second derivative 0.75/sqrt(x) not
+    f = parse("x^1.5 + y")
+    for n in (10, engine.BLOCK_ROWS + 10):  # one pass, and blocks (which keep no cache)
+        x = np.ones(n)
+        x[-1] = 0.0
+        h = f.hessians({"x": x, "y": np.ones(n)}, threads=2)
+        assert np.isinf(h.hessian[-1, 0, 0]) and np.isfinite(h.grad).all()
+        d = h.diagnosis()
+        assert d is not None and d.node == "x^1.5"
+
+
+def test_hessian_threads_option_same_csv() -> None:
+    rng = np.random.default_rng(8)
+    lines = "x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in rng.uniform(-2, 2, (40_001, 2)).tolist())
+    outs = []
+    for threads in ("1", "2"):
+        r = subprocess.run([sys.executable, "-m", "backprop", "hessian", "sin(x*y) + x^2*exp(-y)",
+                            "--at", "-", "--format", "csv", "--threads", threads],
+                           input=lines, capture_output=True, text=True, check=True)
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and len(outs[0].splitlines()) == 40_002
+    # the fast CSV path writes what the csv module writes for the same rows
+    f = parse("sin(x*y) + x^2*exp(-y)")
+    pts = np.array([row.split(",") for row in lines.splitlines()[1:]], dtype=np.float64)
+    h = f.hessians({"x": pts[:, 0], "y": pts[:, 1]}, threads=1)
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(h.columns)
+    w.writerows(h.rows())
+    assert outs[0] == buf.getvalue()
+    r = subprocess.run([sys.executable, "-m", "backprop", "hessian", "x^2", "--at", "1",
+                        "--threads", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
+
+
+# ---- a model's predictions over the threads ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A regressor of two inputs (tanh, 64 hidden units) and the wine classifier, 1 epoch each."""
+    import yaml
+
+    from backprop.cli import main
+    from backprop.nn.model import load_model
+
+    d = tmp_path_factory.mktemp("models")
+    cfg = {"data": {"synthetic": {"expr": "sin(3*x1) + 0.5*x2^2", "ranges": {"x1": [-1, 1],
+                                                                            "x2": [-1, 1]},
+                                  "n": 300}, "target": "y"},
+           "model": {"hidden": 64, "activation": "tanh"},
+           "training": {"epochs": 1, "seed": 1}, "output": {"model": str(d / "r.npz")}}
+    (d / "r.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(d / "r.yaml"), "--quiet"]) == 0
+    wine = os.path.join(os.path.dirname(__file__), "..", "configs", "wine.yaml")
+    assert main(["train", wine, "--quiet", "--epochs", "1", "--out", str(d / "c.npz")]) == 0
+    return {"regressor": load_model(d / "r.npz")[0], "classifier": load_model(d / "c.npz")[0],
+            "regressor file": d / "r.npz"}
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_threaded_predictions_do_not_depend_on_the_threads(models: dict[str, object],
+                                                           kind: str) -> None:
+    from backprop.nn.predict import PREDICT_BLOCK_ROWS, predictions
+
+    model = models[kind]
+    d = len(model.input_names)  # type: ignore[attr-defined]
+    rows = PREDICT_BLOCK_ROWS
+    for n in (2 * rows - 1, 2 * rows, 2 * rows + 1, 3 * rows + 5, 65_536):
+        X = np.random.default_rng(n).normal(0, 2, (n, d))
+        X[5, 0] = np.nan  # a nan input gives a nan prediction in its row only
+        runs = [predictions(model, X, kind == "classifier", threads=t) for t in (1, 2, 3)]
+        for got in runs[1:]:
+            assert len(got) == len(runs[0])
+            for g, w in zip(got, runs[0]):
+                if g.dtype == object:
+                    assert g.tolist() == w.tolist()
+                else:
+                    assert np.array_equal(bits(g), bits(w)), (kind, n)
+        # and they are the model's predictions: one call over the whole chunk agrees to
+        # rounding (BLAS may add in another order there), labels exactly where the
+        # probabilities are not tied
+        whole = (model.predict_proba(X) if kind == "classifier"  # type: ignore[attr-defined]
+                 else model.predict(X))  # type: ignore[attr-defined]
+        got = runs[0]
+        if kind == "classifier":
+            p = np.column_stack(got[1:])
+            assert np.allclose(p, whole, rtol=1e-13, atol=1e-15, equal_nan=True)
+            labels = model.predict(X).tolist()  # type: ignore[attr-defined]
+            assert np.delete(got[0], 5).tolist() == labels[:5] + labels[6:]  # row 5: nan
+        else:
+            assert np.allclose(got[0], whole[:, 0], rtol=1e-13, atol=1e-14, equal_nan=True)
+            assert np.isnan(got[0][5]) and np.isfinite(np.delete(got[0], 5)).all()
+
+
+def test_predict_threads_option_same_csv(models: dict[str, object], tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    data = tmp_path / "d.csv"
+    data.write_text("x1,x2,id\n" + "".join(f"{a!r},{b!r},r{i}\n" for i, (a, b) in
+                                           enumerate(rng.uniform(-1, 1, (40_000, 2)).tolist())))
+    model = models["regressor file"]
+    outs = []
+    for threads in ("1", "2"):
+        r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(model), str(data),
+                            "--format", "csv", "--threads", threads],
+                           capture_output=True, text=True, check=True)
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and len(outs[0].splitlines()) == 40_001
+    r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(model), str(data),
+                        "--threads", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--threads must be at least 1" in r.stderr

@@ -31,6 +31,10 @@ def hessian(
                                   "(one row per point: d2f/dx2, d2f/dxdy, ... each once)."),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
     declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share a large "
+                                          "batch of points, block by block (default: "
+                                          "BACKPROP_THREADS, else one per core; 1: this thread "
+                                          "only).", metavar="N", show_default=False),
 ) -> None:
     """The value of EXPR, its gradient and its Hessian (every second partial) at POINT.
 
@@ -41,8 +45,11 @@ def hessian(
     """
     from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.core.results import Hessians, PassedThrough
+    from backprop.errors import InputError
     from backprop.views import writers
 
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, not {threads}")
     f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
@@ -51,7 +58,7 @@ def hessian(
     n = len(wrt_names)
     rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
     points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
-    blocks = f.hessian_stream(points, wrt_names)
+    blocks = f.hessian_stream(points, wrt_names, threads)
     if format is Format.table and not points.streaming:
         writers.write_results(blocks, writers.HessianTableWriter(f"f = {f.text.strip()}"))
         return

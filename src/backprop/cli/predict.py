@@ -37,6 +37,11 @@ def predict(
                                   metavar="CHAR"),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (one object "
                                   "per row) or csv."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share each chunk "
+                                          "of rows (default: BACKPROP_THREADS, else one per "
+                                          "core; BLAS then uses one thread each; 1: this thread "
+                                          "only, BLAS its own threads).", metavar="N",
+                                          show_default=False),
 ) -> None:
     """Predict from raw inputs with a trained model (its standardisation applied).
 
@@ -48,6 +53,8 @@ def predict(
     from backprop.nn.predict import predict_csv, predict_point
     from backprop.views.writers import open_writer, warn, write_results
 
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, not {threads}")
     net, _ = load_model(model)
     digits = 6 if format is Format.table else None  # tables are read by people
     if at is not None and data is not None:
@@ -67,7 +74,8 @@ def predict(
                              f"{','.join(net.input_names)}) to stdin")
         if len(delimiter) != 1:
             raise InputError(f"--delimiter: one character, got {delimiter!r}")
-        stream = predict_csv(net, source, proba, delimiter, only_predictions, digits)
+        stream = predict_csv(net, source, proba, delimiter, only_predictions, digits,
+                             threads=threads)
     write_results(stream.chunks, open_writer(format.value, stream.columns, streaming=True))
     message = stream.extrapolation.message()
     if message:

@@ -7,7 +7,6 @@ floats for constants), so one pass handles any number of points at once.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -15,7 +14,8 @@ import numpy as np
 
 from backprop.core.graph import CONST, VAR, Graph
 from backprop.core.ops import PRIMITIVES, Partial, Value, _minus_one, _one
-from backprop.errors import InputError
+from backprop import threads as threads_
+from backprop.threads import default_threads, run_blocks  # noqa: F401  (the core's batches)
 
 # The gradient of the output with respect to itself; compared by identity.
 _SEED = 1.0
@@ -485,35 +485,13 @@ def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
 # a block's rows are computed exactly as in one whole-array pass (bit for bit).
 BLOCK_ROWS = 16_384
 
-_pools: dict[int, Any] = {}
 
-
-def default_threads() -> int:
-    """Threads for a batch: BACKPROP_THREADS if set, else the cores this process may use."""
-    env = os.environ.get("BACKPROP_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise InputError(f"BACKPROP_THREADS must be a whole number of threads, not {env!r}") \
-                from None
-        if n < 1:
-            raise InputError(f"BACKPROP_THREADS must be at least 1, not {n}")
-        return n
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _pool(threads: int) -> Any:
-    # One pool per size for the whole process: creating threads costs more than a block.
-    pool = _pools.get(threads)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="backprop")
-    return pool
+def block_bounds(n: int, threads: int = 1, block_rows: int | None = None,
+                 min_rows: int = 1) -> list[tuple[int, int]]:
+    """The blocks of a batch of ``n`` points: :data:`BLOCK_ROWS` rows unless ``block_rows``
+    (see :func:`backprop.threads.block_bounds`)."""
+    return threads_.block_bounds(n, BLOCK_ROWS if block_rows is None else block_rows, threads,
+                                 min_rows)
 
 
 def value_and_grad_blocked(
@@ -530,13 +508,11 @@ def value_and_grad_blocked(
     The nodes that do not depend on the rows (constants, scalar inputs) are the
     same in every block, so the results equal one whole-array pass bit for bit.
     """
-    block_rows = BLOCK_ROWS if block_rows is None else block_rows
     sliced = [(k, v) for k, v in inputs.items() if np.ndim(v) == 1]
     fixed = {k: v for k, v in inputs.items() if np.ndim(v) != 1}
     output = graph.output
 
-    def run(start: int) -> None:
-        stop = min(start + block_rows, n)
+    def run(start: int, stop: int) -> None:
         block = dict(fixed)
         for k, v in sliced:
             block[k] = v[start:stop]
@@ -546,13 +522,7 @@ def value_and_grad_blocked(
         for v, c in zip(wrt, grad_cols):
             out[start:stop, c] = grads[v]
 
-    starts = range(0, n, block_rows)
-    if threads <= 1 or len(starts) <= 1:
-        for s in starts:
-            run(s)
-    else:
-        # list(): wait for every block and re-raise the first error
-        list(_pool(threads).map(run, starts))
+    threads_.run_blocks(run, block_bounds(n, threads, block_rows), threads)
 
 
 # ---- one point, lean -------------------------------------------------------------------------

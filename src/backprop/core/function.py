@@ -431,26 +431,46 @@ class Function:
         [4.0, 2.0]
         """
         inputs = self._inputs(values)
-        so = self._second_order(self._check_wrt(wrt), inputs)
+        names = self._check_wrt(wrt)
+        n = self._rows(inputs)
+        if n is not None and names:
+            # a large batch: block by block over the threads (BACKPROP_THREADS, else the cores)
+            k = len(names)
+            value, grads, h = np.empty(n), np.empty((k, n)), np.empty((k, k, n))
+
+            def write(start: int, stop: int, so: Any) -> None:
+                value[start:stop] = so.value
+                for m, v in enumerate(names):
+                    grads[m, start:stop] = so.grad[v]
+                h[:, :, start:stop] = so.hessian.reshape(k, k, -1)
+
+            self._second_order_blocks(names, inputs, n, engine.default_threads(), write)
+            return value, dict(zip(names, grads)), h
+        so = self._second_order(names, inputs)
         shape = _points_shape(inputs)
         grad = {k: self._broadcast(g, shape) for k, g in so.grad.items()}
         return self._broadcast(so.value, shape), grad, so.hessian
 
     def hessians(self, points: Mapping[str, Any] | None = None,
-                 wrt: Sequence[str] | None = None) -> Hessians:
-        """The value, gradient and Hessian at one point or at 1-d arrays of points, one row each."""
+                 wrt: Sequence[str] | None = None, threads: int | None = None) -> Hessians:
+        """The value, gradient and Hessian at one point or at 1-d arrays of points, one row each.
+
+        Large arrays are evaluated block by block over ``threads`` threads (default:
+        :func:`default_threads`; 1 runs every block in this thread): the same bits.
+        """
         names = self._check_wrt(wrt)
         chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64))
                  for k, v in (points or {}).items()}
-        return self._hessian_block(chunk, names)
+        return self._hessian_block(chunk, names, threads)
 
     def hessian_stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
-                       wrt: Sequence[str] | None = None) -> Iterator[Hessians]:
+                       wrt: Sequence[str] | None = None,
+                       threads: int | None = None) -> Iterator[Hessians]:
         """One :class:`Hessians` block per chunk of points, each before the next is read."""
         names = self._check_wrt(wrt)
         for chunk in chunks:
             # an id, a label read with the points passes through to the rows, as in stream()
-            yield passing_through(self._hessian_block(chunk, names), chunk)
+            yield passing_through(self._hessian_block(chunk, names, threads), chunk)
 
     def value_grad_hessian_at(self, point: dict[str, float],
                               wrt: Sequence[str]) -> tuple[float, list[float], np.ndarray]:
@@ -474,33 +494,77 @@ class Function:
 
         return gradient_graph.evaluate(self._second_order_plan(names), inputs)
 
-    def _hessian_block(self, chunk: Mapping[str, Any], wrt: list[str]) -> Hessians:
+    def _second_order_blocks(self, names: list[str], inputs: Mapping[str, Value], n: int,
+                             threads: int, write: Callable[[int, int, Any], None]) -> None:
+        """The second-order passes over ``n`` points block by block, spread over ``threads``;
+        ``write(start, stop, so)`` stores each block's :class:`SecondOrder` (its own rows only).
+
+        Every block has at least ``BY_DIRECTION_POINTS`` rows, so each runs the tangent
+        pass the whole batch would run: elementwise, the same bits.
+        """
+        from backprop.core import gradient_graph
+
+        plan = self._second_order_plan(names)
+        # arrays of every point are cut into blocks; scalars (and length-1 arrays, which
+        # broadcast) are the same in every block
+        sliced = [(k, v) for k, v in inputs.items() if np.ndim(v) == 1 and len(v) == n]  # type: ignore[arg-type]
+        fixed = {k: v for k, v in inputs.items() if not (np.ndim(v) == 1 and len(v) == n)}  # type: ignore[arg-type]
+
+        def run(start: int, stop: int) -> None:
+            block = dict(fixed)
+            for k, v in sliced:
+                block[k] = v[start:stop]  # type: ignore[index]
+            write(start, stop, gradient_graph.evaluate(plan, block))
+
+        engine.run_blocks(run, engine.block_bounds(n, threads,
+                                                   min_rows=gradient_graph.BY_DIRECTION_POINTS),
+                          threads)
+
+    def _hessian_block(self, chunk: Mapping[str, Any], wrt: list[str],
+                       threads: int | None = None) -> Hessians:
+        from backprop.core import gradient_graph
+
         inputs = self._inputs(chunk)
-        so = self._second_order(wrt, inputs)
         n = len(next(iter(chunk.values()))) if chunk else 1
         points = np.empty((n, len(self.variables)))
         for k, v in enumerate(self.variables):
             points[:, k] = chunk[v]
-        value = np.broadcast_to(so.value, (n,)).astype(np.float64)
-        grad = np.empty((n, len(wrt)))
-        for k, v in enumerate(wrt):
-            grad[:, k] = so.grad[v]
-        # (n, n, points) -> (points, n, n); a Hessian constant in the points broadcasts
         k = len(wrt)
-        h = (np.broadcast_to(so.hessian.reshape(k, k, -1), (k, k, n)).transpose(2, 0, 1)
-             if k else np.zeros((n, 0, 0)))
         plan = self._second_order_plan(wrt)
+        vals: list[Value | None] | None = None  # the forward pass's cache, when kept
+        if k and n >= gradient_graph.BY_DIRECTION_POINTS:
+            # many points: block by block over the threads, each block writing its rows
+            value, grad, h = np.empty(n), np.empty((n, k)), np.empty((n, k, k))
+
+            def write(start: int, stop: int, so: Any) -> None:
+                value[start:stop] = so.value
+                for m, v in enumerate(wrt):
+                    grad[start:stop, m] = so.grad[v]
+                h[start:stop] = so.hessian.reshape(k, k, -1).transpose(2, 0, 1)
+
+            self._second_order_blocks(wrt, inputs, n, engine.default_threads()
+                                      if threads is None else threads, write)
+        else:
+            so = self._second_order(wrt, inputs)
+            vals = so.vals
+            value = np.broadcast_to(so.value, (n,)).astype(np.float64)
+            grad = np.empty((n, k))
+            for m, v in enumerate(wrt):
+                grad[:, m] = so.grad[v]
+            # (n, n, points) -> (points, n, n); a Hessian constant in the points broadcasts
+            h = np.ascontiguousarray(
+                np.broadcast_to(so.hessian.reshape(k, k, -1), (k, k, n)).transpose(2, 0, 1)
+                if k else np.zeros((n, 0, 0)))
 
         def diagnose(what: str) -> Any:
             if what != "Hessian":
                 return self._diagnosis(engine.forward(self.graph, self._plan, inputs), what)
-            from backprop.core import gradient_graph
-
-            i = gradient_graph.first_non_finite(plan, so.vals)
+            # a blocked batch keeps no cache: the forward pass again (a diagnosis is rare)
+            cache = vals if vals is not None else engine.forward(plan.gg.graph, plan.plan, inputs)
+            i = gradient_graph.first_non_finite(plan, cache)
             return SecondOrderNonFinite(None if i is None else self.node_text(i))
 
-        return Hessians(tuple(self.variables), tuple(wrt), points, value, grad,
-                        np.ascontiguousarray(h), diagnose)
+        return Hessians(tuple(self.variables), tuple(wrt), points, value, grad, h, diagnose)
 
     # ---- the passes, recorded and diagnosed -------------------------------------------------
 

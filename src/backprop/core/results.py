@@ -198,6 +198,10 @@ class Hessians:
     def rows(self) -> list[list[float]]:
         return self._data().tolist()  # type: ignore[no-any-return]
 
+    def number_block(self) -> np.ndarray:
+        """The rows as one float64 array (``rows()`` is its ``tolist()``), for fast writers."""
+        return self._data()
+
     def records(self) -> list[dict[str, Any]]:
         names, wrt = self.variables, self.wrt
         out = []

@@ -52,8 +52,49 @@ def prediction_columns(model: Model, proba: bool = False) -> list[str]:
     return cols
 
 
-def predictions(model: Model, X: Array, proba: bool = False) -> list[Array]:
-    """One array per prediction column (floats, or label strings)."""
+# Rows of a block of predictions when a chunk is cut into blocks. BLAS multiplies the rows at
+# the edge of a matrix with other kernels, which add in another order, and splits a product
+# over its own threads by rows: where a row falls changes its last bit. So a large chunk is
+# always cut at the same rows, and every block multiplied on one BLAS thread, whatever the
+# number of threads: the predictions do not depend on it (tests/test_blocked.py).
+PREDICT_BLOCK_ROWS = 8192
+
+_blas: Any = None  # threadpoolctl's controller, found once (it scans the loaded libraries)
+
+
+def predictions(model: Model, X: Array, proba: bool = False,
+                threads: int | None = None) -> list[Array]:
+    """One array per prediction column (floats, or label strings).
+
+    A chunk of two blocks or more is cut into blocks of :data:`PREDICT_BLOCK_ROWS`
+    rows, spread over ``threads`` threads (default: BACKPROP_THREADS, else the
+    cores), with BLAS held to one thread meanwhile: one thread per core, never two
+    pools competing. A smaller chunk is one product, on BLAS's own threads.
+    """
+    from backprop.threads import block_bounds, default_threads, run_blocks
+
+    n = len(X)
+    if n < 2 * PREDICT_BLOCK_ROWS:
+        return _predictions(model, X, proba)
+    threads = default_threads() if threads is None else threads
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    # the same blocks for any number of threads (threads=1 here), so the same bits
+    bounds = block_bounds(n, PREDICT_BLOCK_ROWS, 1, PREDICT_BLOCK_ROWS)
+    parts: dict[int, list[Array]] = {}
+
+    def run(start: int, stop: int) -> None:
+        parts[start] = _predictions(model, X[start:stop], proba)
+
+    with _blas.limit(limits=1, user_api="blas"):
+        run_blocks(run, bounds, threads)
+    return [np.concatenate(cols) for cols in zip(*(parts[s] for s, _ in bounds))]
+
+
+def _predictions(model: Model, X: Array, proba: bool) -> list[Array]:
     if isinstance(model, Classifier):
         p = model.predict_proba(X)
         labels = np.array(model.classes, dtype=object)[np.argmax(np.nan_to_num(p, nan=-1.0), axis=1)]
@@ -114,12 +155,13 @@ class Stream:
 
 def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: str = ",",
                 only: bool = False, digits: int | None = None,
-                chunk_rows: int = CHUNK_ROWS) -> Stream:
+                chunk_rows: int = CHUNK_ROWS, threads: int | None = None) -> Stream:
     """Predictions for every row of a CSV (``-``: stdin) with a header naming the model's inputs.
 
     The header is read (and checked) now, so a missing column fails before any
     output; the rows are read as the chunks are consumed. For a one-input model
-    the header may be left out: every line is then one number.
+    the header may be left out: every line is then one number. ``threads``: see
+    :func:`predictions`.
     """
     if proba and not isinstance(model, Classifier):
         raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
@@ -157,7 +199,8 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     def one(rows: list[list[str]], lines: list[int]) -> Chunk:
         X = numbers(src.name, rows, lines, names, index, finite=False)
         extra.add(model, X)
-        return Chunk(rows, X, index, predictions(model, X, proba), columns, only, digits)
+        return Chunk(rows, X, index, predictions(model, X, proba, threads), columns, only,
+                     digits)
 
     def chunks() -> Iterator[Chunk]:
         with src:

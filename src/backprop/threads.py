@@ -1,0 +1,78 @@
+"""The thread pool that spreads blocks of rows over the cores.
+
+Shared by the engine's large batches (``core/engine.py``) and a model's
+predictions (``nn/predict.py``): how many threads (``BACKPROP_THREADS``, else the
+cores this process may use), how a batch is cut into blocks, and one pool per
+size for the whole process. numpy releases the GIL inside its ufuncs and BLAS
+calls, so blocks in threads run on all the cores; each block writes only its own
+rows, so the result does not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+from backprop.errors import InputError
+
+_pools: dict[int, Any] = {}
+
+
+def default_threads() -> int:
+    """Threads for a batch: BACKPROP_THREADS if set, else the cores this process may use."""
+    env = os.environ.get("BACKPROP_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise InputError(f"BACKPROP_THREADS must be a whole number of threads, not {env!r}") \
+                from None
+        if n < 1:
+            raise InputError(f"BACKPROP_THREADS must be at least 1, not {n}")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def block_bounds(n: int, rows: int, threads: int = 1, min_rows: int = 1) -> list[tuple[int, int]]:
+    """The (start, stop) rows of the blocks of a batch of ``n`` rows.
+
+    Blocks of ``rows``; with several threads and fewer blocks than threads,
+    shorter blocks (n / threads each), so that no thread waits while another
+    computes the whole batch. No block is shorter than ``min_rows`` (a short last
+    block joins the one before): a computation that changes method with the
+    number of rows then runs every block as it would run the whole batch.
+    """
+    if threads > 1:
+        rows = min(rows, -(-n // threads))
+    rows = max(rows, min_rows, 1)
+    starts = list(range(0, n, rows))
+    if len(starts) > 1 and n - starts[-1] < min_rows:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
+def run_blocks(run: Callable[[int, int], None], bounds: Sequence[tuple[int, int]],
+               threads: int = 1) -> None:
+    """``run(start, stop)`` for every block, spread over a pool of ``threads`` threads.
+
+    Every block is finished (and the first error re-raised) when this returns.
+    """
+    if threads <= 1 or len(bounds) <= 1:
+        for start, stop in bounds:
+            run(start, stop)
+    else:
+        # list(): wait for every block and re-raise the first error
+        list(_pool(min(threads, len(bounds))).map(lambda b: run(*b), bounds))
+
+
+def _pool(threads: int) -> Any:
+    # One pool per size for the whole process: creating threads costs more than a block.
+    pool = _pools.get(threads)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="backprop")
+    return pool
