@@ -260,12 +260,26 @@ def test_fit_exponent() -> None:
     assert fit_exponent([5.0], [1.0]) is None
 
 
-def test_gradient_over_forward_at_most_4_from_10_to_100000() -> None:
-    """The lecture's claim as a bound on a ratio (interleaved medians), not on a time."""
-    ratios = {n: gradient_over_forward(n, min_total=0.02, min_repeats=5).ratio
-              for n in (10, 100, 1_000, 10_000, 100_000)}
-    assert all(r <= 4.0 for r in ratios.values()), ratios
-    assert all(r >= 1.0 for r in ratios.values()), ratios  # the gradient includes a forward pass
+def test_one_backward_pass_takes_each_local_derivative_once_at_any_size() -> None:
+    """The lecture's cost claim, counted: the backward pass evaluates one local derivative
+    per edge, at most two per module, whatever n is, so the gradient costs a constant
+    times the forward pass. The time ratio itself is a benchmark's figure (a shared
+    machine's load moves it): bench/bench_reverse_cost.py and compare --scaling print it."""
+    for n in (10, 100, 1_000):
+        f = Function.from_graph(fixtures.sines_graph(n))
+        t = f.trace({v: 0.5 for v in f.variables})
+        modules = [s for s in t.forward if s.module not in ("var", "const")]
+        assert len(modules) == 3 * n - 1  # n sines, n products, n - 1 sums: the forward pass
+        assert len(t.backward) == 2 * len(modules) - n  # each module's edges; sin has one
+        assert len(t.backward) <= 2 * len(modules)
+
+
+def test_gradient_over_forward_reports_a_ratio_of_medians() -> None:
+    """The timing study itself runs and reports what it measured (not a bound on it)."""
+    cost = gradient_over_forward(100, min_total=0.01, min_repeats=3)
+    assert cost.graph_nodes == 100 + 3 * 100 - 1  # the variables and the modules
+    assert cost.repeats >= 3 and cost.forward_seconds > 0 and cost.gradient_seconds > 0
+    assert cost.ratio >= 1.0  # the gradient includes a forward pass: ~3x its work
 
 
 def _burn(seconds: float) -> subprocess.Popen:
