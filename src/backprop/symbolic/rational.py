@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import gcd, lcm
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from backprop.symbolic import canonical as cf
 from backprop.symbolic.store import ADD, FN, MUL, NUM, SYM, Store
@@ -40,6 +40,26 @@ _MAX_EXPAND_TERMS = 120
 _MAX_DEGREE = 40
 
 Poly = dict[int, Fraction]
+_R = TypeVar("_R")
+
+
+def _memo(rewrite: Callable[[Store, int], _R]) -> Callable[[Store, int], _R]:
+    """The rewrite remembered per node of the store: nodes are immutable and shared, so a
+    rewrite of one node (met again from another candidate, or in the second pass) is made once.
+    Its result must not be changed by the caller."""
+    name = rewrite.__name__
+
+    def remembered(s: Store, i: int) -> _R:
+        key = (name, i)
+        memo: dict[tuple[str, int], Any] = s.memo
+        if key in memo:
+            return memo[key]
+        out = memo[key] = rewrite(s, i)
+        return out
+
+    remembered.__name__, remembered.__doc__ = name, rewrite.__doc__
+    remembered.__wrapped__ = rewrite  # type: ignore[attr-defined]
+    return remembered
 
 
 def _terms(s: Store, i: int) -> list[tuple[Fraction, int]]:
@@ -68,6 +88,7 @@ def _numeric(s: Store, e: int) -> Fraction | None:
 
 # ---- multiplying out -----------------------------------------------------------------------
 
+@_memo
 def expand(s: Store, i: int) -> int | None:
     """Products of sums (to small integer powers) multiplied out, one level; None if too big
     or if there is nothing to multiply out."""
@@ -97,6 +118,7 @@ def expand(s: Store, i: int) -> int | None:
 
 # ---- taking out common factors ---------------------------------------------------------------
 
+@_memo
 def factor_terms(s: Store, i: int) -> int | None:
     """A sum with its common number and common factors taken out, or None if there are none."""
     if s.kind(i) != ADD:
@@ -136,10 +158,11 @@ def factor_terms(s: Store, i: int) -> int | None:
 
 # ---- one fraction --------------------------------------------------------------------------
 
-def together(s: Store, i: int) -> list[int]:
+@_memo
+def together(s: Store, i: int) -> tuple[int, ...]:
     """The sum ``i`` over its common denominator: numerator as is, and multiplied out."""
     if s.kind(i) != ADD:
-        return []
+        return ()
     terms = _terms(s, i)
     denominator: dict[int, Fraction] = {}
     for _, t in terms:
@@ -148,7 +171,7 @@ def together(s: Store, i: int) -> list[int]:
             if ev is not None and ev < 0:
                 denominator[base] = max(denominator.get(base, Fraction(0)), -ev)
     if not denominator:
-        return []
+        return ()
     d = cf.mul(s, [cf.power(s, b, cf.num(s, e)) for b, e in denominator.items()])
     numerator = cf.add(s, [cf.mul(s, [cf.num(s, c), t, d]) for c, t in terms])
     inverse = cf.power(s, d, cf.num(s, -1))
@@ -164,7 +187,7 @@ def together(s: Store, i: int) -> list[int]:
         f = factor_terms(s, top) if top is not None else None
         if f is not None:
             out.append(cf.mul(s, [f, inverse]))
-    return out + [c for n in out for c in [cancel(s, n)] if c is not None]
+    return tuple(out + [c for n in out for c in [cancel(s, n)] if c is not None])
 
 
 def _numerator(s: Store, i: int) -> int | None:
@@ -179,6 +202,7 @@ def _numerator(s: Store, i: int) -> int | None:
 
 # ---- univariate polynomials with rational coefficients ---------------------------------------
 
+@_memo
 def as_poly(s: Store, i: int) -> tuple[int | None, Poly] | None:
     """``i`` as a polynomial in one generator (a variable or a call such as ``sin(x)``):
     (the generator's node, the coefficients by degree), or None."""
@@ -233,6 +257,7 @@ def _from_poly(s: Store, x: int, p: Poly) -> int:
     return cf.add(s, [cf.mul(s, [cf.num(s, c), cf.power(s, x, cf.num(s, k))]) for k, c in p.items()])
 
 
+@_memo
 def cancel(s: Store, i: int) -> int | None:
     """Common polynomial factors of a quotient cancelled, or None if there are none."""
     changed = False
@@ -285,6 +310,7 @@ def _function_of(s: Store, b: int) -> tuple[str, int] | None:
     return None
 
 
+@_memo
 def double_angle(s: Store, i: int) -> int | None:
     """sin(u)*cos(u) = sin(2*u)/2, sinh(u)*cosh(u) = sinh(2*u)/2, sin(u)/cos(u) = tan(u)."""
     if s.kind(i) != MUL:
@@ -309,6 +335,7 @@ def double_angle(s: Store, i: int) -> int | None:
     return None
 
 
+@_memo
 def pythagoras(s: Store, i: int) -> int | None:
     """c*(cos(u)^2 + sin(u)^2) = c, c*(cos(u)^2 - sin(u)^2) = c*cos(2*u), and for cosh, sinh."""
     if s.kind(i) != ADD:
@@ -345,6 +372,7 @@ def pythagoras(s: Store, i: int) -> int | None:
     return None
 
 
+@_memo
 def _expand_denominator(s: Store, i: int) -> int | None:
     """A denominator that is a product of several sums, multiplied out: 1/((x + 1)*(x - 1))
     is 1/(x^2 - 1)."""
@@ -361,6 +389,7 @@ def _expand_denominator(s: Store, i: int) -> int | None:
     return cf.mul(s, [cf.num(s, coef), *rest, cf.power(s, d, cf.num(s, -1))])
 
 
+@_memo
 def _together_factors(s: Store, i: int) -> int | None:
     """A product with each sum among its factors put over its common denominator."""
     if s.kind(i) != MUL:

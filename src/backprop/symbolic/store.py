@@ -46,6 +46,7 @@ class _Tables:
         self.size: list[int] = []
         self.index: dict[tuple, int] = {}
         self.constants: dict[float, int] = {}  # a graph's float constants, converted once
+        self.memo: dict[tuple[str, int], Any] = {}  # results of pure rewrites of a node (rational.py)
 
 
 def _number_size(v: Fraction) -> int:
@@ -97,6 +98,7 @@ class Store:
         self._t = tables if tables is not None else _Tables()
         self.kinds, self.datas = self._t.kind, self._t.data  # read-only views for hot loops
         self.constants = self._t.constants
+        self.memo = self._t.memo
 
     def with_cap(self, cap: int) -> "Store":
         return Store(cap, self._t)
