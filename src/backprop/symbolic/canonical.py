@@ -28,7 +28,7 @@ import math
 from fractions import Fraction
 from typing import Callable, Iterable
 
-from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, ONE, SYM, Store
+from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, ONE, SYM, Rational, Store, exact
 
 _MAX_FOLDED_EXPONENT = 256  # 2^256 is exact and short enough; 2^100000 is not worth printing
 
@@ -36,11 +36,13 @@ _MAX_FOLDED_EXPONENT = 256  # 2^256 is exact and short enough; 2^100000 is not w
 _MAX_BITS = 1000  # exact numbers up to about 10^300; past that, the float64 the forward pass has
 
 
-def _huge(v: Fraction) -> bool:
+def _huge(v: Rational) -> bool:
+    if type(v) is int:
+        return v.bit_length() > _MAX_BITS
     return v.numerator.bit_length() > _MAX_BITS or v.denominator.bit_length() > _MAX_BITS
 
 
-def _inexact(s: Store, v: Fraction) -> int:
+def _inexact(s: Store, v: Rational) -> int:
     """A number too long to print exactly, as the float the forward pass would compute (maybe inf)."""
     try:
         f = float(v)
@@ -49,12 +51,9 @@ def _inexact(s: Store, v: Fraction) -> int:
     return s.node(FLOAT, f)
 
 
-_SMALL = {k: Fraction(k) for k in range(-4, 5)}
-
-
-def num(s: Store, v: Fraction | int) -> int:
-    if type(v) is not Fraction:
-        v = _SMALL[v] if type(v) is int and -4 <= v <= 4 else Fraction(v)
+def num(s: Store, v: Rational) -> int:
+    if type(v) is not int:
+        v = exact(v if type(v) is Fraction else Fraction(v))
     return _inexact(s, v) if _huge(v) else s.node(NUM, v)
 
 
@@ -87,36 +86,37 @@ def _constant(s: Store, v: float) -> int:
     if v == 180.0 / math.pi:
         return mul(s, [num(s, 180), power(s, sym(s, "pi"), num(s, -1))])
     if v == int(v) and abs(v) < 2 ** 53:
-        return num(s, Fraction(int(v)))
+        return num(s, int(v))
     return num(s, Fraction(repr(v)))
 
 
-def value(s: Store, i: int) -> Fraction | None:
+def value(s: Store, i: int) -> Rational | None:
     """The node's exact value if it is a number, else None."""
     return s.data(i) if s.kind(i) == NUM else None
 
 
-def _integer(v: Fraction | None) -> bool:
+def _integer(v: Rational | None) -> bool:
     return v is not None and v.denominator == 1
 
 
 # ---- sums ----------------------------------------------------------------------------------
 
-def split_coefficient(s: Store, i: int) -> tuple[Fraction, int]:
+def split_coefficient(s: Store, i: int) -> tuple[Rational, int]:
     """``i`` as ``c * term`` with the term's own coefficient 1: (c, term)."""
-    if s.kind(i) == MUL:
-        c, factors = s.data(i)
+    if s.kinds[i] == MUL:
+        c, factors = s.datas[i]
         if c != 1:
-            if len(factors) == 1 and s.data(factors[0][1]) == ONE:
+            if len(factors) == 1 and s.datas[factors[0][1]] == 1:
                 return c, factors[0][0]
             return c, s.node(MUL, (ONE, factors))
     return ONE, i
 
 
-def make_sum(s: Store, const: Fraction, terms: dict[int, Fraction]) -> int:
+def make_sum(s: Store, const: Rational, terms: dict[int, Rational]) -> int:
     """The canonical node for ``const + sum(coef * term)`` (terms already collected)."""
-    kept = [(t, c) for t, c in terms.items() if c != 0]
-    if any(_huge(c) for _, c in kept) or _huge(Fraction(const)):
+    kept = [(t, c if type(c) is int else exact(c)) for t, c in terms.items() if c != 0]
+    const = exact(const)
+    if any(_huge(c) for _, c in kept) or _huge(const):
         return add(s, [num(s, const), *(mul(s, [_inexact(s, c), t]) if _huge(c) else scale(s, c, t)
                                          for t, c in kept)])
     if not kept:
@@ -125,19 +125,20 @@ def make_sum(s: Store, const: Fraction, terms: dict[int, Fraction]) -> int:
         t, c = kept[0]
         return t if c == 1 else mul(s, [num(s, c), t])
     kept.sort()
-    return s.node(ADD, (Fraction(const), tuple(kept)))
+    return s.node(ADD, (const, tuple(kept)))
 
 
 def add(s: Store, items: Iterable[int]) -> int:
     """The sum of ``items``: constants folded, like terms collected."""
-    const = Fraction(0)
-    terms: dict[int, Fraction] = {}
+    const: Rational = 0
+    terms: dict[int, Rational] = {}
+    kinds, datas = s.kinds, s.datas
     for i in items:
-        k = s.kind(i)
+        k = kinds[i]
         if k == NUM:
-            const += s.data(i)
+            const += datas[i]
         elif k == ADD:
-            c0, ts = s.data(i)
+            c0, ts = datas[i]
             const += c0
             for t, c in ts:
                 terms[t] = terms.get(t, 0) + c
@@ -147,7 +148,7 @@ def add(s: Store, items: Iterable[int]) -> int:
     return make_sum(s, const, terms)
 
 
-def scale(s: Store, c: Fraction, i: int) -> int:
+def scale(s: Store, c: Rational, i: int) -> int:
     """``c * i``, distributing over a sum (as a computer algebra system does for numbers)."""
     if c == 0:
         return num(s, 0)
@@ -160,7 +161,7 @@ def scale(s: Store, c: Fraction, i: int) -> int:
 
 
 def neg(s: Store, a: int) -> int:
-    return scale(s, Fraction(-1), a)
+    return scale(s, -1, a)
 
 
 def sub(s: Store, a: int, b: int) -> int:
@@ -169,7 +170,7 @@ def sub(s: Store, a: int, b: int) -> int:
 
 # ---- products and powers -----------------------------------------------------------------
 
-def _exact_root(v: Fraction, n: int) -> Fraction | None:
+def _exact_root(v: Rational, n: int) -> Rational | None:
     """The exact n-th root of v >= 0 when it is rational, else None."""
     if v < 0:
         return None
@@ -187,24 +188,29 @@ def _exact_root(v: Fraction, n: int) -> Fraction | None:
     return Fraction(parts[0], parts[1])
 
 
-def _fold_power(b: Fraction, e: Fraction) -> Fraction | None:
+def _fold_power(b: Rational, e: Rational) -> Rational | None:
     """b^e exactly, or None (no exact rational value, undefined, or not worth printing)."""
     if abs(e.numerator) > _MAX_FOLDED_EXPONENT:
         return None
     if b == 0:
-        return Fraction(0) if e > 0 else None
+        return 0 if e > 0 else None
     if e.denominator != 1:
         r = _exact_root(b, e.denominator) if e.denominator <= 64 else None
         if r is None:
             return None
-        b, e = r, Fraction(e.numerator)
-    return b ** int(e)
+        b, e = r, e.numerator
+    return _int_power(b, int(e))
+
+
+def _int_power(b: Rational, n: int) -> Rational:
+    """b^n exactly (an int's negative power is a Fraction, not a float)."""
+    return exact(b ** n) if n >= 0 else exact(Fraction(b) ** n)
 
 
 def mul(s: Store, items: Iterable[int]) -> int:
     """The product of ``items``: numbers multiplied, powers of one base merged."""
     kinds, datas = s.kinds, s.datas
-    coef = Fraction(1)
+    coef: Rational = 1
     exps: dict[int, list[int]] = {}
     one = -1
     for i in items:
@@ -213,20 +219,22 @@ def mul(s: Store, items: Iterable[int]) -> int:
             coef *= datas[i]
         elif k == MUL:
             c, factors = datas[i]
-            if c.numerator != 1 or c.denominator != 1:
+            if c != 1:
                 coef *= c
             for b, e in factors:
-                if b in exps:
-                    exps[b].append(e)
-                else:
+                es = exps.get(b)
+                if es is None:
                     exps[b] = [e]
+                else:
+                    es.append(e)
         else:
             if one < 0:
                 one = num(s, 1)
-            if i in exps:
-                exps[i].append(one)
-            else:
+            es = exps.get(i)
+            if es is None:
                 exps[i] = [one]
+            else:
+                es.append(one)
     if coef == 0:
         return num(s, 0)
     kept: list[tuple[int, int]] = []
@@ -239,7 +247,7 @@ def mul(s: Store, items: Iterable[int]) -> int:
         if len(es) == 1:
             e = es[0]
         elif all(kinds[j] == NUM for j in es):
-            e = num(s, sum((datas[j] for j in es), Fraction(0)))
+            e = num(s, sum([datas[j] for j in es]))
         else:
             e = add(s, es)
         ev = datas[e] if kinds[e] == NUM else None
@@ -268,7 +276,7 @@ def mul(s: Store, items: Iterable[int]) -> int:
         if s.kind(base) == ADD:
             return scale(s, coef, base)
     kept.sort()
-    return s.node(MUL, (coef, tuple(kept)))
+    return s.node(MUL, (coef if type(coef) is int else exact(coef), tuple(kept)))
 
 
 def _merge_exponentials(s: Store, exps: dict[int, list[int]]) -> int | None:
@@ -317,7 +325,7 @@ def power(s: Store, base: int, exp: int) -> int:
         c, factors = s.data(base)
         if ev.denominator == 1:  # (c*x^a*y^b)^n = c^n*x^(a*n)*y^(b*n)
             parts = [power(s, b, mul(s, [e, exp])) for b, e in factors]
-            return mul(s, [num(s, c ** int(ev)), *parts])
+            return mul(s, [num(s, _int_power(c, int(ev))), *parts])
         inner = _single_power(s, base)
         if inner is not None:  # (x^(1/2))^(3/2) = x^(3/4): both sides nan for x < 0
             iv = value(s, inner[1])
@@ -342,7 +350,7 @@ def _exp(s: Store, u: int) -> int:
     """exp(0) = 1, exp(log(v)) = v, exp(c*log(v) + w) = v^c * exp(w)."""
     if value(s, u) == 0:
         return num(s, 1)
-    const, terms = (Fraction(0), ((u, ONE),)) if s.kind(u) != ADD else s.data(u)
+    const, terms = (0, ((u, ONE),)) if s.kind(u) != ADD else s.data(u)
     powers, rest = [], {}
     for t, c in terms:
         if s.kind(t) == FN and s.data(t)[0] == "log":
@@ -410,7 +418,7 @@ def _sqrt(s: Store, u: int) -> int:
     return power(s, u, num(s, Fraction(1, 2)))
 
 
-def _folding(name: str, fold: Callable[..., Fraction]) -> Callable[..., int]:
+def _folding(name: str, fold: Callable[..., Rational]) -> Callable[..., int]:
     """A rule that folds numbers exactly (sign, step, abs, relu, max, min) and keeps the rest."""
     def rule(s: Store, *args: int) -> int:
         vals = [value(s, a) for a in args]
@@ -420,8 +428,8 @@ def _folding(name: str, fold: Callable[..., Fraction]) -> Callable[..., int]:
     return rule
 
 
-def _sign(v: Fraction) -> Fraction:
-    return Fraction((v > 0) - (v < 0))
+def _sign(v: Rational) -> int:
+    return (v > 0) - (v < 0)
 
 
 RULES: dict[str, Callable[..., int]] = {
@@ -438,9 +446,9 @@ RULES: dict[str, Callable[..., int]] = {
     "sinh": _odd("sinh"), "tanh": _odd("tanh"),
     "cos": _even("cos"), "cosh": _even("cosh"),
     "sign": _folding("sign", _sign),
-    "step": _folding("step", lambda v: Fraction(int(v > 0))),
+    "step": _folding("step", lambda v: int(v > 0)),
     "abs": _folding("abs", abs),
-    "relu": _folding("relu", lambda v: max(v, Fraction(0))),
+    "relu": _folding("relu", lambda v: max(v, 0)),
     "max": _folding("max", max),
     "min": _folding("min", min),
 }

@@ -329,7 +329,7 @@ def double_angle(s: Store, i: int) -> int | None:
         rest = [cf.power(s, bb, ee) for bb, ee in factors if bb not in (b, other)]
         if ev == 1 and ov == 1:
             twice = cf.call(s, name, [cf.scale(s, Fraction(2), u)])
-            return cf.mul(s, [cf.num(s, coef / 2), twice, *rest])
+            return cf.mul(s, [cf.num(s, Fraction(coef) / 2), twice, *rest])
         if name == "sin" and ev is not None and ov is not None and ev == -ov:
             return cf.mul(s, [cf.num(s, coef), cf.power(s, cf.call(s, "tan", [u]), e), *rest])
     return None

@@ -4,11 +4,13 @@ A node is a ``(kind, data)`` pair stored once (hash-consed), so two equal
 subexpressions are the same integer and a node's arguments always have smaller
 numbers than the node: the numbering is a topological order. The kinds:
 
-* ``NUM``: an exact rational (:class:`fractions.Fraction`);
+* ``NUM``: an exact rational: an ``int`` when it is an integer (integer arithmetic is
+  many times faster than :class:`fractions.Fraction`'s, and most coefficients and
+  exponents are small integers), else a :class:`~fractions.Fraction` (see :func:`exact`);
 * ``SYM``: a variable or a named constant (``pi``, ``e``), by name;
 * ``FLOAT``: a constant with no exact value (``nan``, ``inf``), kept as it is;
 * ``ADD``: ``(constant, ((term, coefficient), ...))`` -- a sum as a map from
-  terms to exact coefficients;
+  terms to exact coefficients (numbers as for ``NUM``);
 * ``MUL``: ``(coefficient, ((base, exponent), ...))`` -- a product as a map from
   bases to exponents (exponents are nodes, usually ``NUM``);
 * ``FN``: ``(name, (argument, ...))`` -- a call of a primitive from the table.
@@ -26,7 +28,17 @@ from typing import Any
 
 NUM, SYM, FLOAT, ADD, MUL, FN = range(6)
 SATURATE = 1 << 62  # sizes stop growing here: only "over the cap" matters past it
-ONE = Fraction(1)
+ONE = 1
+
+Rational = int | Fraction  # an exact number, an int whenever it is an integer
+
+
+def exact(v: Rational) -> Rational:
+    """``v`` with an integer-valued Fraction made an ``int`` (Fraction arithmetic keeps
+    ``Fraction(4, 2)`` a Fraction). Either is correct anywhere; the int is faster."""
+    if type(v) is int:
+        return v
+    return v.numerator if v.denominator == 1 else v
 
 
 class SizeCap(Exception):
@@ -49,13 +61,17 @@ class _Tables:
         self.memo: dict[tuple[str, int], Any] = {}  # results of pure rewrites of a node (rational.py)
 
 
-def _number_size(v: Fraction) -> int:
+def _number_size(v: Rational) -> int:
+    if type(v) is int:
+        return 1 if v >= 0 else 2
     s = 1 if v.denominator == 1 else 3  # p or p/q
     return s + 1 if v.numerator < 0 else s  # -p is neg(p)
 
 
-def _unit(v: Fraction) -> bool:
+def _unit(v: Rational) -> bool:
     """v is 1 or -1 (compared through the integers: Fraction's == is slow)."""
+    if type(v) is int:
+        return v == 1 or v == -1
     return v.denominator == 1 and (v.numerator == 1 or v.numerator == -1)
 
 
@@ -156,7 +172,7 @@ class Store:
             for base, exp in factors:
                 s += size[base]
                 e = datas[exp]
-                if not (type(e) is Fraction and e.numerator == 1 and e.denominator == 1):
+                if not (e == 1 and type(e) in (int, Fraction)):  # exponent 1 is not written
                     s += 1 + size[exp]
         else:  # ADD
             const, terms = data
