@@ -25,10 +25,11 @@ from fractions import Fraction
 from backprop.core.graph import CONST, VAR, Graph, GraphBuilder
 from backprop.core.ops import ADD as ADD_PRECEDENCE, NEG, PRIMITIVES
 from backprop.core.printer import ATOM, format_number, to_text, tree_size
-from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, ONE, SYM, Store
+from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, SYM, Rational, Store
 
 _NAMED = {"pi": math.pi, "e": math.e}
 _RANK = {SYM: 0, NUM: 1, FLOAT: 1, FN: 2, ADD: 3, MUL: 4}
+_HALF = Fraction(1, 2)
 
 
 def number_text(v: float) -> str:
@@ -54,39 +55,40 @@ def reachable(s: Store, root: int) -> list[int]:
 
 
 def children(s: Store, i: int) -> list[int]:
-    k = s.kind(i)
+    k = s.kinds[i]
     if k == ADD:
-        return [t for t, _ in s.data(i)[1]]
+        return [t for t, _ in s.datas[i][1]]
     if k == MUL:
-        return [j for f in s.data(i)[1] for j in f]
+        return [j for f in s.datas[i][1] for j in f]
     if k == FN:
-        return list(s.data(i)[1])
+        return list(s.datas[i][1])
     return []
 
 
 def _factor_key(s: Store, b: int) -> tuple:
-    k = s.kind(b)
-    name = s.data(b) if k == SYM else s.data(b)[0] if k == FN else ""
+    k = s.kinds[b]
+    name = s.datas[b] if k == SYM else s.datas[b][0] if k == FN else ""
     if k == SYM and name in _NAMED:
         return (-1, name, b)  # pi and e read as numbers: 2*pi*x, not 2*x*pi
     return (_RANK[k], name, b)
 
 
-def _degree(s: Store, t: int) -> Fraction:
+def _degree(s: Store, t: int) -> Rational:
     """The total power of the variables in a term (for the order of a sum's terms)."""
-    k = s.kind(t)
+    kinds, datas = s.kinds, s.datas
+    k = kinds[t]
     if k == SYM:
-        return Fraction(0 if s.data(t) in _NAMED else 1)
+        return 0 if datas[t] in _NAMED else 1
     if k == MUL:
-        d = Fraction(0)
-        for b, e in s.data(t)[1]:
-            if s.kind(b) == SYM and s.data(b) not in _NAMED and s.kind(e) == NUM:
-                d += s.data(e)
+        d: Rational = 0
+        for b, e in datas[t][1]:
+            if kinds[b] == SYM and kinds[e] == NUM and datas[b] not in _NAMED:
+                d += datas[e]
         return d
-    return Fraction(0)
+    return 0
 
 
-def term_order(s: Store, terms: tuple[tuple[int, Fraction], ...]) -> list[tuple[int, Fraction]]:
+def term_order(s: Store, terms: tuple[tuple[int, Rational], ...]) -> list[tuple[int, Rational]]:
     return sorted(terms, key=lambda tc: (tc[1] < 0, -_degree(s, tc[0]), *_factor_key(s, tc[0])))
 
 
@@ -95,13 +97,20 @@ class _Lowering:
         self.s = s
         self.b = GraphBuilder()
         self.low: dict[int, int] = {}
+        self.numbers: dict[Rational, int] = {}  # each number's graph node, made once
 
-    def number(self, v: Fraction) -> int:
+    def number(self, v: Rational) -> int:
         """A number as the language writes it: an integer, a short decimal, or p/q.
 
         The language's numbers are float64, so an integer past 2^53 is written as
         the nearest float (the value the forward pass uses).
         """
+        found = self.numbers.get(v)
+        if found is None:
+            found = self.numbers[v] = self._number(v)
+        return found
+
+    def _number(self, v: Rational) -> int:
         b = self.b
         if v < 0:
             return b.apply("neg", self.number(-v))
@@ -114,15 +123,17 @@ class _Lowering:
         return b.apply("div", b.const(float(p)), b.const(float(q)))
 
     def power(self, base: int, exp: int) -> int:
-        s, b = self.s, self.b
-        if s.kind(exp) == NUM:
-            e = s.data(exp)
-            if e == 1:
-                return self.low[base]
-            if e == Fraction(1, 2):
-                return b.apply("sqrt", self.low[base])
-            return b.apply("pow", self.low[base], self.number(e))
-        return b.apply("pow", self.low[base], self.low[exp])
+        s = self.s
+        if s.kinds[exp] == NUM:
+            return self.numeric_power(base, s.datas[exp])
+        return self.b.apply("pow", self.low[base], self.low[exp])
+
+    def numeric_power(self, base: int, e: Rational) -> int:
+        if e == 1:
+            return self.low[base]
+        if e == _HALF:
+            return self.b.apply("sqrt", self.low[base])
+        return self.b.apply("pow", self.low[base], self.number(e))
 
     def chain(self, parts: list[int]) -> int:
         out = parts[0]
@@ -130,34 +141,38 @@ class _Lowering:
             out = self.b.apply("mul", out, p)
         return out
 
-    def product(self, coef: Fraction, factors: tuple[tuple[int, int], ...]) -> int:
+    def product(self, coef: Rational, factors: tuple[tuple[int, int], ...]) -> int:
         s, b = self.s, self.b
+        kinds, datas = s.kinds, s.datas
         above, below = [], []
-        for base, exp in sorted(factors, key=lambda f: _factor_key(s, f[0])):
-            if s.kind(exp) == NUM and s.data(exp) < 0:
-                below.append((base, s.node(NUM, -s.data(exp))))
+        if len(factors) > 1:
+            factors = sorted(factors, key=lambda f: _factor_key(s, f[0]))
+        for base, exp in factors:
+            if kinds[exp] == NUM and datas[exp] < 0:
+                below.append(self.numeric_power(base, -datas[exp]))
             else:
-                above.append((base, exp))
+                above.append(self.power(base, exp))
         p, q = abs(coef.numerator), coef.denominator
-        parts = [] if p == 1 and above else [self.number(Fraction(p))]
-        parts += [self.power(base, exp) for base, exp in above]
+        parts = [] if p == 1 and above else [self.number(p)]
+        parts += above
         if coef < 0:
             parts[0] = b.apply("neg", parts[0])
         out = self.chain(parts)
-        under = ([self.number(Fraction(q))] if q != 1 else []) + [self.power(base, e) for base, e in below]
+        under = ([self.number(q)] if q != 1 else []) + below
         return b.apply("div", out, self.chain(under)) if under else out
 
-    def term(self, coef: Fraction, t: int) -> int:
+    def term(self, coef: Rational, t: int) -> int:
         """``coef * t`` for a term of a sum (a term's own coefficient is 1)."""
         if coef == 1:
             return self.low[t]
         s = self.s
-        factors = s.data(t)[1] if s.kind(t) == MUL else ((t, s.node(NUM, ONE)),)
-        return self.product(coef, factors)
+        if s.kinds[t] == MUL:
+            return self.product(coef, s.datas[t][1])
+        return self.product(coef, ((t, s.node(NUM, 1)),))
 
     def node(self, i: int) -> int:
         s, b = self.s, self.b
-        k, d = s.kind(i), s.data(i)
+        k, d = s.kinds[i], s.datas[i]
         if k == NUM:
             return self.number(d)
         if k == SYM:
