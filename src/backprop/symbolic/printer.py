@@ -238,6 +238,10 @@ class TextLengths:
         self.length: list[int] = []
         self.prec: list[int] = []
 
+    def lowered(self, i: int) -> tuple[Graph, int]:
+        """``i`` as :func:`lower` gives it, from the nodes lowered already for measuring."""
+        return subgraph(self.lw.b.graph, self.lw.ensure(i))
+
     def __call__(self, i: int) -> int:
         gi = self.lw.ensure(i)
         g = self.lw.b.graph
@@ -271,6 +275,20 @@ class TextLengths:
                           + (0 if lp else 2) + (0 if rp else 2))
                 prec.append(p)
         return ln[gi]
+
+
+def subgraph(graph: Graph, root: int) -> tuple[Graph, int]:
+    """The nodes ``root`` depends on, copied into a graph of their own (same tree, same text)."""
+    out = Graph()
+    ops, args, leaf = out.ops, out.args, out.leaf
+    new: dict[int, int] = {}
+    for i in graph.reachable(root):
+        new[i] = len(ops)
+        ops.append(graph.ops[i])
+        args.append(tuple([new[j] for j in graph.args[i]]))
+        leaf.append(graph.leaf[i])
+    out.output = new[root]
+    return out, out.output
 
 
 def graph_text(graph: Graph, root: int) -> str:

@@ -32,6 +32,7 @@ from fractions import Fraction
 from math import gcd, lcm
 from typing import Any, Callable, Iterator, TypeVar
 
+from backprop.core.graph import Graph
 from backprop.symbolic import canonical as cf
 from backprop.symbolic.store import ADD, FN, MUL, NUM, SYM, Store
 
@@ -450,6 +451,11 @@ class Shortener:
         self.s = s
         self.best: dict[int, int] = {}
         self.text_length = TextLengths(s)
+
+    def lowered(self, root: int) -> tuple[Graph, int]:
+        """The node as a graph of primitives, as :func:`~backprop.symbolic.printer.lower` makes
+        it, reusing what was lowered to compare the lengths of the forms."""
+        return self.text_length.lowered(root)
 
     def __call__(self, root: int) -> int:
         for _ in range(2):  # a second pass shortens the parts the first one made
