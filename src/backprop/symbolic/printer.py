@@ -219,11 +219,18 @@ class _Lowering:
 
 def lower(s: Store, root: int) -> tuple[Graph, int]:
     """The canonical node ``root`` as a graph of primitives (and the root's index in it)."""
+    g, r, _ = lower_mapped(s, root)
+    return g, r
+
+
+def lower_mapped(s: Store, root: int) -> tuple[Graph, int, dict[int, int]]:
+    """:func:`lower`, and the canonical node each graph node stands for (where it stands for
+    one): reading the graph back need not rebuild those."""
     lw = _Lowering(s)
     r = lw.ensure(root)
     g = lw.b.graph
     g.output = r
-    return g, r
+    return g, r, {gi: i for i, gi in lw.low.items()}
 
 
 class TextLengths:
