@@ -52,8 +52,17 @@ def _inexact(s: Store, v: Rational) -> int:
 
 
 def num(s: Store, v: Rational) -> int:
-    if type(v) is not int:
-        v = exact(v if type(v) is Fraction else Fraction(v))
+    if type(v) is int:
+        found = s.integers.get(v)
+        if found is not None:
+            return found
+        if v.bit_length() > _MAX_BITS:
+            return _inexact(s, v)
+        found = s.integers[v] = s.node(NUM, v)
+        return found
+    v = exact(v if type(v) is Fraction else Fraction(v))
+    if type(v) is int:
+        return num(s, v)
     return _inexact(s, v) if _huge(v) else s.node(NUM, v)
 
 
@@ -92,7 +101,7 @@ def _constant(s: Store, v: float) -> int:
 
 def value(s: Store, i: int) -> Rational | None:
     """The node's exact value if it is a number, else None."""
-    return s.data(i) if s.kind(i) == NUM else None
+    return s.datas[i] if s.kinds[i] == NUM else None
 
 
 def _integer(v: Rational | None) -> bool:
@@ -154,8 +163,8 @@ def scale(s: Store, c: Rational, i: int) -> int:
         return num(s, 0)
     if c == 1:
         return i
-    if s.kind(i) == ADD:
-        c0, ts = s.data(i)
+    if s.kinds[i] == ADD:
+        c0, ts = s.datas[i]
         return make_sum(s, c0 * c, {t: k * c for t, k in ts})
     return mul(s, [num(s, c), i])
 
@@ -273,7 +282,7 @@ def mul(s: Store, items: Iterable[int]) -> int:
         base = kept[0][0]
         if coef == 1:
             return base
-        if s.kind(base) == ADD:
+        if s.kinds[base] == ADD:
             return scale(s, coef, base)
     kept.sort()
     return s.node(MUL, (coef if type(coef) is int else exact(coef), tuple(kept)))
@@ -293,13 +302,13 @@ def _merge_exponentials(s: Store, exps: dict[int, list[int]]) -> int | None:
         return None
     for b, _ in found:
         del exps[b]
-    return call(s, "exp", [add(s, [scale(s, ev, s.data(b)[1][0]) for b, ev in found])])
+    return call(s, "exp", [add(s, [scale(s, ev, s.datas[b][1][0]) for b, ev in found])])
 
 
 def _single_power(s: Store, i: int) -> tuple[int, int] | None:
     """``i`` as ``base^exponent`` if it is one power with coefficient 1."""
-    if s.kind(i) == MUL:
-        c, factors = s.data(i)
+    if s.kinds[i] == MUL:
+        c, factors = s.datas[i]
         if c == 1 and len(factors) == 1:
             return factors[0]
     return None
@@ -312,9 +321,9 @@ def power(s: Store, base: int, exp: int) -> int:
         return num(s, 1)  # 0^0 is 1, as numpy has it
     if ev == 1:
         return base
-    kb = s.kind(base)
+    kb = s.kinds[base]
     if kb == NUM:
-        b = s.data(base)
+        b = s.datas[base]
         if b == 1:
             return num(s, 1)
         if ev is not None:
@@ -322,7 +331,7 @@ def power(s: Store, base: int, exp: int) -> int:
             if folded is not None:
                 return num(s, folded)
     if ev is not None and kb == MUL:
-        c, factors = s.data(base)
+        c, factors = s.datas[base]
         if ev.denominator == 1:  # (c*x^a*y^b)^n = c^n*x^(a*n)*y^(b*n)
             parts = [power(s, b, mul(s, [e, exp])) for b, e in factors]
             return mul(s, [num(s, _int_power(c, int(ev))), *parts])
@@ -331,8 +340,8 @@ def power(s: Store, base: int, exp: int) -> int:
             iv = value(s, inner[1])
             if iv is not None and abs(iv.numerator) == 1:
                 return power(s, inner[0], num(s, iv * ev))
-    if ev is not None and ev.denominator == 1 and kb == FN and s.data(base)[0] == "exp":
-        return call(s, "exp", [scale(s, ev, s.data(base)[1][0])])  # exp(u)^n = exp(n*u)
+    if ev is not None and ev.denominator == 1 and kb == FN and s.datas[base][0] == "exp":
+        return call(s, "exp", [scale(s, ev, s.datas[base][1][0])])  # exp(u)^n = exp(n*u)
     return s.node(MUL, (ONE, ((base, exp),)))
 
 
@@ -350,16 +359,16 @@ def _exp(s: Store, u: int) -> int:
     """exp(0) = 1, exp(log(v)) = v, exp(c*log(v) + w) = v^c * exp(w)."""
     if value(s, u) == 0:
         return num(s, 1)
-    const, terms = (0, ((u, ONE),)) if s.kind(u) != ADD else s.data(u)
+    const, terms = (0, ((u, ONE),)) if s.kinds[u] != ADD else s.datas[u]
     powers, rest = [], {}
     for t, c in terms:
-        if s.kind(t) == FN and s.data(t)[0] == "log":
-            powers.append(power(s, s.data(t)[1][0], num(s, c)))
-        elif s.kind(t) == MUL and value(s, split_coefficient(s, t)[1]) is None \
+        if s.kinds[t] == FN and s.datas[t][0] == "log":
+            powers.append(power(s, s.datas[t][1][0], num(s, c)))
+        elif s.kinds[t] == MUL and value(s, split_coefficient(s, t)[1]) is None \
                 and split_coefficient(s, t)[1] != t:
             c2, t2 = split_coefficient(s, t)
-            if s.kind(t2) == FN and s.data(t2)[0] == "log":
-                powers.append(power(s, s.data(t2)[1][0], num(s, c * c2)))
+            if s.kinds[t2] == FN and s.datas[t2][0] == "log":
+                powers.append(power(s, s.datas[t2][1][0], num(s, c * c2)))
             else:
                 rest[t] = rest.get(t, 0) + c
         else:
@@ -375,21 +384,21 @@ def _log(s: Store, u: int) -> int:
     """log(1) = 0, log(e) = 1, log(exp(v)) = v, log(e^v) = v."""
     if value(s, u) == 1:
         return num(s, 0)
-    if s.kind(u) == SYM and s.data(u) == "e":
+    if s.kinds[u] == SYM and s.datas[u] == "e":
         return num(s, 1)
-    if s.kind(u) == FN and s.data(u)[0] == "exp":
-        return s.data(u)[1][0]
+    if s.kinds[u] == FN and s.datas[u][0] == "exp":
+        return s.datas[u][1][0]
     p = _single_power(s, u)
-    if p is not None and s.kind(p[0]) == SYM and s.data(p[0]) == "e":
+    if p is not None and s.kinds[p[0]] == SYM and s.datas[p[0]] == "e":
         return p[1]
     return s.node(FN, _raw("log", [u]))
 
 
 def _negative(s: Store, u: int) -> bool:
     """u is written with a leading minus: a negative number, or a negative multiple."""
-    if s.kind(u) == NUM:
-        return s.data(u) < 0
-    return s.kind(u) == MUL and s.data(u)[0] < 0
+    if s.kinds[u] == NUM:
+        return s.datas[u] < 0
+    return s.kinds[u] == MUL and s.datas[u][0] < 0
 
 
 def _odd(name: str) -> Callable[[Store, int], int]:

@@ -65,9 +65,9 @@ def _memo(rewrite: Callable[[Store, int], _R]) -> Callable[[Store, int], _R]:
 
 def _terms(s: Store, i: int) -> list[tuple[Fraction, int]]:
     """The sum ``i`` as (coefficient, term) pairs; the constant is a term ``1``."""
-    if s.kind(i) != ADD:
-        return [cf.split_coefficient(s, i)] if s.kind(i) != NUM else [(s.data(i), cf.num(s, 1))]
-    const, terms = s.data(i)
+    if s.kinds[i] != ADD:
+        return [cf.split_coefficient(s, i)] if s.kinds[i] != NUM else [(s.datas[i], cf.num(s, 1))]
+    const, terms = s.datas[i]
     out = [(c, t) for t, c in terms]
     if const != 0:
         out.append((const, cf.num(s, 1)))
@@ -76,15 +76,15 @@ def _terms(s: Store, i: int) -> list[tuple[Fraction, int]]:
 
 def _factors(s: Store, t: int) -> dict[int, int]:
     """A term (coefficient 1) as base -> exponent."""
-    if s.kind(t) == MUL:
-        return dict(s.data(t)[1])
-    if s.kind(t) == NUM:
+    if s.kinds[t] == MUL:
+        return dict(s.datas[t][1])
+    if s.kinds[t] == NUM:
         return {}
     return {t: cf.num(s, 1)}
 
 
 def _numeric(s: Store, e: int) -> Fraction | None:
-    return s.data(e) if s.kind(e) == NUM else None
+    return s.datas[e] if s.kinds[e] == NUM else None
 
 
 # ---- multiplying out -----------------------------------------------------------------------
@@ -94,7 +94,7 @@ def expand(s: Store, i: int) -> int | None:
     """Products of sums (to small integer powers) multiplied out, one level; None if too big
     or if there is nothing to multiply out."""
     pairs = _terms(s, i)
-    if not any(s.kind(b) == ADD and (_numeric(s, e) or 0) >= 1
+    if not any(s.kinds[b] == ADD and (_numeric(s, e) or 0) >= 1
                for _, t in pairs for b, e in _factors(s, t).items()):
         return None
     out: list[int] = []
@@ -102,7 +102,7 @@ def expand(s: Store, i: int) -> int | None:
         parts = [cf.num(s, c)]
         for base, e in _factors(s, t).items():
             ev = _numeric(s, e)
-            if s.kind(base) == ADD and ev is not None and ev.denominator == 1 and 1 <= ev <= 8:
+            if s.kinds[base] == ADD and ev is not None and ev.denominator == 1 and 1 <= ev <= 8:
                 summands = [cf.mul(s, [cf.num(s, k), u]) for k, u in _terms(s, base)]
                 for _ in range(int(ev)):
                     parts = [cf.mul(s, [p, q]) for p in parts for q in summands]
@@ -122,7 +122,7 @@ def expand(s: Store, i: int) -> int | None:
 @_memo
 def factor_terms(s: Store, i: int) -> int | None:
     """A sum with its common number and common factors taken out, or None if there are none."""
-    if s.kind(i) != ADD:
+    if s.kinds[i] != ADD:
         return None
     terms = _terms(s, i)
     nums = [c.numerator for c, _ in terms]
@@ -152,7 +152,7 @@ def factor_terms(s: Store, i: int) -> int | None:
     for (c, _), f in zip(terms, facs):
         parts = [cf.num(s, c / g)]
         for b, e in f.items():
-            parts.append(cf.power(s, b, cf.num(s, s.data(e) - common[b]) if b in common else e))
+            parts.append(cf.power(s, b, cf.num(s, s.datas[e] - common[b]) if b in common else e))
         rest.append(cf.mul(s, parts))
     return cf.mul(s, [out, cf.add(s, rest)])
 
@@ -162,7 +162,7 @@ def factor_terms(s: Store, i: int) -> int | None:
 @_memo
 def together(s: Store, i: int) -> tuple[int, ...]:
     """The sum ``i`` over its common denominator: numerator as is, and multiplied out."""
-    if s.kind(i) != ADD:
+    if s.kinds[i] != ADD:
         return ()
     terms = _terms(s, i)
     denominator: dict[int, Fraction] = {}
@@ -193,11 +193,11 @@ def together(s: Store, i: int) -> tuple[int, ...]:
 
 def _numerator(s: Store, i: int) -> int | None:
     """The sum among the positive-power factors of a product, if there is exactly one."""
-    if s.kind(i) == ADD:
+    if s.kinds[i] == ADD:
         return i
-    if s.kind(i) != MUL:
+    if s.kinds[i] != MUL:
         return None
-    sums = [b for b, e in s.data(i)[1] if s.kind(b) == ADD and _numeric(s, e) == 1]
+    sums = [b for b, e in s.datas[i][1] if s.kinds[b] == ADD and _numeric(s, e) == 1]
     return sums[0] if len(sums) == 1 else None
 
 
@@ -210,15 +210,15 @@ def as_poly(s: Store, i: int) -> tuple[int | None, Poly] | None:
     var: int | None = None
     p: Poly = {}
     for c, t in _terms(s, i):
-        if s.kind(t) == NUM:
-            p[0] = p.get(0, Fraction(0)) + c * s.data(t)
+        if s.kinds[t] == NUM:
+            p[0] = p.get(0, Fraction(0)) + c * s.datas[t]
             continue
         f = _factors(s, t)
         if len(f) != 1:
             return None
         (base, e), = f.items()
         ev = _numeric(s, e)
-        if not (s.kind(base) == FN or (s.kind(base) == SYM and s.data(base) not in ("pi", "e"))) \
+        if not (s.kinds[base] == FN or (s.kinds[base] == SYM and s.datas[base] not in ("pi", "e"))) \
                 or ev is None or ev.denominator != 1 or not 0 < ev <= _MAX_DEGREE:
             return None
         if var is not None and var != base:
@@ -263,9 +263,9 @@ def cancel(s: Store, i: int) -> int | None:
     """Common polynomial factors of a quotient cancelled, or None if there are none."""
     changed = False
     for _ in range(8):
-        if s.kind(i) != MUL:
+        if s.kinds[i] != MUL:
             break
-        coef, factors = s.data(i)
+        coef, factors = s.datas[i]
         found = _cancel_pair(s, coef, factors)
         if found is None:
             break
@@ -277,7 +277,7 @@ def _cancel_pair(s: Store, coef: Fraction, factors: tuple[tuple[int, int], ...])
     polys = []
     for base, e in factors:
         ev = _numeric(s, e)
-        if ev is not None and ev.denominator == 1 and s.kind(base) in (ADD, SYM, FN):
+        if ev is not None and ev.denominator == 1 and s.kinds[base] in (ADD, SYM, FN):
             p = as_poly(s, base)
             if p is not None and p[0] is not None:
                 polys.append((base, ev, p[0], p[1]))
@@ -306,17 +306,17 @@ _PAIRS = {"sin": ("sin", "cos"), "cos": ("sin", "cos"), "sinh": ("sinh", "cosh")
 
 
 def _function_of(s: Store, b: int) -> tuple[str, int] | None:
-    if s.kind(b) == FN and s.data(b)[0] in _PAIRS:
-        return s.data(b)[0], s.data(b)[1][0]
+    if s.kinds[b] == FN and s.datas[b][0] in _PAIRS:
+        return s.datas[b][0], s.datas[b][1][0]
     return None
 
 
 @_memo
 def double_angle(s: Store, i: int) -> int | None:
     """sin(u)*cos(u) = sin(2*u)/2, sinh(u)*cosh(u) = sinh(2*u)/2, sin(u)/cos(u) = tan(u)."""
-    if s.kind(i) != MUL:
+    if s.kinds[i] != MUL:
         return None
-    coef, factors = s.data(i)
+    coef, factors = s.datas[i]
     f = dict(factors)
     for b, e in factors:
         fa = _function_of(s, b)
@@ -339,7 +339,7 @@ def double_angle(s: Store, i: int) -> int | None:
 @_memo
 def pythagoras(s: Store, i: int) -> int | None:
     """c*(cos(u)^2 + sin(u)^2) = c, c*(cos(u)^2 - sin(u)^2) = c*cos(2*u), and for cosh, sinh."""
-    if s.kind(i) != ADD:
+    if s.kinds[i] != ADD:
         return None
     terms = _terms(s, i)
     seen: dict[tuple, tuple[int, str, Fraction]] = {}
@@ -377,10 +377,10 @@ def pythagoras(s: Store, i: int) -> int | None:
 def _expand_denominator(s: Store, i: int) -> int | None:
     """A denominator that is a product of several sums, multiplied out: 1/((x + 1)*(x - 1))
     is 1/(x^2 - 1)."""
-    if s.kind(i) != MUL:
+    if s.kinds[i] != MUL:
         return None
-    coef, factors = s.data(i)
-    below = [(b, e) for b, e in factors if s.kind(b) == ADD and (_numeric(s, e) or 0) < 0]
+    coef, factors = s.datas[i]
+    below = [(b, e) for b, e in factors if s.kinds[b] == ADD and (_numeric(s, e) or 0) < 0]
     if len(below) < 2 or any(_numeric(s, e).denominator != 1 for _, e in below):
         return None
     d = expand(s, cf.mul(s, [cf.power(s, b, cf.num(s, -_numeric(s, e))) for b, e in below]))
@@ -393,12 +393,12 @@ def _expand_denominator(s: Store, i: int) -> int | None:
 @_memo
 def _together_factors(s: Store, i: int) -> int | None:
     """A product with each sum among its factors put over its common denominator."""
-    if s.kind(i) != MUL:
+    if s.kinds[i] != MUL:
         return None
-    coef, factors = s.data(i)
+    coef, factors = s.datas[i]
     changed, parts = False, [cf.num(s, coef)]
     for b, e in factors:
-        if s.kind(b) == ADD:
+        if s.kinds[b] == ADD:
             forms = together(s, b)
             if forms:
                 b, changed = forms[0], True
@@ -410,12 +410,12 @@ def _together_factors(s: Store, i: int) -> int | None:
 
 def candidates(s: Store, i: int) -> Iterator[int]:
     """Other forms of ``i``, equal to it wherever both are defined."""
-    if s.kind(i) == ADD:
+    if s.kinds[i] == ADD:
         yield from together(s, i)
         rewrites: tuple = (factor_terms, expand, pythagoras)
-    elif s.kind(i) == MUL:
-        bases = [s.kind(b) == ADD or (s.kind(b) == FN and s.data(b)[0] in ("sin", "sinh"))
-                 for b, _ in s.data(i)[1]]
+    elif s.kinds[i] == MUL:
+        bases = [s.kinds[b] == ADD or (s.kinds[b] == FN and s.datas[b][0] in ("sin", "sinh"))
+                 for b, _ in s.datas[i][1]]
         if not any(bases):  # nothing to cancel, multiply out or combine
             return
         rewrites = (cancel, expand, double_angle, _together_factors, _expand_denominator)
@@ -475,7 +475,7 @@ class Shortener:
             if i in best:
                 continue
             j = _rebuilt(s, i, best)
-            if s.kind(j) in (ADD, MUL):
+            if s.kinds[j] in (ADD, MUL):
                 length = text_length(j)
                 for c in list(candidates(s, j)):
                     n = text_length(c)
@@ -491,14 +491,14 @@ def _rebuilt(s: Store, i: int, best: dict[int, int]) -> int:
 
     if all(best[j] == j for j in children(s, i)):
         return i  # nothing under it changed
-    k = s.kind(i)
+    k = s.kinds[i]
     if k == ADD:
-        const, terms = s.data(i)
+        const, terms = s.datas[i]
         return cf.add(s, [cf.num(s, const), *(cf.mul(s, [cf.num(s, c), best[t]]) for t, c in terms)])
     if k == MUL:
-        coef, factors = s.data(i)
+        coef, factors = s.datas[i]
         return cf.mul(s, [cf.num(s, coef), *(cf.power(s, best[b], best[e]) for b, e in factors)])
     if k == FN:
-        name, args = s.data(i)
+        name, args = s.datas[i]
         return cf.call(s, name, [best[a] for a in args])
     return i

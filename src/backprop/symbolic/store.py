@@ -59,6 +59,7 @@ class _Tables:
         self.index: dict[tuple, int] = {}
         self.constants: dict[float, int] = {}  # a graph's float constants, converted once
         self.memo: dict[tuple[str, int], Any] = {}  # results of pure rewrites of a node (rational.py)
+        self.integers: dict[int, int] = {}  # integer -> its NUM node (the most frequent look-up)
 
 
 def _number_size(v: Rational) -> int:
@@ -115,6 +116,7 @@ class Store:
         self.kinds, self.datas = self._t.kind, self._t.data  # read-only views for hot loops
         self.constants = self._t.constants
         self.memo = self._t.memo
+        self.integers = self._t.integers
 
     def with_cap(self, cap: int) -> "Store":
         return Store(cap, self._t)
