@@ -291,6 +291,12 @@ def _cancel_pair(s: Store, coef: Fraction, factors: tuple[tuple[int, int], ...])
             if _degree(g) < 1:
                 continue
             p1, q1 = _divmod(pp, g)[0], _divmod(pq, g)[0]
+            # the common factor written as the numerator or denominator it is a multiple of:
+            # (8 - 8*x)/(1 - x)^6 is 8/(1 - x)^5, not -8/(x - 1)^5 next to other powers of 1 - x
+            if _degree(q1) == 0:
+                g, p1, q1 = pq, {k: v / q1[0] for k, v in p1.items()}, {0: Fraction(1)}
+            elif _degree(p1) == 0:
+                g, q1, p1 = pp, {k: v / p1[0] for k, v in q1.items()}, {0: Fraction(1)}
             rest = [cf.power(s, b, e) for b, e in factors if b not in (bp, bq)]
             return cf.mul(s, [cf.num(s, coef), *rest,
                               cf.power(s, _from_poly(s, vp, p1), cf.num(s, ep)),
