@@ -482,11 +482,13 @@ class Shortener:
                 continue
             j = _rebuilt(s, i, best)
             if s.kinds[j] in (ADD, MUL):
-                length = text_length(j)
-                for c in list(candidates(s, j)):
-                    n = text_length(c)
-                    if n < length:
-                        j, length = c, n
+                forms = [c for c in dict.fromkeys(candidates(s, j)) if c != j]
+                if forms:  # measured only when there is something to compare with
+                    length = text_length(j)
+                    for c in forms:
+                        n = text_length(c)
+                        if n < length:
+                            j, length = c, n
             best[i] = j
         return best[root]
 
