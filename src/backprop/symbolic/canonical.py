@@ -213,7 +213,11 @@ def _fold_power(b: Rational, e: Rational) -> Rational | None:
 
 def _int_power(b: Rational, n: int) -> Rational:
     """b^n exactly (an int's negative power is a Fraction, not a float)."""
-    return exact(b ** n) if n >= 0 else exact(Fraction(b) ** n)
+    if n >= 0:
+        return exact(b ** n)
+    if n == -1:  # 1/k, the most frequent (Fraction's ** is slow)
+        return exact(Fraction(1, b)) if type(b) is int else exact(1 / b)
+    return exact(Fraction(b) ** n)
 
 
 def mul(s: Store, items: Iterable[int]) -> int:

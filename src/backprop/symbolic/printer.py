@@ -247,7 +247,11 @@ class TextLengths:
 
     def lowered(self, i: int) -> tuple[Graph, int]:
         """``i`` as :func:`lower` gives it, from the nodes lowered already for measuring."""
-        return subgraph(self.lw.b.graph, self.lw.ensure(i))
+        g = self.lw.b.graph
+        if not len(g):  # nothing measured (a result too large to shorten): lowered as it is
+            g.output = self.lw.ensure(i)
+            return g, g.output
+        return subgraph(g, self.lw.ensure(i))
 
     def __call__(self, i: int) -> int:
         gi = self.lw.ensure(i)
