@@ -34,6 +34,7 @@ _MAX_FOLDED_EXPONENT = 256  # 2^256 is exact and short enough; 2^100000 is not w
 
 
 _MAX_BITS = 1000  # exact numbers up to about 10^300; past that, the float64 the forward pass has
+_BIG = 1 << _MAX_BITS  # an int strictly between -_BIG and _BIG is not huge
 
 
 def _huge(v: Rational) -> bool:
@@ -125,7 +126,7 @@ def make_sum(s: Store, const: Rational, terms: dict[int, Rational]) -> int:
     """The canonical node for ``const + sum(coef * term)`` (terms already collected)."""
     kept = [(t, c if type(c) is int else exact(c)) for t, c in terms.items() if c != 0]
     const = exact(const)
-    if any(_huge(c) for _, c in kept) or _huge(const):
+    if _huge(const) or any([_huge(c) for _, c in kept if type(c) is not int or not -_BIG < c < _BIG]):
         return add(s, [num(s, const), *(mul(s, [_inexact(s, c), t]) if _huge(c) else scale(s, c, t)
                                          for t, c in kept)])
     if not kept:
@@ -139,6 +140,8 @@ def make_sum(s: Store, const: Rational, terms: dict[int, Rational]) -> int:
 
 def add(s: Store, items: Iterable[int]) -> int:
     """The sum of ``items``: constants folded, like terms collected."""
+    if type(items) is list and len(items) == 1:
+        return items[0]  # a node is canonical already
     const: Rational = 0
     terms: dict[int, Rational] = {}
     kinds, datas = s.kinds, s.datas
@@ -222,6 +225,8 @@ def _int_power(b: Rational, n: int) -> Rational:
 
 def mul(s: Store, items: Iterable[int]) -> int:
     """The product of ``items``: numbers multiplied, powers of one base merged."""
+    if type(items) is list and len(items) == 1:
+        return items[0]  # a node is canonical already
     kinds, datas = s.kinds, s.datas
     coef: Rational = 1
     exps: dict[int, list[int]] = {}
@@ -272,7 +277,7 @@ def mul(s: Store, items: Iterable[int]) -> int:
             if folded is not None:
                 coef *= folded
                 continue
-        if kb == MUL and _integer(ev):  # a merged base: (x*y)^(1/2) * (x*y)^(1/2)
+        if kb == MUL and ev is not None and ev.denominator == 1:  # a merged base: (x*y)^(1/2) * (x*y)^(1/2)
             redo.append(power(s, b, e))
             continue
         kept.append((b, e))
@@ -282,7 +287,7 @@ def mul(s: Store, items: Iterable[int]) -> int:
         return num(s, 0)
     if not kept or _huge(coef):
         return num(s, coef) if not kept else mul(s, [_inexact(s, coef), *(power(s, b, e) for b, e in kept)])
-    if len(kept) == 1 and value(s, kept[0][1]) == 1:
+    if len(kept) == 1 and kinds[kept[0][1]] == NUM and datas[kept[0][1]] == 1:
         base = kept[0][0]
         if coef == 1:
             return base

@@ -97,6 +97,8 @@ def _templates(op: str) -> tuple[tuple[Graph, list[int]], ...]:
 def _instantiate(s: Store, template: tuple[Graph, list[int]], argnodes: Sequence[int]) -> int:
     """The template with x and y replaced by the argument subexpressions."""
     g, order = template
+    if len(order) == 1 and g.ops[order[0]] == VAR:  # "x" or "y" (mul's templates): the argument
+        return argnodes[0 if g.leaf[order[0]] == "x" else 1]
     m = [-1] * len(g)
     for i in order:
         op = g.ops[i]

@@ -136,7 +136,12 @@ class Store:
     def node(self, kind: int, data: Any) -> int:
         """The node ``(kind, data)``: the existing one, or a new one within the cap."""
         t = self._t
-        key = _key(kind, data)
+        if kind == MUL and type(data[0]) is int:  # the most frequent kinds, keyed inline
+            key: tuple = (MUL, data[0], 1, data[1])
+        elif kind == FN or kind == SYM:
+            key = (kind, data)
+        else:
+            key = _key(kind, data)
         found = t.index.get(key)
         if found is not None:
             return found
@@ -164,17 +169,19 @@ class Store:
         elif kind == MUL:
             coef, factors = data
             s = len(factors) - 1
-            if not _unit(coef):
-                s += _number_size(coef) + 1  # the sign is counted once, below
+            if type(coef) is int:  # c* (2 nodes) unless c is 1 or -1, and neg for a negative c
+                s += (0 if coef == 1 or coef == -1 else 2) + (coef < 0)
+            else:
+                if not _unit(coef):
+                    s += _number_size(coef) + 1  # the sign is counted once, below
+                    if coef.numerator < 0:
+                        s -= 1
                 if coef.numerator < 0:
-                    s -= 1
-            if coef.numerator < 0:
-                s += 1
-            datas = self._t.data
+                    s += 1
+            one = self._t.index.get((NUM, 1, 1), -1)  # exponent 1 is not written
             for base, exp in factors:
                 s += size[base]
-                e = datas[exp]
-                if not (e == 1 and type(e) in (int, Fraction)):  # exponent 1 is not written
+                if exp != one:
                     s += 1 + size[exp]
         else:  # ADD
             const, terms = data
