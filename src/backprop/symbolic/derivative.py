@@ -29,7 +29,7 @@ from backprop.errors import BackpropError, InputError
 from backprop.symbolic import canonical as cf
 from backprop.symbolic.printer import graph_text, lower
 from backprop.symbolic.rational import Shortener
-from backprop.symbolic.store import SATURATE, SizeCap, Store
+from backprop.symbolic.store import SATURATE, SizeCap, Store, collector_paused
 
 DEFAULT_MAX_SIZE = 1_000_000
 
@@ -255,6 +255,11 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
     Raises :class:`SizeCapError` as soon as any node of the derivative would be
     larger than ``max_size`` nodes as a tree.
     """
+    with collector_paused():
+        return _derivative(graph, wrt, order, max_size)
+
+
+def _derivative(graph: Graph, wrt: str, order: int, max_size: int) -> Derivative:
     if order < 1:
         raise InputError(f"--order must be 1 or more, not {order}")
     return partial(graph, [wrt] * order, max_size)

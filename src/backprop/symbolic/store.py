@@ -23,8 +23,10 @@ once, with the size reached, however the node was reached.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
 
 NUM, SYM, FLOAT, ADD, MUL, FN = range(6)
 SATURATE = 1 << 62  # sizes stop growing here: only "over the cap" matters past it
@@ -39,6 +41,23 @@ def exact(v: Rational) -> Rational:
     if type(v) is int:
         return v
     return v.numerator if v.denominator == 1 else v
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while expressions are built.
+
+    A derivative allocates many tuples and dicts that live until it is done and
+    make no reference cycles (reference counting frees them); the collector would
+    only walk them again and again (a fifth of the time of a 2,000-term ``diff``).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class SizeCap(Exception):
