@@ -241,7 +241,11 @@ def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt:
         argnodes = [e.get(j) for j in a]
         for k, dj in enumerate(derivs):
             if dj is not None:
-                terms.append(cf.mul(capped, [_instantiate(capped, templates[k], argnodes), dj]))
+                key = (op, k, *argnodes)  # the same local derivative comes back at the next order
+                local = capped.memo.get(key)
+                if local is None:
+                    local = capped.memo[key] = _instantiate(capped, templates[k], argnodes)
+                terms.append(cf.mul(capped, [local, dj]))
         progress.done += 1
         total = cf.add(capped, terms)
         d.done[i] = None if cf.value(capped, total) == 0 else total

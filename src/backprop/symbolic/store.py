@@ -77,7 +77,7 @@ class _Tables:
         self.size: list[int] = []
         self.index: dict[tuple, int] = {}
         self.constants: dict[float, int] = {}  # a graph's float constants, converted once
-        self.memo: dict[tuple[str, int], Any] = {}  # results of pure rewrites of a node (rational.py)
+        self.memo: dict[tuple, Any] = {}  # results of pure functions of nodes (rewrites, local derivatives)
         self.integers: dict[int, int] = {}  # integer -> its NUM node (the most frequent look-up)
 
 
