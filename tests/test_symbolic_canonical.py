@@ -42,6 +42,7 @@ from test_symbolic import X, Y, close, expressions, points, to_sympy
     ("1/x", "x", 1, "-1/x^2"),
     ("x - x^3/3", "x", 1, "1 - x^2"),                # positive terms first
     ("x^4 + x", "x", 1, "4*x^3 + 1"),                # descending powers
+    ("2*x^3 - 5*x^2 + 7*x", "x", 1, "6*x^2 - 10*x + 7"),  # ... whatever their signs
     ("sin(pi*x)", "x", 1, "pi*cos(pi*x)"),           # pi stays pi
     ("x^2*y + sin(y)", "y", 1, "x^2 + cos(y)"),
     ("sqrt(x)", "x", 1, "1/(2*sqrt(x))"),
@@ -68,6 +69,10 @@ def test_derivatives_by_hand(text: str, wrt: str, order: int, expected: str) -> 
     ("1/3 + 1/6", "1/2"), ("cos(-x) + sin(-x)", "cos(x) - sin(x)"), ("2*(x + 1)", "2*x + 2"),
     ("x*y + y*x", "2*x*y"), ("sqrt(4)*x", "2*x"), ("(x^2)^(1/2)", "sqrt(x^2)"),
     ("(x^2)^y", "(x^2)^y"), ("sqrt(x)^2", "x"),
+    # the order of a sum's terms: descending powers, the constant after the other terms of
+    # degree 0 and before 1/x (as SymPy writes them), a positive term first where there is one
+    ("10 - 10*x + 2*x^2", "2*x^2 - 10*x + 10"), ("x + 1/x + 1 + cos(x)", "x + cos(x) + 1 + 1/x"),
+    ("5 - x^2 + 3*x", "3*x + 5 - x^2"), ("-1 - x^2", "-x^2 - 1"), ("2 - 1/x", "2 - 1/x"),
 ])
 def test_canonical_form(text: str, expected: str) -> None:
     assert simplify(parse_graph(text)).text() == expected

@@ -4,8 +4,8 @@
 of the table's primitives shaped exactly as its text parses back (``a + b - c``
 is ``(a + b) - c``, ``-2*x`` is ``(-2)*x``), so the graph's tree size is the
 size of the printed expression and the graph can be evaluated by the forward
-pass. The order is stable and natural: in a sum, positive terms first, higher
-powers first, the constant last; in a product, the number first, then
+pass. The order is stable and natural: in a sum, higher powers first, the
+constant after the other terms of degree 0, a positive term first; in a product, the number first, then
 variables by name, then functions, then sums; negative powers go below a
 fraction bar (``-1/x^2``, ``1/(x*log(2))``).
 
@@ -88,8 +88,22 @@ def _degree(s: Store, t: int) -> Rational:
     return 0
 
 
-def term_order(s: Store, terms: tuple[tuple[int, Rational], ...]) -> list[tuple[int, Rational]]:
-    return sorted(terms, key=lambda tc: (tc[1] < 0, -_degree(s, tc[0]), *_factor_key(s, tc[0])))
+def term_order(s: Store, const: Rational,
+               terms: tuple[tuple[int, Rational], ...]) -> list[tuple[int | None, Rational]]:
+    """A sum's terms as they are written: descending powers (``x^2 - 5*x + 5``), the constant
+    after the other terms of degree 0 (``cos(x) + 1``, then ``1/x``); negative terms that
+    would lead go last if a positive term can lead instead (``1 - x^2``, ``3*x + 5 - x^2``:
+    no leading minus, one character shorter).
+    The constant is ``(None, const)``."""
+    keyed = sorted([(-_degree(s, t), _factor_key(s, t), t, c) for t, c in terms])
+    items: list[tuple[int | None, Rational]] = [(t, c) for d, _, t, c in keyed]
+    if const != 0:
+        at = next((k for k, (d, _, _, _) in enumerate(keyed) if d > 0), len(keyed))
+        items.insert(at, (None, const))
+    if items[0][1] < 0:  # the leading negative terms go after the rest: 3*x + 5 - x^2
+        first = next((k for k, (_, c) in enumerate(items) if c > 0), 0)
+        items = items[first:] + items[:first]
+    return items
 
 
 class _Lowering:
@@ -184,12 +198,8 @@ class _Lowering:
         if k == MUL:
             return self.product(*d)
         const, terms = d
-        items: list[tuple[int | None, Fraction]] = list(term_order(s, terms))
-        if const != 0:  # last among the terms of its sign
-            at = sum(1 for _, c in items if c > 0) if const > 0 else len(items)
-            items.insert(at, (None, const))
         out = -1
-        for t, c in items:
+        for t, c in term_order(s, const, terms):
             if out < 0:
                 out = self.number(c) if t is None else self.term(c, t)
                 continue
