@@ -112,6 +112,7 @@ class _Lowering:
         self.b = GraphBuilder()
         self.low: dict[int, int] = {}
         self.numbers: dict[Rational, int] = {}  # each number's graph node, made once
+        self.parts: dict[tuple, tuple[list[int], list[int]]] = {}  # see factors()
 
     def number(self, v: Rational) -> int:
         """A number as the language writes it: an integer, a short decimal, or p/q.
@@ -155,20 +156,29 @@ class _Lowering:
             out = self.b.apply("mul", out, p)
         return out
 
-    def product(self, coef: Rational, factors: tuple[tuple[int, int], ...]) -> int:
-        s, b = self.s, self.b
+    def factors(self, factors: tuple[tuple[int, int], ...]) -> tuple[list[int], list[int]]:
+        """A product's powers lowered, in order: those above the fraction bar, those below."""
+        found = self.parts.get(factors)
+        if found is not None:
+            return found
+        s = self.s
         kinds, datas = s.kinds, s.datas
         above, below = [], []
-        if len(factors) > 1:
-            factors = sorted(factors, key=lambda f: _factor_key(s, f[0]))
-        for base, exp in factors:
+        for base, exp in sorted(factors, key=lambda f: _factor_key(s, f[0])) if len(factors) > 1 \
+                else factors:
             if kinds[exp] == NUM and datas[exp] < 0:
                 below.append(self.numeric_power(base, -datas[exp]))
             else:
                 above.append(self.power(base, exp))
+        found = self.parts[factors] = (above, below)
+        return found
+
+    def product(self, coef: Rational, factors: tuple[tuple[int, int], ...]) -> int:
+        b = self.b
+        above, below = self.factors(factors)
         p, q = abs(coef.numerator), coef.denominator
         parts = [] if p == 1 and above else [self.number(p)]
-        parts += above
+        parts += above  # a copy: the lowered factors are kept for the next product
         if coef < 0:
             parts[0] = b.apply("neg", parts[0])
         out = self.chain(parts)

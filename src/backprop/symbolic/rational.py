@@ -127,7 +127,8 @@ def factor_terms(s: Store, i: int) -> int | None:
     terms = _terms(s, i)
     nums = [c.numerator for c, _ in terms]
     dens = [c.denominator for c, _ in terms]
-    g = Fraction(gcd(*nums), lcm(*dens))
+    d = lcm(*dens)
+    g: Fraction | int = gcd(*nums) if d == 1 else Fraction(gcd(*nums), d)
     if all(c < 0 for c, _ in terms):
         g = -g
     common: dict[int, Fraction] = {}
@@ -150,7 +151,7 @@ def factor_terms(s: Store, i: int) -> int | None:
     out = cf.mul(s, [cf.num(s, g), *(cf.power(s, b, cf.num(s, e)) for b, e in common.items())])
     rest = []
     for (c, _), f in zip(terms, facs):
-        parts = [cf.num(s, c / g)]
+        parts = [cf.num(s, c // g if type(c) is int and type(g) is int else Fraction(c) / g)]
         for b, e in f.items():
             parts.append(cf.power(s, b, cf.num(s, s.datas[e] - common[b]) if b in common else e))
         rest.append(cf.mul(s, parts))
