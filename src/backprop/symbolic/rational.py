@@ -34,13 +34,13 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from backprop.core.graph import Graph
 from backprop.symbolic import canonical as cf
-from backprop.symbolic.store import ADD, FN, MUL, NUM, SYM, Store
+from backprop.symbolic.store import ADD, FN, MUL, NUM, SYM, Rational, Store, exact
 
 SHORTEN_LIMIT = 600  # printed tree nodes: above it, a result is kept as built (cheap, linear)
 _MAX_EXPAND_TERMS = 120
 _MAX_DEGREE = 40
 
-Poly = dict[int, Fraction]
+Poly = dict[int, Rational]
 _R = TypeVar("_R")
 
 
@@ -212,7 +212,7 @@ def as_poly(s: Store, i: int) -> tuple[int | None, Poly] | None:
     p: Poly = {}
     for c, t in _terms(s, i):
         if s.kinds[t] == NUM:
-            p[0] = p.get(0, Fraction(0)) + c * s.datas[t]
+            p[0] = p.get(0, 0) + c * s.datas[t]
             continue
         f = _factors(s, t)
         if len(f) != 1:
@@ -225,12 +225,19 @@ def as_poly(s: Store, i: int) -> tuple[int | None, Poly] | None:
         if var is not None and var != base:
             return None
         var = base
-        p[int(ev)] = p.get(int(ev), Fraction(0)) + c
-    return var, {k: v for k, v in p.items() if v != 0}
+        p[int(ev)] = p.get(int(ev), 0) + c
+    return var, {k: exact(v) for k, v in p.items() if v != 0}
 
 
 def _degree(p: Poly) -> int:
     return max(p) if p else -1
+
+
+def _over(a: Rational, b: Rational) -> Rational:
+    """a/b exactly (ints stay ints where b divides a; never a float)."""
+    if type(a) is int and type(b) is int:
+        return a // b if a % b == 0 else Fraction(a, b)
+    return exact(Fraction(a) / b)
 
 
 def _divmod(a: Poly, b: Poly) -> tuple[Poly, Poly]:
@@ -239,10 +246,10 @@ def _divmod(a: Poly, b: Poly) -> tuple[Poly, Poly]:
     db, lead = _degree(b), b[_degree(b)]
     while a and _degree(a) >= db:
         k = _degree(a) - db
-        c = a[_degree(a)] / lead
+        c = _over(a[_degree(a)], lead)
         q[k] = c
         for j, v in b.items():
-            a[j + k] = a.get(j + k, Fraction(0)) - c * v
+            a[j + k] = a.get(j + k, 0) - c * v
             if a[j + k] == 0:
                 del a[j + k]
     return q, a
@@ -252,7 +259,7 @@ def _gcd(a: Poly, b: Poly) -> Poly:
     while b:
         a, b = b, _divmod(a, b)[1]
     lead = a[_degree(a)]
-    return {k: v / lead for k, v in a.items()}
+    return {k: _over(v, lead) for k, v in a.items()}
 
 
 def _from_poly(s: Store, x: int, p: Poly) -> int:
@@ -295,9 +302,9 @@ def _cancel_pair(s: Store, coef: Fraction, factors: tuple[tuple[int, int], ...])
             # the common factor written as the numerator or denominator it is a multiple of:
             # (8 - 8*x)/(1 - x)^6 is 8/(1 - x)^5, not -8/(x - 1)^5 next to other powers of 1 - x
             if _degree(q1) == 0:
-                g, p1, q1 = pq, {k: v / q1[0] for k, v in p1.items()}, {0: Fraction(1)}
+                g, p1, q1 = pq, {k: _over(v, q1[0]) for k, v in p1.items()}, {0: 1}
             elif _degree(p1) == 0:
-                g, q1, p1 = pp, {k: v / p1[0] for k, v in q1.items()}, {0: Fraction(1)}
+                g, q1, p1 = pp, {k: _over(v, p1[0]) for k, v in q1.items()}, {0: 1}
             rest = [cf.power(s, b, e) for b, e in factors if b not in (bp, bq)]
             return cf.mul(s, [cf.num(s, coef), *rest,
                               cf.power(s, _from_poly(s, vp, p1), cf.num(s, ep)),
