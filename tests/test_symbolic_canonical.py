@@ -326,6 +326,44 @@ def test_the_shortener_s_graph_is_the_lowered_graph() -> None:
             assert graph_text(mg, gi) == graph_text(*lower(s, ci))
 
 
+def test_polynomial_gcd_and_division_against_sympy() -> None:
+    import random
+    from fractions import Fraction
+
+    from backprop.symbolic import rational
+
+    rng = random.Random(15)
+
+    def poly(degree: int) -> dict:
+        return {k: rng.choice([rng.randint(-5, 5), Fraction(rng.randint(-5, 5), rng.randint(1, 4))])
+                for k in range(degree + 1)}
+
+    def times(p: dict, q: dict) -> dict:
+        out: dict = {}
+        for i, u in p.items():
+            for j, v in q.items():
+                out[i + j] = out.get(i + j, 0) + u * v
+        return {k: v for k, v in out.items() if v != 0}
+
+    def expr(p: dict) -> sp.Expr:
+        return sum((sp.Rational(v.numerator, v.denominator) * X**k for k, v in p.items()), sp.S(0))
+
+    checked = 0
+    for _ in range(80):
+        common = poly(rng.randint(0, 2))
+        a, b = times(poly(rng.randint(0, 3)), common), times(poly(rng.randint(0, 3)), common)
+        if not a or not b:
+            continue
+        g = rational._gcd(a, b)
+        assert sp.expand(expr(g) - sp.Poly(sp.gcd(expr(a), expr(b)), X).monic().as_expr()) == 0
+        q, r = rational._divmod(a, b)
+        assert sp.expand(expr(q) * expr(b) + expr(r) - expr(a)) == 0
+        assert not r or max(r) < max(b)
+        assert not any(isinstance(v, float) for v in [*g.values(), *q.values(), *r.values()])
+        checked += 1
+    assert checked > 50
+
+
 def test_the_collector_is_paused_and_restored() -> None:
     import gc
 
