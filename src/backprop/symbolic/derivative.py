@@ -27,7 +27,7 @@ from backprop.core.ops import PRIMITIVES
 from backprop.core.printer import tree_size
 from backprop.errors import BackpropError, InputError
 from backprop.symbolic import canonical as cf
-from backprop.symbolic.printer import graph_text, lower
+from backprop.symbolic.printer import graph_text, lower_mapped
 from backprop.symbolic.rational import Shortener
 from backprop.symbolic.store import SATURATE, SizeCap, Store, collector_paused
 
@@ -160,17 +160,22 @@ def _uses(graph: Graph, order: list[int]) -> list[int]:
     return uses
 
 
-def canonical_of(s: Store, graph: Graph, order: list[int]) -> _Sums:
+def canonical_of(s: Store, graph: Graph, order: list[int],
+                 known: dict[int, int] | None = None) -> _Sums:
     """The nodes of ``graph`` (in ``order``) as canonical nodes of ``s``: ``.get(i)`` for node i.
 
     A sum used only by another sum has no node of its own (its parts went into that sum).
+    ``known``: graph nodes lowered from canonical nodes of ``s``, taken as they are.
     """
     vals = _Sums(s, _uses(graph, order))
     ops, args, leaf = graph.ops, graph.args, graph.leaf
     done, get = vals.done, vals.get
+    known = known or {}
     for i in order:
         op = ops[i]
-        if op == CONST:
+        if i in known:
+            done[i] = known[i]
+        elif op == CONST:
             done[i] = cf.constant(s, float(leaf[i]))  # type: ignore[arg-type]
         elif op == VAR:
             done[i] = cf.sym(s, str(leaf[i]))
@@ -185,7 +190,6 @@ def canonical_of(s: Store, graph: Graph, order: list[int]) -> _Sums:
 class _Progress:
     done: int = 0
     step: int = 0
-    total: int = 0
     module: str = ""
 
 
@@ -204,7 +208,7 @@ def _steps(graph: Graph, order: list[int], wrt: str) -> int:
 
 
 def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt: str,
-                   progress: _Progress) -> int:
+                   progress: _Progress, known: dict[int, int] | None = None) -> int:
     """The derivative of ``graph``'s output with respect to ``wrt``, as a canonical node.
 
     Forward accumulation over the nodes in topological order: d[i] is the
@@ -212,7 +216,7 @@ def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt:
     argument, with the argument subexpressions put in) times (the argument's
     derivative). The expression is stored without the cap, its derivative with it.
     """
-    e = canonical_of(s, graph, order)
+    e = canonical_of(s, graph, order, known)
     d = _Sums(capped, _uses(graph, order))
     ops, args, leaf = graph.ops, graph.args, graph.leaf
     for i in order:
@@ -259,11 +263,6 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
     Raises :class:`SizeCapError` as soon as any node of the derivative would be
     larger than ``max_size`` nodes as a tree.
     """
-    with collector_paused():
-        return _derivative(graph, wrt, order, max_size)
-
-
-def _derivative(graph: Graph, wrt: str, order: int, max_size: int) -> Derivative:
     if order < 1:
         raise InputError(f"--order must be 1 or more, not {order}")
     return partial(graph, [wrt] * order, max_size)
@@ -281,28 +280,36 @@ def partial(graph: Graph, names: Sequence[str], max_size: int = DEFAULT_MAX_SIZE
         raise InputError("name one or more variables to differentiate with respect to")
     if max_size < 1:
         raise InputError(f"--max-size must be 1 or more, not {max_size}")
+    with collector_paused():
+        return _partial(graph, names, max_size)
+
+
+def _partial(graph: Graph, names: Sequence[str], max_size: int) -> Derivative:
     s = Store()
     capped = s.with_cap(max_size)
     shorten = Shortener(s)
     current, root = graph, graph.output
+    known: dict[int, int] | None = None  # after the first step: the graph's nodes in the store
     result: Derivative | None = None
     order = len(names)
     for n, wrt in enumerate(names, start=1):
         g = Graph(current.ops, current.args, current.leaf, root)
         reach = g.reachable(root)
-        progress = _Progress(total=_steps(g, reach, wrt))
+        progress = _Progress()  # the number of steps is counted only for an error's message
         try:
-            r = _differentiate(s, capped, g, reach, wrt, progress)
+            r = _differentiate(s, capped, g, reach, wrt, progress, known)
         except SizeCap as cap:
-            raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(progress.total, 1), n,
-                               order, progress.module) from None
+            raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(_steps(g, reach, wrt), 1),
+                               n, order, progress.module) from None
         if n == order:  # the parts of earlier orders are canonical already; one shortening at the end
             r = shorten(r)
-        lowered, lroot = lower(s, r)
+            lowered, lroot = shorten.lowered(r)  # lowered already, to measure it
+        else:
+            lowered, lroot, known = lower_mapped(s, r)
         size = tree_size(lowered, lroot, cap=SATURATE)
         if size > max_size:
-            raise SizeCapError(size, max_size, max(progress.total, 1), max(progress.total, 1), n,
-                               order, progress.module or "the sum")
+            steps = max(_steps(g, reach, wrt), 1)
+            raise SizeCapError(size, max_size, steps, steps, n, order, progress.module or "the sum")
         result = Derivative(lowered, lroot, size, wrt, n, tuple(names[:n]))
         current, root = lowered, lroot
     assert result is not None
@@ -324,7 +331,9 @@ def simplify(graph: Graph, root: int | None = None) -> Derivative:
     """
     root = graph.output if root is None else root
     s = Store()
-    r = canonical_of(s, graph, graph.reachable(root)).get(root)
-    r = Shortener(s)(r)
-    lowered, lroot = lower(s, r)
+    with collector_paused():
+        r = canonical_of(s, graph, graph.reachable(root)).get(root)
+        shorten = Shortener(s)
+        r = shorten(r)
+        lowered, lroot = shorten.lowered(r)
     return Derivative(lowered, lroot, tree_size(lowered, lroot, cap=SATURATE), "", 0, ())
