@@ -8,14 +8,21 @@
 
 Medians of several repeats, sizes measured side by side in one run.
 
-    python bench/bench_symbolic.py [--repeats 5] [--terms 2000]
+``--against DIR``: the end-to-end time of the 2,000-term ``diff`` side by side
+with another checkout of backprop (e.g. ``git worktree add --detach DIR COMMIT``),
+each in its own process, the two alternating round by round.
+
+    python bench/bench_symbolic.py [--repeats 5] [--terms 2000] [--against DIR [--rounds 4]]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -70,11 +77,57 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+# one process's end-to-end timing: median wall and CPU seconds of diff_text over the repeats
+_TIMING = """
+import statistics, sys, time
+from backprop.symbolic import diff_text
+terms, repeats = int(sys.argv[1]), int(sys.argv[2])
+text = " + ".join(f"{k}*sin({k}*x) + x^{k % 7 + 2}/{k}" for k in range(1, terms // 2 + 1))
+diff_text(text)
+wall, cpu = [], []
+for _ in range(repeats):
+    t0, c0 = time.perf_counter(), time.process_time()
+    diff_text(text)
+    wall.append(time.perf_counter() - t0)
+    cpu.append(time.process_time() - c0)
+print(statistics.median(wall), statistics.median(cpu))
+"""
+
+
+def side_by_side(other: str, terms: int, repeats: int, rounds: int) -> None:
+    """The end-to-end time here and in the checkout ``other``, alternating process by process."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+    checkouts = [("this checkout", os.path.abspath(here)), (other, os.path.join(other, "src"))]
+    if not os.path.isdir(checkouts[1][1]):
+        raise SystemExit(f"--against: {other} has no src/ directory")
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in checkouts}
+    for _ in range(rounds):
+        for name, src in checkouts:
+            env = dict(os.environ, PYTHONPATH=src)
+            out = subprocess.run([sys.executable, "-c", _TIMING, str(terms), str(repeats)], env=env,
+                                 capture_output=True, text=True, check=True).stdout.split()
+            times[name].append((float(out[0]), float(out[1])))
+    print(f"\ndiff of the {terms:,}-term sum end to end, side by side ({rounds} rounds, "
+          f"medians of {repeats} in each):")
+    for name, ts in times.items():
+        walls = ", ".join(f"{w:.3f}" for w, _ in ts)
+        cpus = ", ".join(f"{c:.3f}" for _, c in ts)
+        print(f"  {name}: wall {walls} s; CPU {cpus} s")
+    mine = statistics.median(c for _, c in times["this checkout"])
+    theirs = statistics.median(c for _, c in times[other])
+    print(f"  median CPU time: {mine:.3f} s against {theirs:.3f} s: {mine / theirs:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--terms", type=int, default=2000)
+    ap.add_argument("--against", metavar="DIR", help="another checkout to time side by side")
+    ap.add_argument("--rounds", type=int, default=4, help="rounds of --against")
     a = ap.parse_args()
+    if a.against:
+        side_by_side(a.against, a.terms, a.repeats, a.rounds)
+        return
 
     text = sum_text(a.terms)
     n_terms = text.count(" + ") + 1

@@ -22,6 +22,7 @@ from backprop.core.function import parse
 from backprop.core.parser import parse_graph
 from backprop.core.printer import tree_size
 from backprop.symbolic import DiffResult, derivative, diff_expression, diff_text, simplify
+from backprop.errors import InputError
 from backprop.symbolic.store import SizeCap, Store, SYM, FN
 
 from test_symbolic import X, Y, close, expressions, points, to_sympy
@@ -41,6 +42,7 @@ from test_symbolic import X, Y, close, expressions, points, to_sympy
     ("1/x", "x", 1, "-1/x^2"),
     ("x - x^3/3", "x", 1, "1 - x^2"),                # positive terms first
     ("x^4 + x", "x", 1, "4*x^3 + 1"),                # descending powers
+    ("2*x^3 - 5*x^2 + 7*x", "x", 1, "6*x^2 - 10*x + 7"),  # ... whatever their signs
     ("sin(pi*x)", "x", 1, "pi*cos(pi*x)"),           # pi stays pi
     ("x^2*y + sin(y)", "y", 1, "x^2 + cos(y)"),
     ("sqrt(x)", "x", 1, "1/(2*sqrt(x))"),
@@ -67,6 +69,10 @@ def test_derivatives_by_hand(text: str, wrt: str, order: int, expected: str) -> 
     ("1/3 + 1/6", "1/2"), ("cos(-x) + sin(-x)", "cos(x) - sin(x)"), ("2*(x + 1)", "2*x + 2"),
     ("x*y + y*x", "2*x*y"), ("sqrt(4)*x", "2*x"), ("(x^2)^(1/2)", "sqrt(x^2)"),
     ("(x^2)^y", "(x^2)^y"), ("sqrt(x)^2", "x"),
+    # the order of a sum's terms: descending powers, the constant after the other terms of
+    # degree 0 and before 1/x (as SymPy writes them), a positive term first where there is one
+    ("10 - 10*x + 2*x^2", "2*x^2 - 10*x + 10"), ("x + 1/x + 1 + cos(x)", "x + cos(x) + 1 + 1/x"),
+    ("5 - x^2 + 3*x", "3*x + 5 - x^2"), ("-1 - x^2", "-x^2 - 1"), ("2 - 1/x", "2 - 1/x"),
 ])
 def test_canonical_form(text: str, expected: str) -> None:
     assert simplify(parse_graph(text)).text() == expected
@@ -233,6 +239,156 @@ def test_diff_expression_result() -> None:
     assert isinstance(r, DiffResult)
     assert r.text_lines() == ["y: x", "x: y"]
     assert diff_expression("x*y", "y,x").text_lines() == ["1"]  # d2f/dydx
+
+
+# ---- the fast paths give what the slow ones gave ---------------------------------------------
+
+def test_integers_are_ints_and_one_node_whatever_their_type() -> None:
+    from fractions import Fraction
+
+    from backprop.symbolic import canonical as cf
+    from backprop.symbolic.store import MUL, NUM, exact
+
+    assert type(exact(Fraction(4, 2))) is int and exact(Fraction(4, 2)) == 2
+    assert exact(Fraction(1, 3)) == Fraction(1, 3)
+    s = Store()
+    two = cf.num(s, 2)
+    assert cf.num(s, Fraction(6, 3)) == two and type(s.data(two)) is int
+    x = cf.sym(s, "x")
+    # a product keyed by an int coefficient and by the equal Fraction is one node
+    assert s.node(MUL, (2, ((x, cf.num(s, 3)),))) == s.node(MUL, (Fraction(2), ((x, cf.num(s, 3)),)))
+    # an int's negative power is an exact fraction, never a float: 2^-3 = 1/8, (1/2)^-2 = 4
+    eighth = cf.power(s, two, cf.num(s, -3))
+    assert s.kind(eighth) == NUM and s.data(eighth) == Fraction(1, 8)
+    assert type(s.data(eighth)) is Fraction
+    assert s.data(cf.power(s, cf.num(s, Fraction(1, 2)), cf.num(s, -2))) == 4
+    # (3*x)^-1 = 1/(3*x): the coefficient's power is exact too
+    inverse = cf.power(s, cf.mul(s, [cf.num(s, 3), x]), cf.num(s, -1))
+    assert s.data(inverse)[0] == Fraction(1, 3)
+    # 1/2 + 1/2 collects to the int 1, and x/2 + x/2 to x
+    half = cf.num(s, Fraction(1, 2))
+    assert type(s.data(cf.add(s, [half, half]))) is int
+    assert cf.add(s, [cf.mul(s, [half, x]), cf.mul(s, [half, x])]) == x
+
+
+def test_sizes_with_int_and_fraction_coefficients_are_the_printed_tree_sizes() -> None:
+    for text in ("-x/3 + 2*y - 1", "3*x^2*y/7 - x", "-x*y", "x^(1/2)*y^-1 + 1/3", "-2*x + 5/4"):
+        s_result = simplify(parse_graph(text))
+        assert s_result.size == tree_size(parse_graph(s_result.text()))
+
+
+def test_cancel_keeps_the_base_it_found() -> None:
+    # (8 - 8x)/(1 - x)^6 = 8(1 - x)/(1 - x)^6 = 8/(1 - x)^5: the factor 1 - x stays as written,
+    # so the third derivative of 1/(1 - x)^2 (= 24/(1 - x)^5 by hand) has one base, not two
+    assert simplify(parse_graph("(8 - 8*x)/(1 - x)^6")).text() == "8/(1 - x)^5"
+    assert diff_text("1/(1-x)^2", "x", 3) == "24/(1 - x)^5"
+    assert diff_text("(x-1)/(x^2-1)", "x", 1) == "-1/(x + 1)^2"  # (x - 1) cancelled: 1/(x + 1)
+
+
+def test_rewrites_are_remembered_not_changed() -> None:
+    from backprop.symbolic import rational
+    from backprop.symbolic.canonical import add, div, mul, num, power, sub, sym
+
+    s = Store()
+    x = sym(s, "x")
+    frac = add(s, [div(s, num(s, -1), add(s, [x, num(s, 1)])),
+                   div(s, sub(s, x, num(s, 1)), power(s, add(s, [x, num(s, 1)]), num(s, 2)))])
+    for name in ("together", "factor_terms", "expand", "pythagoras"):
+        rewrite = getattr(rational, name)
+        first = rewrite(s, frac)
+        assert rewrite(s, frac) is first  # the remembered result itself
+        assert first == rewrite.__wrapped__(s, frac)  # what the rewrite makes without memory
+    assert rational.together(s, frac)  # there is something to remember
+    prod = mul(s, [add(s, [x, num(s, 1)]), power(s, sub(s, x, num(s, 1)), num(s, -1))])
+    assert rational.cancel(s, prod) == rational.cancel.__wrapped__(s, prod)
+
+
+def test_the_shortener_s_graph_is_the_lowered_graph() -> None:
+    from backprop.symbolic.printer import graph_text, lower, lower_mapped
+    from backprop.symbolic.rational import Shortener
+
+    for text in ("x^2*sin(x)/(x + 1) - 3*x", "(1-x)/(1+x) + 2", "exp(x)*(x^2 - 2*x + 2)"):
+        g = parse_graph(text)
+        d = derivative(g, "x", 2)  # made from the shortener's own lowering
+        s = Store()
+        from backprop.symbolic.derivative import canonical_of
+        node = canonical_of(s, d.as_graph(), d.as_graph().reachable()).get(d.root)
+        shortener = Shortener(s)
+        shortener.text_length(node)  # something lowered already
+        mine, root = shortener.lowered(node)
+        fresh, fresh_root = lower(s, node)
+        assert graph_text(mine, root) == graph_text(fresh, fresh_root)
+        assert tree_size(mine, root) == tree_size(fresh, fresh_root)
+        assert len(mine) == len(mine.reachable(root))  # only what the result uses
+        # lower_mapped: each graph node it maps prints as the canonical node it names
+        mg, mroot, back = lower_mapped(s, node)
+        for gi, ci in back.items():
+            assert graph_text(mg, gi) == graph_text(*lower(s, ci))
+
+
+def test_polynomial_gcd_and_division_against_sympy() -> None:
+    import random
+    from fractions import Fraction
+
+    from backprop.symbolic import rational
+
+    rng = random.Random(15)
+
+    def poly(degree: int) -> dict:
+        return {k: rng.choice([rng.randint(-5, 5), Fraction(rng.randint(-5, 5), rng.randint(1, 4))])
+                for k in range(degree + 1)}
+
+    def times(p: dict, q: dict) -> dict:
+        out: dict = {}
+        for i, u in p.items():
+            for j, v in q.items():
+                out[i + j] = out.get(i + j, 0) + u * v
+        return {k: v for k, v in out.items() if v != 0}
+
+    def expr(p: dict) -> sp.Expr:
+        return sum((sp.Rational(v.numerator, v.denominator) * X**k for k, v in p.items()), sp.S(0))
+
+    checked = 0
+    for _ in range(80):
+        common = poly(rng.randint(0, 2))
+        a, b = times(poly(rng.randint(0, 3)), common), times(poly(rng.randint(0, 3)), common)
+        if not a or not b:
+            continue
+        g = rational._gcd(a, b)
+        assert sp.expand(expr(g) - sp.Poly(sp.gcd(expr(a), expr(b)), X).monic().as_expr()) == 0
+        q, r = rational._divmod(a, b)
+        assert sp.expand(expr(q) * expr(b) + expr(r) - expr(a)) == 0
+        assert not r or max(r) < max(b)
+        assert not any(isinstance(v, float) for v in [*g.values(), *q.values(), *r.values()])
+        checked += 1
+    assert checked > 50
+
+
+def test_the_collector_is_paused_and_restored() -> None:
+    import gc
+
+    from backprop.symbolic.store import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner pause does not end the outer one
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off before: still off
+    finally:
+        gc.enable()
+    with pytest.raises(InputError):
+        diff_text("x +")  # a parse error inside the pause
+    assert gc.isenabled()
 
 
 # ---- every docstring example runs --------------------------------------------------------------

@@ -8,6 +8,7 @@ parse tree is ever built and nothing recurses: a 100,000-deep expression is a
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import math
 import os
@@ -181,12 +182,13 @@ _ARGUMENT = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]+)?)?(?P<arg>[A-Za-z_][A-Za-z0-
 _LIKELY_ARGUMENT = re.compile(r"x[0-9]*|[A-Za-z][0-9]+|(?:%s)[0-9]*" % "|".join(_GREEK_NAMES))
 
 
-def _prefixes() -> list[tuple[str, bool]]:
+@functools.cache  # the table does not change; typo_guess runs for every variable of every parse
+def _prefixes() -> tuple[tuple[str, bool], ...]:
     """(name, is_function) for every one-argument function, alias and pi; longest first."""
     names = [(n, True) for n, p in FUNCTIONS.items() if p.arity == 1]
     names += [(a, True) for a, n in ALIASES.items() if FUNCTIONS[n].arity == 1]
     names.append(("pi", False))
-    return sorted(names, key=lambda t: -len(t[0]))
+    return tuple(sorted(names, key=lambda t: -len(t[0])))
 
 
 def typo_guess(name: str, variables: Iterable[str]) -> str | None:

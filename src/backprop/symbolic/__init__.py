@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from backprop.errors import InputError
+from backprop.symbolic.store import collector_paused
 from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, Derivative, SizeCapError, derivative,
                                           derivatives, partial, simplify)
 
@@ -34,7 +35,8 @@ def diff_text(text: str, wrt: str | None = None, order: int = 1, angle: str = "r
     """The derivative of the expression ``text`` as text that parses again."""
     from backprop.core.parser import parse_graph
 
-    g = parse_graph(text, angle)
+    with collector_paused():  # parsing allocates as much as differentiating
+        g = parse_graph(text, angle)
     variables = g.variables
     if wrt is None:
         if len(variables) != 1:
@@ -165,7 +167,8 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
     """
     from backprop.core.parser import parse_graph
 
-    g = parse_graph(text, angle)
+    with collector_paused():  # parsing allocates as much as differentiating
+        g = parse_graph(text, angle)
     variables = g.variables
     values = None if wrt is None else ([wrt] if isinstance(wrt, str) else list(wrt))
     if values is not None and not values:

@@ -28,19 +28,22 @@ import math
 from fractions import Fraction
 from typing import Callable, Iterable
 
-from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, ONE, SYM, Store
+from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, ONE, SYM, Rational, Store, exact
 
 _MAX_FOLDED_EXPONENT = 256  # 2^256 is exact and short enough; 2^100000 is not worth printing
 
 
 _MAX_BITS = 1000  # exact numbers up to about 10^300; past that, the float64 the forward pass has
+_BIG = 1 << _MAX_BITS  # an int strictly between -_BIG and _BIG is not huge
 
 
-def _huge(v: Fraction) -> bool:
+def _huge(v: Rational) -> bool:
+    if type(v) is int:
+        return v.bit_length() > _MAX_BITS
     return v.numerator.bit_length() > _MAX_BITS or v.denominator.bit_length() > _MAX_BITS
 
 
-def _inexact(s: Store, v: Fraction) -> int:
+def _inexact(s: Store, v: Rational) -> int:
     """A number too long to print exactly, as the float the forward pass would compute (maybe inf)."""
     try:
         f = float(v)
@@ -49,12 +52,18 @@ def _inexact(s: Store, v: Fraction) -> int:
     return s.node(FLOAT, f)
 
 
-_SMALL = {k: Fraction(k) for k in range(-4, 5)}
-
-
-def num(s: Store, v: Fraction | int) -> int:
-    if type(v) is not Fraction:
-        v = _SMALL[v] if type(v) is int and -4 <= v <= 4 else Fraction(v)
+def num(s: Store, v: Rational) -> int:
+    if type(v) is int:
+        found = s.integers.get(v)
+        if found is not None:
+            return found
+        if v.bit_length() > _MAX_BITS:
+            return _inexact(s, v)
+        found = s.integers[v] = s.node(NUM, v)
+        return found
+    v = exact(v if type(v) is Fraction else Fraction(v))
+    if type(v) is int:
+        return num(s, v)
     return _inexact(s, v) if _huge(v) else s.node(NUM, v)
 
 
@@ -87,36 +96,37 @@ def _constant(s: Store, v: float) -> int:
     if v == 180.0 / math.pi:
         return mul(s, [num(s, 180), power(s, sym(s, "pi"), num(s, -1))])
     if v == int(v) and abs(v) < 2 ** 53:
-        return num(s, Fraction(int(v)))
+        return num(s, int(v))
     return num(s, Fraction(repr(v)))
 
 
-def value(s: Store, i: int) -> Fraction | None:
+def value(s: Store, i: int) -> Rational | None:
     """The node's exact value if it is a number, else None."""
-    return s.data(i) if s.kind(i) == NUM else None
+    return s.datas[i] if s.kinds[i] == NUM else None
 
 
-def _integer(v: Fraction | None) -> bool:
+def _integer(v: Rational | None) -> bool:
     return v is not None and v.denominator == 1
 
 
 # ---- sums ----------------------------------------------------------------------------------
 
-def split_coefficient(s: Store, i: int) -> tuple[Fraction, int]:
+def split_coefficient(s: Store, i: int) -> tuple[Rational, int]:
     """``i`` as ``c * term`` with the term's own coefficient 1: (c, term)."""
-    if s.kind(i) == MUL:
-        c, factors = s.data(i)
+    if s.kinds[i] == MUL:
+        c, factors = s.datas[i]
         if c != 1:
-            if len(factors) == 1 and s.data(factors[0][1]) == ONE:
+            if len(factors) == 1 and s.datas[factors[0][1]] == 1:
                 return c, factors[0][0]
             return c, s.node(MUL, (ONE, factors))
     return ONE, i
 
 
-def make_sum(s: Store, const: Fraction, terms: dict[int, Fraction]) -> int:
+def make_sum(s: Store, const: Rational, terms: dict[int, Rational]) -> int:
     """The canonical node for ``const + sum(coef * term)`` (terms already collected)."""
-    kept = [(t, c) for t, c in terms.items() if c != 0]
-    if any(_huge(c) for _, c in kept) or _huge(Fraction(const)):
+    kept = [(t, c if type(c) is int else exact(c)) for t, c in terms.items() if c != 0]
+    const = exact(const)
+    if _huge(const) or any([_huge(c) for _, c in kept if type(c) is not int or not -_BIG < c < _BIG]):
         return add(s, [num(s, const), *(mul(s, [_inexact(s, c), t]) if _huge(c) else scale(s, c, t)
                                          for t, c in kept)])
     if not kept:
@@ -125,19 +135,22 @@ def make_sum(s: Store, const: Fraction, terms: dict[int, Fraction]) -> int:
         t, c = kept[0]
         return t if c == 1 else mul(s, [num(s, c), t])
     kept.sort()
-    return s.node(ADD, (Fraction(const), tuple(kept)))
+    return s.node(ADD, (const, tuple(kept)))
 
 
 def add(s: Store, items: Iterable[int]) -> int:
     """The sum of ``items``: constants folded, like terms collected."""
-    const = Fraction(0)
-    terms: dict[int, Fraction] = {}
+    if type(items) is list and len(items) == 1:
+        return items[0]  # a node is canonical already
+    const: Rational = 0
+    terms: dict[int, Rational] = {}
+    kinds, datas = s.kinds, s.datas
     for i in items:
-        k = s.kind(i)
+        k = kinds[i]
         if k == NUM:
-            const += s.data(i)
+            const += datas[i]
         elif k == ADD:
-            c0, ts = s.data(i)
+            c0, ts = datas[i]
             const += c0
             for t, c in ts:
                 terms[t] = terms.get(t, 0) + c
@@ -147,20 +160,20 @@ def add(s: Store, items: Iterable[int]) -> int:
     return make_sum(s, const, terms)
 
 
-def scale(s: Store, c: Fraction, i: int) -> int:
+def scale(s: Store, c: Rational, i: int) -> int:
     """``c * i``, distributing over a sum (as a computer algebra system does for numbers)."""
     if c == 0:
         return num(s, 0)
     if c == 1:
         return i
-    if s.kind(i) == ADD:
-        c0, ts = s.data(i)
+    if s.kinds[i] == ADD:
+        c0, ts = s.datas[i]
         return make_sum(s, c0 * c, {t: k * c for t, k in ts})
     return mul(s, [num(s, c), i])
 
 
 def neg(s: Store, a: int) -> int:
-    return scale(s, Fraction(-1), a)
+    return scale(s, -1, a)
 
 
 def sub(s: Store, a: int, b: int) -> int:
@@ -169,7 +182,7 @@ def sub(s: Store, a: int, b: int) -> int:
 
 # ---- products and powers -----------------------------------------------------------------
 
-def _exact_root(v: Fraction, n: int) -> Fraction | None:
+def _exact_root(v: Rational, n: int) -> Rational | None:
     """The exact n-th root of v >= 0 when it is rational, else None."""
     if v < 0:
         return None
@@ -187,24 +200,35 @@ def _exact_root(v: Fraction, n: int) -> Fraction | None:
     return Fraction(parts[0], parts[1])
 
 
-def _fold_power(b: Fraction, e: Fraction) -> Fraction | None:
+def _fold_power(b: Rational, e: Rational) -> Rational | None:
     """b^e exactly, or None (no exact rational value, undefined, or not worth printing)."""
     if abs(e.numerator) > _MAX_FOLDED_EXPONENT:
         return None
     if b == 0:
-        return Fraction(0) if e > 0 else None
+        return 0 if e > 0 else None
     if e.denominator != 1:
         r = _exact_root(b, e.denominator) if e.denominator <= 64 else None
         if r is None:
             return None
-        b, e = r, Fraction(e.numerator)
-    return b ** int(e)
+        b, e = r, e.numerator
+    return _int_power(b, int(e))
+
+
+def _int_power(b: Rational, n: int) -> Rational:
+    """b^n exactly (an int's negative power is a Fraction, not a float)."""
+    if n >= 0:
+        return exact(b ** n)
+    if n == -1:  # 1/k, the most frequent (Fraction's ** is slow)
+        return exact(Fraction(1, b)) if type(b) is int else exact(1 / b)
+    return exact(Fraction(b) ** n)
 
 
 def mul(s: Store, items: Iterable[int]) -> int:
     """The product of ``items``: numbers multiplied, powers of one base merged."""
+    if type(items) is list and len(items) == 1:
+        return items[0]  # a node is canonical already
     kinds, datas = s.kinds, s.datas
-    coef = Fraction(1)
+    coef: Rational = 1
     exps: dict[int, list[int]] = {}
     one = -1
     for i in items:
@@ -213,20 +237,22 @@ def mul(s: Store, items: Iterable[int]) -> int:
             coef *= datas[i]
         elif k == MUL:
             c, factors = datas[i]
-            if c.numerator != 1 or c.denominator != 1:
+            if c != 1:
                 coef *= c
             for b, e in factors:
-                if b in exps:
-                    exps[b].append(e)
-                else:
+                es = exps.get(b)
+                if es is None:
                     exps[b] = [e]
+                else:
+                    es.append(e)
         else:
             if one < 0:
                 one = num(s, 1)
-            if i in exps:
-                exps[i].append(one)
-            else:
+            es = exps.get(i)
+            if es is None:
                 exps[i] = [one]
+            else:
+                es.append(one)
     if coef == 0:
         return num(s, 0)
     kept: list[tuple[int, int]] = []
@@ -239,7 +265,7 @@ def mul(s: Store, items: Iterable[int]) -> int:
         if len(es) == 1:
             e = es[0]
         elif all(kinds[j] == NUM for j in es):
-            e = num(s, sum((datas[j] for j in es), Fraction(0)))
+            e = num(s, sum([datas[j] for j in es]))
         else:
             e = add(s, es)
         ev = datas[e] if kinds[e] == NUM else None
@@ -251,7 +277,7 @@ def mul(s: Store, items: Iterable[int]) -> int:
             if folded is not None:
                 coef *= folded
                 continue
-        if kb == MUL and _integer(ev):  # a merged base: (x*y)^(1/2) * (x*y)^(1/2)
+        if kb == MUL and ev is not None and ev.denominator == 1:  # a merged base: (x*y)^(1/2) * (x*y)^(1/2)
             redo.append(power(s, b, e))
             continue
         kept.append((b, e))
@@ -261,14 +287,14 @@ def mul(s: Store, items: Iterable[int]) -> int:
         return num(s, 0)
     if not kept or _huge(coef):
         return num(s, coef) if not kept else mul(s, [_inexact(s, coef), *(power(s, b, e) for b, e in kept)])
-    if len(kept) == 1 and value(s, kept[0][1]) == 1:
+    if len(kept) == 1 and kinds[kept[0][1]] == NUM and datas[kept[0][1]] == 1:
         base = kept[0][0]
         if coef == 1:
             return base
-        if s.kind(base) == ADD:
+        if s.kinds[base] == ADD:
             return scale(s, coef, base)
     kept.sort()
-    return s.node(MUL, (coef, tuple(kept)))
+    return s.node(MUL, (coef if type(coef) is int else exact(coef), tuple(kept)))
 
 
 def _merge_exponentials(s: Store, exps: dict[int, list[int]]) -> int | None:
@@ -285,13 +311,13 @@ def _merge_exponentials(s: Store, exps: dict[int, list[int]]) -> int | None:
         return None
     for b, _ in found:
         del exps[b]
-    return call(s, "exp", [add(s, [scale(s, ev, s.data(b)[1][0]) for b, ev in found])])
+    return call(s, "exp", [add(s, [scale(s, ev, s.datas[b][1][0]) for b, ev in found])])
 
 
 def _single_power(s: Store, i: int) -> tuple[int, int] | None:
     """``i`` as ``base^exponent`` if it is one power with coefficient 1."""
-    if s.kind(i) == MUL:
-        c, factors = s.data(i)
+    if s.kinds[i] == MUL:
+        c, factors = s.datas[i]
         if c == 1 and len(factors) == 1:
             return factors[0]
     return None
@@ -304,9 +330,9 @@ def power(s: Store, base: int, exp: int) -> int:
         return num(s, 1)  # 0^0 is 1, as numpy has it
     if ev == 1:
         return base
-    kb = s.kind(base)
+    kb = s.kinds[base]
     if kb == NUM:
-        b = s.data(base)
+        b = s.datas[base]
         if b == 1:
             return num(s, 1)
         if ev is not None:
@@ -314,17 +340,17 @@ def power(s: Store, base: int, exp: int) -> int:
             if folded is not None:
                 return num(s, folded)
     if ev is not None and kb == MUL:
-        c, factors = s.data(base)
+        c, factors = s.datas[base]
         if ev.denominator == 1:  # (c*x^a*y^b)^n = c^n*x^(a*n)*y^(b*n)
             parts = [power(s, b, mul(s, [e, exp])) for b, e in factors]
-            return mul(s, [num(s, c ** int(ev)), *parts])
+            return mul(s, [num(s, _int_power(c, int(ev))), *parts])
         inner = _single_power(s, base)
         if inner is not None:  # (x^(1/2))^(3/2) = x^(3/4): both sides nan for x < 0
             iv = value(s, inner[1])
             if iv is not None and abs(iv.numerator) == 1:
                 return power(s, inner[0], num(s, iv * ev))
-    if ev is not None and ev.denominator == 1 and kb == FN and s.data(base)[0] == "exp":
-        return call(s, "exp", [scale(s, ev, s.data(base)[1][0])])  # exp(u)^n = exp(n*u)
+    if ev is not None and ev.denominator == 1 and kb == FN and s.datas[base][0] == "exp":
+        return call(s, "exp", [scale(s, ev, s.datas[base][1][0])])  # exp(u)^n = exp(n*u)
     return s.node(MUL, (ONE, ((base, exp),)))
 
 
@@ -342,16 +368,16 @@ def _exp(s: Store, u: int) -> int:
     """exp(0) = 1, exp(log(v)) = v, exp(c*log(v) + w) = v^c * exp(w)."""
     if value(s, u) == 0:
         return num(s, 1)
-    const, terms = (Fraction(0), ((u, ONE),)) if s.kind(u) != ADD else s.data(u)
+    const, terms = (0, ((u, ONE),)) if s.kinds[u] != ADD else s.datas[u]
     powers, rest = [], {}
     for t, c in terms:
-        if s.kind(t) == FN and s.data(t)[0] == "log":
-            powers.append(power(s, s.data(t)[1][0], num(s, c)))
-        elif s.kind(t) == MUL and value(s, split_coefficient(s, t)[1]) is None \
+        if s.kinds[t] == FN and s.datas[t][0] == "log":
+            powers.append(power(s, s.datas[t][1][0], num(s, c)))
+        elif s.kinds[t] == MUL and value(s, split_coefficient(s, t)[1]) is None \
                 and split_coefficient(s, t)[1] != t:
             c2, t2 = split_coefficient(s, t)
-            if s.kind(t2) == FN and s.data(t2)[0] == "log":
-                powers.append(power(s, s.data(t2)[1][0], num(s, c * c2)))
+            if s.kinds[t2] == FN and s.datas[t2][0] == "log":
+                powers.append(power(s, s.datas[t2][1][0], num(s, c * c2)))
             else:
                 rest[t] = rest.get(t, 0) + c
         else:
@@ -367,21 +393,21 @@ def _log(s: Store, u: int) -> int:
     """log(1) = 0, log(e) = 1, log(exp(v)) = v, log(e^v) = v."""
     if value(s, u) == 1:
         return num(s, 0)
-    if s.kind(u) == SYM and s.data(u) == "e":
+    if s.kinds[u] == SYM and s.datas[u] == "e":
         return num(s, 1)
-    if s.kind(u) == FN and s.data(u)[0] == "exp":
-        return s.data(u)[1][0]
+    if s.kinds[u] == FN and s.datas[u][0] == "exp":
+        return s.datas[u][1][0]
     p = _single_power(s, u)
-    if p is not None and s.kind(p[0]) == SYM and s.data(p[0]) == "e":
+    if p is not None and s.kinds[p[0]] == SYM and s.datas[p[0]] == "e":
         return p[1]
     return s.node(FN, _raw("log", [u]))
 
 
 def _negative(s: Store, u: int) -> bool:
     """u is written with a leading minus: a negative number, or a negative multiple."""
-    if s.kind(u) == NUM:
-        return s.data(u) < 0
-    return s.kind(u) == MUL and s.data(u)[0] < 0
+    if s.kinds[u] == NUM:
+        return s.datas[u] < 0
+    return s.kinds[u] == MUL and s.datas[u][0] < 0
 
 
 def _odd(name: str) -> Callable[[Store, int], int]:
@@ -410,7 +436,7 @@ def _sqrt(s: Store, u: int) -> int:
     return power(s, u, num(s, Fraction(1, 2)))
 
 
-def _folding(name: str, fold: Callable[..., Fraction]) -> Callable[..., int]:
+def _folding(name: str, fold: Callable[..., Rational]) -> Callable[..., int]:
     """A rule that folds numbers exactly (sign, step, abs, relu, max, min) and keeps the rest."""
     def rule(s: Store, *args: int) -> int:
         vals = [value(s, a) for a in args]
@@ -420,8 +446,8 @@ def _folding(name: str, fold: Callable[..., Fraction]) -> Callable[..., int]:
     return rule
 
 
-def _sign(v: Fraction) -> Fraction:
-    return Fraction((v > 0) - (v < 0))
+def _sign(v: Rational) -> int:
+    return (v > 0) - (v < 0)
 
 
 RULES: dict[str, Callable[..., int]] = {
@@ -438,9 +464,9 @@ RULES: dict[str, Callable[..., int]] = {
     "sinh": _odd("sinh"), "tanh": _odd("tanh"),
     "cos": _even("cos"), "cosh": _even("cosh"),
     "sign": _folding("sign", _sign),
-    "step": _folding("step", lambda v: Fraction(int(v > 0))),
+    "step": _folding("step", lambda v: int(v > 0)),
     "abs": _folding("abs", abs),
-    "relu": _folding("relu", lambda v: max(v, Fraction(0))),
+    "relu": _folding("relu", lambda v: max(v, 0)),
     "max": _folding("max", max),
     "min": _folding("min", min),
 }

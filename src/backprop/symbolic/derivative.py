@@ -27,9 +27,9 @@ from backprop.core.ops import PRIMITIVES
 from backprop.core.printer import tree_size
 from backprop.errors import BackpropError, InputError
 from backprop.symbolic import canonical as cf
-from backprop.symbolic.printer import graph_text, lower
+from backprop.symbolic.printer import graph_text, lower_mapped
 from backprop.symbolic.rational import Shortener
-from backprop.symbolic.store import SATURATE, SizeCap, Store
+from backprop.symbolic.store import SATURATE, SizeCap, Store, collector_paused
 
 DEFAULT_MAX_SIZE = 1_000_000
 
@@ -97,6 +97,8 @@ def _templates(op: str) -> tuple[tuple[Graph, list[int]], ...]:
 def _instantiate(s: Store, template: tuple[Graph, list[int]], argnodes: Sequence[int]) -> int:
     """The template with x and y replaced by the argument subexpressions."""
     g, order = template
+    if len(order) == 1 and g.ops[order[0]] == VAR:  # "x" or "y" (mul's templates): the argument
+        return argnodes[0 if g.leaf[order[0]] == "x" else 1]
     m = [-1] * len(g)
     for i in order:
         op = g.ops[i]
@@ -158,17 +160,22 @@ def _uses(graph: Graph, order: list[int]) -> list[int]:
     return uses
 
 
-def canonical_of(s: Store, graph: Graph, order: list[int]) -> _Sums:
+def canonical_of(s: Store, graph: Graph, order: list[int],
+                 known: dict[int, int] | None = None) -> _Sums:
     """The nodes of ``graph`` (in ``order``) as canonical nodes of ``s``: ``.get(i)`` for node i.
 
     A sum used only by another sum has no node of its own (its parts went into that sum).
+    ``known``: graph nodes lowered from canonical nodes of ``s``, taken as they are.
     """
     vals = _Sums(s, _uses(graph, order))
     ops, args, leaf = graph.ops, graph.args, graph.leaf
     done, get = vals.done, vals.get
+    known = known or {}
     for i in order:
         op = ops[i]
-        if op == CONST:
+        if i in known:
+            done[i] = known[i]
+        elif op == CONST:
             done[i] = cf.constant(s, float(leaf[i]))  # type: ignore[arg-type]
         elif op == VAR:
             done[i] = cf.sym(s, str(leaf[i]))
@@ -183,7 +190,6 @@ def canonical_of(s: Store, graph: Graph, order: list[int]) -> _Sums:
 class _Progress:
     done: int = 0
     step: int = 0
-    total: int = 0
     module: str = ""
 
 
@@ -202,7 +208,7 @@ def _steps(graph: Graph, order: list[int], wrt: str) -> int:
 
 
 def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt: str,
-                   progress: _Progress) -> int:
+                   progress: _Progress, known: dict[int, int] | None = None) -> int:
     """The derivative of ``graph``'s output with respect to ``wrt``, as a canonical node.
 
     Forward accumulation over the nodes in topological order: d[i] is the
@@ -210,7 +216,7 @@ def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt:
     argument, with the argument subexpressions put in) times (the argument's
     derivative). The expression is stored without the cap, its derivative with it.
     """
-    e = canonical_of(s, graph, order)
+    e = canonical_of(s, graph, order, known)
     d = _Sums(capped, _uses(graph, order))
     ops, args, leaf = graph.ops, graph.args, graph.leaf
     for i in order:
@@ -239,7 +245,11 @@ def _differentiate(s: Store, capped: Store, graph: Graph, order: list[int], wrt:
         argnodes = [e.get(j) for j in a]
         for k, dj in enumerate(derivs):
             if dj is not None:
-                terms.append(cf.mul(capped, [_instantiate(capped, templates[k], argnodes), dj]))
+                key = (op, k, *argnodes)  # the same local derivative comes back at the next order
+                local = capped.memo.get(key)
+                if local is None:
+                    local = capped.memo[key] = _instantiate(capped, templates[k], argnodes)
+                terms.append(cf.mul(capped, [local, dj]))
         progress.done += 1
         total = cf.add(capped, terms)
         d.done[i] = None if cf.value(capped, total) == 0 else total
@@ -270,28 +280,36 @@ def partial(graph: Graph, names: Sequence[str], max_size: int = DEFAULT_MAX_SIZE
         raise InputError("name one or more variables to differentiate with respect to")
     if max_size < 1:
         raise InputError(f"--max-size must be 1 or more, not {max_size}")
+    with collector_paused():
+        return _partial(graph, names, max_size)
+
+
+def _partial(graph: Graph, names: Sequence[str], max_size: int) -> Derivative:
     s = Store()
     capped = s.with_cap(max_size)
     shorten = Shortener(s)
     current, root = graph, graph.output
+    known: dict[int, int] | None = None  # after the first step: the graph's nodes in the store
     result: Derivative | None = None
     order = len(names)
     for n, wrt in enumerate(names, start=1):
         g = Graph(current.ops, current.args, current.leaf, root)
         reach = g.reachable(root)
-        progress = _Progress(total=_steps(g, reach, wrt))
+        progress = _Progress()  # the number of steps is counted only for an error's message
         try:
-            r = _differentiate(s, capped, g, reach, wrt, progress)
+            r = _differentiate(s, capped, g, reach, wrt, progress, known)
         except SizeCap as cap:
-            raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(progress.total, 1), n,
-                               order, progress.module) from None
+            raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(_steps(g, reach, wrt), 1),
+                               n, order, progress.module) from None
         if n == order:  # the parts of earlier orders are canonical already; one shortening at the end
             r = shorten(r)
-        lowered, lroot = lower(s, r)
+            lowered, lroot = shorten.lowered(r)  # lowered already, to measure it
+        else:
+            lowered, lroot, known = lower_mapped(s, r)
         size = tree_size(lowered, lroot, cap=SATURATE)
         if size > max_size:
-            raise SizeCapError(size, max_size, max(progress.total, 1), max(progress.total, 1), n,
-                               order, progress.module or "the sum")
+            steps = max(_steps(g, reach, wrt), 1)
+            raise SizeCapError(size, max_size, steps, steps, n, order, progress.module or "the sum")
         result = Derivative(lowered, lroot, size, wrt, n, tuple(names[:n]))
         current, root = lowered, lroot
     assert result is not None
@@ -313,7 +331,9 @@ def simplify(graph: Graph, root: int | None = None) -> Derivative:
     """
     root = graph.output if root is None else root
     s = Store()
-    r = canonical_of(s, graph, graph.reachable(root)).get(root)
-    r = Shortener(s)(r)
-    lowered, lroot = lower(s, r)
+    with collector_paused():
+        r = canonical_of(s, graph, graph.reachable(root)).get(root)
+        shorten = Shortener(s)
+        r = shorten(r)
+        lowered, lroot = shorten.lowered(r)
     return Derivative(lowered, lroot, tree_size(lowered, lroot, cap=SATURATE), "", 0, ())

@@ -4,11 +4,13 @@ A node is a ``(kind, data)`` pair stored once (hash-consed), so two equal
 subexpressions are the same integer and a node's arguments always have smaller
 numbers than the node: the numbering is a topological order. The kinds:
 
-* ``NUM``: an exact rational (:class:`fractions.Fraction`);
+* ``NUM``: an exact rational: an ``int`` when it is an integer (integer arithmetic is
+  many times faster than :class:`fractions.Fraction`'s, and most coefficients and
+  exponents are small integers), else a :class:`~fractions.Fraction` (see :func:`exact`);
 * ``SYM``: a variable or a named constant (``pi``, ``e``), by name;
 * ``FLOAT``: a constant with no exact value (``nan``, ``inf``), kept as it is;
 * ``ADD``: ``(constant, ((term, coefficient), ...))`` -- a sum as a map from
-  terms to exact coefficients;
+  terms to exact coefficients (numbers as for ``NUM``);
 * ``MUL``: ``(coefficient, ((base, exponent), ...))`` -- a product as a map from
   bases to exponents (exponents are nodes, usually ``NUM``);
 * ``FN``: ``(name, (argument, ...))`` -- a call of a primitive from the table.
@@ -21,12 +23,41 @@ once, with the size reached, however the node was reached.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
 
 NUM, SYM, FLOAT, ADD, MUL, FN = range(6)
 SATURATE = 1 << 62  # sizes stop growing here: only "over the cap" matters past it
-ONE = Fraction(1)
+ONE = 1
+
+Rational = int | Fraction  # an exact number, an int whenever it is an integer
+
+
+def exact(v: Rational) -> Rational:
+    """``v`` with an integer-valued Fraction made an ``int`` (Fraction arithmetic keeps
+    ``Fraction(4, 2)`` a Fraction). Either is correct anywhere; the int is faster."""
+    if type(v) is int:
+        return v
+    return v.numerator if v.denominator == 1 else v
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while expressions are built.
+
+    A derivative allocates many tuples and dicts that live until it is done and
+    make no reference cycles (reference counting frees them); the collector would
+    only walk them again and again (a fifth of the time of a 2,000-term ``diff``).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class SizeCap(Exception):
@@ -46,15 +77,21 @@ class _Tables:
         self.size: list[int] = []
         self.index: dict[tuple, int] = {}
         self.constants: dict[float, int] = {}  # a graph's float constants, converted once
+        self.memo: dict[tuple, Any] = {}  # results of pure functions of nodes (rewrites, local derivatives)
+        self.integers: dict[int, int] = {}  # integer -> its NUM node (the most frequent look-up)
 
 
-def _number_size(v: Fraction) -> int:
+def _number_size(v: Rational) -> int:
+    if type(v) is int:
+        return 1 if v >= 0 else 2
     s = 1 if v.denominator == 1 else 3  # p or p/q
     return s + 1 if v.numerator < 0 else s  # -p is neg(p)
 
 
-def _unit(v: Fraction) -> bool:
+def _unit(v: Rational) -> bool:
     """v is 1 or -1 (compared through the integers: Fraction's == is slow)."""
+    if type(v) is int:
+        return v == 1 or v == -1
     return v.denominator == 1 and (v.numerator == 1 or v.numerator == -1)
 
 
@@ -97,6 +134,8 @@ class Store:
         self._t = tables if tables is not None else _Tables()
         self.kinds, self.datas = self._t.kind, self._t.data  # read-only views for hot loops
         self.constants = self._t.constants
+        self.memo = self._t.memo
+        self.integers = self._t.integers
 
     def with_cap(self, cap: int) -> "Store":
         return Store(cap, self._t)
@@ -116,7 +155,12 @@ class Store:
     def node(self, kind: int, data: Any) -> int:
         """The node ``(kind, data)``: the existing one, or a new one within the cap."""
         t = self._t
-        key = _key(kind, data)
+        if kind == MUL and type(data[0]) is int:  # the most frequent kinds, keyed inline
+            key: tuple = (MUL, data[0], 1, data[1])
+        elif kind == FN or kind == SYM:
+            key = (kind, data)
+        else:
+            key = _key(kind, data)
         found = t.index.get(key)
         if found is not None:
             return found
@@ -144,17 +188,19 @@ class Store:
         elif kind == MUL:
             coef, factors = data
             s = len(factors) - 1
-            if not _unit(coef):
-                s += _number_size(coef) + 1  # the sign is counted once, below
+            if type(coef) is int:  # c* (2 nodes) unless c is 1 or -1, and neg for a negative c
+                s += (0 if coef == 1 or coef == -1 else 2) + (coef < 0)
+            else:
+                if not _unit(coef):
+                    s += _number_size(coef) + 1  # the sign is counted once, below
+                    if coef.numerator < 0:
+                        s -= 1
                 if coef.numerator < 0:
-                    s -= 1
-            if coef.numerator < 0:
-                s += 1
-            datas = self._t.data
+                    s += 1
+            one = self._t.index.get((NUM, 1, 1), -1)  # exponent 1 is not written
             for base, exp in factors:
                 s += size[base]
-                e = datas[exp]
-                if not (type(e) is Fraction and e.numerator == 1 and e.denominator == 1):
+                if exp != one:
                     s += 1 + size[exp]
         else:  # ADD
             const, terms = data
