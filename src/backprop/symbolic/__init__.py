@@ -19,6 +19,7 @@ language, :mod:`.latex` for LaTeX). The command ``backprop diff`` calls
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any, Sequence
 
 from backprop.errors import InputError
@@ -46,17 +47,15 @@ def diff_text(text: str, wrt: str | None = None, order: int = 1, angle: str = "r
     return derivative(g, wrt, order, max_size).text()
 
 
+def _runs(names: Sequence[str]) -> list[tuple[str, int]]:
+    """Each variable differentiated in, with how many times in a row (x, x, y -> x 2, y 1)."""
+    return [(v, len(list(run))) for v, run in groupby(names)]
+
+
 def partial_label(names: Sequence[str]) -> str:
     """What a partial derivative is, by the variables differentiated in, in turn:
     ``df/dx``, ``d2f/dx2``, ``d2f/dxdy``, ``d3f/dx2dy`` (runs of one name as a power)."""
-    parts = []
-    for k, v in enumerate(names):
-        if k and names[k - 1] == v:
-            continue
-        run = 1
-        while k + run < len(names) and names[k + run] == v:
-            run += 1
-        parts.append(f"d{v}{run if run > 1 else ''}")
+    parts = [f"d{v}{k if k > 1 else ''}" for v, k in _runs(names)]
     n = len(names)
     return f"d{n if n > 1 else ''}f/{''.join(parts)}"
 
@@ -64,14 +63,7 @@ def partial_label(names: Sequence[str]) -> str:
 def _latex_label(names: Sequence[str]) -> str:
     from backprop.symbolic.latex import _name
 
-    parts = []
-    for k, v in enumerate(names):
-        if k and names[k - 1] == v:
-            continue
-        run = 1
-        while k + run < len(names) and names[k + run] == v:
-            run += 1
-        parts.append(f"\\partial {_name(v)}{f'^{{{run}}}' if run > 1 else ''}")
+    parts = [f"\\partial {_name(v)}{f'^{{{k}}}' if k > 1 else ''}" for v, k in _runs(names)]
     n = len(names)
     up = f"^{{{n}}}" if n > 1 else ""
     below = "\\,".join(parts)
