@@ -1,7 +1,7 @@
 """The training loop: mini-batch gradient descent with the layers' backward.
 
-One epoch visits every training row once, in an order drawn from the seeded
-generator. Early stopping watches the validation loss; a non-finite loss
+One epoch visits every training row once, in an order drawn from a random
+generator started from the run's seed (so a run can be repeated). Early stopping watches the validation loss; a non-finite loss
 stops at once (divergence); SIGINT/SIGTERM stop after the current batch. The
 weights kept at the end are those of the best epoch (lowest validation loss,
 or lowest training loss without a validation set).
