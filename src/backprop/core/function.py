@@ -358,7 +358,6 @@ class Function:
             rows.append([*(point[v] for v in names), found[0], *found[1]])
         return Gradients(tuple(names), tuple(wrt), rows)
 
-
     def value_and_grad_at(self, point: dict[str, float],
                           wrt: Sequence[str]) -> tuple[float, list[float]]:
         """The value and gradient at one point of Python floats, with no checks.
