@@ -40,7 +40,9 @@ def tree_size(graph: Graph, root: int | None = None, cap: int = 1 << 62) -> int:
     return size[order[-1]]
 
 
-def _precedence(graph: Graph, i: int, number: Callable[[float], str] = format_number) -> int:
+def precedence(graph: Graph, i: int, number: Callable[[float], str] = format_number) -> int:
+    """How tightly node ``i`` binds when printed (ATOM for a name, a number or a call; a
+    negative number or a unary minus as NEG); ``number`` is how constants print."""
     op = graph.ops[i]
     if op == CONST:
         return NEG if number(float(graph.leaf[i])).startswith("-") else ATOM  # type: ignore[arg-type]
@@ -50,6 +52,17 @@ def _precedence(graph: Graph, i: int, number: Callable[[float], str] = format_nu
     if prim.symbol is None:
         return ATOM
     return NEG if prim.arity == 1 else prim.precedence
+
+
+def bare_operands(op: str, left: int, right: int) -> tuple[bool, bool]:
+    """Whether each operand of the binary operator ``op`` prints without parentheses, from
+    the operands' precedences: a power's base must be an atom and its exponent may be any
+    unary; otherwise left-associative, so an equal-precedence right operand keeps its
+    parentheses and a-(b-c), a/(b*c) print as the trees they are."""
+    if op == "pow":
+        return left >= ATOM, right >= NEG
+    p = PRIMITIVES[op].precedence
+    return left >= p, right > p
 
 
 def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
@@ -67,7 +80,7 @@ def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
     of ever longer strings). ``number`` writes a constant (e.g. ``pi`` by name).
     """
     root = graph.output if root is None else root
-    prec = {i: _precedence(graph, i, number) for i in graph.reachable(root)}
+    prec = {i: precedence(graph, i, number) for i in graph.reachable(root)}
     pieces: list[str] = []
     length = 0
     # a stack of work: an int is a node to print, a str is text to emit as is
@@ -100,17 +113,10 @@ def to_text(graph: Graph, root: int | None = None, max_chars: int = 10_000_000,
                 elif prim.arity == 1:  # prefix minus
                     todo = ["-", a[0]] if prec[a[0]] >= NEG else ["-(", a[0], ")"]
                 else:
-                    p = prim.precedence
-                    if op == "pow":
-                        # the base must be an atom; the exponent may be any unary
-                        lp, rp = prec[a[0]] >= ATOM, prec[a[1]] >= NEG
-                    else:
-                        # left-associative: an equal-precedence right operand keeps its
-                        # parentheses, so a-(b-c) and a+(b+c) print as the trees they are
-                        lp, rp = prec[a[0]] >= p, prec[a[1]] > p
-                        if associative and op in _ASSOCIATIVE and graph.ops[a[1]] == op:
-                            rp = True
-                    sym = f" {prim.symbol} " if p == ADD else prim.symbol
+                    lp, rp = bare_operands(op, prec[a[0]], prec[a[1]])
+                    if associative and op in _ASSOCIATIVE and graph.ops[a[1]] == op:
+                        rp = True  # a+(b+c) as a + b + c: the same value
+                    sym = f" {prim.symbol} " if prim.precedence == ADD else prim.symbol
                     todo = ([a[0]] if lp else ["(", a[0], ")"]) + [sym] \
                         + ([a[1]] if rp else ["(", a[1], ")"])
                 stack.extend(reversed(todo))

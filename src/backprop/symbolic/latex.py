@@ -15,7 +15,7 @@ import math
 
 from backprop.core.graph import CONST, VAR, Graph
 from backprop.core.ops import ADD, MUL, NEG, PRIMITIVES
-from backprop.core.printer import ATOM
+from backprop.core.printer import ATOM, precedence
 from backprop.symbolic.printer import number_text
 
 FUNCTIONS = {
@@ -49,22 +49,10 @@ def _name(name: str) -> str:
     return out
 
 
-def _precedence(graph: Graph, i: int) -> int:
-    op = graph.ops[i]
-    if op == CONST:
-        return NEG if _number(float(graph.leaf[i])).startswith("-") else ATOM  # type: ignore[arg-type]
-    if op == VAR:
-        return ATOM
-    prim = PRIMITIVES[op]
-    if prim.symbol is None:
-        return ATOM
-    return NEG if prim.arity == 1 else prim.precedence
-
-
 def to_latex(graph: Graph, root: int | None = None) -> str:
     """The expression at ``root`` (default: the output) as LaTeX math, without ``$``."""
     root = graph.output if root is None else root
-    prec = {i: _precedence(graph, i) for i in graph.reachable(root)}
+    prec = {i: precedence(graph, i, _number) for i in graph.reachable(root)}
     ops, args = graph.ops, graph.args
 
     def wrapped(j: int, bare: bool) -> list[int | str]:

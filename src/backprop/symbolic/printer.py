@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from backprop.core.graph import CONST, VAR, Graph, GraphBuilder
 from backprop.core.ops import ADD as ADD_PRECEDENCE, NEG, PRIMITIVES
-from backprop.core.printer import ATOM, format_number, to_text, tree_size
+from backprop.core.printer import ATOM, bare_operands, format_number, to_text, tree_size
 from backprop.symbolic.store import ADD, FLOAT, FN, MUL, NUM, SYM, Rational, Store
 
 _NAMED = {"pi": math.pi, "e": math.e}
@@ -298,10 +298,7 @@ class TextLengths:
                 prec.append(NEG)
             else:
                 p = prim.precedence
-                if op == "pow":
-                    lp, rp = prec[a[0]] >= ATOM, prec[a[1]] >= NEG
-                else:
-                    lp, rp = prec[a[0]] >= p, prec[a[1]] > p
+                lp, rp = bare_operands(op, prec[a[0]], prec[a[1]])
                 ln.append(ln[a[0]] + ln[a[1]] + (3 if p == ADD_PRECEDENCE else 1)
                           + (0 if lp else 2) + (0 if rp else 2))
                 prec.append(p)
