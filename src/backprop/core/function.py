@@ -72,6 +72,11 @@ def _shape(v: Value | None) -> tuple[int, ...]:
     return np.shape(v) if v is not None else ()
 
 
+def _as_chunk(points: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    """Numbers or 1-d arrays of points as a chunk of 1-d float64 arrays (one point: length 1)."""
+    return {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in (points or {}).items()}
+
+
 def _points_shape(inputs: Mapping[str, Value]) -> tuple[int, ...]:
     return np.broadcast_shapes(*(_shape(v) for v in inputs.values())) if inputs else ()
 
@@ -281,10 +286,8 @@ class Function:
         Large arrays are evaluated block by block over ``threads`` threads
         (default: :func:`default_threads`; 1 runs every block in this thread).
         """
-        names = self._check_wrt(wrt)
-        chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64))
-                 for k, v in (points or {}).items()}
-        return self._block(chunk, names, threads)
+        names = self._check_wrt(wrt)  # before the points: the same error first as before
+        return self._block(_as_chunk(points), names, threads)
 
     def stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
                wrt: Sequence[str] | None = None,
@@ -458,9 +461,7 @@ class Function:
         :func:`default_threads`; 1 runs every block in this thread): the same bits.
         """
         names = self._check_wrt(wrt)
-        chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64))
-                 for k, v in (points or {}).items()}
-        return self._hessian_block(chunk, names, threads)
+        return self._hessian_block(_as_chunk(points), names, threads)
 
     def hessian_stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
                        wrt: Sequence[str] | None = None,
