@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import parse
+from backprop import threads as threads_
 from backprop.core import engine
 from backprop.errors import InputError
 
@@ -53,7 +54,8 @@ def whole_array(f, points: dict[str, np.ndarray], n: int) -> np.ndarray:
     return np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,)) for c in cols], 1)
 
 
-def blocked(f, points: dict[str, np.ndarray], n: int, threads: int, rows: int) -> np.ndarray:
+def blocked(f, points: dict[str, np.ndarray], n: int, threads: int,
+            rows: int | None) -> np.ndarray:
     k = len(f.variables)
     out = np.full((n, 1 + k), 12345.0)
     engine.value_and_grad_blocked(f.graph, f.plan, points, list(f.variables), n, out, 0,
@@ -79,18 +81,18 @@ def test_blocked_equals_whole_array_bit_for_bit(text: str, n: int, threads: int,
 @pytest.mark.parametrize("threads", [1, 2, 4])
 def test_real_block_size_boundaries(threads: int) -> None:
     f = parse("2/sin(exp(-x)) + x*y^2 + sqrt(y)")
-    rows = engine.BLOCK_ROWS
+    rows = engine.rows_per_block(len(f.plan.order))  # the size the rule picks for f
     for n in (rows - 1, rows, rows + 1, 3 * rows + 5):
         rng = np.random.default_rng(n)
         points = {"x": rng.uniform(-5, 1, n), "y": rng.uniform(-1, 2, n)}
-        assert np.array_equal(bits(blocked(f, points, n, threads, rows)),
+        assert np.array_equal(bits(blocked(f, points, n, threads, None)),
                               bits(whole_array(f, points, n)))
 
 
 def test_facade_threads_agree_and_one_thread_is_todays_pass() -> None:
     f = parse("x*sin(y) + exp(-x*y)")
     rng = np.random.default_rng(1)
-    n = 2 * engine.BLOCK_ROWS + 3
+    n = 2 * engine.rows_per_block(len(f.plan.order)) + 3
     pts = {"x": rng.normal(size=n), "y": rng.normal(size=n)}
     want = whole_array(f, pts, n)
     for threads in (1, 2, 3):
@@ -110,7 +112,7 @@ def test_facade_broadcasts_a_scalar_and_rejects_unequal_lengths() -> None:
 
 def test_diagnosis_still_names_the_module() -> None:
     f = parse("log(x) + 1")
-    n = engine.BLOCK_ROWS + 10
+    n = engine.BLOCKED_FROM + 10
     x = np.ones(n)
     x[-1] = -1.0
     d = f.gradients({"x": x}, threads=2).diagnosis()
@@ -144,7 +146,7 @@ def test_grad_threads_option_same_csv() -> None:
 def test_value_and_grad_of_a_large_batch_is_the_plain_pass() -> None:
     f = parse("2/sin(exp(-x)) * y + x")
     rng = np.random.default_rng(5)
-    n = 2 * engine.BLOCK_ROWS + 1
+    n = 2 * engine.rows_per_block(len(f.plan.order)) + 1
     x, y = rng.uniform(-5, -4, n), rng.normal(size=n)
     want = whole_array(f, {"x": x, "y": y}, n)
     for yy in (y, 0.5):
@@ -223,6 +225,32 @@ def test_blocked_hessians_equal_the_whole_array_pass_bit_for_bit(text: str, n: i
     assert np.array_equal(bits(hessians_columns(got)), bits(want)), text
 
 
+def test_rows_per_block_fit_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rule by hand: the largest power of two of rows whose 8-byte arrays fit the cache,
+    # clamped to [MIN_BLOCK_ROWS, MAX_BLOCK_ROWS]
+    monkeypatch.setattr(threads_, "_cache", [32 << 20])
+    assert engine.rows_per_block(6) == engine.MAX_BLOCK_ROWS == 65_536  # 699k fit
+    assert engine.rows_per_block(103) == 32_768  # 40.7k fit: 26 MiB a block
+    assert engine.rows_per_block(303) == 8_192  # 13.8k fit
+    assert engine.rows_per_block(10_000) == engine.MIN_BLOCK_ROWS == 4_096  # 419 fit
+    monkeypatch.setattr(threads_, "_cache", [8 << 20])
+    assert engine.rows_per_block(103) == 8_192  # 10.2k fit
+    monkeypatch.setattr(engine, "BLOCK_ROWS", 7)
+    assert engine.rows_per_block(103) == 7
+
+
+def test_cache_bytes_reads_the_system() -> None:
+    threads_._cache.clear()
+    size = threads_.cache_bytes()
+    index = Path("/sys/devices/system/cpu/cpu0/cache")
+    if index.is_dir():
+        sizes = [(d / "size").read_text().strip() for d in index.glob("index*")]
+        largest = max(int(t[:-1]) << {"K": 10, "M": 20}[t[-1]] for t in sizes)
+        assert size == largest
+    else:
+        assert size == threads_.DEFAULT_CACHE_BYTES
+
+
 def test_block_bounds_cover_every_row_once() -> None:
     for n in (1, 6, 7, 8, 20, 21, 22, 100):
         for threads in (1, 2, 3):
@@ -239,7 +267,7 @@ def test_block_bounds_cover_every_row_once() -> None:
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_hessians_real_block_size_boundaries(threads: int) -> None:
     f = parse("sin(x*y) + x^2*exp(-y) + sqrt(y)")
-    rows = engine.BLOCK_ROWS
+    rows = engine.rows_per_block(len(f._second_order_plan(["x", "y"]).plan.order) * 3)
     for n in (rows - 1, rows + 1, 3 * rows + 5):
         rng = np.random.default_rng(n)
         points = {"x": rng.uniform(-2, 2, n), "y": rng.uniform(-1, 2, n)}
@@ -254,7 +282,7 @@ def test_hessian_of_a_large_batch_is_the_plain_pass_and_checks_sympy() -> None:
     # and the numbers are the hand-derived second derivatives
     f = parse("x^2*y + sin(y)")
     rng = np.random.default_rng(3)
-    n = 2 * engine.BLOCK_ROWS + 11
+    n = 2 * engine.rows_per_block(len(f._second_order_plan(["x", "y"]).plan.order) * 3) + 11
     x, y = rng.normal(size=n), rng.normal(size=n)
     value, grad, h = f.hessian(x=x, y=y)
     want = whole_second_order(f, {"x": x, "y": y}, n)
@@ -272,7 +300,7 @@ def test_hessian_of_a_large_batch_is_the_plain_pass_and_checks_sympy() -> None:
 def test_blocked_hessian_diagnosis_names_the_module() -> None:
     # x^1.5: value and gradient 1.5*sqrt(x) finite at 0, the second derivative 0.75/sqrt(x) not
     f = parse("x^1.5 + y")
-    for n in (10, engine.BLOCK_ROWS + 10):  # one pass, and blocks (which keep no cache)
+    for n in (10, engine.BLOCKED_FROM + 10):  # one pass, and blocks (which keep no cache)
         x = np.ones(n)
         x[-1] = 0.0
         h = f.hessians({"x": x, "y": np.ones(n)}, threads=2)

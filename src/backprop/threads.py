@@ -16,6 +16,29 @@ from typing import Any, Callable, Sequence
 from backprop.errors import InputError
 
 _pools: dict[int, Any] = {}
+_cache: list[int] = []
+
+# When the system does not say: a last-level cache smaller than most of today's.
+DEFAULT_CACHE_BYTES = 8 << 20
+
+
+def cache_bytes() -> int:
+    """The size of the largest CPU cache, in bytes (Linux's sysfs; else 8 MiB)."""
+    if not _cache:
+        sizes = [DEFAULT_CACHE_BYTES]
+        try:
+            base = "/sys/devices/system/cpu/cpu0/cache"
+            for entry in os.listdir(base):
+                if entry.startswith("index"):
+                    with open(os.path.join(base, entry, "size")) as fh:
+                        text = fh.read().strip()
+                    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+                    sizes.append(int(text.rstrip("KkMmGg")) * scale)
+            sizes = sizes[1:] or sizes  # found: the system's sizes only
+        except (OSError, ValueError):
+            pass
+        _cache.append(max(sizes))
+    return _cache[0]
 
 
 def default_threads() -> int:

@@ -476,22 +476,38 @@ def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
 
 # ---- large batches: block by block, over the cores ------------------------------------------
 
-# Rows per block. A block's intermediates are a few dozen arrays of BLOCK_ROWS float64
-# (8 bytes each): 16,384 rows is 128 KiB an array, so a pass over a small expression
-# stays in the L2 cache instead of streaming every intermediate through memory.
-# Measured with bench/bench_grad.py --part 5 on the 2-core machine of the README (L2 of
-# 1-2 MiB a core): 8k-32k rows were within noise of each other; 4k paid the Python
-# per-node overhead, 128k and above lost the cache. Every primitive is elementwise, so
-# a block's rows are computed exactly as in one whole-array pass (bit for bit).
-BLOCK_ROWS = 16_384
+# How many rows a block has. A block's forward pass caches one array of its rows per node,
+# so a block of R rows of an expression of N nodes keeps about 8*N*R bytes: the largest
+# power of two of rows whose block fits in the last-level cache (read from the system),
+# between 4,096 rows (below, Python's per-node overhead shows) and 65,536. Measured with
+# bench/bench_grad.py --part 5 on the README's 2-core machine (32 MiB L3), 1e6 points:
+# 2/sin(exp(-x)) (6 nodes) was fastest at 64k rows with 2 threads (0.43x of one whole
+# block; 0.47x at 16k-32k); the 20-term expression (103 nodes) at 32k (26 MiB a block;
+# 0.22x), and at 64k (52 MiB) it fell to 0.27x-0.35x; a 303-node one at 4k-8k with 2
+# threads (1.0 s against 1.27 s at 32k). Every primitive is elementwise, so a block's rows
+# are computed exactly as in one whole-array pass (bit for bit), whatever its size.
+MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 4_096, 65_536
+# Batches of more rows than this run block by block over the threads; shorter ones are
+# one pass (a thread's hand-over would cost more than it saves).
+BLOCKED_FROM = 16_384
+# Fixed rows per block instead of the rule above (tests set it to cross block boundaries).
+BLOCK_ROWS: int | None = None
+
+
+def rows_per_block(arrays: int) -> int:
+    """Rows per block for passes that keep ``arrays`` arrays of a block's rows at once."""
+    if BLOCK_ROWS is not None:
+        return BLOCK_ROWS
+    fits = threads_.cache_bytes() // (8 * max(arrays, 1))
+    return min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, 1 << max(fits.bit_length() - 1, 0)))
 
 
 def block_bounds(n: int, threads: int = 1, block_rows: int | None = None,
-                 min_rows: int = 1) -> list[tuple[int, int]]:
-    """The blocks of a batch of ``n`` points: :data:`BLOCK_ROWS` rows unless ``block_rows``
-    (see :func:`backprop.threads.block_bounds`)."""
-    return threads_.block_bounds(n, BLOCK_ROWS if block_rows is None else block_rows, threads,
-                                 min_rows)
+                 min_rows: int = 1, arrays: int = 1) -> list[tuple[int, int]]:
+    """The blocks of a batch of ``n`` points: ``block_rows`` rows, else
+    :func:`rows_per_block` of ``arrays`` (see :func:`backprop.threads.block_bounds`)."""
+    rows = rows_per_block(arrays) if block_rows is None else block_rows
+    return threads_.block_bounds(n, rows, threads, min_rows)
 
 
 def value_and_grad_blocked(
@@ -522,7 +538,8 @@ def value_and_grad_blocked(
         for v, c in zip(wrt, grad_cols):
             out[start:stop, c] = grads[v]
 
-    threads_.run_blocks(run, block_bounds(n, threads, block_rows), threads)
+    threads_.run_blocks(run, block_bounds(n, threads, block_rows, arrays=len(plan.order)),
+                        threads)
 
 
 # ---- one point, lean -------------------------------------------------------------------------

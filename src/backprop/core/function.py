@@ -229,7 +229,7 @@ class Function:
                 n = len(v)  # type: ignore[arg-type]
             elif d != 0:
                 return None
-        return n if n is not None and n > engine.BLOCK_ROWS else None
+        return n if n is not None and n > engine.BLOCKED_FROM else None
 
     def grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
         return self.value_and_grad(wrt, **values)[1]
@@ -516,7 +516,9 @@ class Function:
                 block[k] = v[start:stop]  # type: ignore[index]
             write(start, stop, gradient_graph.evaluate(plan, block))
 
-        engine.run_blocks(run, engine.block_bounds(n, threads,
+        # the tangent pass keeps a value and one tangent per direction for each node
+        arrays = len(plan.plan.order) * (1 + len(names))
+        engine.run_blocks(run, engine.block_bounds(n, threads, arrays=arrays,
                                                    min_rows=gradient_graph.BY_DIRECTION_POINTS),
                           threads)
 
