@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import parse
-from backprop.views.writers import CSV_BLOCK_MIN_ROWS, CsvWriter, csv_block
+from backprop.views.writers import CSV_BLOCK_MIN_ROWS, CsvWriter, csv_block, csv_cells_and_block
 
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308,
            1.7976931348623157e308, -1.7976931348623157e308, 1e16, 9999999999999998.0, 1e15,
@@ -117,3 +117,81 @@ def test_bad_line_numbers_exact_across_blocks_and_blank_lines() -> None:
                         text=True, check=True)
     assert ok.stdout.count("\n") == 1 + CHUNK_ROWS + 8  # header + every non-blank line
     assert set(ok.stdout.splitlines()[1:]) == {"1.5,2.25,3.0"}  # 1.5^2, 2*1.5
+
+
+# ---- text cells followed by numbers (predict's rows): the csv module's bytes -------------
+
+def csv_module_rows(rows: list[list[object]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.lists(st.text(max_size=6), min_size=2, max_size=2),
+                      min_size=CSV_BLOCK_MIN_ROWS, max_size=CSV_BLOCK_MIN_ROWS + 3),
+       plain=st.booleans(), seed=st.integers(0, 2**16))
+def test_cells_and_numbers_are_the_csv_modules_bytes(cells: list[list[str]], plain: bool,
+                                                     seed: int) -> None:
+    # any text (commas, quotes, line breaks, spaces, empty cells) against the csv module;
+    # with ``plain`` the cells are numbers' texts, which the fast path must take
+    rng = np.random.default_rng(seed)
+    if plain:
+        cells = [[repr(float(v)) for v in row] for row in rng.normal(size=(len(cells), 2))]
+    data = rng.normal(size=(len(cells), 2)) * 10.0 ** rng.integers(-8, 20, (len(cells), 2))
+    text = csv_cells_and_block(cells, data)
+    want = csv_module_rows([[*c, *d] for c, d in zip(cells, data.tolist())])
+    if plain:
+        assert text == want
+    else:
+        assert text is None or text == want
+    assert csv_cells_and_block([[]] * len(cells), data) == csv_module(data)  # numbers alone
+
+
+def test_cells_the_csv_module_would_quote_take_its_path() -> None:
+    data = np.ones((CSV_BLOCK_MIN_ROWS, 1))
+    for odd in ['Paris, 5e', 'say "hi"', "two\nlines", "cr\r", ""]:
+        cells = [["a", "b"]] * (CSV_BLOCK_MIN_ROWS - 1) + [["a", odd]]
+        text = csv_cells_and_block(cells, data)
+        assert text is None or text == csv_module_rows([[*c, *d] for c, d in
+                                                        zip(cells, data.tolist())]), odd
+    assert csv_cells_and_block([["a", "b"]] * (CSV_BLOCK_MIN_ROWS - 1) + [["a", "b", "c"]],
+                               data) is None  # rows of several widths
+    assert csv_cells_and_block([["1", "2"]] * CSV_BLOCK_MIN_ROWS, data)  # plain cells: fast
+
+
+def test_predict_stream_bytes_equal_the_csv_module(tmp_path) -> None:
+    # a model's predictions over a CSV with text columns: the fast writer's bytes are the
+    # csv module's for the same rows (the cells as read, then the predictions' repr)
+    from backprop.nn.model import load_model
+    from backprop.nn.predict import predict_csv
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  synthetic: {expr: 'x1 - x2', ranges: {x1: [0, 1], x2: [0, 1]}, "
+                   "n: 64}\n  target: z\nmodel: {hidden: 3}\ntraining: {epochs: 1, seed: 1}\n"
+                   f"output: {{model: {tmp_path / 'm.npz'}}}\n")
+    subprocess.run([sys.executable, "-m", "backprop", "train", str(cfg), "--quiet"], check=True,
+                   capture_output=True)
+    rng = np.random.default_rng(4)
+    rows = [[f"id{k}", repr(a), "Paris, 5e" if k == 7 else "Lyon", repr(b)]
+            for k, (a, b) in enumerate(rng.uniform(0, 1, (3 * CSV_BLOCK_MIN_ROWS, 2)).tolist())]
+    for name, body in (("quoted.csv", rows), ("plain.csv", [r[:2] + r[3:] for r in rows])):
+        header = ["id", "x1", "city", "x2"] if len(body[0]) == 4 else ["id", "x1", "x2"]
+        path = tmp_path / name
+        path.write_text(csv_module_rows([header, *body]))
+        model, _ = load_model(tmp_path / "m.npz")
+        stream = predict_csv(model, path, chunk_rows=CSV_BLOCK_MIN_ROWS)
+        out = io.StringIO()
+        writer = CsvWriter(stream.columns, out)
+        want = [stream.columns]
+        fast = 0
+        for chunk in stream.chunks:
+            writer.write(chunk)
+            want += chunk.rows()
+            fast += csv_cells_and_block(*chunk.cells_and_block()) is not None
+        assert fast == (2 if name == "quoted.csv" else 3), name  # the chunk with a comma: not
+        assert out.getvalue() == csv_module_rows(want), name
+        r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(tmp_path / "m.npz"),
+                            str(path), "--format", "csv"], capture_output=True, text=True,
+                           check=True)
+        assert r.stdout == csv_module_rows(want), name

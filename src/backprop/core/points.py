@@ -22,7 +22,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from itertools import chain, islice
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 
 from backprop.errors import InputError
 from backprop.lazy import numpy_on_first_use
@@ -207,27 +208,41 @@ class _utf8_lines:
         return line
 
     def __iter__(self) -> Iterator[str]:
+        n = self._lines  # counted in a local: an attribute's update per line costs more
         try:
-            for line in self._stream:  # the stream's own fast iteration
-                self._lines += 1
+            for n, line in enumerate(self._stream, n + 1):  # the stream's own fast iteration
                 yield line
         except UnicodeDecodeError as exc:
+            self._lines = n
             raise self._fail(exc) from None
+        self._lines = n
 
 
-def _numbered(lines: Iterable[str], first: int, chunk_rows: int) -> Iterator[list[tuple[int, str]]]:
-    """The non-blank lines in chunks of ``chunk_rows``, each with its line number."""
-    chunk: list[tuple[int, str]] = []
+class Numbered(NamedTuple):
+    """A chunk's non-blank lines and their line numbers (for messages)."""
+
+    texts: list[str]
+    numbers: Sequence[int]
+
+    def pairs(self) -> list[tuple[int, str]]:
+        return list(zip(self.numbers, self.texts))
+
+
+def _numbered(lines: Iterable[str], first: int, chunk_rows: int) -> Iterator[Numbered]:
+    """The non-blank lines, ``chunk_rows`` lines at a time, with their line numbers."""
+    it = iter(lines)
     lineno = first
-    for line in lines:
-        if line.strip():
-            chunk.append((lineno, line))
-            if len(chunk) >= chunk_rows:
-                yield chunk
-                chunk = []
-        lineno += 1
-    if chunk:
-        yield chunk
+    while True:
+        batch = list(islice(it, chunk_rows))  # in C: no Python step per line
+        if not batch:
+            return
+        if all(map(str.strip, batch)):  # no blank line: the usual case
+            yield Numbered(batch, range(lineno, lineno + len(batch)))
+        else:
+            kept = [(lineno + i, ln) for i, ln in enumerate(batch) if ln.strip()]
+            if kept:
+                yield Numbered([ln for _, ln in kept], [n for n, _ in kept])
+        lineno += len(batch)
 
 
 def read_points(stream: IO[str], variables: Sequence[str], chunk_rows: int = CHUNK_ROWS,
@@ -275,29 +290,31 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
     extra_index = [columns.index(c) for c in extra]
     width = len(columns)
 
-    def fast(numbered: list[tuple[int, str]]) -> PointChunk:
+    def fast(numbered: Numbered) -> PointChunk:
         # every column a number: numpy converts the split lines in one call
-        text = [ln for _, ln in numbered]
+        text = numbered.texts
         try:
             if width == 1:
                 data = np.array(text, dtype=np.float64).reshape(len(text), 1)
             else:
                 data = np.array([ln.split(",") for ln in text], dtype=np.float64)
         except ValueError:
-            _raise_bad_line([(n, ln.split(",")) for n, ln in numbered], width, range(width), source)
+            _raise_bad_line([(n, ln.split(",")) for n, ln in numbered.pairs()], width,
+                            range(width), source)
         if data.ndim != 2 or data.shape[1] != width:  # every row short (or long) alike
-            _raise_bad_line([(n, ln.split(",")) for n, ln in numbered], width, range(width), source)
+            _raise_bad_line([(n, ln.split(",")) for n, ln in numbered.pairs()], width,
+                            range(width), source)
         return _chunk({v: data[:, k] for v, k in zip(variables, index)}, len(text))
 
-    def with_text(numbered: list[tuple[int, str]]) -> PointChunk:
+    def with_text(numbered: Numbered) -> PointChunk:
         # text columns pass through: the csv module splits (quoted cells may hold commas)
-        rows = list(csv.reader([ln for _, ln in numbered]))
+        rows = list(csv.reader(numbered.texts))
         try:
             data = np.array([[r[k] for k in index] for r in rows], dtype=np.float64)
             if any(len(r) != width for r in rows):
                 raise ValueError
         except (ValueError, IndexError):
-            _raise_bad_line([(n, r) for (n, _), r in zip(numbered, rows)], width, index, source)
+            _raise_bad_line(list(zip(numbered.numbers, rows)), width, index, source)
         data = data.reshape(len(rows), len(index))
         passed = [dict(zip(extra, [r[k] for k in extra_index])) for r in rows]
         return _chunk({v: data[:, j] for j, v in enumerate(variables)}, len(rows), extra, passed)
@@ -307,15 +324,10 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
     def chunks() -> Iterator[PointChunk]:
         pending = [first] if header is None else []
         start = lineno if header is None else lineno + 1
-        for numbered in _numbered(_chain(pending, lines), start, chunk_rows):
+        for numbered in _numbered(chain(pending, lines), start, chunk_rows):
             yield convert(numbered)
 
     return PointStream(chunks(), extra, streaming=True)
-
-
-def _chain(first: list[str], rest: Iterable[str]) -> Iterator[str]:
-    yield from first
-    yield from rest
 
 
 def _raise_bad_line(numbered: list[tuple[int, list[str]]], width: int, numeric: Iterable[int],
@@ -400,7 +412,8 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
     _, first_passed = _json_point(first_obj, variables, f"{source} line {lineno}")
     names = list(first_passed)
 
-    def convert(numbered: list[tuple[int, str]]) -> PointChunk:
+    def convert(lines: Numbered) -> PointChunk:
+        numbered = lines.pairs()
         values: list[list[float]] = []
         passed: list[dict[str, Any]] = []
         for (n, _), obj in zip(numbered, parse(numbered)):
@@ -412,7 +425,7 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
         return _chunk({v: data[:, k] for k, v in enumerate(variables)}, len(values), names, keep)
 
     def chunks() -> Iterator[PointChunk]:
-        for numbered in _numbered(_chain([first], lines), lineno, chunk_rows):
+        for numbered in _numbered(chain([first], lines), lineno, chunk_rows):
             yield convert(numbered)
 
     return PointStream(chunks(), names, streaming=True)
@@ -520,7 +533,7 @@ def csv_lines(stream: IO[str], source: str = "stdin", delimiter: str = ",") -> I
             break
     first = lead[-1]
     if not first.lstrip("\ufeff").lstrip().startswith("{"):
-        return _chain(lead, stream)
+        return chain(lead, stream)
     return _json_as_csv(lead, stream, source, delimiter)
 
 

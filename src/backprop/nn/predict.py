@@ -138,6 +138,18 @@ class Chunk:
         preds = list(zip(*(p.tolist() for p in self.predicted)))
         return [[*row, *extra] for row, extra in zip(self.cells, preds)]
 
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def cells_and_block(self) -> tuple[list[list[str]], Array] | None:
+        """The rows as the text cells they begin with and a float64 array of the numbers
+        that follow (``rows()`` is the two side by side), for fast writers; None where
+        ``rows()`` must be read (rounded numbers, class labels)."""
+        if self.digits is not None or any(p.dtype != np.float64 for p in self.predicted):
+            return None
+        block = np.column_stack(self.predicted) if self.predicted else np.empty((len(self), 0))
+        return ([[]] * len(self.cells) if self.only else self.cells), block
+
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, r)) for r in self._typed()]
 

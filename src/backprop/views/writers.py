@@ -205,13 +205,19 @@ class CsvWriter(Writer):
         self._csv.writerow(self.columns)
 
     def write(self, result: Result) -> None:
+        text = None
         block = getattr(result, "number_block", None)
-        if block is not None and len(result) >= CSV_BLOCK_MIN_ROWS:  # type: ignore[arg-type]
-            text = csv_block(block())
-            if text is not None:
-                self.out.write(text)
-                self.out.flush()
-                return
+        parts = getattr(result, "cells_and_block", None)
+        if (block or parts) and len(result) >= CSV_BLOCK_MIN_ROWS:  # type: ignore[arg-type]
+            if block is not None:
+                text = csv_block(block())
+            else:
+                found = parts()  # type: ignore[misc]
+                text = None if found is None else csv_cells_and_block(*found)
+        if text is not None:
+            self.out.write(text)
+            self.out.flush()
+            return
         # a result's rows hold Python numbers and strings (its rows() says so)
         self.write_rows(result.rows())
 
@@ -271,6 +277,29 @@ def csv_block(data: Any) -> str | None:
     if "e" in text:
         text = _EXPONENT.sub(_exponent_as_repr, text)
     return text + "\n"
+
+
+def csv_cells_and_block(cells: list[list[str]], data: Any) -> str | None:
+    """CSV rows of text cells followed by the numbers of a 2-d float64 array, byte for byte
+    what ``csv.writer`` writes for ``[*cells[i], *data[i].tolist()]``; None where that path
+    must be taken (a cell the csv module would quote, rows of several widths, see
+    :func:`csv_block`).
+
+    The csv module quotes a text cell only when it holds the delimiter, a quote or a
+    line break: counted over all the cells at once, none of them may.
+    """
+    numbers = csv_block(data)
+    if numbers is None or len(cells) != len(data):
+        return None
+    width = len(cells[0]) if cells else 0
+    if width == 0:
+        return numbers if all(not row for row in cells) else None
+    lines = list(map(",".join, cells))
+    joined = "\n".join(lines)
+    if (joined.count(",") != len(cells) * (width - 1) or joined.count("\n") != len(cells) - 1
+            or '"' in joined or "\r" in joined or len(set(map(len, cells))) != 1):
+        return None
+    return "\n".join(map(",".join, zip(lines, numbers.split("\n")))) + "\n"
 
 
 class JsonLinesWriter(Writer):
