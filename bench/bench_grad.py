@@ -83,6 +83,36 @@ def side_by_side(named: dict[str, Callable[[], object]], repeats: int) -> dict[s
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def in_groups(named: dict[str, Callable[[], object]], repeats: int, rounds: int = 2,
+              settle: float = 0.3) -> dict[str, float]:
+    """Median seconds of each callable, each run ``repeats`` times in a row, the groups
+    alternating for ``rounds`` rounds.
+
+    For callables that wake thread pools which spin on a core for a while after their
+    work (BLAS's, OpenMP's): interleaved call by call, the spinning of one would be
+    charged to the next. Each group starts with untimed calls for ``settle`` seconds.
+    """
+    times: dict[str, list[float]] = {k: [] for k in named}
+    for _ in range(rounds):
+        for k, fn in named.items():
+            end = time.perf_counter() + settle
+            while time.perf_counter() < end:
+                fn()
+            times[k] += [timed(fn) for _ in range(repeats)]
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def cpu_per_call(fn: Callable[[], object], calls: int = 15) -> float:
+    """Median CPU seconds of this process (all its threads) per call."""
+    fn()
+    spent = []
+    for _ in range(calls):
+        t = time.process_time()
+        fn()
+        spent.append(time.process_time() - t)
+    return statistics.median(spent)
+
+
 def _cpu_now() -> tuple[float, float, float] | None:
     """(wall, busy CPU seconds of the whole machine, this process's and its children's CPU
     seconds), or None where /proc/stat is not there."""
@@ -212,6 +242,19 @@ def part1(n: int, repeats: int) -> None:
     except ImportError:
         print("  (JAX not installed)")
 
+    if "PyTorch eager (float64)" in extra1:
+        import torch
+
+        b = np.exp(-x)
+        tb = torch.tensor(b)
+        med = side_by_side({"numpy sin": lambda: np.sin(b), "numpy cos": lambda: np.cos(b),
+                            "torch sin (its threads)": lambda: torch.sin(tb)}, repeats)
+        old_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        med.update(side_by_side({"torch sin (1 thread)": lambda: torch.sin(tb)}, repeats))
+        torch.set_num_threads(old_threads)
+        print(f"\n  sin and cos of the {n:,} values of exp(-x): " + ", ".join(
+            f"{k} {v * 1e3:.1f} ms" for k, v in med.items()))
     # Two rotations for each expression: the judged one (the hand formula, backprop as a
     # user runs it, and PyTorch and JAX where installed), then the diagnostics (one thread,
     # and the whole-array passes of before). The whole-array passes free hundreds of MB at
@@ -242,6 +285,10 @@ def part1(n: int, repeats: int) -> None:
                                 lambda f=f, pts=pts: whole(f, **pts)}, repeats)
         report("    diagnostics, in a rotation of their own", med, "numpy, hand-derived formula",
                None)
+        one = cpu_per_call(lambda f=f, pts=pts: one_thread(lambda: f.value_and_grad(**pts)))
+        many = cpu_per_call(lambda f=f, pts=pts: f.value_and_grad(**pts))
+        print(f"  CPU time a call (all threads): {one * 1e3:.1f} ms with 1 thread, "
+              f"{many * 1e3:.1f} ms with {threads}")
         if f is f20:
             report("    the same, against the whole-array passes of before", med,
                    "whole-array passes (before issue 17)", 0.5)
@@ -532,13 +579,15 @@ def part8(n: int, repeats: int) -> None:
         chunk = rng.uniform(-1.0, 1.0, (65_536, 2))  # the rows predict reads at a time
         threads = engine.default_threads()
         other = OtherLoad()
-        med = side_by_side({
+        # in groups: BLAS's threads spin after the product of "before", taking a core from
+        # the blocks if they ran next (predict itself never interleaves the two)
+        med = in_groups({
             "one product, BLAS's own threads (before)": lambda: _predictions(net, chunk, False),
             f"predictions, {threads} threads (BLAS 1 each)": lambda: predictions(net, chunk),
             "predictions, 1 thread (BLAS 1)": lambda: predictions(net, chunk, threads=1),
-        }, 3 * repeats)
-        report("8a. the model's predictions for one chunk of 65,536 rows, in process", med,
-               "one product, BLAS's own threads (before)", None)
+        }, 2 * repeats)
+        report("8a. the model's predictions for one chunk of 65,536 rows, in process (each "
+               "timed in runs of its own)", med, "one product, BLAS's own threads (before)", None)
         print(f"  ({other.text()})")
         data = tmp / "rows.csv"
         data.write_text("x1,x2\n" + "".join(f"{a!r},{b!r}\n" for a, b in
