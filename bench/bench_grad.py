@@ -35,6 +35,7 @@ Each part also prints how many cores other processes kept busy while it ran (fro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import random
@@ -282,7 +283,9 @@ def part1(n: int, repeats: int) -> None:
                             "backprop value_and_grad (1 thread)":
                                 lambda f=f, pts=pts: one_thread(lambda: f.value_and_grad(**pts)),
                             "whole-array passes (before issue 17)":
-                                lambda f=f, pts=pts: whole(f, **pts)}, repeats)
+                                lambda f=f, pts=pts: whole(f, **pts),
+                            f"sin and cos apart ({threads} threads)":
+                                lambda f=f, pts=pts: apart(f, pts, threads)}, repeats)
         report("    diagnostics, in a rotation of their own", med, "numpy, hand-derived formula",
                None)
         one = cpu_per_call(lambda f=f, pts=pts: one_thread(lambda: f.value_and_grad(**pts)))
@@ -293,6 +296,18 @@ def part1(n: int, repeats: int) -> None:
             report("    the same, against the whole-array passes of before", med,
                    "whole-array passes (before issue 17)", 0.5)
         print(f"  ({other.text()})")
+
+
+def apart(f: object, pts: dict[str, np.ndarray], threads: int) -> object:
+    """The blocked passes with sin's and cos's local derivatives computed in the backward
+    pass, apart from their values (as before the forward pass kept them)."""
+    plan = dataclasses.replace(f.plan, fused={})  # type: ignore[attr-defined]
+    names = list(pts)
+    n = len(pts[names[0]])
+    out = np.empty((n, 1 + len(names)), order="F")
+    engine.value_and_grad_blocked(f.graph, plan, pts, names, n, out, 0,  # type: ignore[attr-defined]
+                                  range(1, 1 + len(names)), threads=threads)
+    return out
 
 
 def one_thread(fn: Callable[[], object]) -> object:

@@ -30,6 +30,8 @@ class Plan:
     consts: tuple[tuple[int, np.float64], ...]  # constant nodes and their values
     steps: tuple[tuple[int, Callable[..., Value], tuple[int, ...]], ...]  # module nodes
     backward_steps: tuple[tuple[int, tuple[tuple[int, int, int, int, Partial], ...]], ...]  # reversed
+    # module nodes whose forward can give its local derivative too (one argument)
+    fused: dict[int, Callable[[Value], tuple[Value, Value]]] = field(default_factory=dict)
     _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -49,7 +51,9 @@ class Plan:
             (i, tuple((k, j, a[0], a[1] if len(a) > 1 else -1, PRIMITIVES[ops[i]].partials[k])
                       for k, j in enumerate(a)))
             for i, _, a in reversed(steps)) if backward else ()
-        return cls(tuple(order), var_nodes, consts, steps, backward_steps)
+        fused = {i: PRIMITIVES[ops[i]].forward_and_partial for i, _, _ in steps
+                 if PRIMITIVES[ops[i]].forward_and_partial is not None} if backward else {}
+        return cls(tuple(order), var_nodes, consts, steps, backward_steps, fused)  # type: ignore[arg-type]
 
     def needs(self, graph: Graph, wrt: Sequence[str]) -> bytearray:
         """Nodes whose value depends on a variable in ``wrt`` (cached per ``wrt``)."""
@@ -61,8 +65,14 @@ class Plan:
         return found
 
 
-def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value]) -> list[Value | None]:
-    """Evaluate every node in topological order and cache its value."""
+def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value],
+            cached_locals: dict[int, Value] | None = None) -> list[Value | None]:
+    """Evaluate every node in topological order and cache its value.
+
+    With ``cached_locals`` (a backward pass will follow), the modules whose forward gives their
+    local derivative in the same computation (``forward_and_partial``: sin and cos of
+    arrays) put it there, for :func:`backward` to use; the values are the same bits.
+    """
     vals: list[Value | None] = [None] * len(graph)
     for i, c in plan.consts:
         vals[i] = c
@@ -70,9 +80,13 @@ def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value]) -> list[Value
         v = inputs[name]
         # a Python float would raise on 1/0 in a local derivative: IEEE numpy scalars instead
         vals[i] = np.float64(v) if type(v) is float else v
+    fused = plan.fused if cached_locals is not None else None
     with np.errstate(all="ignore"):
         for i, fn, a in plan.steps:
-            vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])
+            if fused and i in fused and type(vals[a[0]]) is np.ndarray:
+                vals[i], cached_locals[i] = fused[i](vals[a[0]])  # type: ignore[index]
+            else:
+                vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])
     return vals
 
 
@@ -113,6 +127,7 @@ def backward(
     vals: Sequence[Value | None],
     wrt: Sequence[str],
     record: Recorder | None = None,
+    cached_locals: Mapping[int, Value] | None = None,
 ) -> dict[str, Value]:
     """Reverse mode: gradient of the output with respect to each name in ``wrt``.
 
@@ -120,7 +135,10 @@ def backward(
     topological order; each node passes ``upstream * local derivative`` to each
     argument, and an argument used by several nodes sums what it receives.
     ``record(node, k, arg, local, upstream, contribution)`` sees every step.
+    ``cached_locals``: local derivatives the forward pass computed already (see
+    :func:`forward`).
     """
+    known = cached_locals or {}
     needs = plan.needs(graph, wrt)
     grads: list[Value | None] = [None] * len(graph)
     if needs[graph.output]:
@@ -141,7 +159,9 @@ def backward(
                 elif p is _minus_one:
                     local, contrib = -1.0, -g
                 else:
-                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
+                    local = known.get(i) if known else None
+                    if local is None:
+                        local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
                     contrib = local if g is _SEED else g * local
                 if record is not None:
                     record(i, k, j, local, g, contrib)
@@ -532,8 +552,9 @@ def value_and_grad_blocked(
         block = dict(fixed)
         for k, v in sliced:
             block[k] = v[start:stop]
-        vals = forward(graph, plan, block)
-        grads = backward(graph, plan, vals, wrt)
+        cached: dict[int, Value] = {}
+        vals = forward(graph, plan, block, cached)
+        grads = backward(graph, plan, vals, wrt, cached_locals=cached)
         out[start:stop, value_col] = vals[output]
         for v, c in zip(wrt, grad_cols):
             out[start:stop, c] = grads[v]

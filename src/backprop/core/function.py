@@ -210,8 +210,9 @@ class Function:
                                           range(1, 1 + len(names)),
                                           threads=engine.default_threads())
             return out[:, 0], {v: out[:, 1 + m] for m, v in enumerate(names)}
-        vals = engine.forward(self.graph, self._plan, inputs)
-        grads = engine.backward(self.graph, self._plan, vals, names)
+        cached: dict[int, Value] = {}
+        vals = engine.forward(self.graph, self._plan, inputs, cached)
+        grads = engine.backward(self.graph, self._plan, vals, names, cached_locals=cached)
         shape = _points_shape(inputs)  # once, not once per partial derivative
         value = self._broadcast(vals[self.graph.output], shape)  # type: ignore[arg-type]
         return value, {k: self._broadcast(g, shape) for k, g in grads.items()}
