@@ -142,3 +142,21 @@ def test_the_float_passes_use_no_numpy() -> None:
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert (p.returncode, p.stdout.strip()) == (0, "False"), p.stderr
+
+
+def test_trace_ends_on_the_digits_grad_prints() -> None:
+    # the trace runs the passes `grad` runs at one point: the float passes, whose value and
+    # gradient it ends on, and whose recorded steps sum to them; numpy's where math cannot
+    rng = np.random.default_rng(21)
+    for text in ("2/sin(exp(-x))", "exp(x)*sin(3*x)", "tanh(x)^2 + log(1+x^2)"):
+        f = parse(text)
+        for x in rng.uniform(-5, 5, 300).tolist():
+            t = f.trace({"x": x})
+            value, grad = f.value_and_grad(x=x)
+            assert t.value == value and t.grad == grad, (text, x)
+            reached = sum(s.contribution for s in t.backward if s.input == "x")
+            assert reached == pytest.approx(grad["x"], rel=1e-12, abs=1e-300)
+    f = parse("log(x) + x")  # log 0: math raises, numpy's passes answer with -inf and inf
+    t = f.trace({"x": 0.0})
+    assert t.value == -math.inf and t.grad["x"] == math.inf
+    assert [s.local for s in t.backward] == ["1", "1", "1/x"]

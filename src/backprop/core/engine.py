@@ -31,7 +31,8 @@ class Plan:
     steps: tuple[tuple[int, Callable[..., Value], tuple[int, ...]], ...]  # module nodes
     backward_steps: tuple[tuple[int, tuple[tuple[int, int, int, int, Partial], ...]], ...]  # reversed
     # module nodes whose forward can give its local derivative too (one argument)
-    fused: dict[int, Callable[[Value], tuple[Value, Value]]] = field(default_factory=dict)
+    fused: dict[int, Callable[[Value], tuple[Value, Value]]] = field(default_factory=dict,
+                                                                     compare=False)
     _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod

@@ -59,7 +59,7 @@ class PointPasses:
                 a = args[i]
                 x, y = a[0], a[1] if len(a) > 1 else -1
                 steps.append((i, fns[0], x, y))
-                edges_of.append((i, tuple((j, x, y, fns[1 + k]) for k, j in enumerate(a))))
+                edges_of.append((i, tuple((j, k, x, y, fns[1 + k]) for k, j in enumerate(a))))
         var_nodes = dict(var_slots)
         # only the modules that some variable in wrt reaches carry a gradient
         needs = bytearray(len(graph))
@@ -78,9 +78,14 @@ class PointPasses:
         self.seeded = bool(needs[graph.output])
         self.wrt_nodes = tuple(var_nodes.get(v, -1) for v in wrt)
 
-    def run(self, point: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+    def run(self, point: Mapping[str, Any],
+            record: Callable[..., None] | None = None) -> tuple[list[Any], list[Any]]:
         """Forward then backward: every module's value, and every node's gradient
-        (None where no gradient arrived; an intermediate's is dropped once passed on)."""
+        (None where no gradient arrived; an intermediate's is dropped once passed on).
+
+        ``record(node, k, arg, local, upstream, contribution)`` sees every step of the
+        backward pass, as :func:`backprop.core.engine.backward`'s does.
+        """
         vals = self.template.copy()
         for name, i in self.var_slots:
             vals[i] = point[name]
@@ -95,14 +100,16 @@ class PointPasses:
             if g is None:
                 continue
             ans = vals[i]
-            for j, x, y, p in edges:
+            for j, k, x, y, p in edges:
                 if p is one:
-                    contrib = g
+                    local, contrib = 1.0, g
                 elif p is minus_one:
-                    contrib = -g
+                    local, contrib = -1.0, -g
                 else:
                     local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
                     contrib = local if g is seed else g * local
+                if record is not None:
+                    record(i, k, j, local, g, contrib)
                 prev = grads[j]
                 grads[j] = contrib if prev is None else prev + contrib
             grads[i] = None  # passed on: an intermediate's gradient is not needed again
@@ -137,3 +144,20 @@ class FloatPasses:
         if not _isfinite(value) or not all(map(_isfinite, partials)):
             return None
         return value, partials
+
+    def recorded(self, point: Mapping[str, float]
+                 ) -> tuple[list[Any], float, list[float], list[tuple[Any, ...]]] | None:
+        """As a call, with every module's value and every step of the backward pass
+        (``engine.backward``'s ``record`` arguments, in its order) for a trace; None
+        where numpy's passes must answer, and then nothing was recorded."""
+        passes, steps = self._passes, []
+        try:
+            vals, grads = passes.run(point, lambda *step: steps.append(step))
+        except (ArithmeticError, ValueError):
+            return None
+        value = vals[passes.output]
+        partials = passes.partials(grads)
+        if not all(map(_isfinite, (v for v in vals if v is not None))) \
+                or not all(map(_isfinite, partials)):
+            return None
+        return vals, value, partials, steps
