@@ -501,12 +501,12 @@ def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
 # so a block of R rows of an expression of N nodes keeps about 8*N*R bytes: the largest
 # power of two of rows whose block fits in the last-level cache (read from the system),
 # between 4,096 rows (below, Python's per-node overhead shows) and 65,536. Measured with
-# bench/bench_grad.py --part 5 on the README's 2-core machine (32 MiB L3), 1e6 points:
-# 2/sin(exp(-x)) (6 nodes) was fastest at 64k rows with 2 threads (0.43x of one whole
-# block; 0.47x at 16k-32k); the 20-term expression (103 nodes) at 32k (26 MiB a block;
-# 0.22x), and at 64k (52 MiB) it fell to 0.27x-0.35x; a 303-node one at 4k-8k with 2
-# threads (1.0 s against 1.27 s at 32k). Every primitive is elementwise, so a block's rows
-# are computed exactly as in one whole-array pass (bit for bit), whatever its size.
+# bench/bench_grad.py --part 5 (README, Performance) on a 2-core machine with a 32 MiB L3,
+# against one block of all the rows: the 103-node sum took 0.18x-0.25x with 2 threads at
+# 4k-32k rows and 0.27x-0.35x at 64k (52 MiB a block); a 303-node sum on one thread
+# 0.53x-0.61x at 4k-16k and 0.97x from 32k; for 2/sin(exp(-x)) (6 nodes) 16k-64k rows
+# were within 2-19% of each other. Every primitive is elementwise, so a block's rows are
+# computed exactly as in one whole-array pass (bit for bit), whatever its size.
 MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 4_096, 65_536
 # Batches of more rows than this run block by block over the threads; shorter ones are
 # one pass (a thread's hand-over would cost more than it saves).
