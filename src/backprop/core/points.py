@@ -412,8 +412,8 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
     _, first_passed = _json_point(first_obj, variables, f"{source} line {lineno}")
     names = list(first_passed)
 
-    def convert(lines: Numbered) -> PointChunk:
-        numbered = lines.pairs()
+    def convert(chunk: Numbered) -> PointChunk:
+        numbered = chunk.pairs()
         values: list[list[float]] = []
         passed: list[dict[str, Any]] = []
         for (n, _), obj in zip(numbered, parse(numbered)):
