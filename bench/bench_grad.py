@@ -5,8 +5,10 @@ medians of several repeats and their ratio:
 
   1. value and gradient over 1,000,000 points: backprop (default threads) vs the
      hand-derived numpy formula (target <= 0.7x), with PyTorch eager and JAX when
-     importable; then, in a rotation of their own, 1 thread and the whole-array passes
-     of before issue 17 (20 terms: target <= 0.5x of those).
+     importable; then, in a rotation of their own, 1 thread, the whole-array passes
+     of before issue 17 (20 terms: target <= 0.5x of those) and the passes with sin's
+     and cos's local derivatives computed apart; each call's CPU time with 1 and with
+     the default threads; with PyTorch, numpy's and PyTorch's sin and cos side by side.
   2. cold start: `backprop grad "x^2" --at 3` vs `python -c "import numpy"` (<= 1.2x).
   3. 1,000,000 lines through `backprop grad ... --at - --format csv` vs a hand-written
      numpy script reading the same lines and writing the same CSV (<= 1.0x).
