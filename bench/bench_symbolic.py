@@ -8,11 +8,16 @@
 
 Medians of several repeats, sizes measured side by side in one run.
 
+``--hessian N``: ``diff --hessian`` of sum_i sin(x_i)*x_(i+1) with N variables (every second
+partial, the first steps shared) side by side with the same entries taken one by one, each
+a partial of its own (as before the first steps were shared).
+
 ``--against DIR``: the end-to-end time of the 2,000-term ``diff`` side by side
 with another checkout of backprop (e.g. ``git worktree add --detach DIR COMMIT``),
 each in its own process, the two alternating round by round.
 
     python bench/bench_symbolic.py [--repeats 5] [--terms 2000] [--against DIR [--rounds 4]]
+    python bench/bench_symbolic.py --hessian 100 [--repeats 3]
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import numpy as np
 
 from backprop.core.graph import Graph
 from backprop.core.parser import parse_graph
-from backprop.symbolic import derivative, diff_text, simplify
+from backprop.symbolic import derivative, diff_expression, diff_text, partial, simplify
 
 
 def sum_text(terms: int) -> str:
@@ -118,13 +123,48 @@ def side_by_side(other: str, terms: int, repeats: int, rounds: int) -> None:
     print(f"  median CPU time: {mine:.3f} s against {theirs:.3f} s: {mine / theirs:.2f}x")
 
 
+def hessian_side_by_side(n: int, repeats: int) -> None:
+    """diff --hessian against its entries taken one by one, interleaved round by round."""
+    text = " + ".join(f"sin(x{i})*x{i + 1}" for i in range(n))
+    g = parse_graph(text)
+    names = list(g.variables)
+
+    def shared() -> object:
+        return diff_expression(text, hessian=True)
+
+    def one_by_one() -> object:
+        return [partial(g, [names[i], names[j]]) for i in range(len(names))
+                for j in range(i, len(names))]
+
+    assert [d.text() for d in shared().derivatives.values()] == \
+        [d.text() for d in one_by_one()]  # the same entries, printed alike
+    times: dict[str, list[float]] = {"shared first steps": [], "one by one": []}
+    for _ in range(repeats):
+        for name, fn in (("shared first steps", shared), ("one by one", one_by_one)):
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    entries = len(names) * (len(names) + 1) // 2
+    print(f"diff --hessian of sum sin(x_i)*x_(i+1), {len(names)} variables ({entries:,} second "
+          f"partials), medians of {repeats} interleaved runs; load average "
+          f"{os.getloadavg()[0]:.1f}")
+    for k, v in med.items():
+        print(f"  {k:<20} {v:8.3f} s")
+    print(f"  ratio: {med['shared first steps'] / med['one by one']:.3f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--terms", type=int, default=2000)
     ap.add_argument("--against", metavar="DIR", help="another checkout to time side by side")
     ap.add_argument("--rounds", type=int, default=4, help="rounds of --against")
+    ap.add_argument("--hessian", type=int, metavar="N", help="time diff --hessian, N variables")
     a = ap.parse_args()
+    if a.hessian:
+        hessian_side_by_side(a.hessian, a.repeats)
+        return
     if a.against:
         side_by_side(a.against, a.terms, a.repeats, a.rounds)
         return

@@ -560,7 +560,7 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     from backprop.core.function import Function
     from backprop.core.gradient_graph import SecondOrderPlan
     from backprop.errors import InputError
-    from backprop.symbolic import partial, partial_label
+    from backprop.symbolic import partial_label, second_partials
 
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
@@ -577,7 +577,8 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     evaluators: list[tuple[int, int, Callable[[Mapping[str, float]], float], dict[str, float]]] = []
 
     def differentiate() -> Any:
-        return [partial(f.graph, [names[i], names[j]], max_size) for i, j in pairs]
+        entries = second_partials(f.graph, names, max_size)  # as `diff --hessian` takes them
+        return [entries[(names[i], names[j])] for i, j in pairs]
 
     started = CLOCK()
     try:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from backprop.errors import InputError
 from backprop.symbolic.store import collector_paused
 from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, Derivative, SizeCapError, derivative,
-                                          derivatives, partial, simplify)
+                                          derivatives, partial, second_partials, simplify)
 
 __all__ = ["DEFAULT_MAX_SIZE", "Derivative", "DiffResult", "SizeCapError", "derivative",
            "derivatives", "diff_expression", "diff_text", "partial", "partial_label", "simplify"]
@@ -177,9 +177,9 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
             raise InputError(f"--wrt: {', '.join(twice)} is named twice")
         if not names:
             raise InputError("the expression has no variables: its Hessian is empty")
-        requests = [[names[i], names[j]] for i in range(len(names)) for j in range(i, len(names))]
-        return DiffResult(text.strip(), 2, {partial_label(r): partial(g, r, max_size)
-                                            for r in requests}, len(variables), False)
+        entries = second_partials(g, names, max_size)
+        return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
+                          len(variables), False)
     if order is not None and order < 1:
         raise InputError(f"--order must be 1 or more, not {order}")
     n = 1 if order is None else order

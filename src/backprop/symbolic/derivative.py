@@ -284,15 +284,55 @@ def partial(graph: Graph, names: Sequence[str], max_size: int = DEFAULT_MAX_SIZE
         return _partial(graph, names, max_size)
 
 
-def _partial(graph: Graph, names: Sequence[str], max_size: int) -> Derivative:
-    s = Store()
+def second_partials(graph: Graph, names: Sequence[str],
+                    max_size: int = DEFAULT_MAX_SIZE) -> dict[tuple[str, str], Derivative]:
+    """Every second partial d2f/dudv, ``u`` not after ``v`` in ``names`` (the Hessian's upper
+    triangle), each exactly as :func:`partial` computes ``[u, v]``.
+
+    The first step, df/du, is taken once per ``u``; each ``v`` goes on from a copy of the
+    store as that step left it, so every entry sees what a call of its own would see.
+    """
+    if max_size < 1:
+        raise InputError(f"--max-size must be 1 or more, not {max_size}")
+    out: dict[tuple[str, str], Derivative] = {}
+    with collector_paused():
+        for i, u in enumerate(names):
+            first: list[_Resume] = []
+            out[(u, names[i])] = _partial(graph, [u, names[i]], max_size, first_step=first)
+            for v in names[i + 1:]:
+                out[(u, v)] = _partial(graph, [u, v], max_size, resume=first[0].copy())
+    return out
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """Where a multi-step partial stands after its first step: the store, and the first
+    derivative as a graph with its nodes' numbers in the store."""
+
+    store: Store
+    graph: Graph
+    root: int
+    known: dict[int, int]
+
+    def copy(self) -> "_Resume":
+        return _Resume(self.store.copy(), self.graph, self.root, self.known)
+
+
+def _partial(graph: Graph, names: Sequence[str], max_size: int,
+             first_step: list[_Resume] | None = None, resume: _Resume | None = None) -> Derivative:
+    # ``first_step`` receives a copy of the state after the first of several steps;
+    # ``resume`` starts from such a state, at the second step (names[0] was its first).
+    s = Store() if resume is None else resume.store
     capped = s.with_cap(max_size)
     shorten = Shortener(s)
-    current, root = graph, graph.output
-    known: dict[int, int] | None = None  # after the first step: the graph's nodes in the store
+    current, root = (graph, graph.output) if resume is None else (resume.graph, resume.root)
+    # after the first step: the graph's nodes in the store
+    known: dict[int, int] | None = None if resume is None else resume.known
     result: Derivative | None = None
     order = len(names)
     for n, wrt in enumerate(names, start=1):
+        if resume is not None and n == 1:
+            continue
         g = Graph(current.ops, current.args, current.leaf, root)
         reach = g.reachable(root)
         progress = _Progress()  # the number of steps is counted only for an error's message
@@ -307,6 +347,8 @@ def _partial(graph: Graph, names: Sequence[str], max_size: int) -> Derivative:
         else:
             lowered, lroot, known = lower_mapped(s, r)
         size = tree_size(lowered, lroot, cap=SATURATE)
+        if n == 1 and first_step is not None and size <= max_size:
+            first_step.append(_Resume(s.copy(), lowered, lroot, known))  # type: ignore[arg-type]
         if size > max_size:
             steps = max(_steps(g, reach, wrt), 1)
             raise SizeCapError(size, max_size, steps, steps, n, order, progress.module or "the sum")

@@ -140,6 +140,16 @@ class Store:
     def with_cap(self, cap: int) -> "Store":
         return Store(cap, self._t)
 
+    def copy(self) -> "Store":
+        """A store holding the same nodes, numbered alike, and the same remembered results;
+        what is made in one afterwards is not in the other. (Nodes and remembered results
+        are immutable, so the tables' entries are shared.)"""
+        t, c = self._t, _Tables()
+        c.kind, c.data, c.size = t.kind.copy(), t.data.copy(), t.size.copy()
+        c.index, c.constants = t.index.copy(), t.constants.copy()
+        c.memo, c.integers = t.memo.copy(), t.integers.copy()
+        return Store(self.cap, c)
+
     def __len__(self) -> int:
         return len(self._t.kind)
 
