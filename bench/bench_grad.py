@@ -300,6 +300,31 @@ def part1(n: int, repeats: int) -> None:
         print(f"  ({other.text()})")
 
 
+def threads_against_one(base: list[str], stdin: Path | None, tmp: Path, title: str,
+                        repeats: int) -> None:
+    """A whole command with the default threads against ``--threads 1``, side by side, and
+    whether the two wrote the same bytes."""
+    threads = engine.default_threads()
+    outs = {t: tmp / f"out{t}.csv" for t in ("1", "N")}
+
+    def cmd(args: list[str], out: Path) -> Callable[[], object]:
+        def go() -> None:
+            with open(stdin if stdin is not None else os.devnull, "rb") as i, \
+                    open(out, "wb") as o:
+                subprocess.run(args, stdin=i, stdout=o, stderr=subprocess.DEVNULL, check=True)
+        return go
+
+    name = base[1]
+    other = OtherLoad()
+    med = side_by_side({
+        f"backprop {name} --threads 1": cmd(base + ["--threads", "1"], outs["1"]),
+        f"backprop {name} (default: {threads} threads)": cmd(base, outs["N"]),
+    }, max(3, repeats // 2))
+    same = "identical" if outs["1"].read_bytes() == outs["N"].read_bytes() else "DIFFERENT"
+    report(f"{title} (outputs {same})", med, f"backprop {name} --threads 1", None)
+    print(f"  ({other.text()})")
+
+
 def apart(f: object, pts: dict[str, np.ndarray], threads: int) -> object:
     """The blocked passes with sin's and cos's local derivatives computed in the backward
     pass, apart from their values (as before the forward pass kept them)."""
@@ -557,24 +582,9 @@ def part7(n: int, repeats: int) -> None:
     try:
         data = tmp / "points.csv"
         data.write_text("x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x.tolist(), y.tolist())))
-        outs = {t: tmp / f"out{t}.csv" for t in ("1", "N")}
-
-        def cmd(args: list[str], out: Path) -> Callable[[], object]:
-            def go() -> None:
-                with open(data, "rb") as i, open(out, "wb") as o:
-                    subprocess.run(args, stdin=i, stdout=o, check=True)
-            return go
-
-        base = [SCRIPT, "hessian", HESSIAN_EXPR, "--at", "-", "--format", "csv"]
-        other = OtherLoad()
-        med = side_by_side({
-            "backprop hessian --threads 1": cmd(base + ["--threads", "1"], outs["1"]),
-            f"backprop hessian (default: {threads} threads)": cmd(base, outs["N"]),
-        }, max(3, repeats // 2))
-        same = "identical" if outs["1"].read_bytes() == outs["N"].read_bytes() else "DIFFERENT"
-        report(f"7b. {n:,} lines of stdin -> CSV of the Hessian of {HESSIAN_EXPR} "
-               f"(outputs {same})", med, "backprop hessian --threads 1", None)
-        print(f"  ({other.text()})")
+        threads_against_one(
+            [SCRIPT, "hessian", HESSIAN_EXPR, "--at", "-", "--format", "csv"], data, tmp,
+            f"7b. {n:,} lines of stdin -> CSV of the Hessian of {HESSIAN_EXPR}", repeats)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -609,24 +619,9 @@ def part8(n: int, repeats: int) -> None:
         data = tmp / "rows.csv"
         data.write_text("x1,x2\n" + "".join(f"{a!r},{b!r}\n" for a, b in
                                             rng.uniform(-1.0, 1.0, (n, 2)).tolist()))
-        outs = {t: tmp / f"out{t}.csv" for t in ("1", "N")}
-
-        def cmd(args: list[str], out: Path) -> Callable[[], object]:
-            def go() -> None:
-                with open(out, "wb") as o:
-                    subprocess.run(args, stdout=o, stderr=subprocess.DEVNULL, check=True)
-            return go
-
-        base = [SCRIPT, "predict", str(model), str(data), "--format", "csv"]
-        other = OtherLoad()
-        med = side_by_side({
-            "backprop predict --threads 1": cmd(base + ["--threads", "1"], outs["1"]),
-            f"backprop predict (default: {threads} threads)": cmd(base, outs["N"]),
-        }, max(3, repeats // 2))
-        same = "identical" if outs["1"].read_bytes() == outs["N"].read_bytes() else "DIFFERENT"
-        report(f"8b. predict over a CSV of {n:,} rows (2 inputs, 64 tanh units; outputs {same})",
-               med, "backprop predict --threads 1", None)
-        print(f"  ({other.text()})")
+        threads_against_one(
+            [SCRIPT, "predict", str(model), str(data), "--format", "csv"], None, tmp,
+            f"8b. predict over a CSV of {n:,} rows (2 inputs, 64 tanh units)", repeats)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
