@@ -25,7 +25,7 @@ DEFAULT_CACHE_BYTES = 8 << 20
 def cache_bytes() -> int:
     """The size of the largest CPU cache, in bytes (Linux's sysfs; else 8 MiB)."""
     if not _cache:
-        sizes = [DEFAULT_CACHE_BYTES]
+        found: list[int] = []
         try:
             base = "/sys/devices/system/cpu/cpu0/cache"
             for entry in os.listdir(base):
@@ -33,11 +33,10 @@ def cache_bytes() -> int:
                     with open(os.path.join(base, entry, "size")) as fh:
                         text = fh.read().strip()
                     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
-                    sizes.append(int(text.rstrip("KkMmGg")) * scale)
-            sizes = sizes[1:] or sizes  # found: the system's sizes only
+                    found.append(int(text.rstrip("KkMmGg")) * scale)
         except (OSError, ValueError):
-            pass
-        _cache.append(max(sizes))
+            found.append(DEFAULT_CACHE_BYTES)  # an entry not read: the default is a floor
+        _cache.append(max(found, default=DEFAULT_CACHE_BYTES))
     return _cache[0]
 
 

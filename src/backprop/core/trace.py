@@ -135,11 +135,10 @@ def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None
     """
     names = _names(f)
     wrt = list(f.variables) if wrt is None else list(wrt)
-    floats = {k: float(v) for k, v in point.items()} if all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in point.values()) \
-        else None
-    found = None if floats is None or set(floats) != set(f.variables) \
-        else f.float_passes(wrt).recorded(floats)
+    found = None
+    if set(point) == set(f.variables) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in point.values()):
+        found = f.float_passes(wrt).recorded({k: float(v) for k, v in point.items()})
     if found is not None:
         vals, value, partials, steps = found
     else:

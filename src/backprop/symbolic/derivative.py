@@ -330,9 +330,8 @@ def _partial(graph: Graph, names: Sequence[str], max_size: int,
     known: dict[int, int] | None = None if resume is None else resume.known
     result: Derivative | None = None
     order = len(names)
-    for n, wrt in enumerate(names, start=1):
-        if resume is not None and n == 1:
-            continue
+    for n in range(1 if resume is None else 2, order + 1):
+        wrt = names[n - 1]
         g = Graph(current.ops, current.args, current.leaf, root)
         reach = g.reachable(root)
         progress = _Progress()  # the number of steps is counted only for an error's message

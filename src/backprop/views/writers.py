@@ -288,17 +288,18 @@ def csv_cells_and_block(cells: list[list[str]], data: Any) -> str | None:
     The csv module quotes a text cell only when it holds the delimiter, a quote or a
     line break: counted over all the cells at once, none of them may.
     """
-    numbers = csv_block(data)
-    if numbers is None or len(cells) != len(data):
+    if len(cells) != len(data) or len(set(map(len, cells))) > 1:
         return None
     width = len(cells[0]) if cells else 0
-    if width == 0:
-        return numbers if all(not row for row in cells) else None
-    lines = list(map(",".join, cells))
-    joined = "\n".join(lines)
-    if (joined.count(",") != len(cells) * (width - 1) or joined.count("\n") != len(cells) - 1
-            or '"' in joined or "\r" in joined or len(set(map(len, cells))) != 1):
-        return None
+    lines = list(map(",".join, cells)) if width else []
+    if lines:  # the cells are checked before the numbers are formatted
+        joined = "\n".join(lines)
+        if (joined.count(",") != len(cells) * (width - 1)
+                or joined.count("\n") != len(cells) - 1 or '"' in joined or "\r" in joined):
+            return None
+    numbers = csv_block(data)
+    if numbers is None or not lines:
+        return numbers
     return "\n".join(map(",".join, zip(lines, numbers.split("\n")))) + "\n"
 
 
