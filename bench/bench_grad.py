@@ -9,6 +9,9 @@ medians of several repeats and their ratio:
      of before issue 17 (20 terms: target <= 0.5x of those) and the passes with sin's
      and cos's local derivatives computed apart; each call's CPU time with 1 and with
      the default threads; with PyTorch, numpy's and PyTorch's sin and cos side by side.
+     sin and cos over arrays are MKL's where the mkl extra is installed (the header
+     says which): then the diagnostics add backprop with numpy's sin and cos, and the
+     hand formula with MKL's.
   2. cold start: `backprop grad "x^2" --at 3` vs `python -c "import numpy"` (<= 1.2x).
   3. 1,000,000 lines through `backprop grad ... --at - --format csv` vs a hand-written
      numpy script reading the same lines and writing the same CSV (<= 1.0x).
@@ -52,7 +55,7 @@ from typing import Callable
 
 import numpy as np
 
-from backprop import parse
+from backprop import parse, vector_math
 from backprop import threads as threads_
 from backprop.core import engine
 
@@ -163,11 +166,12 @@ def report(title: str, med: dict[str, float], base: str, target: float | None,
 SEED = "2/sin(exp(-x))"
 
 
-def seed_numpy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def seed_numpy(x: np.ndarray, sin: Callable = np.sin, cos: Callable = np.cos
+               ) -> tuple[np.ndarray, np.ndarray]:
     b = np.exp(-x)
-    c = np.sin(b)
+    c = sin(b)
     f = 2.0 / c
-    return f, f / c * np.cos(b) * b  # d/dx 2/sin(exp(-x)) = 2 cos(b) b / c^2
+    return f, f / c * cos(b) * b  # d/dx 2/sin(exp(-x)) = 2 cos(b) b / c^2
 
 
 def twenty_terms(terms: int = 20) -> str:
@@ -176,7 +180,8 @@ def twenty_terms(terms: int = 20) -> str:
                       for k in range(1, terms + 1))
 
 
-def twenty_numpy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def twenty_numpy(x: np.ndarray, y: np.ndarray, sin: Callable = np.sin, cos: Callable = np.cos
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     f = np.zeros_like(x)
     dx = np.zeros_like(x)
     dy = np.zeros_like(x)
@@ -184,7 +189,7 @@ def twenty_numpy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     for k in range(1, 21):
         if k % 2:
             u = k * x + y
-            s, c = np.sin(u), np.cos(u)
+            s, c = sin(u), cos(u)
             f += s / k
             dx += c
             dy += c / k
@@ -250,8 +255,10 @@ def part1(n: int, repeats: int) -> None:
 
         b = np.exp(-x)
         tb = torch.tensor(b)
+        vm = vector_math.active()
+        mkl_sin = {"MKL sin (1 thread)": lambda: vm.sin(b)} if vm.name == "mkl" else {}
         med = side_by_side({"numpy sin": lambda: np.sin(b), "numpy cos": lambda: np.cos(b),
-                            "torch sin (its threads)": lambda: torch.sin(tb)}, repeats)
+                            **mkl_sin, "torch sin (its threads)": lambda: torch.sin(tb)}, repeats)
         old_threads = torch.get_num_threads()
         torch.set_num_threads(1)
         med.update(side_by_side({"torch sin (1 thread)": lambda: torch.sin(tb)}, repeats))
@@ -280,14 +287,24 @@ def part1(n: int, repeats: int) -> None:
                   f"1.0x: {'met' if ratio <= 1.0 else f'MISSED by {100 * (ratio - 1):.0f}%'})")
         print(f"  ({other.text()})")
         other = OtherLoad()
-        med = side_by_side({"numpy, hand-derived formula": hand,
-                            mine: lambda f=f, pts=pts: f.value_and_grad(**pts),
-                            "backprop value_and_grad (1 thread)":
-                                lambda f=f, pts=pts: one_thread(lambda: f.value_and_grad(**pts)),
-                            "whole-array passes (before issue 17)":
-                                lambda f=f, pts=pts: whole(f, **pts),
-                            f"sin and cos apart ({threads} threads)":
-                                lambda f=f, pts=pts: apart(f, pts, threads)}, repeats)
+        diagnostics = {"numpy, hand-derived formula": hand,
+                       mine: lambda f=f, pts=pts: f.value_and_grad(**pts),
+                       "backprop value_and_grad (1 thread)":
+                           lambda f=f, pts=pts: one_thread(lambda: f.value_and_grad(**pts)),
+                       "whole-array passes (before issue 17)":
+                           lambda f=f, pts=pts: numpy_math(lambda: whole(f, **pts))}
+        if vector_math.active().name == "mkl":
+            vm = vector_math.active()
+            hand_mkl = (lambda: seed_numpy(x, vm.sin, vm.cos)) if f is f1 else \
+                (lambda: twenty_numpy(x, y, vm.sin, vm.cos))
+            diagnostics.update({
+                "the hand formula with MKL's sin and cos": hand_mkl,
+                f"backprop with numpy's sin and cos ({threads} threads)":
+                    lambda f=f, pts=pts: numpy_math(lambda: f.value_and_grad(**pts))})
+        else:
+            diagnostics[f"sin and cos apart ({threads} threads)"] = \
+                lambda f=f, pts=pts: apart(f, pts, threads)
+        med = side_by_side(diagnostics, repeats)
         report("    diagnostics, in a rotation of their own", med, "numpy, hand-derived formula",
                None)
         one = cpu_per_call(lambda f=f, pts=pts: one_thread(lambda: f.value_and_grad(**pts)))
@@ -337,6 +354,12 @@ def apart(f: object, pts: dict[str, np.ndarray], threads: int) -> object:
     return out
 
 
+def numpy_math(fn: Callable[[], object]) -> object:
+    """``fn()`` with numpy's sin and cos over arrays (the default without the mkl extra)."""
+    with vector_math.using("numpy"):
+        return fn()
+
+
 def one_thread(fn: Callable[[], object]) -> object:
     old = os.environ.get("BACKPROP_THREADS")
     os.environ["BACKPROP_THREADS"] = "1"
@@ -351,7 +374,8 @@ def one_thread(fn: Callable[[], object]) -> object:
 
 def whole(f: object, **points: np.ndarray) -> object:
     """The passes as they ran before issue 17: one forward and one backward pass over
-    the whole arrays, every intermediate of every point cached."""
+    the whole arrays, every intermediate of every point cached (part 1 runs them with
+    numpy's sin and cos, as they were)."""
     vals = engine.forward(f.graph, f.plan, points)  # type: ignore[attr-defined]
     return engine.backward(f.graph, f.plan, vals, list(points))  # type: ignore[attr-defined]
 
@@ -416,8 +440,17 @@ def part3(n: int, repeats: int) -> None:
             "backprop grad --at - --format csv": cmd([SCRIPT, "grad", SEED, "--at", "-",
                                                       "--format", "csv"], outs["backprop"]),
         }, repeats)
+        if vector_math.active().name != "numpy":
+            # MKL's sin and cos round differently from numpy's in the last bit of about
+            # 0.14% of numbers: the bytes to compare are those of a run with numpy's
+            env = {**os.environ, "BACKPROP_VECTOR_MATH": "numpy"}
+            with open(data, "rb") as i, open(outs["backprop"], "wb") as o:
+                subprocess.run([SCRIPT, "grad", SEED, "--at", "-", "--format", "csv"], stdin=i,
+                               stdout=o, check=True, env=env)
         a, b = (hashlib.sha256(p.read_bytes()).hexdigest() for p in outs.values())
         same = "identical" if a == b else "DIFFERENT (compare the files!)"
+        if vector_math.active().name != "numpy":
+            same += " with numpy's sin and cos, run apart"
         report(f"3. {n:,} lines of stdin -> CSV of {SEED} (outputs {same})", med,
                "hand-written numpy script", 1.0)
         print(f"  ({other.text()})")
@@ -567,12 +600,17 @@ def part7(n: int, repeats: int) -> None:
     assert np.array_equal(h.hessian, f.hessians(pts, threads=1).hessian)
     threads = engine.default_threads()
     other = OtherLoad()
-    med = side_by_side({
+    contenders = {
         "numpy, hand-derived formula": lambda: hessian_numpy(x, y),
         f"backprop Function.hessians ({threads} threads)": lambda: f.hessians(pts),
         "backprop Function.hessians (1 thread)": lambda: f.hessians(pts, threads=1),
-        "whole-array passes (before issue 17)": lambda: gradient_graph.evaluate(plan, pts),
-    }, repeats)
+        "whole-array passes (before issue 17)":
+            lambda: numpy_math(lambda: gradient_graph.evaluate(plan, pts)),
+    }
+    if vector_math.active().name == "mkl":
+        contenders[f"with numpy's sin and cos ({threads} threads)"] = \
+            lambda: numpy_math(lambda: f.hessians(pts))
+    med = side_by_side(contenders, repeats)
     report(f"7a. value, gradient and Hessian of {HESSIAN_EXPR} at {n:,} points", med,
            "whole-array passes (before issue 17)", None)
     report("    the same, against the hand formula", med, "numpy, hand-derived formula", None)
@@ -638,6 +676,9 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} cpu(s), "
           f"threads {engine.default_threads()}, load average {load:.1f} at the start; "
           f"medians of {a.repeats} interleaved runs")
+    print(f"sin and cos over arrays: {vector_math.active().description}"
+          + ("" if vector_math.active().name == "mkl" else
+             "; with the mkl extra installed, MKL's (BACKPROP_VECTOR_MATH)"))
     if a.part in ("1", "all"):
         part1(1_000_000 // scale, a.repeats)
     if a.part in ("2", "all"):

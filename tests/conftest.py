@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# sin and cos over arrays from numpy in every test but tests/test_vector_math.py, which
+# switches to MKL's itself: the suite holds numpy's bits, whatever extras are installed
+os.environ["BACKPROP_VECTOR_MATH"] = "numpy"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -296,7 +296,15 @@ def _mutate(cfg: dict[str, Any], path: tuple[str, ...], value: Any, delete: bool
 def _train(cfg_text: str, tmp: Path, extra: list[str] | None = None) -> Run:
     config = tmp / "c.yaml"
     config.write_text(cfg_text, encoding="utf-8", errors="surrogateescape")
-    r = _run("train", ["train", str(config), "--quiet", "--format", "json", *(extra or [])])
+    # from inside tmp: a mutated output path (data/nowhere.csv) is relative to the working
+    # directory, which must not be the checkout the tests run from
+    here = os.getcwd()
+    (tmp / "work").mkdir(exist_ok=True)
+    os.chdir(tmp / "work")
+    try:
+        r = _run("train", ["train", str(config), "--quiet", "--format", "json", *(extra or [])])
+    finally:
+        os.chdir(here)
     model = tmp / "model.npz"
     assert not [p.name for p in tmp.rglob("*.tmp")], r.argv  # no half-written model left
     if r.code == 0:

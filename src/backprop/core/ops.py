@@ -10,7 +10,8 @@ Jacobian is diagonal and is never built: the table stores the diagonal, the
   in the expression language itself (``x`` and ``y`` stand for the arguments),
 * the printer reads the name, the infix symbol and the precedence,
 * a forward pass over arrays that a backward pass will follow takes sin's and
-  cos's value and local derivative from one computation (``forward_and_partial``),
+  cos's value and local derivative from one computation (``forward_and_partial``);
+  over arrays, sin and cos are numpy's or MKL's (``vector_math.py``),
 * one point of Python floats (``core/scalar.py``) runs ``scalar``: the same
   forward and local derivatives with the math module, so that parsing and one
   point need no numpy (numpy is imported when an array pass first runs),
@@ -43,6 +44,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
 
+from backprop import vector_math
 from backprop.lazy import numpy_on_first_use
 
 if TYPE_CHECKING:
@@ -260,29 +262,6 @@ def _positive(re: Value) -> Value:
 def _inside_unit(re: Value) -> Value:
     return np.abs(re) < 1
 
-# ---- the forward and the local derivative at once ------------------------------------------
-# exp(i*x) = cos(x) + i*sin(x): numpy's complex exponential computes both in one pass (the C
-# library's sincos), about 10% faster than sin and cos apart, and its parts are numpy's sin
-# and cos bit for bit (tests/test_engine.py checks every class of float64).
-
-
-def _cis(x: Value) -> Value:
-    z = np.empty(np.shape(x), dtype=np.complex128)
-    z.real = 0.0
-    z.imag = x
-    return np.exp(z)
-
-
-def _sin_and_cos(x: Value) -> tuple[Value, Value]:
-    z = _cis(x)
-    return z.imag, z.real  # sin(x), and its derivative cos(x)
-
-
-def _cos_and_minus_sin(x: Value) -> tuple[Value, Value]:
-    z = _cis(x)
-    return z.real, -z.imag  # cos(x), and its derivative -sin(x)
-
-
 # ---- one point of Python floats (the math module) ------------------------------------------
 # Each mirrors its numpy forward or local derivative above operation for operation, so the
 # two differ at most where math's and numpy's elementary functions round differently.
@@ -361,11 +340,16 @@ _add(Primitive("pow", 2, "power", (_pow_base, _pow_exponent),
 _add(Primitive("neg", 1, lambda x: -x, (_minus_one,), ("-1",), "-", NEG))
 
 # ---- functions of one argument ---------------------------------------------
-_add(Primitive("sin", 1, "sin", (lambda a, x: np.cos(x),), ("cos(x)",), angle_in=True,
-               scalar=(math.sin, lambda a, x: math.cos(x)), forward_and_partial=_sin_and_cos))
-_add(Primitive("cos", 1, "cos", (lambda a, x: -np.sin(x),), ("-sin(x)",), angle_in=True,
+# sin and cos over arrays come from vector_math: numpy's, or MKL's vectorised ones where
+# installed (numpy's call the C library once per number); complex numbers always numpy's.
+_add(Primitive("sin", 1, vector_math.sin, (lambda a, x: vector_math.cos(x),), ("cos(x)",),
+               angle_in=True, complex_forward=lambda z: np.sin(z),
+               scalar=(math.sin, lambda a, x: math.cos(x)),
+               forward_and_partial=vector_math.sin_and_cos))
+_add(Primitive("cos", 1, vector_math.cos, (lambda a, x: -vector_math.sin(x),), ("-sin(x)",),
+               angle_in=True, complex_forward=lambda z: np.cos(z),
                scalar=(math.cos, lambda a, x: -math.sin(x)),
-               forward_and_partial=_cos_and_minus_sin))
+               forward_and_partial=vector_math.cos_and_minus_sin))
 _add(Primitive("tan", 1, "tan", (lambda a, x: 1.0 + a * a,), ("1+tan(x)^2",), angle_in=True,
                scalar=(math.tan, lambda a, x: 1.0 + a * a)))
 _add(Primitive("asin", 1, "arcsin",
