@@ -1,6 +1,6 @@
 """Benchmark: Hessians by forward mode over the backward pass (``Function.hessian``).
 
-Three parts, each timed side by side in one run (interleaved repeats, garbage
+Four parts, each timed side by side in one run (interleaved repeats, garbage
 collection off while timing, medians):
 
 1. the Hessian of E = sum_i sin(x_i) * x_{i+1}, 100 variables, at one point, in
@@ -14,7 +14,10 @@ collection off while timing, medians):
    for n = 10 .. 1000 variables of part 1's E: it should grow linearly in n
    (the tangent pass carries n directions), so ratio / n stays about constant.
 
-    python bench/bench_hessian.py [--part 1|2|3] [--repeats 7]
+4. value, gradient and Hessian at one point of a few variables, the passes on
+   Python floats (math module) against the same passes on numpy scalars.
+
+    python bench/bench_hessian.py [--part 1|2|3|4] [--repeats 7]
 """
 
 from __future__ import annotations
@@ -153,12 +156,37 @@ def part3(repeats: int) -> None:
         print(f"  {n:6d}   {t['grad'] * 1e3:11.3f}   {t['hessian'] * 1e3:10.3f}   {r:5.1f}   {r / n:.4f}")
 
 
+def part4(repeats: int) -> None:
+    from backprop.core import gradient_graph
+
+    print(f"part 4: value, gradient and Hessian at one point (Function.value_grad_hessian_at, as "
+          f"compare --order 2 and Newton's steps call it): the passes on Python floats against "
+          f"numpy's ({load()})")
+    print("  expression                                  n   floats us    numpy us   floats/numpy")
+    cases = [("x^2*y + sin(y)", 2), ("2/sin(exp(-x))", 1),
+             ("exp(-x*y)/(1+x^2) + log(1+y^2)*x^3", 2)] + \
+        [(" + ".join(f"sin(w{i})*w{i % n + 1}" for i in range(1, n + 1)), n)
+         for n in (4, 8, 16, 20, 30)]
+    for text, n in cases:
+        f = parse(text)
+        names = list(f.variables)
+        point = {v: 0.05 * (k + 1) for k, v in enumerate(names)}
+        plan = f._second_order_plan(names)  # noqa: SLF001  (the two passes, timed apart)
+        t = timed({"floats": lambda: gradient_graph.evaluate_floats(plan, point),
+                   "numpy": lambda: gradient_graph.evaluate(plan, point)}, repeats)
+        label = text if len(text) <= 40 else f"sum of {n} sin(w_i)*w_(i+1)"
+        print(f"  {label:40s} {n:4d}   {t['floats'] * 1e6:9.1f}   {t['numpy'] * 1e6:9.1f}   "
+              f"{t['floats'] / t['numpy']:12.2f}")
+    print(f"  (value_grad_hessian_at takes the floats up to "
+          f"{gradient_graph.FLOAT_DIRECTIONS} variables)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", type=int, choices=(1, 2, 3))
+    ap.add_argument("--part", type=int, choices=(1, 2, 3, 4))
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
-    for k, fn in ((1, part1), (2, part2), (3, part3)):
+    for k, fn in ((1, part1), (2, part2), (3, part3), (4, part4)):
         if args.part in (None, k):
             fn(args.repeats)
 

@@ -311,8 +311,9 @@ def _train(cfg_text: str, tmp: Path, extra: list[str] | None = None) -> Run:
         summary = json.loads(r.out)
         assert summary["epochs_run"] >= 1
         if summary["model"] is not None:
-            assert Path(summary["model"]).is_file()
-            with np.load(summary["model"], allow_pickle=False) as z:
+            saved = tmp / "work" / summary["model"]  # a relative path: where train ran
+            assert saved.is_file()
+            with np.load(saved, allow_pickle=False) as z:
                 assert "W" in z.files
     elif model.exists():
         # a failed run saves only a model from a finished epoch (a diverged run's best so far)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from backprop.core import engine, gradient_graph
 from backprop.core.jacobian import FORWARD, REVERSE, JacobianPlan, choose_mode, jacobian
+from backprop import parse
 from backprop.core.parser import parse_graph
 
 SYMS = sp.symbols("x y z w", real=True)
@@ -113,6 +114,10 @@ def test_random_hessians_match_sympy(expr: tuple[str, sp.Expr, int], data: st.Da
         assert_close(r.hessian, expected, 1e-9, 1e-11 * scale)
         # symmetric, as every Hessian of a twice continuously differentiable function
         assert_close(r.hessian, r.hessian.T, 1e-10, 1e-12 * scale)
+    # the same passes on Python floats (compare --order 2, Newton's steps)
+    _, _, h = parse(text).value_grad_hessian_at(point, list(NAMES[:n]))
+    assert_close(h, expected, 1e-9, 1e-11 * scale)
+    assert_close(h, h.T, 1e-10, 1e-12 * scale)
 
 
 @given(expr=expressions(), data=st.data())
@@ -346,3 +351,51 @@ def test_many_points_direction_by_direction_match_sympy(expr: tuple[str, sp.Expr
             continue
         scale = max(1.0, float(np.max(np.abs(expected))))
         assert_close(h[:, :, k], expected, 1e-9, 1e-11 * scale)
+
+
+# ---- the passes on Python floats at one point ---------------------------------------------
+
+@pytest.mark.parametrize("text, point", [
+    ("x^2*y + sin(y)", {"x": 1.0, "y": 2.0}),
+    ("x^2 + y^2", {"x": -1.0, "y": -3.0}),  # off the diagonal: 0.0, not -0.0
+    ("exp(-x*y) / (1 + x^2)", {"x": -0.7, "y": 1.3}),
+    ("relu(x - y) * x + abs(y) * y", {"x": 2.0, "y": -1.0}),
+    ("sqrt(x)*log(y) + x^3", {"x": 4.0, "y": 0.5}),
+])
+def test_float_passes_give_what_the_numpy_passes_give(text: str, point: dict[str, float]) -> None:
+    from backprop.core import gradient_graph
+
+    f = parse(text)
+    names = list(point)
+    plan = f._second_order_plan(names)
+    floats = gradient_graph.evaluate_floats(plan, point)
+    assert floats is not None
+    so = gradient_graph.evaluate(plan, {k: np.float64(v) for k, v in point.items()})
+    value, grad, h = floats
+    assert value == float(so.value)
+    assert grad == [float(so.grad[v]) for v in names]
+    want = np.asarray(so.hessian, dtype=np.float64)
+    got = np.array(h)
+    assert np.array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))  # no -0.0 of its own
+
+
+@pytest.mark.parametrize("text, point", [
+    ("log(x)*y", {"x": 0.0, "y": 2.0}),     # math raises: numpy's inf and nan answer
+    ("exp(x)^3 * y", {"x": 400.0, "y": 1.0}),  # overflows in the passes
+    ("sqrt(x) + y", {"x": 0.0, "y": 1.0}),  # a finite value, an infinite derivative
+])
+def test_float_passes_hand_a_singular_point_to_numpys(text: str, point: dict[str, float]) -> None:
+    from backprop.core import gradient_graph
+
+    f = parse(text)
+    names = list(point)
+    assert gradient_graph.evaluate_floats(f._second_order_plan(names), point) is None
+    with np.errstate(all="ignore"):
+        value, grad, h = f.value_grad_hessian_at(point, names)
+        so = gradient_graph.evaluate(f._second_order_plan(names),
+                                     {k: np.float64(v) for k, v in point.items()})
+    assert np.array_equal(np.array([value, *grad]),
+                          np.array([float(so.value), *(float(so.grad[v]) for v in names)]),
+                          equal_nan=True)
+    assert np.array_equal(h, np.asarray(so.hessian, dtype=np.float64), equal_nan=True)

@@ -243,10 +243,13 @@ TangentSteps = tuple[tuple[int, tuple[tuple[int, Partial, int, int], ...]], ...]
 
 
 def tangent_steps(graph: Graph, order: Sequence[int], wrt: Sequence[str],
-                  keep: Callable[[int], bool] | None = None) -> TangentSteps:
+                  keep: Callable[[int], bool] | None = None,
+                  partials_of: Callable[[Any], tuple[Callable[..., Any], ...]] | None = None
+                  ) -> TangentSteps:
     """The modules a vectorised tangent pass visits: those depending on a ``wrt`` variable
     (and, with ``keep``, only those it accepts), each with the edges that carry a tangent:
-    (argument, local derivative, x, y) with y = -1 for a function of one argument."""
+    (argument, local derivative, x, y) with y = -1 for a function of one argument.
+    ``partials_of(primitive)``: which local derivatives (default: numpy's)."""
     ops, args, leaf = graph.ops, graph.args, graph.leaf
     wanted = set(wrt)
     dep = bytearray(len(graph))
@@ -264,7 +267,7 @@ def tangent_steps(graph: Graph, order: Sequence[int], wrt: Sequence[str],
         dep[i] = 1
         if keep is not None and not keep(i):
             continue
-        p = PRIMITIVES[op].partials
+        p = PRIMITIVES[op].partials if partials_of is None else partials_of(PRIMITIVES[op])
         steps.append((i, tuple((j, p[k], a[0], a[1] if len(a) > 1 else -1)
                                for k, j in enumerate(a) if dep[j])))
     return tuple(steps)

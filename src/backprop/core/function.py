@@ -476,6 +476,13 @@ class Function:
     def value_grad_hessian_at(self, point: dict[str, float],
                               wrt: Sequence[str]) -> tuple[float, list[float], np.ndarray]:
         """Value, gradient and Hessian at one point of Python floats, with no checks (Newton)."""
+        from backprop.core import gradient_graph
+
+        floats = gradient_graph.evaluate_floats(self._second_order_plan(wrt), point) \
+            if len(wrt) <= gradient_graph.FLOAT_DIRECTIONS else None
+        if floats is not None:
+            value, grad, hessian = floats
+            return value, grad, np.array(hessian, dtype=np.float64).reshape(len(wrt), len(wrt))
         so = self._second_order(wrt, point)
         return (float(so.value), [float(so.grad[v]) for v in wrt],  # type: ignore[arg-type]
                 np.asarray(so.hessian, dtype=np.float64))

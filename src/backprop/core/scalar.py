@@ -41,8 +41,10 @@ class PointPasses:
 
     def __init__(self, graph: Graph, wrt: Sequence[str],
                  functions: Callable[[Primitive], tuple[Callable[..., Any], ...]],
-                 number: Callable[[float], Any] = float) -> None:
-        order = graph.reachable()
+                 number: Callable[[float], Any] = float,
+                 roots: Sequence[int] | None = None) -> None:
+        # the forward pass covers what ``roots`` need (default: the output)
+        order = graph.reachable(roots)
         ops, leaf, args = graph.ops, graph.leaf, graph.args
         template: list[Any] = [None] * len(graph)
         var_slots: list[tuple[str, int]] = []
@@ -123,6 +125,55 @@ class PointPasses:
 def _float_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
     # operators declare no scalar entry: their Python arithmetic works on floats as it is
     return prim.scalar or (prim.numpy_forward, *prim.partials)  # type: ignore[return-value]
+
+
+def float_partials(prim: Primitive) -> tuple[Callable[..., Any], ...]:
+    """The local derivatives of a module on Python floats (the math module)."""
+    return _float_functions(prim)[1:]
+
+
+def tangents(steps: Sequence[tuple[int, Sequence[tuple[int, Callable[..., Any], int, int]]]],
+             var_nodes: Mapping[str, int], wrt: Sequence[str],
+             vals: Sequence[Any]) -> list[list[float] | None]:
+    """Forward mode along every ``wrt`` direction at one point of Python floats: each
+    module's tangent is a list of one float per direction (None: zero), the sum over its
+    arguments of local derivative * argument's tangent. The same pass as
+    :func:`backprop.core.engine.tangents`, in the same order; ``steps`` from
+    ``engine.tangent_steps(..., partials_of=float_partials)``.
+
+    As there, a variable's unit tangent is never multiplied out: its local derivative
+    is added into the sum's own direction, so no 0 * local (or -0.0) enters a sum.
+    """
+    n = len(wrt)
+    tan: list[Any] = [None] * len(vals)
+    for k, name in enumerate(wrt):
+        j = var_nodes.get(name)
+        if j is not None:
+            tan[j] = k  # an int: the unit tangent e_k
+    for i, edges in steps:
+        total: list[float] | None = None
+        ans = vals[i]
+        for j, p, x, y in edges:
+            t = tan[j]
+            if t is None:
+                continue
+            local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
+            if local == 0.0:  # contributes nothing (every number here is finite)
+                continue
+            if type(t) is int:
+                if total is None:
+                    total = [0.0] * n
+                total[t] += local
+            elif total is None:
+                total = [local * v for v in t]
+            else:
+                total = [a + local * v for a, v in zip(total, t)]
+        tan[i] = total
+    for k, name in enumerate(wrt):  # the variables' own tangents, spelled out
+        j = var_nodes.get(name)
+        if j is not None:
+            tan[j] = [1.0 if c == k else 0.0 for c in range(n)]
+    return tan
 
 
 class FloatPasses:
