@@ -244,3 +244,20 @@ def test_the_command_with_mkl_agrees_with_the_truth() -> None:
             ucot, utan = float(abs(u * mpmath.cot(u))), float(abs(u * mpmath.tan(u)))
             assert abs(float(value) - want_v) <= (ucot + 3) * 2**-52 * abs(want_v), x
             assert abs(float(grad) - want_g) <= (utan + 2 * ucot + 6) * 2**-52 * abs(want_g), x
+
+
+@needs_mkl
+def test_hessians_with_mkl_are_the_same_bits_for_any_threads_and_blocks() -> None:
+    # the second-order passes call sin and cos's local derivatives too, block by block:
+    # one block of 24,584 rows with 1 thread, two of about 12,300 with 2
+    rng = np.random.default_rng(12)
+    n = 3 * vector_math.MKL_SHORTEST + 5
+    pts = {"x": rng.uniform(-3, 3, n), "y": rng.uniform(-3, 3, n)}
+    with vector_math.using("mkl"):
+        f = parse("sin(x*y) + cos(x)^2*y")
+        one = f.hessians(pts, threads=1)
+        two = f.hessians(pts, threads=2)
+        value, grad = f.value_and_grad(**pts)
+    assert np.array_equal(one.hessian, two.hessian) and np.array_equal(one.grad, two.grad)
+    assert np.array_equal(one.value, value)  # the first-order passes agree with the second
+    assert np.array_equal(one.grad[:, 0], grad["x"]) and np.array_equal(one.grad[:, 1], grad["y"])
