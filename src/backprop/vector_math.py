@@ -130,7 +130,7 @@ def _load_mkl() -> VectorMath:
 
 
 _loaded: dict[str, VectorMath] = {}
-_active: list[VectorMath] = []  # empty until the first pass over arrays
+_active: list[VectorMath] = []  # empty until the first sin or cos over arrays
 
 
 def load(choice: str) -> VectorMath:
