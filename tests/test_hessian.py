@@ -399,3 +399,43 @@ def test_float_passes_hand_a_singular_point_to_numpys(text: str, point: dict[str
                           np.array([float(so.value), *(float(so.grad[v]) for v in names)]),
                           equal_nan=True)
     assert np.array_equal(h, np.asarray(so.hessian, dtype=np.float64), equal_nan=True)
+
+
+def test_points_typed_one_by_one_take_the_float_passes(monkeypatch) -> None:
+    # hessian --at x=..,y=.. (a PointStream with ``given``), as grad --at takes them
+    from backprop.core import gradient_graph
+    from backprop.core.points import PointStream
+
+    f = parse("x^2*y + exp(-x*y)")
+    given = [{"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 0.25}]
+    want = [gradient_graph.evaluate_floats(f._second_order_plan(["x", "y"]), p) for p in given]
+
+    def numpy_passes(*args: object, **kwargs: object) -> None:
+        raise AssertionError("numpy's passes ran")
+
+    monkeypatch.setattr(gradient_graph, "evaluate", numpy_passes)
+    (block,) = list(f.hessian_stream(PointStream([], given=given), ["x", "y"]))
+    for r, (value, grad, h) in enumerate(want):
+        assert block.value[r] == value and block.grad[r].tolist() == grad
+        assert block.hessian[r].tolist() == h
+    value, grad, h = f.hessian(x=1.0, y=2.0)  # the API at one point of floats, too
+    assert (value, [grad["x"], grad["y"]], h.tolist()) == want[0]
+
+
+def test_typed_points_go_to_numpys_passes_where_floats_cannot_answer() -> None:
+    from backprop.core.points import PointStream
+
+    f = parse("log(x)*y")
+    given = [{"x": 1.0, "y": 2.0}, {"x": 0.0, "y": 2.0}]  # the second: log 0
+    (block,) = list(f.hessian_stream(PointStream([{"x": np.array([1.0, 0.0]),
+                                                   "y": np.array([2.0, 2.0])}], given=given),
+                                     ["x", "y"]))
+    assert block.value[0] == 0.0 and block.value[1] == -np.inf
+    assert block.diagnosis() is not None  # numpy's block, with its diagnosis
+    # past FLOAT_DIRECTIONS variables, numpy's grouped pass (faster there)
+    from backprop.core import gradient_graph
+
+    n = gradient_graph.FLOAT_DIRECTIONS + 1
+    g = parse(" + ".join(f"sin(w{i})*w{i % n + 1}" for i in range(1, n + 1)))
+    point = {v: 0.1 * (k + 1) for k, v in enumerate(g.variables)}
+    assert g._float_hessians([point], list(g.variables)) is None

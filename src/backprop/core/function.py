@@ -9,7 +9,8 @@ differentiates through :class:`Function`; the engine's passes stay private to
 * the same over a stream of chunks of points (:meth:`Function.stream`),
 * one point of Python floats by the float passes, with the math module and no
   numpy (:meth:`Function.float_passes`; ``value_and_grad(x=1.0)`` and points
-  typed with ``--at`` go there first),
+  typed with ``--at`` go there first; so do ``hessian(x=1.0, y=2.0)``, ``hessian
+  --at`` and :meth:`Function.value_grad_hessian_at` up to 16 variables),
 * a fast path for one point of numpy scalars, for loops that take thousands of
   steps (:meth:`Function.value_and_grad_at`),
 * the recorded forward and backward passes (:meth:`Function.trace`),
@@ -433,6 +434,13 @@ class Function:
         >>> h.tolist()[0]
         [4.0, 2.0]
         """
+        if len(values) == len(self.variables) and all(
+                type(values.get(v)) is float for v in self.variables):
+            # one point of Python floats: the passes on floats where they can answer, as
+            # value_and_grad at one point (numpy's where they cannot)
+            names = self._check_wrt(wrt)
+            value, grad_list, h = self.value_grad_hessian_at(values, names)
+            return value, dict(zip(names, grad_list)), h
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
         n = self._rows(inputs)
@@ -469,9 +477,39 @@ class Function:
                        threads: int | None = None) -> Iterator[Hessians]:
         """One :class:`Hessians` block per chunk of points, each before the next is read."""
         names = self._check_wrt(wrt)
+        given = getattr(chunks, "given", None)  # points typed one by one, not a stream
+        if given is not None and all(type(p.get(v)) is float and math.isfinite(p[v])
+                                     for p in given for v in self.variables):
+            block = self._float_hessians(given, names)
+            if block is not None:
+                yield block
+                return
         for chunk in chunks:
             # an id, a label read with the points passes through to the rows, as in stream()
             yield passing_through(self._hessian_block(chunk, names, threads), chunk)
+
+    def _float_hessians(self, points: Sequence[Mapping[str, float]],
+                        wrt: list[str]) -> Hessians | None:
+        """Points given one by one (``--at``), by the passes on floats, as ``stream`` takes
+        them: a block of rows, or None when one of them needs numpy's passes (a result not
+        finite) or there are too many variables for floats to pay."""
+        from backprop.core import gradient_graph
+
+        if len(wrt) > gradient_graph.FLOAT_DIRECTIONS:
+            return None
+        plan = self._second_order_plan(wrt)
+        n, k = len(points), len(wrt)
+        value, grad, h = np.empty(n), np.empty((n, k)), np.empty((n, k, k))
+        for r, point in enumerate(points):
+            found = gradient_graph.evaluate_floats(plan, point)
+            if found is None:
+                return None
+            value[r], grad[r] = found[0], found[1]
+            h[r] = np.reshape(found[2], (k, k))
+        table = np.array([[p[v] for v in self.variables] for p in points],
+                         dtype=np.float64).reshape(n, len(self.variables))
+        # every result here is finite: no diagnosis to give
+        return Hessians(tuple(self.variables), tuple(wrt), table, value, grad, h)
 
     def value_grad_hessian_at(self, point: dict[str, float],
                               wrt: Sequence[str]) -> tuple[float, list[float], np.ndarray]:
