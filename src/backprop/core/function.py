@@ -300,9 +300,8 @@ class Function:
         so ten million points never sit in memory at once.
         """
         names = self._check_wrt(wrt)
-        given = getattr(chunks, "given", None)  # points typed one by one, not a stream
-        if given is not None and all(type(p.get(v)) is float and math.isfinite(p[v])
-                                     for p in given for v in self.variables):
+        given = self._typed_floats(chunks)
+        if given is not None:
             block = self._float_rows(given, names)
             if block is not None:
                 yield block
@@ -310,6 +309,15 @@ class Function:
         for chunk in chunks:
             # an id, a label, a step read with the points passes through to the rows
             yield passing_through(self._block(chunk, names, threads), chunk)
+
+    def _typed_floats(self, chunks: Iterable[Any]) -> list[dict[str, float]] | None:
+        """The points typed one by one (``--at``, not a stream), when every coordinate is a
+        finite float: the float passes take them."""
+        given = getattr(chunks, "given", None)
+        if given is not None and all(type(p.get(v)) is float and math.isfinite(p[v])
+                                     for p in given for v in self.variables):
+            return given  # type: ignore[no-any-return]
+        return None
 
     def _block(self, chunk: Mapping[str, Any], wrt: list[str],
                threads: int | None = None) -> Gradients:
@@ -477,9 +485,8 @@ class Function:
                        threads: int | None = None) -> Iterator[Hessians]:
         """One :class:`Hessians` block per chunk of points, each before the next is read."""
         names = self._check_wrt(wrt)
-        given = getattr(chunks, "given", None)  # points typed one by one, not a stream
-        if given is not None and all(type(p.get(v)) is float and math.isfinite(p[v])
-                                     for p in given for v in self.variables):
+        given = self._typed_floats(chunks)
+        if given is not None:
             block = self._float_hessians(given, names)
             if block is not None:
                 yield block

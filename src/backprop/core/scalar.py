@@ -23,7 +23,7 @@ import math
 from typing import Any, Callable, Mapping, Sequence
 
 from backprop.core.graph import CONST, VAR, Graph
-from backprop.core.ops import PRIMITIVES, Primitive, _minus_one, _one
+from backprop.core.ops import PRIMITIVES, Primitive, _minus_one, _one, _zero
 
 _isfinite = math.isfinite
 _SEED = 1.0  # the output's gradient with respect to itself; compared by identity
@@ -142,9 +142,11 @@ def tangents(steps: Sequence[tuple[int, Sequence[tuple[int, Callable[..., Any], 
     ``engine.tangent_steps(..., partials_of=float_partials)``.
 
     As there, a variable's unit tangent is never multiplied out: its local derivative
-    is added into the sum's own direction, so no 0 * local (or -0.0) enters a sum.
+    is added into the sum's own direction, so no 0 * local (or -0.0) enters a sum; and
+    a computed local derivative of 0 is still multiplied, so that 0 * inf gives nan.
     """
     n = len(wrt)
+    zero = _zero
     tan: list[Any] = [None] * len(vals)
     for k, name in enumerate(wrt):
         j = var_nodes.get(name)
@@ -157,9 +159,9 @@ def tangents(steps: Sequence[tuple[int, Sequence[tuple[int, Callable[..., Any], 
             t = tan[j]
             if t is None:
                 continue
-            local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-            if local == 0.0:  # contributes nothing (every number here is finite)
+            if p is zero:  # a derivative that is 0 by its definition (sign, step)
                 continue
+            local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
             if type(t) is int:
                 if total is None:
                     total = [0.0] * n
