@@ -257,7 +257,7 @@ class SecondOrderPlan:
         if "floats" not in self._level:
             g = self.gg.graph
             roots = [self.gg.output, *(n for n in self.gg.grad.values() if n is not None)]
-            forward = scalar.PointPasses(g, (), scalar._float_functions, roots=roots)
+            forward = scalar.PointPasses(g, (), scalar.float_functions, roots=roots)
             feeds = bytearray(len(g))
             for i in g.reachable(roots[1:]):
                 feeds[i] = 1

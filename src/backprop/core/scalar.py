@@ -122,14 +122,15 @@ class PointPasses:
         return [0.0 if j < 0 or grads[j] is None else float(grads[j]) for j in self.wrt_nodes]
 
 
-def _float_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
+def float_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
+    """A module's forward and local derivatives on Python floats (the math module)."""
     # operators declare no scalar entry: their Python arithmetic works on floats as it is
     return prim.scalar or (prim.numpy_forward, *prim.partials)  # type: ignore[return-value]
 
 
 def float_partials(prim: Primitive) -> tuple[Callable[..., Any], ...]:
     """The local derivatives of a module on Python floats (the math module)."""
-    return _float_functions(prim)[1:]
+    return float_functions(prim)[1:]
 
 
 def tangents(steps: Sequence[tuple[int, Sequence[tuple[int, Callable[..., Any], int, int]]]],
@@ -182,7 +183,7 @@ class FloatPasses:
     """Forward then backward at one point of Python floats, for one graph and one wrt."""
 
     def __init__(self, graph: Graph, wrt: Sequence[str]) -> None:
-        self._passes = PointPasses(graph, wrt, _float_functions)
+        self._passes = PointPasses(graph, wrt, float_functions)
 
     def __call__(self, point: Mapping[str, float]) -> tuple[float, list[float]] | None:
         """The value and the partials at ``point`` (every variable a finite float), or
