@@ -1,9 +1,10 @@
 """Shared pieces of the hardening tests: run the real command line, check the contract.
 
-The contract every run must keep (issue 6): exit 0, 1 or 2; a message on
-stderr when the exit is not 0; never a Python traceback nor an "internal
-error" (an exception that escaped the BackpropError hierarchy); strict JSON
-on stdout when --format json succeeded.
+The contract every run must keep (issue 6, tightened in issue 25): exit 0, 1 or 2;
+when the exit is not 0, one error message on stderr, ``backprop: error: ...``; never a
+Python traceback, a MemoryError nor an "internal error" (an exception that escaped the
+BackpropError hierarchy); strict JSON on stdout when --format json succeeded. The runs
+themselves (tests/clikit.py) are held to a memory and a time limit.
 """
 
 from __future__ import annotations
@@ -22,29 +23,38 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 from clikit import Run, run_inprocess, run_subprocess  # noqa: E402,F401 (re-exported)
 
 
+# "backprop: error: ...", "backprop grad: error: ..." (a usage error), "backprop: interrupted"
+ERROR_LINE = re.compile(r"backprop( [a-z]+)?: (error|interrupted)\b")
+
+
 def check_contract(r: Run, allowed: tuple[int, ...] = (0, 1, 2),
                    error_after_progress: bool = False) -> None:
-    """Exit 0, 1 or 2; when not 0 an error line on stderr; no traceback; strict JSON on
-    stdout for --format json.
+    """What the README promises of every run ("Conventions"): exit 0, 1 or 2 (or those of
+    ``allowed``); when not 0, one error message on stderr (one line ``backprop: error: ...``,
+    possibly followed by the lines that point into the input, as a parse error's caret),
+    preceded by nothing but warnings; never a traceback, a MemoryError nor an "internal
+    error"; strict JSON on stdout for --format json.
 
-    The error line comes first, after any warnings; with ``error_after_progress``
-    (commands that report progress on stderr, as train does) it may come anywhere.
+    With ``error_after_progress`` (commands that report progress on stderr, as train does)
+    the error line may come after other lines; there is still exactly one.
     """
     where = f"argv={r.argv!r}\nexit={r.code}\nstderr={r.err[-2000:]!r}"
     assert "Traceback" not in r.err, where
     assert "internal error" not in r.err, where
+    assert "MemoryError" not in r.err, where
     assert r.code in allowed, where
     if r.code == 2 and not r.err.strip() and "Usage:" in r.out:
         return  # `backprop` with no command: click shows the help (on stdout) and exits 2
+    lines = r.err.strip().splitlines()
+    errors = [ln for ln in lines if ERROR_LINE.match(ln)]
     if r.code != 0:
         assert r.err.strip(), "non-zero exit with nothing on stderr\n" + where
-        # "backprop: error: ...", "backprop grad: error: ..." (usage), "backprop: interrupted"
-        error_line = r"(backprop( [a-z]+)?: (error|interrupted)|Usage:)"
-        if error_after_progress:
-            lines = r.err.strip().splitlines()
-        else:  # warnings (a name that looks like a typo) may come before the error line
-            lines = [ln for ln in r.err.strip().splitlines() if not ln.startswith("warning:")][:1]
-        assert any(re.match(error_line, ln) for ln in lines) or "Error" in r.err, where
+        assert len(errors) == 1, "not exactly one error line\n" + where
+        if not error_after_progress:  # warnings (a name that looks like a typo) may come first
+            first = next(ln for ln in lines if not ln.startswith("warning:"))
+            assert ERROR_LINE.match(first), "the error is not the first message\n" + where
+    else:
+        assert not errors, "an error line, yet exit 0\n" + where
     asks_json = any(a in ("--format", "-f") and b == "json" for a, b in zip(r.argv, r.argv[1:]))
     shows_help = any(a in ("-h", "--help", "--version") for a in r.argv)
     if r.code == 0 and asks_json and not shows_help:
