@@ -11,11 +11,6 @@ import pytest
 os.environ["BACKPROP_VECTOR_MATH"] = "numpy"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Run by default; deselect with -m "not slow".
-    config.addinivalue_line("markers", "slow: a case that takes several seconds (big inputs)")
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _cache_home_of_the_run(tmp_path_factory: pytest.TempPathFactory):
     """The parser's table cache goes to a directory of this test run, not to ~/.cache."""

@@ -367,4 +367,5 @@ def test_ci_runs_the_readme_set_up_commands() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert 'pip install ".[dev]" && python -m pytest -q' in README
     assert 'pip install . && backprop grad "2/sin(exp(-x))" --at -4.499' in README
-    assert 'pip install ".[dev]"\n' in ci and "\npython -m pytest -q\n" in ci
+    assert 'pip install ".[dev]"\n' in ci and "\nstep python -m pytest -q\n" in ci
+    assert "\nstep python -m pytest -q -m slow\n" in ci  # README, "Tests": the slow group

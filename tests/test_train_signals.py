@@ -10,7 +10,13 @@ summary says how many epochs ran, and the exit is 130 with no traceback.
 
 A signal before the program has installed its handlers (while Python itself
 starts) can only be the default action: SIGTERM kills the process (exit -15).
-Those runs must still leave the previous model intact.
+Those runs must still leave the previous model intact. So can a signal after the
+program has restored them, while Python exits: then the work is done and what
+the program printed says so.
+
+The moments are drawn from a fixed seed (SIGNAL_SEED=N to try others), but where
+a signal lands still depends on the machine's speed: every assertion below holds
+for every landing, and the test runs in the "slow" group (README, "Tests").
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
+from clikit import BACKPROP, limit_resources
 
 from backprop.nn.model import Regressor
 
@@ -51,9 +59,10 @@ def _config(tmp: Path) -> Path:
 def _start(config: Path, seed: int) -> subprocess.Popen[str]:
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("BACKPROP_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "backprop", "train", str(config), "--gradcheck",
+    return subprocess.Popen([*BACKPROP, "train", str(config), "--gradcheck",
                              "--quiet", "--format", "json", "--seed", str(seed)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=limit_resources)
 
 
 def _check_file(model: Path, before: bytes | None) -> bool:
@@ -66,10 +75,11 @@ def _check_file(model: Path, before: bytes | None) -> bool:
     return model.read_bytes() != before
 
 
+@pytest.mark.slow
 def test_signals_at_random_moments_never_lose_or_truncate_the_model(tmp_path: Path) -> None:
     config = _config(tmp_path)
     model = tmp_path / "model.npz"
-    rng = random.Random(os.environ.get("SIGNAL_SEED", time.time_ns()))
+    rng = random.Random(int(os.environ.get("SIGNAL_SEED", "25")))
     # the "previous model": one complete run first
     first = _start(config, seed=1000)
     out, err = first.communicate(timeout=60)
@@ -121,14 +131,18 @@ def test_signals_at_random_moments_never_lose_or_truncate_the_model(tmp_path: Pa
         if proc.returncode == -signal.SIGINT:
             # a SIGINT that came after train had finished and restored Python's handler (the
             # window the SIGTERM case above names): the process ends killed by SIGINT, as a
-            # shell reports it, 130. The work was done: the complete run's summary and model,
-            # or, when a first SIGINT had interrupted training, that run's summary
-            summary = json.loads(out)
-            if re.search(r"interrupted after \d+ epochs", err):
-                assert double, where
+            # shell reports it, 130. The work was done, and what was printed says what:
+            # the complete run's summary and model; or, when a first SIGINT had stopped the
+            # run, that run's summary, or its "interrupted before training started"
+            if "interrupted before training started" in err:
+                assert double and not replaced and out == "", where
+                outcomes.append("second SIGINT after stopping before training")
+            elif re.search(r"interrupted after \d+ epochs", err):
+                assert double and json.loads(out)["epochs_run"] >= 0, where
                 outcomes.append("second SIGINT after the end")
             else:
-                assert summary["stopped"] == "completed" and replaced, where
+                summary = json.loads(out) if out else {}
+                assert summary.get("stopped") == "completed" and replaced, where
                 outcomes.append("SIGINT after the end")
             continue
         assert proc.returncode == 130, where
