@@ -264,9 +264,21 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _strict_stdin() -> None:
+    # Under the C or C.UTF-8 locale Python decodes stdin with surrogateescape: bytes that
+    # are not text would reach the readers as stray characters (a misleading CSV error, or
+    # passed through); strict decoding makes them the readers' one "not UTF-8 text" error.
+    try:
+        if getattr(sys.stdin, "errors", "strict") == "surrogateescape":
+            sys.stdin.reconfigure(errors="strict")  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``backprop`` script and of ``python -m backprop``."""
     code = 0
+    _strict_stdin()
     try:
         # bare `backprop`: the help, exit 0 (click's no_args_is_help would exit 2)
         args = expression_first(sys.argv[1:] if argv is None else argv) or ["--help"]

@@ -22,11 +22,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-from itertools import chain, islice
-from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
+import sys
+from itertools import chain
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, NoReturn, Sequence
 
 from backprop.errors import InputError
 from backprop.lazy import numpy_on_first_use
+from backprop.lines import Lines, csv_error, csv_reader, shown, take
 
 if TYPE_CHECKING:
     import numpy as np
@@ -170,6 +172,12 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _repeated(names: Sequence[str]) -> set[str]:
+    """The names that occur more than once (one pass: a header may have 100,000)."""
+    seen: set[str] = set()
+    return {n for n in names if n in seen or seen.add(n)}  # type: ignore[func-returns-value]
+
+
 def _header(cells: list[str], source: str, lineno: int) -> list[str] | None:
     """The column names if ``cells`` are a header, else None (a row of bare numbers)."""
     cells = [c.strip() for c in cells]
@@ -177,45 +185,10 @@ def _header(cells: list[str], source: str, lineno: int) -> list[str] | None:
         return None
     if any(not c for c in cells):
         raise InputError(f"{source} line {lineno}: the header has an empty column name")
-    dup = {c for c in cells if cells.count(c) > 1}
+    dup = _repeated(cells)
     if dup:
         raise InputError(f"{source} line {lineno}: the header names {', '.join(sorted(dup))} twice")
     return cells
-
-
-class _utf8_lines:
-    """The stream's lines, with bytes that are not UTF-8 reported as bad input.
-
-    A strict decoder (PYTHONIOENCODING=utf-8, a UTF-8 locale) raises
-    UnicodeDecodeError mid-read; the line count is where reading stopped.
-    """
-
-    def __init__(self, stream: IO[str], source: str) -> None:
-        self._stream = stream
-        self._source = source
-        self._lines = 0
-
-    def _fail(self, exc: UnicodeDecodeError) -> InputError:
-        return InputError(f"{self._source} near line {self._lines + 1}: the bytes are not UTF-8 "
-                          f"text ({exc.reason} at byte 0x{exc.object[exc.start]:02x})")
-
-    def readline(self) -> str:
-        try:
-            line = self._stream.readline()
-        except UnicodeDecodeError as exc:
-            raise self._fail(exc) from None
-        self._lines += 1
-        return line
-
-    def __iter__(self) -> Iterator[str]:
-        n = self._lines  # counted in a local: an attribute's update per line costs more
-        try:
-            for n, line in enumerate(self._stream, n + 1):  # the stream's own fast iteration
-                yield line
-        except UnicodeDecodeError as exc:
-            self._lines = n
-            raise self._fail(exc) from None
-        self._lines = n
 
 
 class Numbered(NamedTuple):
@@ -233,7 +206,7 @@ def _numbered(lines: Iterable[str], first: int, chunk_rows: int) -> Iterator[Num
     it = iter(lines)
     lineno = first
     while True:
-        batch = list(islice(it, chunk_rows))  # in C: no Python step per line
+        batch = take(it, chunk_rows)  # in C batches: no Python step per line
         if not batch:
             return
         if all(map(str.strip, batch)):  # no blank line: the usual case
@@ -254,7 +227,7 @@ def read_points(stream: IO[str], variables: Sequence[str], chunk_rows: int = CHU
     byte-order mark are tolerated; anything else malformed stops with
     ``source`` and the line number.
     """
-    lines = _utf8_lines(stream, source)
+    lines = Lines(stream, source)  # a line of more than MAX_LINE characters is an error
     first = lines.readline()
     lineno = 1
     if first.startswith("\ufeff"):
@@ -271,7 +244,10 @@ def read_points(stream: IO[str], variables: Sequence[str], chunk_rows: int = CHU
 
 def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str],
          chunk_rows: int, source: str) -> PointStream:
-    header = _header(next(csv.reader([first])), source, lineno)
+    try:
+        header = _header(next(csv_reader([first])), source, lineno)
+    except csv.Error as exc:
+        raise csv_error(source, lineno, exc) from None
     if header is None:
         if len(variables) != 1:
             raise InputError(f"{source} line {lineno}: expected a CSV header naming the variables "
@@ -279,15 +255,17 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
                              "variable")
         columns = [variables[0]]
     else:
-        missing = [v for v in variables if v not in header]
+        present = set(header)
+        missing = [v for v in variables if v not in present]
         if missing:
             raise InputError(f"{source} line {lineno}: the header ({first.strip()}) has no column "
                              f"for {', '.join(missing)}")
         columns = header
-    index = [columns.index(v) for v in variables]
+    position = {c: k for k, c in enumerate(columns)}  # not columns.index: linear, not quadratic
+    index = [position[v] for v in variables]
     known = set(variables)
     extra = [c for c in columns if c not in known]
-    extra_index = [columns.index(c) for c in extra]
+    extra_index = [position[c] for c in extra]
     width = len(columns)
 
     def fast(numbered: Numbered) -> PointChunk:
@@ -308,7 +286,10 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
 
     def with_text(numbered: Numbered) -> PointChunk:
         # text columns pass through: the csv module splits (quoted cells may hold commas)
-        rows = list(csv.reader(numbered.texts))
+        try:
+            rows = list(csv_reader(numbered.texts))
+        except csv.Error as exc:
+            _raise_csv_error(numbered, source, exc)
         try:
             data = np.array([[r[k] for k in index] for r in rows], dtype=np.float64)
             if any(len(r) != width for r in rows):
@@ -330,6 +311,16 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
     return PointStream(chunks(), extra, streaming=True)
 
 
+def _raise_csv_error(numbered: Numbered, source: str, exc: csv.Error) -> NoReturn:
+    """The csv module's error (a stray carriage return, a cell over the limit) at its line."""
+    for n, text in numbered.pairs():
+        try:
+            list(csv_reader([text]))
+        except csv.Error as line_exc:
+            raise csv_error(source, n, line_exc) from None
+    raise csv_error(source, numbered.numbers[0], exc) from None
+
+
 def _raise_bad_line(numbered: list[tuple[int, list[str]]], width: int, numeric: Iterable[int],
                     source: str) -> None:
     numeric = list(numeric)
@@ -338,8 +329,22 @@ def _raise_bad_line(numbered: list[tuple[int, list[str]]], width: int, numeric: 
             raise InputError(f"{source} line {n}: expected {width} column(s), found {len(cells)}")
         for k in numeric:
             if not _is_number(cells[k]):
-                raise InputError(f"{source} line {n}: {cells[k].strip()!r} is not a number")
+                raise InputError(f"{source} line {n}: {shown(cells[k].strip())} is not a number")
     raise InputError(f"{source}: malformed input")
+
+
+def json_value(text: str, where: str) -> Any:
+    """One line of JSON, or an InputError naming ``where`` (never a RecursionError or the like)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply for this reader (the limit is about "
+                         f"{sys.getrecursionlimit()} levels)") from None
+    except ValueError:  # an integer of more digits than int() converts
+        raise InputError(f"{where}: a number has more than {sys.get_int_max_str_digits():,} "
+                         "digits (the limit for a number)") from None
 
 
 def _json_number(v: Any, where: str) -> float:
@@ -397,16 +402,10 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
             objs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
             if len(objs) == len(numbered):
                 return objs  # type: ignore[no-any-return]
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
-        objs = []
-        for n, ln in numbered:
-            try:
-                objs.append(json.loads(ln.rstrip("\r\n")))  # columns counted on the line
-            except ValueError as exc:
-                raise InputError(f"{source} line {n}: not valid JSON ({exc.msg} at column "
-                                 f"{exc.colno})") from None
-        return objs
+        # columns counted on the line
+        return [json_value(ln.rstrip("\r\n"), f"{source} line {n}") for n, ln in numbered]
 
     first_obj = parse([(lineno, first)])[0]
     _, first_passed = _json_point(first_obj, variables, f"{source} line {lineno}")
@@ -540,7 +539,6 @@ def csv_lines(stream: IO[str], source: str = "stdin", delimiter: str = ",") -> I
 def _json_as_csv(lead: list[str], rest: Iterable[str], source: str,
                  delimiter: str) -> Iterator[str]:
     import io
-    import sys
 
     def line_of(cells: list[str]) -> str:
         buf = io.StringIO()
@@ -548,12 +546,8 @@ def _json_as_csv(lead: list[str], rest: Iterable[str], source: str,
         return buf.getvalue()
 
     def parse(line: str, n: int) -> dict[str, tuple[Any, bool]]:
-        try:
-            obj = json.loads(line.lstrip("\ufeff").rstrip("\r\n"))
-        except ValueError as exc:
-            raise InputError(f"{source} line {n}: not valid JSON ({exc.msg} at column "
-                             f"{exc.colno})") from None
-        return _flatten(obj, f"{source} line {n}")
+        where = f"{source} line {n}"
+        return _flatten(json_value(line.lstrip("\ufeff").rstrip("\r\n"), where), where)
 
     lineno = len(lead)
     first = parse(lead[-1], lineno)

@@ -39,6 +39,12 @@ class SyntheticConfig(_Strict):
         return ranges
 
 
+def _repeated(names: list[str]) -> list[str]:
+    """The names given more than once, sorted (one pass: a list may name 100,000 columns)."""
+    seen: set[str] = set()
+    return sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+
+
 class DataConfig(_Strict):
     csv: Optional[str] = None
     target: Union[str, list[str]] = "y"
@@ -64,7 +70,7 @@ class DataConfig(_Strict):
         targets = self.targets
         if not targets:
             raise ValueError("target: name at least one column")
-        dup = sorted({t for t in targets if targets.count(t) > 1})
+        dup = _repeated(targets)
         if dup:
             raise ValueError(f"target: {', '.join(dup)} is named twice")
         if self.inputs is not None:
@@ -75,7 +81,7 @@ class DataConfig(_Strict):
             if both:
                 raise ValueError(f"inputs: {', '.join(both)} is also a target; a column is "
                                  "either an input or a target")
-            dup = sorted({c for c in self.inputs if self.inputs.count(c) > 1})
+            dup = _repeated(self.inputs)
             if dup:
                 raise ValueError(f"inputs: {', '.join(dup)} is named twice")
         return self
@@ -216,27 +222,85 @@ def validate(raw: Any, source: str = "config") -> Config:
         raise InputError(f"{source}: {first}{more}") from None
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; more is not a config
+MAX_CONFIG_DEPTH = 64  # mappings and lists inside each other (a config has 3 levels)
+MAX_CONFIG_NODES = 1_000_000  # values once aliases (*name) are expanded
+
+
+def _bounded(text: str, p: Path) -> None:
+    """Refuse a document nested too deeply or too large once its aliases are expanded.
+
+    yaml.safe_load composes nodes recursively (100,000 nested brackets are a
+    RecursionError), and ``&a [*b, *b]`` repeated doubles the values pydantic
+    would walk. The parser's events are produced without recursion: counted here
+    first, with the line of the first node past a limit.
+    """
+    import yaml
+
+    depth = 0
+    sizes: list[int] = [0]  # values in each open collection (and the document)
+    anchors: dict[str, int] = {}
+    opened: list[str | None] = []
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        mark = event.start_mark
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                raise InputError(f"{p} line {mark.line + 1}: nested more than {MAX_CONFIG_DEPTH} "
+                                 "levels deep (a config needs 5)")
+            sizes.append(1)
+            opened.append(event.anchor)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            size = sizes.pop()
+            anchor = opened.pop()
+            if anchor is not None:
+                anchors[anchor] = size
+            sizes[-1] += size
+        elif isinstance(event, yaml.ScalarEvent):
+            sizes[-1] += 1
+            if event.anchor is not None:
+                anchors[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            sizes[-1] += anchors.get(event.anchor, 1)
+        else:
+            continue
+        if sum(sizes) > MAX_CONFIG_NODES:
+            raise InputError(f"{p} line {mark.line + 1}: more than {MAX_CONFIG_NODES:,} values "
+                             "(counting each alias as the values it repeats)")
+
+
 def read_yaml(path: str | Path) -> Any:
     import yaml
 
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            # at most one byte past the cap: /dev/zero or a huge file is refused, not read whole
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"{p}: no such config file") from None
     except IsADirectoryError:
         raise InputError(f"{p}: is a folder, not a config file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{p}: not a text (UTF-8) file") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot read it ({exc.strerror})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise InputError(f"{p}: larger than {MAX_CONFIG_BYTES:,} bytes, the limit for a config "
+                         "file (the data goes in data.csv)")
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not a text (UTF-8) file") from None
+    try:
+        _bounded(text, p)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{p}{where}: not valid YAML: {problem}") from None
+    except RecursionError:  # past the checks above, should the loader still recurse too deep
+        raise InputError(f"{p}: nested too deeply to read") from None
 
 
 def set_key(raw: dict[str, Any], path: str, value: Any) -> None:

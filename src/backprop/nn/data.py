@@ -18,6 +18,7 @@ from typing import IO, Iterator, Sequence
 import numpy as np
 
 from backprop.errors import InputError
+from backprop.lines import CHUNK_CHARS, Lines, csv_error, csv_reader, shown
 from backprop.nn.config import DataConfig, SyntheticConfig
 from backprop.nn.layers import Array
 
@@ -61,28 +62,25 @@ class CsvSource:
         if self._file is not None:
             self._file.close()
 
-    def _fail(self, line: int, exc: Exception) -> InputError:
-        if isinstance(exc, UnicodeDecodeError):
-            return InputError(f"{self.name} near line {line}: the bytes are not UTF-8 text "
-                              f"({exc.reason})")
-        return InputError(f"{self.name} line {line}: not a readable CSV ({exc})")
+    def _fail(self, exc: csv.Error) -> InputError:
+        # line_num is the line the reader was on when it failed (a too-long cell, a stray \r)
+        return csv_error(self.name, self.reader.line_num, exc)
 
     def header(self, allow_empty: bool = False) -> list[str]:
         """The column names (``[]`` for an empty stream when ``allow_empty``)."""
         from backprop.core.points import csv_lines
 
-        try:
-            # JSON Lines (backprop's own --format json) become CSV rows, line for line
-            self.stream = csv_lines(self.stream, self.name, self.delimiter)  # type: ignore[assignment]
-        except UnicodeDecodeError as exc:
-            raise self._fail(1, exc) from None
-        self.reader = csv.reader(self.stream, delimiter=self.delimiter)
+        # every line at most MAX_LINE characters: /dev/zero is an error, not all the memory;
+        # JSON Lines (backprop's own --format json) become CSV rows, line for line
+        lines = Lines(self.stream, self.name)
+        self.stream = csv_lines(lines, self.name, self.delimiter)  # type: ignore[arg-type,assignment]
+        self.reader = csv_reader(self.stream, delimiter=self.delimiter)
         try:
             first = next(self.reader, None)
             while first is not None and not any(c.strip() for c in first):
                 first = next(self.reader, None)  # blank lines before the header
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise self._fail(self.reader.line_num + 1, exc) from None
+        except csv.Error as exc:
+            raise self._fail(exc) from None
         if not first:
             if allow_empty:
                 self.columns = []
@@ -92,7 +90,8 @@ class CsvSource:
         line = self.reader.line_num
         if any(not h for h in names):
             raise InputError(f"{self.name} line {line}: the header has an empty column name")
-        dup = sorted({h for h in names if names.count(h) > 1})
+        seen: set[str] = set()
+        dup = sorted({h for h in names if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
         if dup:
             raise InputError(f"{self.name} line {line}: the header names {', '.join(dup)} "
                              "more than once")
@@ -100,10 +99,15 @@ class CsvSource:
         return names
 
     def chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[list[list[str]], list[int]]]:
-        """The rows after the header, a chunk at a time, with each row's line number."""
+        """The rows after the header, a chunk at a time, with each row's line number.
+
+        A chunk ends after ``chunk_rows`` rows, or once its cells hold CHUNK_CHARS
+        characters (rows of a megabyte each must not make a chunk of gigabytes).
+        """
         width = len(self.columns)
         rows: list[list[str]] = []
         lines: list[int] = []
+        size = 0
         reader = self.reader
         try:
             for row in reader:
@@ -114,11 +118,12 @@ class CsvSource:
                                      f"cells, found {len(row)}")
                 rows.append(row)
                 lines.append(reader.line_num)
-                if len(rows) >= chunk_rows:
+                size += sum(map(len, row))
+                if len(rows) >= chunk_rows or size >= CHUNK_CHARS:
                     yield rows, lines
-                    rows, lines = [], []
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise self._fail(reader.line_num + 1, exc) from None
+                    rows, lines, size = [], [], 0
+        except csv.Error as exc:
+            raise self._fail(exc) from None
         if rows:
             yield rows, lines
 
@@ -144,10 +149,10 @@ def numbers(source: str, rows: list[list[str]], lines: list[int], columns: Seque
                 try:
                     v = float(t)
                 except ValueError:
-                    raise InputError(f"{source} line {line}, column {name}: {t!r} is not a "
+                    raise InputError(f"{source} line {line}, column {name}: {shown(t)} is not a "
                                      f"number{hint}") from None
                 if not np.isfinite(v):
-                    raise InputError(f"{source} line {line}, column {name}: {t!r} is missing or "
+                    raise InputError(f"{source} line {line}, column {name}: {shown(t)} is missing or "
                                      "infinite; every cell must be a finite number")
         out[:, k] = col
     return out
@@ -163,11 +168,14 @@ def labels(source: str, rows: list[list[str]], lines: list[int], name: str, j: i
 
 
 def find_columns(source: str, header: Sequence[str], wanted: Sequence[str], key: str) -> list[int]:
-    missing = [c for c in wanted if c not in header]
+    position: dict[str, int] = {}
+    for k, c in enumerate(header):  # a dict, not header.index: 100,000 columns stay linear
+        position.setdefault(c, k)
+    missing = [c for c in wanted if c not in position]
     if missing:
         raise InputError(f"{key}: {source} has no column {', '.join(missing)} "
                          f"(its columns: {', '.join(header)})")
-    return [list(header).index(c) for c in wanted]
+    return [position[c] for c in wanted]
 
 
 def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | None = None,
@@ -182,7 +190,8 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
         name = src.name
         t_index = find_columns(name, header, targets, f"{key}.target")
         if inputs is None:
-            inputs = [h for h in header if h not in targets]
+            target_set = set(targets)
+            inputs = [h for h in header if h not in target_set]
         else:
             both = [c for c in inputs if c in targets]
             if both:

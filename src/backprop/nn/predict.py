@@ -198,7 +198,8 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     else:
         first = []
         find_columns(src.name, header, names, f"{src.name}: the header")
-    index = [header.index(n) for n in names]
+    position = {c: k for k, c in reversed(list(enumerate(header)))}  # linear, not header.index
+    index = [position[n] for n in names]
     extra = Extrapolation()
     for name in prediction_columns(model, proba):
         if name in header:
@@ -235,7 +236,9 @@ def predict_point(model: Model, point: dict[str, float], proba: bool = False, on
     extra.add(model, X)
     pred_columns = prediction_columns(model, proba)
     columns = pred_columns if only else [*names, *pred_columns]
-    chunk = Chunk([[repr(v) for v in X[0]]], X, list(range(len(names))),
+    # the cells as text, as a CSV's would be: repr of a Python float ("0.25"), not of
+    # numpy's scalar ("np.float64(0.25)")
+    chunk = Chunk([[repr(v) for v in X[0].tolist()]], X, list(range(len(names))),
                   predictions(model, X, proba), columns, only, digits)
     return Stream(columns, list(names), iter([chunk]), extra)
 
