@@ -28,6 +28,8 @@ def evaluate(
                                   metavar="CHAR"),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json or csv "
                                   "(JSON and CSV keep every digit)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings on stderr "
+                               "(extrapolation, unknown categories)."),
 ) -> None:
     """Score a trained model on data with the true targets, as scikit-learn's metrics do.
 
@@ -43,15 +45,16 @@ def evaluate(
     if data == "-" and sys.stdin.isatty():
         raise InputError("give DATA.csv, or pipe CSV rows (with a header) to stdin with '-'")
     result = score(net, data, delimiter)
-    message = result.pop("warning")
+    messages = result.pop("warnings")
     if result["task"] == "classification":
         _classification(result, format)
     else:
         _regression(result, format)
-    if message:
+    if not quiet:
         from backprop.views.writers import warn
 
-        warn(message)
+        for message in messages:
+            warn(message)
 
 
 METRICS = [("mse", "MSE"), ("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²")]

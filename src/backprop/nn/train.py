@@ -357,7 +357,7 @@ def prepare(config: Config, config_dir: Path) -> Run:
     classify = config.task == "classification"
     data = load(config.data, config_dir, t.seed, classification=classify)
     train_rows, val_rows = split(len(data.X), config.data.validation_split, rngs["split"])
-    notes: list[str] = []
+    notes: list[str] = list(data.notes)
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below, by column
         x_scale = (Standardization.fit(data.X[train_rows]) if config.data.standardize
                    else Standardization.identity(data.X.shape[1]))
@@ -373,7 +373,7 @@ def prepare(config: Config, config_dir: Path) -> Run:
     x_train = data.X[train_rows]
     x_range = (x_train.min(axis=0), x_train.max(axis=0))
     common = dict(x_scale=x_scale, input_names=data.input_names, target_names=data.target_names,
-                  x_range=x_range)
+                  x_range=x_range, encoding=data.encoding)
     sizes = config.model.sizes
     model: Model
     if classify:
