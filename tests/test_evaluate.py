@@ -113,7 +113,10 @@ def test_evaluate_regression_equals_the_formulas_on_predict_output(
     model, _ = load_model(model_path)
     X = np.array([[float(r["area"]), float(r["rooms"])] for r in rows])
     lo, hi = model.x_range
-    assert result["extrapolated_rows"] == int(np.sum(((X < lo) | (X > hi)).any(axis=1)))
+    # counted: a row with an input more than 5% of the training range beyond it
+    margin = 0.05 * (hi - lo)
+    assert result["extrapolated_rows"] == int(np.sum(((X < lo - margin) | (X > hi + margin))
+                                                     .any(axis=1)))
     got = result["metrics"][0]
     mse = float(np.mean((y - p) ** 2))
     assert got["mse"] == pytest.approx(mse, rel=1e-12)
@@ -122,7 +125,9 @@ def test_evaluate_regression_equals_the_formulas_on_predict_output(
     assert got["r2"] == pytest.approx(1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2), rel=1e-12)
     import sklearn.metrics as skm  # the dev extra installs scikit-learn: never skipped
     for key, fn in (("mse", skm.mean_squared_error), ("rmse", skm.root_mean_squared_error),
-                    ("mae", skm.mean_absolute_error), ("r2", skm.r2_score)):
+                    ("mae", skm.mean_absolute_error), ("r2", skm.r2_score),
+                    ("explained_variance", skm.explained_variance_score),
+                    ("mape", skm.mean_absolute_percentage_error)):
         assert abs(got[key] - fn(y, p)) <= 1e-9 * max(1.0, abs(fn(y, p))), key
 
 
@@ -134,9 +139,11 @@ def test_evaluate_reads_stdin_and_prints_table_and_csv(tmp_path: Path, capsys: p
     code, out, _ = run_cli(["evaluate", str(model_path), "-", "--format", "csv"], capsys)
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["target"] for r in rows] == ["price", "overall"] and set(rows[0]) == {"target", "mse", "rmse", "mae", "r2"}
+    assert [r["target"] for r in rows] == ["price", "overall"] and set(rows[0]) == {
+        "target", "mse", "rmse", "mae", "r2", "explained_variance", "mape"}
     code, out, _ = run_cli(["evaluate", str(model_path), str(test)], capsys)
-    assert code == 0 and "R²" in out and "RMSE" in out
+    assert code == 0 and "R²" in out and "RMSE" in out and "MAPE" in out
+    assert max(map(len, out.splitlines()[1:])) <= 80  # the table (its title names the file)
     # tables: at most 6 significant digits
     cell = out.splitlines()[-2].split()[1]
     assert len(cell.replace(".", "").replace("-", "").lstrip("0")) <= 6
@@ -184,9 +191,19 @@ def test_evaluate_classification_against_predict_and_scikit_learn(
                                                  labels=["hi", "lo", "mid"])) <= 1e-9
     assert result["confusion_matrix"] == skm.confusion_matrix(
         labels, np.array(["lo", "mid", "hi"])[proba.argmax(1)], labels=["lo", "mid", "hi"]).tolist()
+    predicted = np.array(["lo", "mid", "hi"])[proba.argmax(1)]
+    for key, theirs in (("f1_macro", skm.f1_score(labels, predicted, average="macro")),
+                        ("f1_weighted", skm.f1_score(labels, predicted, average="weighted")),
+                        ("balanced_accuracy", skm.balanced_accuracy_score(labels, predicted)),
+                        ("roc_auc_ovr", skm.roc_auc_score(labels, proba[:, [2, 0, 1]],
+                                                          multi_class="ovr"))):
+        assert abs(result[key] - theirs) <= 1e-9, key
+    f1 = skm.f1_score(labels, predicted, average=None, labels=["lo", "mid", "hi"])
+    np.testing.assert_allclose([result["f1"][k] for k in ("lo", "mid", "hi")], f1, rtol=1e-9)
     bad = tmp_path / "bad.csv"
     bad.write_text("u,v,level\n1,2,extreme\n")
     code, _, err = run_cli(["evaluate", str(tmp_path / "m.npz"), str(bad)], capsys)
     assert code == 2 and "'extreme'" in err and "not a class" in err
     code, out, _ = run_cli(["evaluate", str(tmp_path / "m.npz"), str(data)], capsys)
-    assert code == 0 and "Confusion matrix" in out
+    assert code == 0 and "Confusion matrix" in out and "F1 (macro)" in out and "macro avg" in out
+    assert max(len(ln) for ln in out.splitlines() if "rows, target" not in ln) <= 80

@@ -153,12 +153,24 @@ def test_predict_keeps_every_column_and_never_overwrites_the_target(
 
 def test_predict_warns_once_when_extrapolating(surface_model: Path, capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    # trained on x1 in [0, 10], x2 in [-5, 5]
-    monkeypatch.setattr("sys.stdin", io.StringIO("x1,x2\n5,0\n20,0\n-3,9\n1,1\n"))
+    from backprop.nn.model import load_model
+
+    lo, hi = load_model(surface_model)[0].x_range  # the training rows' range, about [0, 10], [-5, 5]
+    w = hi - lo
+    # x1 one range width past its max (the worst); x2 10% of its width below its min; a
+    # third row only 4% past x1's max: inside the 5% margin, not counted
+    rows = [[lo[0] + w[0] / 2, 0], [hi[0] + w[0], 0], [lo[0], lo[1] - 0.1 * w[1]],
+            [hi[0] + 0.04 * w[0], 0]]
+    text = "x1,x2\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in rows)
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
     code, out, err = run_cli(["predict", str(surface_model), "--format", "csv"], capsys)
     assert code == 0 and len(out.splitlines()) == 5
     assert err.count("warning") == 1
-    assert "extrapolating: 2 of 4 rows" in err and "x1: 2 rows" in err and "x2: 1 row" in err
+    assert "extrapolating: 2 of 4 rows" in err and "worst is column x1 (1 row, up to 1 times" in err
+    assert "and 1 other column" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code, out, err = run_cli(["predict", str(surface_model), "--format", "csv", "--quiet"], capsys)
+    assert code == 0 and len(out.splitlines()) == 5 and err == ""
     monkeypatch.setattr("sys.stdin", io.StringIO("x1,x2\n5,0\n"))
     code, _, err = run_cli(["predict", str(surface_model)], capsys)
     assert code == 0 and err == ""

@@ -237,3 +237,33 @@ def test_a_signal_stops_saves_the_best_model_and_exits_130(signum: int, tmp_path
     model, config = Regressor.load(tmp_path / "model.npz")
     assert config["training"]["epochs"] == 100_000
     assert summary["best_epoch"] is not None
+
+
+def test_a_model_worse_than_before_training_is_not_saved_and_the_cause_is_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # targets in the thousands, standardize off: the first steps overshoot, the loss grows
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 100, (200, 2))
+    y = 30 * x[:, 0] + 5 * x[:, 1] + 2000
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(
+        f"{a!r},{b!r},{t!r}\n" for (a, b), t in zip(x.tolist(), y.tolist())))
+    cfg = {"data": {"csv": "d.csv", "standardize": False}, "training": {"epochs": 30},
+           "output": {"model": str(tmp_path / "m.npz")}}
+    code, out, err = run_cli(["train", str(write(tmp_path, cfg)), "--quiet", "--format", "json"],
+                             capsys)
+    assert code == 1 and not (tmp_path / "m.npz").exists()
+    assert "no model was saved" in err and "turn standardize on" in err
+    summary = json.loads(out)
+    assert summary["model"] is None and not [k for k in summary if k.startswith("saved_")]
+    # the same data standardised trains, and the model is saved
+    cfg["data"]["standardize"] = True
+    code, _, err = run_cli(["train", str(write(tmp_path, cfg)), "--quiet"], capsys)
+    assert code == 0 and (tmp_path / "m.npz").exists(), err
+
+
+def test_fit_is_improved_only_when_finite_and_no_worse_than_before() -> None:
+    assert training.Fit(initial_loss=1.0, best_loss=0.5).improved
+    assert training.Fit(initial_loss=1.0, best_loss=1.0).improved
+    assert not training.Fit(initial_loss=1.0, best_loss=1.5).improved
+    assert not training.Fit(initial_loss=1.0, best_loss=float("nan")).improved
+    assert not training.Fit(initial_loss=1.0, best_loss=None).improved

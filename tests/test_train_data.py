@@ -67,13 +67,19 @@ def test_only_the_named_columns_are_parsed(tmp_path: Path, capsys: pytest.Captur
     assert json.loads(out)["saved_val_mse_raw"] < 100
 
 
-def test_default_inputs_are_every_other_column_and_text_there_is_an_error(
+def test_default_inputs_are_the_columns_of_numbers_and_the_text_left_out_is_named(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     houses(tmp_path)
     cfg = house_config(tmp_path)
     del cfg["data"]["inputs"]
     code, _, err = run_cli(["train", str(write(tmp_path, cfg)), "--quiet"], capsys)
-    assert code == 2 and "line 2, column id: 'A0000' is not a number" in err
+    assert code == 0, err
+    model, _ = load_model(tmp_path / "m.npz")
+    assert model.input_names == ["area", "rooms"]
+    # one note: the columns used, and those left out with the first text cell of each
+    [note] = [ln for ln in err.splitlines() if "Left out" in ln]
+    assert "inputs: area, rooms (2 columns)" in note
+    assert "id (line 2: 'A0000')" in note and "city (line 2: 'Paris, 5e')" in note
 
 
 @pytest.mark.parametrize("delimiter,text", [

@@ -42,10 +42,12 @@ def predict(
                                           "core; BLAS then uses one thread each; 1: this thread "
                                           "only, BLAS its own threads).", metavar="N",
                                           show_default=False),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings on stderr "
+                               "(extrapolation, unknown categories)."),
 ) -> None:
     """Predict from raw inputs with a trained model (its standardisation applied).
 
-    Prints every column of the input, in order, then <target>_pred (a number, or a classifier's label). Inputs outside the range the model was trained on get one warning on stderr ("extrapolating").
+    Prints every column of the input, in order, then <target>_pred (a number, or a classifier's label). Inputs more than 5% of the training range outside it get one warning on stderr ("extrapolating"; --quiet: none).
     """
     from backprop.core.points import parse_point
     from backprop.errors import InputError
@@ -66,17 +68,20 @@ def predict(
         if not data:
             raise InputError("--at @: name a file after the @, e.g. --at @points.csv")
     if at is not None and at.strip() != "-":
+        if net.encoding is not None:
+            raise InputError("--at: the model one-hot encodes "
+                             f"{', '.join(net.encoding.categories)}; give the rows as a CSV")
         stream = predict_point(net, parse_point(at, net.input_names), proba, only_predictions, digits)
     else:
         source = data if data is not None else "-"
         if source == "-" and sys.stdin.isatty():
             raise InputError("give a point with --at, a CSV file, or pipe CSV rows (with a header: "
-                             f"{','.join(net.input_names)}) to stdin")
+                             f"{','.join(net.columns)}) to stdin")
         if len(delimiter) != 1:
             raise InputError(f"--delimiter: one character, got {delimiter!r}")
         stream = predict_csv(net, source, proba, delimiter, only_predictions, digits,
                              threads=threads)
     write_results(stream.chunks, open_writer(format.value, stream.columns, streaming=True))
-    message = stream.extrapolation.message()
-    if message:
-        warn(message)
+    if not quiet:
+        for message in stream.extrapolation.messages():
+            warn(message)

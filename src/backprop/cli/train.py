@@ -128,12 +128,16 @@ def train(
             with training.shield(stop):  # a second Ctrl-C now waits for the files and summary
                 # Only a finished epoch is saved: weights from part of the first epoch must not
                 # replace a model a previous run trained.
-                saved = fit.best_epoch is not None
+                # ... nor a model no better than the weights as drawn, or not finite
+                worse = fit.best_epoch is not None and not fit.improved
+                saved = fit.best_epoch is not None and not worse
                 if saved:
                     run.model.save(model_path, cfg.model_dump(mode="json"))
                     saved_to = model_path
                 result = training.summary(run)
                 result["model"] = str(model_path) if saved else None
+                if worse:  # figures of a model that is not saved would mislead
+                    result = {k: v for k, v in result.items() if not k.startswith("saved_")}
                 if plot_path is not None and fit.history:
                     from backprop.nn.model import load_model
                     from backprop.views.plots.training import plot_training
@@ -151,6 +155,10 @@ def train(
             kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
                     if saved else f"no epoch finished, so no model was saved ({model_path} "
                     "was not written)")
+            if worse:
+                cause = f"; {fit.message}" if fit.message else ""
+                raise BackpropError(f"{fit.not_improved_message()}, so no model was saved "
+                                    f"({model_path} was not written){cause}")
             if fit.stopped == "diverged":
                 raise BackpropError(f"{fit.message}; {kept}")
             if fit.stopped == "interrupted" or stop.is_set():

@@ -49,6 +49,10 @@ class DataConfig(_Strict):
     csv: Optional[str] = None
     target: Union[str, list[str]] = "y"
     inputs: Optional[list[str]] = None
+    # without inputs: every column of numbers but the target and these
+    exclude: list[str] = []
+    # text columns one-hot encoded (one input per category seen in training)
+    categorical: list[str] = []
     synthetic: Optional[SyntheticConfig] = None
     delimiter: str = Field(",", min_length=1, max_length=1)  # one character; "\t" for TSV
     validation_split: float = Field(0.2, ge=0, lt=1)
@@ -84,7 +88,22 @@ class DataConfig(_Strict):
             dup = _repeated(self.inputs)
             if dup:
                 raise ValueError(f"inputs: {', '.join(dup)} is named twice")
+        self._check_column_lists(targets)
         return self
+
+    def _check_column_lists(self, targets: list[str]) -> None:
+        for key, names in (("exclude", self.exclude), ("categorical", self.categorical)):
+            if names and self.synthetic is not None:
+                raise ValueError(f"{key}: is for the columns of a csv, not synthetic data")
+            both = [c for c in names if c in targets]
+            if both:
+                raise ValueError(f"{key}: {', '.join(both)} is the target")
+        both = [c for c in self.categorical if c in self.exclude]
+        if both:
+            raise ValueError(f"categorical: {', '.join(both)} is also excluded")
+        if self.exclude and self.inputs is not None:
+            raise ValueError("exclude: leaves columns out of the default inputs; with inputs "
+                             "listed, leave the column out of inputs instead")
 
     @property
     def targets(self) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
@@ -20,6 +20,7 @@ import numpy as np
 from backprop.errors import InputError
 from backprop.lines import CHUNK_CHARS, Lines, csv_error, csv_reader, shown
 from backprop.nn.config import DataConfig, SyntheticConfig
+from backprop.nn.encoding import Encoding
 from backprop.nn.layers import Array
 
 CHUNK_ROWS = 65_536  # rows parsed at a time when a file is streamed (predict)
@@ -32,6 +33,8 @@ class Dataset:
     input_names: list[str]
     target_names: list[str]
     source: str
+    encoding: Encoding | None = None  # set when a column is one-hot encoded
+    notes: list[str] = field(default_factory=list)  # for stderr: columns chosen, delimiter found
 
 
 class CsvSource:
@@ -174,43 +177,200 @@ def find_columns(source: str, header: Sequence[str], wanted: Sequence[str], key:
     missing = [c for c in wanted if c not in position]
     if missing:
         raise InputError(f"{key}: {source} has no column {', '.join(missing)} "
-                         f"(its columns: {', '.join(header)})")
+                         f"(its columns: {', '.join(header)}){delimiter_hint(header, key)}")
     return [position[c] for c in wanted]
+
+
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def delimiter_hint(header: Sequence[str], key: str) -> str:
+    """For a header read as one column that another delimiter would split: how to say so."""
+    if len(header) != 1:
+        return ""
+    for d in OTHER_DELIMITERS:
+        if d in header[0]:
+            spelled = "\\t" if d == "\t" else d
+            how = (f'set data.delimiter: "{spelled}"' if key.startswith("data")
+                   else f"give --delimiter '{spelled}'")
+            return f"; the header is one column: is the file separated by {d!r}? {how}"
+    return ""
+
+
+def detect_delimiter(path: str | Path) -> str | None:
+    """The delimiter of a file whose header has no comma: ``;``, tab or ``|`` (csv.Sniffer).
+
+    None when the header has a comma, the file cannot be read, or no
+    delimiter is found: the reader then goes on with the comma (and its
+    messages say how to name another).
+    """
+    if str(path) == "-":
+        return None
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+            sample = fh.read(65_536)
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = [ln for ln in sample.splitlines() if ln.strip()]
+    if not lines or "," in lines[0]:
+        return None
+    if len(lines) > 1 and len(sample) == 65_536:
+        lines = lines[:-1]  # the last line of a cut sample may be cut too
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters="".join(OTHER_DELIMITERS))
+    except csv.Error:
+        return None
+    return found.delimiter if found.delimiter in lines[0] else None
+
+
+def _text_cells(rows: list[list[str]], lines: list[int], j: int) -> tuple[tuple[int, str] | None,
+                                                                         int, int]:
+    """Column ``j``'s first text cell (line, cell) or None, and its counts of text and number cells."""
+    texts = [r[j] for r in rows]
+    try:
+        np.array(texts, dtype=np.float64)
+        return None, 0, len(texts)
+    except ValueError:
+        pass
+    first, text, number = None, 0, 0
+    for line, t in zip(lines, texts):
+        t = t.strip()
+        if not t:
+            continue
+        try:
+            float(t)
+            number += 1
+        except ValueError:
+            text += 1
+            if first is None:
+                first = (line, t)
+    return first, text, number
+
+
+def _looks_like_id(col: Array) -> bool:
+    """Whole numbers, every one different, over 20 rows or more: a row number or an id."""
+    return (len(col) >= 20 and bool(np.all(col == np.round(col)))
+            and len(np.unique(col)) == len(col))
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names)
 
 
 def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | None = None,
              key: str = "data", delimiter: str = ",", classification: bool = False,
-             min_rows: int = 2, hint: str = "") -> Dataset:
-    """Every row of a CSV with a header (``-``: stdin); ``inputs`` default to every non-target column.
+             min_rows: int = 2, hint: str = "", exclude: Sequence[str] = (),
+             categorical: Sequence[str] = (), encoding: Encoding | None = None,
+             unknown: dict[str, dict[str, int]] | None = None) -> Dataset:
+    """Every row of a CSV with a header (``-``: stdin).
 
+    ``inputs`` default to every column but the targets and ``exclude`` that
+    holds numbers: the columns of text are left out, and a note says which
+    (and which columns were used). ``categorical`` columns are one-hot
+    encoded (categories learnt from these rows); ``encoding`` applies a
+    model's encoding instead, counting unknown categories in ``unknown``.
     Only the input and target columns are parsed.
     """
     with CsvSource(path, delimiter, f"{key}.csv") as src:
         header = src.header()
         name = src.name
         t_index = find_columns(name, header, targets, f"{key}.target")
+        find_columns(name, header, exclude, f"{key}.exclude")
+        find_columns(name, header, categorical, f"{key}.categorical")
+        if encoding is not None:
+            inputs = encoding.columns
+            categorical = list(encoding.categories)
+        auto = inputs is None
         if inputs is None:
-            target_set = set(targets)
-            inputs = [h for h in header if h not in target_set]
+            left_out = set(targets) | set(exclude)
+            inputs = [h for h in header if h not in left_out]
         else:
             both = [c for c in inputs if c in targets]
             if both:
                 raise InputError(f"{key}.inputs: {', '.join(both)} is also a target")
+            missing = [c for c in categorical if c not in inputs]
+            if missing:
+                raise InputError(f"{key}.categorical: {', '.join(missing)} is not among "
+                                 f"{key}.inputs; a categorical column is an input")
         if not inputs:
-            raise InputError(f"{key}: {name} has no input columns besides the target")
+            raise InputError(f"{key}: {name} has no input columns besides the target"
+                             + (" and the excluded ones" if exclude else ""))
         x_index = find_columns(name, header, inputs, f"{key}.inputs")
-        xs, ys = [], []
+        numeric: dict[str, list[Array]] = {c: [] for c in inputs if c not in categorical}
+        texts: dict[str, list[str]] = {c: [] for c in inputs if c in categorical}
+        text_columns: dict[str, tuple[int, str]] = {}  # the first text cell's line and cell
+        counts: dict[str, list[int]] = {}  # cells of text and of numbers, by column
+        ys = []
         for rows, lines in src.chunks():
-            xs.append(numbers(name, rows, lines, inputs, x_index))
+            for c, j in zip(inputs, x_index):
+                if c in texts:
+                    texts[c].extend(r[j].strip() for r in rows)
+                    continue
+                if auto:
+                    found, text, number = _text_cells(rows, lines, j)
+                    if found is not None and c not in text_columns:
+                        text_columns[c] = found
+                    seen = counts.setdefault(c, [0, 0])
+                    seen[0] += text
+                    seen[1] += number
+                if c in text_columns:
+                    continue
+                try:
+                    numeric[c].append(numbers(name, rows, lines, [c], [j])[:, 0])
+                except InputError as exc:
+                    if not auto:
+                        raise
+                    raise InputError(f"{exc} (or leave the column out: {key}.exclude: "
+                                     f"[{c}])") from None
             ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
                       else numbers(name, rows, lines, targets, t_index, hint))
-    n = sum(len(x) for x in xs)
+    n = sum(len(y) for y in ys)
     if n < min_rows:
         raise InputError(f"{name}: {n} data row(s); {'training' if min_rows > 1 else 'this'} "
                          f"needs at least {min_rows}")
-    X = np.concatenate(xs) if xs else np.empty((0, len(inputs)))
+    for c, (line, cell) in text_columns.items():
+        text, number = counts[c]
+        if number >= text:  # mostly numbers: a cell to mend, not a column of text
+            raise InputError(f"{name} line {line}, column {c}: {cell!r} is not a number (the "
+                             f"column holds {number} numbers and {text} other cell"
+                             f"{'s' if text != 1 else ''}; mend the cell, or leave the column "
+                             f"out: {key}.exclude: [{c}])")
+    used = [c for c in inputs if c not in text_columns]
+    if not used:
+        raise InputError(f"{key}: {name} has no column of numbers besides the target (text: "
+                         f"{_listed(list(text_columns))}); one-hot encode text with "
+                         f"{key}.categorical: [...]")
+    if encoding is None and texts:
+        encoding = Encoding.learn(used, {c: texts[c] for c in used if c in texts})
+    parts: list[Array] = []
+    for c in used:
+        if c in texts:
+            assert encoding is not None
+            parts.append(encoding.one_hot(c, texts[c], unknown))
+        else:
+            parts.append((np.concatenate(numeric[c]) if numeric[c] else np.empty(0))[:, None])
+    X = np.concatenate(parts, axis=1)
     Y = np.concatenate(ys) if ys else np.empty((0, len(targets)))
-    return Dataset(X, Y, list(inputs), list(targets), name)
+    notes = []
+    if text_columns:
+        left = ", ".join(f"{c} (line {line}: {cell[:20]!r})" for c, (line, cell)
+                         in text_columns.items())
+        cats = [c for c in used if c in texts]
+        coded = f"; {_listed(cats)} one-hot encoded" if cats else ""
+        notes.append(f"{key}: inputs: {_listed(used)} ({len(used)} columns{coded}). Left out, "
+                     f"as text: {left}. To one-hot encode a text column: {key}.categorical: "
+                     f"[name]; to leave out more: {key}.exclude: [name]")
+    if auto:
+        ids = [c for c in used if c not in texts and numeric[c]
+               and _looks_like_id(np.concatenate(numeric[c]))]
+        if ids:
+            notes.append(f"{key}: {_listed(ids)} looks like a row number or an id (distinct whole "
+                         f"numbers) and is used as an input; if it is an id: {key}.exclude: "
+                         f"[{', '.join(ids)}]")
+    names = encoding.names if encoding is not None else used
+    if encoding is not None and not encoding.categories:
+        encoding = None
+    return Dataset(X, Y, list(names), list(targets), name, encoding, notes)
 
 
 def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "data.synthetic") -> Dataset:
@@ -258,9 +418,20 @@ def load(cfg: DataConfig, base: Path, seed: int, classification: bool = False) -
     """The data a config names; a relative csv path is relative to ``base`` (the config's folder)."""
     if cfg.csv is not None:
         path = Path(cfg.csv)
-        return load_csv(path if path.is_absolute() else base / path, cfg.targets, cfg.inputs,
-                        delimiter=cfg.delimiter, classification=classification,
+        path = path if path.is_absolute() else base / path
+        delimiter, found = cfg.delimiter, None
+        if "delimiter" not in cfg.model_fields_set:
+            found = detect_delimiter(path)
+            delimiter = found or delimiter
+        data = load_csv(path, cfg.targets, cfg.inputs, delimiter=delimiter,
+                        classification=classification, exclude=cfg.exclude,
+                        categorical=cfg.categorical,
                         hint="" if classification else " (for class labels, set task: classification)")
+        if found is not None:
+            spelled = "\\t" if found == "\t" else found
+            data.notes.insert(0, f"data: {data.source} is separated by {found!r}, not commas "
+                              f'(found by csv.Sniffer); data.delimiter: "{spelled}" says so')
+        return data
     assert cfg.synthetic is not None
     if len(cfg.targets) != 1:
         raise InputError("data.target: synthetic data has one target; give one name")

@@ -21,13 +21,14 @@ from backprop.nn.predict import Extrapolation
 def evaluate(model: Model, path: str | Path, delimiter: str = ",") -> dict[str, Any]:
     """The metrics of ``model`` on every row of a CSV (``-``: stdin) holding its inputs and targets."""
     classify = isinstance(model, Classifier)
-    data = load_csv(path, model.target_names, model.input_names, key="DATA", delimiter=delimiter,
-                    classification=classify, min_rows=1)
-    out: dict[str, Any] = {"task": model.task, "data": data.source, "rows": int(len(data.X))}
     outside = Extrapolation()
+    data = load_csv(path, model.target_names, model.input_names, key="DATA", delimiter=delimiter,
+                    classification=classify, min_rows=1, encoding=model.encoding,
+                    unknown=outside.unknown)
+    out: dict[str, Any] = {"task": model.task, "data": data.source, "rows": int(len(data.X))}
     outside.add(model, data.X)
     out["extrapolated_rows"] = outside.outside
-    out["warning"] = outside.message()
+    out["warnings"] = outside.messages()
     if isinstance(model, Classifier):
         labels = data.Y[:, 0].astype(str)
         known = set(model.classes)

@@ -24,6 +24,7 @@ import numpy as np
 
 from backprop.errors import InputError
 from backprop.files import atomic_write
+from backprop.nn.encoding import Encoding
 from backprop.nn.layers import (ACTIVATIONS, Affine, Array, Layer, MSELoss, SoftmaxCrossEntropy,
                                 log_softmax, softmax)
 
@@ -77,7 +78,8 @@ class Network:
     def __init__(self, hidden: Sequence[tuple[Array, Array]], V: Array, c: Array,
                  activation: str = "tanh", *, x_scale: Standardization | None = None,
                  input_names: Sequence[str] | None = None, target_names: Sequence[str] | None = None,
-                 x_range: tuple[Array, Array] | None = None) -> None:
+                 x_range: tuple[Array, Array] | None = None,
+                 encoding: Encoding | None = None) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}")
         if not hidden:
@@ -98,6 +100,13 @@ class Network:
         self.target_names = list(target_names or (["y"] if K == 1 or self.task != "regression"
                                                   else [f"y{k + 1}" for k in range(K)]))
         self.x_range = x_range  # (min, max) of each raw input over the training rows
+        # the CSV columns read and the categories of those one-hot encoded (None: the inputs)
+        self.encoding = encoding
+
+    @property
+    def columns(self) -> list[str]:
+        """The CSV columns the model reads (a categorical column once, not per category)."""
+        return self.encoding.columns if self.encoding is not None else self.input_names
 
     # -- shape and parameters ------------------------------------------------
 
@@ -194,6 +203,23 @@ class Network:
         with np.errstate(invalid="ignore"):
             return np.isfinite(raw_x) & ((raw_x < lo) | (raw_x > hi))
 
+    def range_excess(self, raw_x: Array) -> Array:
+        """(N, D): how far each finite input lies outside the training range, in widths of it.
+
+        0 inside the range; 0.1 is 10% of (max - min) beyond max or below min.
+        A column constant in training measures in units of max(|value|, 1)
+        instead. nan and inf are 0: their predictions are nan, which says so.
+        """
+        x = np.asarray(raw_x, dtype=np.float64)
+        if self.x_range is None:
+            return np.zeros(np.shape(x))
+        lo, hi = self.x_range
+        width = hi - lo
+        width = np.where(width > 0, width, np.maximum(np.abs(hi), 1.0))
+        with np.errstate(invalid="ignore", over="ignore"):
+            beyond = np.maximum(np.maximum(lo - x, x - hi), 0.0) / width
+        return np.where(np.isfinite(x), beyond, 0.0)
+
     # -- the file ------------------------------------------------------------
 
     def arrays(self, config: dict[str, Any] | None = None) -> dict[str, Array]:
@@ -209,6 +235,9 @@ class Network:
         }
         if self.x_range is not None:
             out["x_min"], out["x_max"] = self.x_range
+        if self.encoding is not None:
+            out["columns"] = np.array(self.encoding.columns, dtype=str)
+            out["categories"] = np.array(json.dumps(self.encoding.categories, sort_keys=True))
         return out
 
     def save(self, path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> None:
@@ -368,15 +397,24 @@ def _from_arrays(data: dict[str, Array], version: int) -> Model:
                  target_names=[str(s) for s in data["target_names"]])
     if len(names["input_names"]) != D:
         raise ValueError("the input names do not fit the weights")
+    encoding = None
+    if "categories" in data:
+        cats = json.loads(str(data["categories"]))
+        if not isinstance(cats, dict) or not all(
+                isinstance(v, list) and all(isinstance(k, str) for k in v) for v in cats.values()):
+            raise ValueError("the categories are not lists of labels")
+        encoding = Encoding([str(s) for s in data["columns"]], cats)
+        if encoding.names != names["input_names"]:
+            raise ValueError("the categories do not fit the input names")
     activation = str(data["activation"])
     if task == "regression":
         y_scale = Standardization(_floats(data, "y_mean"), _floats(data, "y_std"))
         if y_scale.mean.shape != (K,) or y_scale.std.shape != (K,):
             raise ValueError("the standardisation does not fit the weights")
         return Regressor(hidden, V, c, activation, x_scale=x_scale, y_scale=y_scale,
-                         x_range=x_range, **names)
+                         x_range=x_range, encoding=encoding, **names)
     return Classifier(hidden, V, c, activation, x_scale=x_scale, x_range=x_range,
-                      classes=[str(s) for s in data["classes"]], **names)
+                      classes=[str(s) for s in data["classes"]], encoding=encoding, **names)
 
 
 def check_writable(path: str | os.PathLike[str], key: str = "output.model") -> Path:

@@ -21,28 +21,52 @@ from backprop.nn.layers import Array
 from backprop.nn.model import Classifier, Model
 
 
+# Inputs past the training range by more than this share of its width are counted: a
+# test split always has a few rows just past the edges, where the network is still sound.
+EXTRAPOLATION_MARGIN = 0.05
+
+
 @dataclass
 class Extrapolation:
-    """How many rows had an input outside the training range, and in which columns."""
+    """How many rows had an input well outside the training range, and the worst column.
+
+    Also the categories training never saw, by column (``unknown``).
+    """
 
     rows: int = 0
     outside: int = 0
     by_column: dict[str, int] = field(default_factory=dict)
+    worst: dict[str, float] = field(default_factory=dict)  # the largest excess, by column
+    unknown: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, model: Model, X: Array) -> None:
-        out = model.outside_range(X)
+        excess = model.range_excess(X)
+        out = excess > EXTRAPOLATION_MARGIN
         self.rows += len(X)
         self.outside += int(np.count_nonzero(out.any(axis=1)))
-        for name, n in zip(model.input_names, np.count_nonzero(out, axis=0)):
+        for name, n, e in zip(model.input_names, np.count_nonzero(out, axis=0),
+                              excess.max(axis=0, initial=0.0)):
             if n:
                 self.by_column[name] = self.by_column.get(name, 0) + int(n)
+                self.worst[name] = max(self.worst.get(name, 0.0), float(e))
 
     def message(self) -> str | None:
         if not self.outside:
             return None
-        cols = "; ".join(f"{k}: {n} row{'s' if n != 1 else ''}" for k, n in self.by_column.items())
-        return (f"extrapolating: {self.outside} of {self.rows} rows have inputs outside the range "
-                f"the model was trained on ({cols}); predictions there are guesses")
+        name = max(self.worst, key=self.worst.__getitem__)
+        others = len(self.by_column) - 1
+        more = f", and {others} other column{'s' if others != 1 else ''}" if others else ""
+        return (f"extrapolating: {self.outside} of {self.rows} rows have an input more than "
+                f"{EXTRAPOLATION_MARGIN:.0%} of its training range outside it; the worst is column "
+                f"{name} ({self.by_column[name]} row{'s' if self.by_column[name] != 1 else ''}, up "
+                f"to {self.worst[name]:.3g} times the range beyond){more}; predictions there are "
+                "guesses")
+
+    def messages(self) -> list[str]:
+        """Every warning: extrapolation, then unknown categories."""
+        from backprop.nn.encoding import unknown_message
+
+        return [m for m in (self.message(), unknown_message(self.unknown)) if m]
 
 
 def prediction_columns(model: Model, proba: bool = False) -> list[str]:
@@ -182,9 +206,9 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     if not header:  # an empty pipe is not an error: no rows, the model's columns
         src.__exit__()
         empty = prediction_columns(model, proba)
-        return Stream(empty if only else [*model.input_names, *empty], list(model.input_names),
+        return Stream(empty if only else [*model.columns, *empty], list(model.columns),
                       iter(()), Extrapolation())
-    names = model.input_names
+    names = model.columns
     headerless = False
     if len(names) == 1 and len(header) == 1 and header[0] not in names:
         try:
@@ -209,11 +233,18 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     pred_columns = prediction_columns(model, proba)
     columns = pred_columns if only else [*header, *pred_columns]
 
+    encoding = model.encoding
+    shown_cells, shown_inputs = (encoding.numeric_index(index) if encoding is not None
+                                 else (index, list(range(len(index)))))
+
     def one(rows: list[list[str]], lines: list[int]) -> Chunk:
-        X = numbers(src.name, rows, lines, names, index, finite=False)
+        if encoding is not None:
+            X = encoding.encode(src.name, rows, lines, index, extra.unknown, finite=False)
+        else:
+            X = numbers(src.name, rows, lines, names, index, finite=False)
         extra.add(model, X)
-        return Chunk(rows, X, index, predictions(model, X, proba, threads), columns, only,
-                     digits)
+        return Chunk(rows, X[:, shown_inputs], shown_cells, predictions(model, X, proba, threads),
+                     columns, only, digits)
 
     def chunks() -> Iterator[Chunk]:
         with src:
@@ -230,6 +261,9 @@ def predict_point(model: Model, point: dict[str, float], proba: bool = False, on
     """Predictions at one point of raw inputs (``--at``)."""
     if proba and not isinstance(model, Classifier):
         raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
+    if model.encoding is not None:
+        raise InputError("--at: the model one-hot encodes "
+                         f"{', '.join(model.encoding.categories)}; give the rows as a CSV")
     names = model.input_names
     X = np.array([[point[n] for n in names]], dtype=np.float64)
     extra = Extrapolation()

@@ -49,6 +49,21 @@ class Fit:
     message: str = ""
     seconds: float = 0.0
     batches: int = 0
+    initial_loss: Optional[float] = None  # the watched loss before the first step
+    best_loss: Optional[float] = None  # the watched loss of the best epoch
+
+    @property
+    def improved(self) -> bool:
+        """The best epoch's loss is finite and no worse than before training: worth saving."""
+        if self.best_loss is None or not math.isfinite(self.best_loss):
+            return False
+        return self.initial_loss is None or not self.best_loss > self.initial_loss
+
+    def not_improved_message(self) -> str:
+        if self.best_loss is None or not math.isfinite(self.best_loss):
+            return f"the best epoch's loss is {self.best_loss}, not a finite number"
+        return (f"the best epoch's loss ({self.best_loss:.4g}) is worse than the loss of the "
+                f"weights as drawn, before training ({self.initial_loss:.4g})")
 
 
 def _seeds(seed: int) -> dict[str, np.random.Generator]:
@@ -88,6 +103,8 @@ def fit(model: Network, X: Array, Y: Array, Xv: Array | None = None, Yv: Array |
     out = Fit()
     best_loss, best_params, wait = math.inf, None, 0
     started = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore"):  # the loss of the weights as drawn
+        out.initial_loss = loss_of(model, Xv, Yv) if has_val else loss_of(model, X, Y)  # type: ignore[arg-type]
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses are caught below
         for epoch in range(1, epochs + 1):
             order = rng.permutation(n) if shuffle else np.arange(n)
@@ -136,6 +153,10 @@ def fit(model: Network, X: Array, Y: Array, Xv: Array | None = None, Yv: Array |
     out.seconds = time.perf_counter() - started
     if best_params is not None:
         model.set_params(best_params)
+        # the saved weights' own loss on the whole set (an epoch's training loss is the mean
+        # over its batches, taken while the weights moved)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out.best_loss = best_loss if has_val else loss_of(model, X, Y)
     return out
 
 
@@ -357,7 +378,7 @@ def prepare(config: Config, config_dir: Path) -> Run:
     classify = config.task == "classification"
     data = load(config.data, config_dir, t.seed, classification=classify)
     train_rows, val_rows = split(len(data.X), config.data.validation_split, rngs["split"])
-    notes: list[str] = []
+    notes: list[str] = list(data.notes)
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below, by column
         x_scale = (Standardization.fit(data.X[train_rows]) if config.data.standardize
                    else Standardization.identity(data.X.shape[1]))
@@ -373,7 +394,7 @@ def prepare(config: Config, config_dir: Path) -> Run:
     x_train = data.X[train_rows]
     x_range = (x_train.min(axis=0), x_train.max(axis=0))
     common = dict(x_scale=x_scale, input_names=data.input_names, target_names=data.target_names,
-                  x_range=x_range)
+                  x_range=x_range, encoding=data.encoding)
     sizes = config.model.sizes
     model: Model
     if classify:
@@ -433,6 +454,12 @@ def execute(run: Run, stop: threading.Event | None = None,
                   batch_size=t.batch_size, rng=_seeds(t.seed)["shuffle"], optimizer=t.optimizer,
                   momentum=t.momentum, patience=es.patience if es else None,
                   min_delta=es.min_delta if es else 0.0, stop=stop, on_epoch=on_epoch)
+    if not run.config.data.standardize and (run.fit.stopped == "diverged"
+                                            or not run.fit.improved):
+        run.fit.message = (run.fit.message + "; " if run.fit.message else "") + (
+            "the likely cause: data.standardize is false, so inputs and targets of large or "
+            "unequal scales make the steps too long: turn standardize on (data.standardize: "
+            "true)")
     return run.fit
 
 
