@@ -83,7 +83,7 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
                                        Gradients.RECORD_KEYS)
     # a stream's table is plain aligned columns; points from the command line get a rich table
     writer = writers.open_writer(format.value, columns, title=f"f = {f.text.strip()}",
-                                 streaming=points.streaming)
+                                 streaming=points.streaming, full_precision=True)
     writers.write_results(f.stream(points, wrt_names, threads), writer)
 
 
