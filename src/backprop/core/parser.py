@@ -207,14 +207,17 @@ class _ToGraph(Transformer):
         return node
 
     def _unknown_function(self, tok: Token) -> str:
-        close = difflib.get_close_matches(str(tok), [*FUNCTIONS, *ALIASES], n=1, cutoff=0.75)
+        declared = self.vars is not None and str(tok) in self.vars
+        close = [] if declared else difflib.get_close_matches(str(tok), [*FUNCTIONS, *ALIASES],
+                                                               n=1, cutoff=0.75)
         if close:
             return f"unknown function '{tok}'; did you mean {close[0]}?"
         # most likely a variable times a parenthesis: x(x+1) meant x*(x+1)
         group = _parenthesised(self.parsed, tok.end_pos or 0)
         product = f"{tok}*{group}" if group and len(group) <= 40 else f"{tok}*(...)"
-        return (f"unknown function '{tok}'; did you mean {product}? "
-                "(there is no implicit multiplication)")
+        what = f"'{tok}' is a declared variable, not a function" if declared \
+            else f"unknown function '{tok}'"
+        return f"{what}; did you mean {product}? (there is no implicit multiplication)"
 
 
 # Functions the language lacks, by their definition: name -> (outer, inner);
