@@ -93,7 +93,9 @@ def test_several_variables_and_errors() -> None:
         assert m["central_difference"]["rel_error"][v] < 1e-7
 
 
-def test_sines_example_many_variables_one_row_per_method(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sines_example_many_variables_one_row_per_method(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one table (at 80 columns it is split in several)
     assert main(["compare", "--example", "sines", "--n", "8", "--format", "json"]) == 0
     obj = json.loads(capsys.readouterr().out)
     check_schema(obj, fixtures.sines_variables(8))

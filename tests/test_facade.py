@@ -137,7 +137,8 @@ def test_point_text_and_one_place_for_unknown_names() -> None:
     assert f.point("x=1,y=2") == {"x": 1.0, "y": 2.0}
     assert parse("3+4").point(",") == {}
     with pytest.raises(InputError, match=r"^--at: z is not a variable of the expression "
-                                         r"\(its variables: x, y\)$"):
+                                         r"\(its variables: x, y\); to take it as one \(its partial "
+                                         r"derivative is then 0\), declare it: --vars x,y,z$"):
         f.point("x=1,z=2")
     with pytest.raises(InputError, match="z is not a variable of the expression"):
         f.gradients({"x": 1.0, "y": 2.0}, wrt=["z"])

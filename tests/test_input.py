@@ -80,7 +80,8 @@ def test_call_of_a_variable_suggests_the_product() -> None:
 
 def test_declared_variables() -> None:
     assert parse("x*y", vars=["x", "y"]).variables == ("x", "y")
-    assert parse("x", vars=["x", "y"]).variables == ("x",)  # declared but unused is fine
+    # declared but unused: a variable all the same (its partial derivative is 0; issue 27)
+    assert parse("x", vars=["x", "y"]).variables == ("x", "y")
     with pytest.raises(ExpressionError) as info:
         parse("x + sinx", vars=["x"])
     assert "'sinx' is not one of the declared variables (x); did you mean sin(x)?" in str(info.value)

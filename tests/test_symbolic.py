@@ -244,7 +244,7 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     (["diff", "x*y", "--wrt", "z"], 2, "z is not a variable"),
     (["diff", "x", "--order", "0"], 2, "order"),
     (["diff", "x^2*sin(x)", "--max-size", "5"], 1, "size cap of 5"),
-    (["diff", "7"], 2, "no variables"),
+    (["diff", "7", "--hessian"], 2, "no variables"),
 ])
 def test_cli_errors(args: list[str], code: int, needle: str) -> None:
     r = run(*args)

@@ -68,6 +68,30 @@ def _import_command(name: str) -> None:
         from backprop.cli import evaluate  # noqa: F401
 
 
+# Other spellings of a choice's value: --angle degrees is --angle deg.
+_CHOICE_ALIASES = {"degrees": "deg", "degree": "deg", "radians": "rad", "radian": "rad"}
+
+
+def _forgiving_choices(cmd: Any) -> None:
+    """Every choice option of ``cmd`` ignores case (--format JSON, --angle Deg) and takes
+    the long names of the angle units (--angle degrees, radians)."""
+    for param in getattr(cmd, "params", ()):
+        kind = param.type
+        choices = getattr(kind, "choices", None)
+        if choices is None or not hasattr(kind, "case_sensitive"):
+            continue
+        kind.case_sensitive = False
+        if any(v in choices for v in _CHOICE_ALIASES.values()):
+            convert = kind.convert
+
+            def aliased(value: Any, param: Any, ctx: Any, convert: Any = convert) -> Any:
+                if isinstance(value, str):
+                    value = _CHOICE_ALIASES.get(value.strip().lower(), value)
+                return convert(value, param, ctx)
+
+            kind.convert = aliased
+
+
 class _LazyGroup(TyperGroup):
     """The root command: a command's module is imported only when that command is used.
 
@@ -86,6 +110,7 @@ class _LazyGroup(TyperGroup):
             # typer builds click commands for what is registered so far: the imported ones
             cmd = typer.main.get_command(app).commands.get(cmd_name)  # type: ignore[attr-defined]
             if cmd is not None:
+                _forgiving_choices(cmd)
                 self.commands[cmd_name] = cmd
         return cmd
 

@@ -211,7 +211,7 @@ def _write(result: Any, format: CompareFormat, lines: bool = False) -> None:
     for t in result.tables():
         out.print(table(t.title, t.columns, t.rows, t.right_align_from, t.caption))
         if t.notes:
-            out.print("\n".join(t.notes), soft_wrap=True)
+            out.print("\n".join(t.notes))
 
 
 def _warn_non_finite(f: Any, point: dict[str, float], value: float, grads: list[Any]) -> None:

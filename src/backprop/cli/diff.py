@@ -68,7 +68,9 @@ def diff(
 
     # parsed here for --vars and the typo warnings (a second, cheap parse below)
     parse_expr(expr, angle, declared)
-    result = diff_expression(expr, wrt or None, order, angle.value, max_size, hessian=hessian)
+    names = None if declared is None else [n.strip() for n in declared.split(",") if n.strip()]
+    result = diff_expression(expr, wrt or None, order, angle.value, max_size, hessian=hessian,
+                             vars=names)
     if format is DiffFormat.json:
         from backprop.views.render import json_line
 

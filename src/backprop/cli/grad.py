@@ -77,13 +77,20 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
             raise InputError(f"--trace as a table shows at most {TRACE_TABLE_LIMIT:,} nodes; "
                              f"this expression has {f.size:,}: use --format csv or "
                              "--format json")
-        writers.write_trace(f.trace(points.single, wrt_names), format.value)
+        traced = f.trace(points.single, wrt_names)
+        # the same warning as without --trace, where a value or a partial is not finite
+        bad_value = writers.has_non_finite(traced.value)
+        if bad_value or writers.has_non_finite(list(traced.grad.values())):
+            found = f.diagnose(points.single, "value" if bad_value else "gradient")
+            if found is not None:
+                writers.warn(found.message())
+        writers.write_trace(traced, format.value)
         return
     columns = PassedThrough.columns_of(points.names, Gradients.columns_of(f.variables, wrt_names),
                                        Gradients.RECORD_KEYS)
     # a stream's table is plain aligned columns; points from the command line get a rich table
     writer = writers.open_writer(format.value, columns, title=f"f = {f.text.strip()}",
-                                 streaming=points.streaming)
+                                 streaming=points.streaming, full_precision=True)
     writers.write_results(f.stream(points, wrt_names, threads), writer)
 
 

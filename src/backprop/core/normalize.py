@@ -10,6 +10,7 @@ grammar file's header and in the README:
     π -> pi      × · ⋅ ∙ ∗ -> *      ÷ ∕ -> /      − ‐ ‑ ‒ – -> -
     x² x⁻¹ (superscript digits, optional ⁺ or ⁻ first) -> x^2 x^-1
     √(x) -> sqrt(x);  √x and √2 (a name or a number right after √) -> sqrt(x), sqrt(2)
+    σ( -> sigmoid(  (the slides' σ(a); a σ that is not called is refused, as other letters)
     no-break and other Unicode spaces -> a space
 
 Any other non-ASCII character is refused (exit 2) with a caret, and with a
@@ -38,6 +39,7 @@ _SUPERSCRIPT_RUN = re.compile("[\u207a\u207b]?[\u2070\u00b9\u00b2\u00b3\u2074-\u
 _ATOM_AFTER_ROOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
                               r"(?:[eE][+-]?[0-9]+)?")
 _IDENT = re.compile(r"[A-Za-z0-9_]")
+_CALL_AFTER = re.compile(r"[ \t]*\(")
 
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
@@ -138,6 +140,9 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
                 i = m.end()
             else:
                 i += 1
+        elif ch == "\u03c3" and _CALL_AFTER.match(text, i + 1):  # σ(x): the slides' sigmoid
+            emit("sigmoid", i)
+            i += 1
         elif unicodedata.category(ch) == "Zs" or ch in "\u200b\ufeff":  # spaces, zero-width
             emit(" ", i)
             i += 1

@@ -26,7 +26,7 @@ from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, 
 
 from backprop.errors import ExpressionError
 from backprop.core.ops import ALIASES, CONSTANTS, FUNCTIONS
-from backprop.core.graph import Graph, GraphBuilder
+from backprop.core.graph import CONST, Graph, GraphBuilder
 from backprop.core.normalize import caret, normalize
 
 # Characters. Lark's LALR parser costs ~15 us and ~400 bytes per token, and the
@@ -59,6 +59,8 @@ class _ToGraph(Transformer):
         self.origin: list[int] | None = None  # parsed position -> typed position
         self.vars: frozenset[str] | None = None  # the declared variables (--vars), if any
         self.first_seen: dict[str, int] = {}  # each variable's first position (parsed text)
+        self.notes: list[str] = []  # names read in another case ("'Tanh' is read as ...")
+        self.notes_seen: set[str] = set()
 
     def where(self, pos: int) -> int:
         """A position in the parsed text as a position in the typed text."""
@@ -120,18 +122,83 @@ class _ToGraph(Transformer):
     def arguments(self, c: list) -> list:
         return list(c)
 
+    def bars(self, c: list) -> int:  # |u| is abs(u)
+        return self.b.apply("abs", c[0])
+
     def call(self, c: list) -> int:
+        return self._call(c[0], str(c[0]), c[1])
+
+    def call_power(self, c: list) -> int:
+        """sin^2(x): sin(x)^2, the textbook's power of a function's value."""
         tok: Token = c[0]
-        args: list[int] = c[1]
-        fn = FUNCTIONS.get(ALIASES.get(str(tok), str(tok)))
-        if fn is None:
+        m = _FUNC_POWER.fullmatch(str(tok))
+        assert m is not None  # the grammar's FUNC_POWER
+        name, exponent = m["name"], int(m["exponent"])
+        if self._resolve(tok, name, quiet=True) is None:  # x^2(y): a power, then '('
+            raise ExpressionError("unexpected '(': there is no implicit multiplication (write '*')",
+                                  caret(self.text, self.where((tok.start_pos or 0) + len(str(tok)) - 1)))
+        if exponent < 0:
+            inverse = _INVERSES.get(self._resolve(tok, name, quiet=True) or "")
+            shown = f"{name}^{m['exponent']}(...)"
+            if exponent == -1 and inverse:
+                raise self._error(tok, f"{shown} is the inverse function in textbooks: write "
+                                       f"{inverse}(...) (or 1/{name}(...) for the reciprocal)")
+            raise self._error(tok, f"{shown} is ambiguous: write {name}(...)^{exponent} for the "
+                                   "power of its value")
+        node = self._call(tok, name, c[1])
+        return self.b.apply("pow", node, self.b.const(float(exponent)))
+
+    def _resolve(self, tok: Token, name: str, quiet: bool = False) -> str | None:
+        """The function (or rewrite) that ``name`` calls, or None; notes a name read in
+        another case (no note for the common spellings ReLU, Softplus, Abs, Max, Min)."""
+        if name in FUNCTIONS or name in ALIASES or name in REWRITES:
+            return name
+        if name == "sigma":  # the slides' σ(a), spelt out
+            return "sigmoid"
+        if self.vars is not None and name in self.vars:
+            return None  # a declared variable keeps its name: x(...) is then x*(...)
+        low = name.lower()
+        if low == "sigma" or low in FUNCTIONS or low in ALIASES or low in REWRITES:
+            if not quiet and name not in _QUIET_SPELLINGS and name not in self.notes_seen:
+                self.notes_seen.add(name)
+                self.notes.append(f"'{name}' is read as the function {low}")
+            return "sigmoid" if low == "sigma" else low
+        return None
+
+    def _call(self, tok: Token, name: str, args: list[int]) -> int:
+        resolved = self._resolve(tok, name)
+        if resolved is None:
             if tok in CONSTANTS:
                 raise self._error(tok, f"'{tok}' is a constant, not a function")
             raise self._error(tok, self._unknown_function(tok))
-        if len(args) != fn.arity:
-            s = "" if fn.arity == 1 else "s"
-            raise self._error(tok, f"{tok} takes {fn.arity} argument{s}, got {len(args)}")
         b = self.b
+        if resolved in REWRITES:  # a function the language lacks, by its definition
+            outer, inner = REWRITES[resolved]
+            self._arity(tok, 1, args)
+            if outer == "atan":  # acot(u) = atan(1/u)
+                return self._apply("atan", [b.apply("div", b.const(1.0), args[0])])
+            return b.apply("div", b.const(1.0), self._apply(inner, args))
+        fn = FUNCTIONS[ALIASES.get(resolved, resolved)]
+        if fn.name == "log" and len(args) == 2:  # log(x, b): the logarithm to base b
+            base = b.graph.leaf[args[1]] if b.graph.ops[args[1]] == CONST else None
+            if base == 2.0 or base == 10.0:
+                return self._apply(f"log{int(base)}", [args[0]])
+            return b.apply("div", self._apply("log", [args[0]]), self._apply("log", [args[1]]))
+        if fn.name in ("max", "min") and len(args) > 2:  # max(a, b, c) = max(max(a, b), c)
+            node = args[0]
+            for a in args[1:]:
+                node = b.apply(fn.name, node, a)
+            return node
+        self._arity(tok, fn.arity, args)
+        return self._apply(fn.name, args)
+
+    def _arity(self, tok: Token, arity: int, args: list[int]) -> None:
+        if len(args) != arity:
+            s = "" if arity == 1 else "s"
+            raise self._error(tok, f"{tok} takes {arity} argument{s}, got {len(args)}")
+
+    def _apply(self, name: str, args: list[int]) -> int:
+        fn, b = FUNCTIONS[name], self.b
         if self.deg and fn.angle_in:  # degrees in: sin(u) is sin(u * pi/180)
             args = [b.apply("mul", args[0], b.const(_DEG))]
         node = b.apply(fn.name, *args)
@@ -140,14 +207,33 @@ class _ToGraph(Transformer):
         return node
 
     def _unknown_function(self, tok: Token) -> str:
-        close = difflib.get_close_matches(str(tok), [*FUNCTIONS, *ALIASES], n=1, cutoff=0.75)
+        declared = self.vars is not None and str(tok) in self.vars
+        close = [] if declared else difflib.get_close_matches(str(tok), [*FUNCTIONS, *ALIASES],
+                                                               n=1, cutoff=0.75)
         if close:
             return f"unknown function '{tok}'; did you mean {close[0]}?"
         # most likely a variable times a parenthesis: x(x+1) meant x*(x+1)
         group = _parenthesised(self.parsed, tok.end_pos or 0)
         product = f"{tok}*{group}" if group and len(group) <= 40 else f"{tok}*(...)"
-        return (f"unknown function '{tok}'; did you mean {product}? "
-                "(there is no implicit multiplication)")
+        what = f"'{tok}' is a declared variable, not a function" if declared \
+            else f"unknown function '{tok}'"
+        return f"{what}; did you mean {product}? (there is no implicit multiplication)"
+
+
+# Functions the language lacks, by their definition: name -> (outer, inner);
+# sec(u) = 1/cos(u), ..., and acot(u) = atan(1/u) (the convention of SymPy, in (-pi/2, pi/2]).
+REWRITES: dict[str, tuple[str, str]] = {
+    "sec": ("1/", "cos"), "csc": ("1/", "sin"), "cot": ("1/", "tan"),
+    "sech": ("1/", "cosh"), "csch": ("1/", "sinh"), "coth": ("1/", "tanh"),
+    "acot": ("atan", "1/"),
+}
+# Spellings of another case read without a note: the deep-learning slides' ReLU and
+# Softplus, and SymPy's printed Abs, Max, Min.
+_QUIET_SPELLINGS = frozenset({"ReLU", "Softplus", "SoftPlus", "Abs", "Max", "Min"})
+_INVERSES = {"sin": "asin", "cos": "acos", "tan": "atan", "sinh": "asinh", "cosh": "acosh",
+             "tanh": "atanh", "arcsin": "asin", "arccos": "acos", "arctan": "atan"}
+_FUNC_POWER = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)[ \t]*(?:\^|\*\*)[ \t]*"
+                         r"(?P<exponent>[-+]?[0-9]+)[ \t]*\(")
 
 
 def _parenthesised(text: str, pos: int) -> str:
@@ -332,6 +418,14 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
     if tok is None or tok.type == "$END":
         return "the expression ends too early"
     before = text[: tok.start_pos].rstrip()[-1:] if tok.start_pos else ""
+    if tok.type in ("NAME", "NUMBER") and before.isalnum():
+        # "sin x": a function's name, then its argument without parentheses
+        word = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text[: tok.start_pos])
+        called = word.group(1) if word else ""
+        if called in FUNCTIONS or called in ALIASES or called.lower() in FUNCTIONS \
+                or called in REWRITES or called == "sigma":
+            return (f"unexpected '{tok}': did you mean {called}({tok})? "
+                    "(a function's argument goes in parentheses)")
     if tok.type in ("NAME", "NUMBER", "LPAR") and (before.isalnum() or before in "_.)"):
         # a value right after a value: the classic "2x"
         return f"unexpected '{tok}': there is no implicit multiplication (write '*')"
@@ -388,6 +482,7 @@ def parse_text(text: str, angle: str = "rad", vars: Iterable[str] | None = None,
         parser, t = _get_parser()
         t.b, t.deg, t.text = GraphBuilder(), angle == "deg", text
         t.parsed, t.origin, t.vars, t.first_seen = parsed, origin, declared, {}
+        t.notes, t.notes_seen = [], set()
         try:
             out = parser.parse(parsed)
         except UnexpectedInput as exc:
@@ -406,7 +501,14 @@ def parse_text(text: str, angle: str = "rad", vars: Iterable[str] | None = None,
             raise ExpressionError(f"';' separates {len(out)} expressions; one is expected here "
                                   "(only grad takes several, for their Jacobian)",
                                   caret(text, text.index(";")))
+        if vars is not None:
+            # a declared variable is a variable even where the text does not use it:
+            # its partial derivative is 0 (grad --vars x,y of x^2 gives df/dy = 0)
+            for name in dict.fromkeys(n.strip() for n in vars):
+                if name not in t.first_seen:
+                    t.b.var(name)
         graph = t.b.finish(out[-1], tuple(out))
         t.b = GraphBuilder()  # drop the reference; the graph is the caller's now
-    warnings = () if declared is not None else tuple(typo_warnings(graph.variables))
+        notes = tuple(t.notes)
+    warnings = notes if declared is not None else notes + tuple(typo_warnings(graph.variables))
     return Parsed(graph, warnings)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 from itertools import chain
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, NoReturn, Sequence
@@ -63,7 +64,10 @@ def _pairs(text: str) -> list[str]:
 def not_a_variable(names: Sequence[str], variables: Sequence[str]) -> str:
     """The one wording for names the expression does not have (callers prefix the context)."""
     known = ", ".join(variables) or "none"
-    return f"{', '.join(names)} is not a variable of the expression (its variables: {known})"
+    # a typo guard (y for x); a variable the text does not use is asked for with --vars
+    declare = ",".join(dict.fromkeys([*variables, *names]))
+    return (f"{', '.join(names)} is not a variable of the expression (its variables: {known}); "
+            f"to take it as one (its partial derivative is then 0), declare it: --vars {declare}")
 
 
 def check_variables(names: Sequence[str], variables: Sequence[str], prefix: str = "") -> None:
@@ -87,6 +91,9 @@ def parse_point(text: str, variables: Sequence[str], what: str = "--at") -> dict
     if not text:
         raise InputError(f"{what} is empty: give a number or name=value pairs such as x=1,y=2")
     if "=" not in text:
+        if not _is_number(text) and os.path.isfile(text):  # a file named without its '@'
+            raise InputError(f"{what} {text}: did you mean {what} @{text}? (points are read "
+                             "from a file named with '@')")
         if len(variables) != 1:
             if not variables:
                 raise InputError(f"{what}: the expression has no variables, so there is nothing "

@@ -121,8 +121,27 @@ def _computes(f: Function, i: int, names: dict[int, str]) -> str:
     return f"{_wrap(args[0])}{prim.symbol}{_wrap(args[1])}"
 
 
+# The local derivatives as the slides write them, where the table's template is written
+# for the computation (sigmoid(x)*sigmoid(-x) does not cancel for large x; equal values).
+_SHOWN = {"sigmoid": ("sigmoid(x)*(1 - sigmoid(x))",)}
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _number_text(v: float) -> str:
+    return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
+
+
 def _local_text(op: str, k: int, args: Sequence[str]) -> str:
-    template = PRIMITIVES[op].derivative[k]
+    if op == "pow" and k == 0 and _NUMBER.fullmatch(args[1]):
+        # d(x^n)/dx with n a number: n*x^(n-1), the exponent worked out (2*x, not 2*x^(2-1))
+        n = float(args[1])
+        base, power = _wrap(args[0]), n - 1.0
+        if power == 0.0:
+            return _number_text(n)
+        factor = "" if n == 1.0 else f"{_number_text(n)}*"
+        shown = base if power == 1.0 else f"{base}^{_wrap(_number_text(power))}"
+        return f"{factor}{shown}"
+    template = (_SHOWN.get(op) or PRIMITIVES[op].derivative)[k]
     sub = {"x": _wrap(args[0]), "y": _wrap(args[1]) if len(args) > 1 else "y"}
     return re.sub(r"\b[xy]\b", lambda m: sub[m.group(0)], template)
 

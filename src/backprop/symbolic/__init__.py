@@ -132,13 +132,17 @@ def _check(names: Sequence[str], variables: Sequence[str]) -> None:
     known = set(variables)
     bad = list(dict.fromkeys(n for n in names if n not in known))
     if bad:
+        # a typo guard: d/dy of x^2 is 0, but y may be a typo for x; declared, it is 0
+        declare = ",".join([*variables, *bad])
         raise InputError(f"--wrt: {', '.join(bad)} is not a variable of the expression "
-                         f"(its variables: {', '.join(variables) or 'none'})")
+                         f"(its variables: {', '.join(variables) or 'none'}); to differentiate "
+                         f"with respect to it (a partial derivative of 0), declare it: "
+                         f"--vars {declare}")
 
 
 def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: int | None = None,
                     angle: str = "rad", max_size: int = DEFAULT_MAX_SIZE,
-                    hessian: bool = False) -> DiffResult:
+                    hessian: bool = False, vars: Sequence[str] | None = None) -> DiffResult:
     """Derivatives of ``text``, as ``backprop diff`` asks for them.
 
     ``wrt`` is one ``--wrt`` value or a list of them. Each value names the
@@ -148,7 +152,9 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
     times (default 1). ``hessian``: every second partial once (the matrix is
     symmetric: d2f/dx2, d2f/dxdy, d2f/dy2, ...), of the variables in the one
     ``wrt`` value (default every variable). Each name must be a variable of the
-    expression (:class:`~backprop.errors.InputError` otherwise).
+    expression (:class:`~backprop.errors.InputError` otherwise), or declared in
+    ``vars`` (whose partials are 0 where the text does not use them). An expression
+    without variables is a constant: its derivative, in any name, is 0.
 
     >>> diff_expression("x^2*y", "x,y").text_lines()
     ['2*x']
@@ -157,14 +163,23 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
     >>> diff_expression("x^2*y", ["x", "y"]).text_lines()
     ['x: 2*x*y', 'y: x^2']
     """
-    from backprop.core.parser import parse_graph
+    from backprop.core.parser import parse_text
 
-    with collector_paused():  # parsing allocates as much as differentiating
-        g = parse_graph(text, angle)
-    variables = g.variables
     values = None if wrt is None else ([wrt] if isinstance(wrt, str) else list(wrt))
     if values is not None and not values:
         values = None
+    with collector_paused():  # parsing allocates as much as differentiating
+        g = parse_text(text, angle, vars=vars).graph
+    if not g.variables and vars is None and not hessian:
+        # a constant: no variable a name could be a typo of; its derivative is 0 in any
+        # name asked for (diff "3" --wrt x), or in x when none is (diff "3" prints 0)
+        asked = [n for v in values for n in _names(v)] if values is not None else ["x"]
+        with collector_paused():
+            g = parse_text(text, angle, vars=asked or ["x"]).graph
+        if values is None:
+            out = {"x": partial(g, ["x"] * (1 if order is None else max(order, 1)), max_size)}
+            return DiffResult(text.strip(), 1 if order is None else order, out, 0, True)
+    variables = g.variables
     if hessian:
         if order is not None:
             raise InputError("--hessian is every second partial: give it without --order")

@@ -115,40 +115,52 @@ def use_color(stream: Any = None) -> bool:
 
 
 def console(stderr: bool = False) -> Any:
-    """A rich Console that colours only a terminal and respects NO_COLOR."""
+    """A rich Console that colours only a terminal and respects NO_COLOR.
+
+    Its width is the terminal's; off a terminal, COLUMNS, else rich's 80: tables
+    are laid out to fit it (:mod:`backprop.views.layout`), never cut.
+    """
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
     color = use_color(stream)
-    # Off a terminal, tables keep their natural width instead of being cut at 80.
-    width = None if getattr(stream, "isatty", lambda: False)() else 100_000
-    return Console(file=stream, no_color=not color, highlight=False, width=width,
+    return Console(file=stream, no_color=not color, highlight=False,
                    force_terminal=color if color else None)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-          right_align_from: int = 0, caption: str | None = None) -> Any:
-    """A rich Table; numbers are formatted with :func:`fmt`."""
-    from rich import box
-    from rich.table import Table
+          right_align_from: int = 0, caption: str | None = None, *,
+          full_precision: bool = False, width: int | None = None) -> Any:
+    """A table that fits ``width`` (the console's): every column, every number whole.
 
-    t = Table(caption=caption, box=box.SIMPLE_HEAD, caption_justify="left")
-    for k, c in enumerate(columns):
-        t.add_column(c, justify="right" if k >= right_align_from else "left", no_wrap=True)
-    for r in rows:
-        t.add_row(*[fmt(c) if isinstance(c, float) else str(c) for c in r])
-    if title is None:
-        return t
-    # The title on a line of its own: a table's own title would wrap at the table's width.
+    Floats are shown with :func:`fmt`, or with fewer significant digits (never under
+    4, and never with ``full_precision``) when the table would not fit otherwise;
+    a line under it then says so. See :func:`backprop.views.layout.fit`.
+    """
     from rich.console import Group
     from rich.text import Text
 
-    return Group(Text(title, style="bold"), t)
+    from backprop.views.layout import fit, shortened_note
+
+    if width is None:
+        width = console().width
+    layout = fit(list(columns), [list(r) for r in rows], width, right_align_from, caption,
+                 full_precision)
+    parts: list[Any] = []
+    if title is not None:
+        # the title on a line of its own: a table's own title would wrap at the table's width
+        parts.append(Text(title, style="bold"))
+    parts += layout.parts
+    if layout.shortened and layout.digits is not None:
+        parts.append(Text(shortened_note(layout.digits, width)))
+    return Group(*parts)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                right_align_from: int = 0, caption: str | None = None) -> None:
-    console().print(table(title, columns, rows, right_align_from, caption))
+                right_align_from: int = 0, caption: str | None = None, *,
+                full_precision: bool = False) -> None:
+    console().print(table(title, columns, rows, right_align_from, caption,
+                          full_precision=full_precision))
 
 
 def warn(message: str) -> None:
@@ -163,21 +175,49 @@ class ColumnWriter:
 
     For streams of points, where a rich table (a fraction of a millisecond a
     row, and nothing shown before a whole chunk is laid out) would be too slow.
-    The widths are those of the header and the first rows.
+    The widths are those of the header and the first rows. Columns wider than the
+    terminal (COLUMNS off one, else 80) are not cut: each row is then written as a
+    paragraph of ``name = value`` items, every digit kept; so is a later row that
+    would not fit the columns.
     """
 
-    def __init__(self, columns: Sequence[str], first_rows: Sequence[Sequence[Any]], out: Any) -> None:
+    def __init__(self, columns: Sequence[str], first_rows: Sequence[Sequence[Any]], out: Any,
+                 width: int | None = None) -> None:
         self.out = out
+        self.columns = list(columns)
+        self.width = console().width if width is None else width
         sample = first_rows[:1000]
         self.widths = [max([len(c), *(len(fmt(r[k])) for r in sample)]) for k, c in enumerate(columns)]
-        out.write(self._line(columns) + "\n")
-        out.write("  ".join("-" * w for w in self.widths) + "\n")
+        self.records = sum(self.widths) + 2 * (len(self.widths) - 1) > self.width
+        if not self.records:
+            out.write(self._line(columns) + "\n")
+            out.write("  ".join("-" * w for w in self.widths) + "\n")
 
     def _line(self, cells: Sequence[str]) -> str:
         return "  ".join(c.rjust(w) for c, w in zip(cells, self.widths))
 
+    def _record(self, cells: Sequence[str]) -> str:
+        lines: list[str] = []
+        current = ""
+        for name, value in zip(self.columns, cells):
+            item = f"{name} = {value}"
+            if current and len(current) + 3 + len(item) > self.width:
+                lines.append(current)
+                current = item
+            else:
+                current = f"{current}   {item}" if current else item
+        lines.append(current)
+        return "\n".join(lines) + "\n\n"
+
+    def _row(self, cells: list[str]) -> str:
+        if not self.records:
+            line = self._line(cells)
+            if len(line) <= self.width:
+                return line + "\n"
+        return self._record(cells)
+
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
-        self.out.write("".join(self._line([fmt(v) for v in r]) + "\n" for r in rows))
+        self.out.write("".join(self._row([fmt(v) for v in r]) for r in rows))
 
 
 # ---- writers: one per output format -------------------------------------------------------
@@ -317,12 +357,15 @@ class JsonLinesWriter(Writer):
 class TableWriter(Writer):
     """A rich table per result, under a title (for a person reading a few rows)."""
 
-    def __init__(self, columns: Sequence[str], out: Any = None, title: str | None = None) -> None:
+    def __init__(self, columns: Sequence[str], out: Any = None, title: str | None = None,
+                 full_precision: bool = False) -> None:
         super().__init__(columns, out)
         self.title = title
+        self.full_precision = full_precision
 
     def write(self, result: Result) -> None:
-        console().print(table(self.title, self.columns, result.rows()))
+        console().print(table(self.title, self.columns, result.rows(),
+                              full_precision=self.full_precision))
         self.out.flush()
 
 
@@ -340,15 +383,17 @@ class StreamTableWriter(Writer):
 
 
 def open_writer(format: str, columns: Sequence[str], *, title: str | None = None,
-                streaming: bool = False, out: Any = None) -> Writer:
-    """The writer of ``format`` ("table", "json" or "csv"); CSV writes its header at once."""
+                streaming: bool = False, out: Any = None, full_precision: bool = False) -> Writer:
+    """The writer of ``format`` ("table", "json" or "csv"); CSV writes its header at once.
+
+    ``full_precision``: the table never shortens a number to fit (grad's values)."""
     if format == "csv":
         return CsvWriter(columns, out)
     if format == "json":
         return JsonLinesWriter(columns, out)
     if streaming:
         return StreamTableWriter(columns, out)
-    return TableWriter(columns, out, title)
+    return TableWriter(columns, out, title, full_precision)
 
 
 def write_results(results: Iterable[Any], writer: Writer) -> None:
@@ -393,12 +438,14 @@ def write_trace(t: Any, format: str) -> None:
                 ["node", "module", "computes", "value"],
                 [(s.node, s.module, f"{s.node} = {s.computes}", s.value) for s in t.forward],
                 right_align_from=3)
+    # short headers, explained in the caption, so that the table fits 80 columns whole
     print_table("Backward pass: upstream gradient x local derivative, summed over paths",
-                ["node", "df/dnode (upstream)", "input", "local d(node)/d(input)", "= value",
-                 "contribution to df/d(input)"],
+                ["node", "upstream", "input", "local", "= value", "contribution"],
                 [(b.node, b.upstream, b.input, b.local, b.local_value, b.contribution)
                  for b in t.backward],
-                right_align_from=1)
+                right_align_from=1,
+                caption="upstream: df/d(node); local: d(node)/d(input); contribution: their "
+                        "product, summed over the node's paths into df/d(input)")
     lines = [f"f = {t.value!r}"] + [f"df/d{k} = {v!r}" for k, v in t.grad.items()]
     console().print("\n".join(lines))
 
