@@ -181,7 +181,8 @@ def depth_to_output(d: Drawing) -> dict[int, int]:
 
 
 def to_dot(d: Drawing, annotate: bool | None = None, compact: bool | None = None) -> str:
-    """Graphviz DOT text, inputs at the left, output at the right.
+    """Graphviz DOT text, inputs at the left, output at the right, each input in the
+    column just left of its first user.
 
     ``annotate`` (default: with a point, and not a large graph) writes the
     numbers on the boxes and edges. ``compact`` (default: a large graph) cuts
@@ -213,9 +214,10 @@ def to_dot(d: Drawing, annotate: bool | None = None, compact: bool | None = None
     for i in d.nodes:
         tag = f" #{i}" if i in referenced else ""
         lines.append(f"  n{i} [{_dot_node_attrs(d, i, annotate, not compact, tag)}];")
-    variables = [i for i in d.nodes if d.kinds[i] == "var"]
-    if variables and not compact:
-        lines.append("  { rank=min; " + " ".join(f"n{i};" for i in variables) + " }")
+    # No rank=min for the variables: dot puts each one beside its first user, so a
+    # network's layers read left to right (V and c beside the output layer, not in a
+    # column with x, W and b whose edges would cross the picture); nodes are declared
+    # in the order the expression names them, which dot keeps where crossings allow.
     if d.kinds.get(d.output) == "op":
         lines.append(f"  {{ rank=max; n{d.output}; }}")
     for e in d.edges:

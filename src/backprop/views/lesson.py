@@ -229,8 +229,10 @@ _ROW_GAP = 18.0
 
 
 def _layers(d: drawing.Drawing) -> dict[int, int]:
-    """Each node's column: variables at 0, a module one right of its furthest argument,
-    a constant one left of its nearest user. One pass each way (no recursion)."""
+    """Each node's column: a module one right of its furthest module argument (column 1
+    when its arguments are all inputs); an input (variable or constant) one left of its
+    nearest user, as dot places them: a network's V and c sit beside the output layer,
+    not in the first column. One pass each way (no recursion)."""
     args: dict[int, list[int]] = {i: [] for i in d.nodes}
     users: dict[int, list[int]] = {i: [] for i in d.nodes}
     for e in d.edges:
@@ -239,13 +241,11 @@ def _layers(d: drawing.Drawing) -> dict[int, int]:
     layer: dict[int, int] = {}
     for i in d.nodes:  # inputs first: every argument is placed before its user
         if d.kinds[i] == "op":
-            placed = [layer[j] for j in args[i] if d.kinds[j] != "const"]
+            placed = [layer[j] for j in args[i] if d.kinds[j] == "op"]
             layer[i] = 1 + max(placed) if placed else 1
-        else:
-            layer[i] = 0
     for i in d.nodes:
-        if d.kinds[i] == "const" and users[i]:
-            layer[i] = max(0, min(layer[u] for u in users[i]) - 1)
+        if d.kinds[i] != "op":
+            layer[i] = min(layer[u] for u in users[i]) - 1 if users[i] else 0
     return layer
 
 
@@ -291,7 +291,7 @@ def _layered_lines(d: drawing.Drawing, i: int, annotate: bool) -> list[str]:
 def layered_svg(d: drawing.Drawing, standalone: bool = True) -> str:
     """A left-to-right layered drawing of ``d`` as SVG, written here (no Graphviz).
 
-    Inputs in the first column, each module right of its arguments; edges are
+    Each input just left of its first user, each module right of its arguments; edges are
     curves from the right side of the argument to the left side of its user.
     ``standalone`` adds the xmlns a file or a notebook needs (inline HTML does not).
     """
