@@ -175,3 +175,29 @@ def test_the_command_line_does_not_import_scikit_learn(tmp_path: Path) -> None:
     """)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
+
+
+def test_partial_fit_goes_on_where_it_stopped() -> None:
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-1, 1, (120, 2))
+    y = X[:, 0] - 2 * X[:, 1]
+    # plain SGD keeps no state between steps: two calls of one epoch each are fit(epochs=2)
+    whole = NetRegressor(hidden=5, epochs=2, random_state=3).fit(X, y)
+    step = NetRegressor(hidden=5, random_state=3).partial_fit(X, y)
+    assert step.n_iter_ == 1
+    step.partial_fit(X, y)
+    np.testing.assert_array_equal(step.predict(X), whole.predict(X))
+    assert step.n_iter_ == 2 and step.loss_curve_ == whole.loss_curve_
+    with pytest.raises(ValueError, match="features"):
+        step.partial_fit(X[:, :1], y)
+    Xc, labels = blobs()
+    clf = NetClassifier(hidden=5, random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(Xc, labels)
+    clf.partial_fit(Xc[labels != "c"], labels[labels != "c"], classes=["a", "b", "c"])
+    assert list(clf.classes_) == ["a", "b", "c"] and clf.predict_proba(Xc).shape == (240, 3)
+    for _ in range(30):
+        clf.partial_fit(Xc, labels)
+    assert clf.score(Xc, labels) > 0.8 and clf.n_iter_ == 31
+    with pytest.raises(ValueError, match="not among classes"):
+        clf.partial_fit(Xc[:2], np.array(["a", "z"]))

@@ -115,8 +115,9 @@ def _validate(est: Any, X: Any, y: Any = None, *, reset: bool, min_rows: int = 1
     if HAVE_SKLEARN:
         if y is None and not reset:
             return _sk_validate(est, X, reset=False, dtype=np.float64)
-        return _sk_validate(est, X, y, dtype=np.float64, ensure_min_samples=min_rows,
-                            y_numeric=not classifier, multi_output=not classifier)
+        return _sk_validate(est, X, y, reset=reset, dtype=np.float64,
+                            ensure_min_samples=min_rows, y_numeric=not classifier,
+                            multi_output=not classifier)
     X = _as_inputs(X, min_rows)
     if reset:
         est.n_features_in_ = X.shape[1]
@@ -204,21 +205,30 @@ class _Net(BaseEstimator):
         return np.random.default_rng(kids[0]), np.random.default_rng(kids[2])
 
     def _train(self, model: Any, X: Array, T: Array, training: Any,
-               shuffle: np.random.Generator) -> None:
+               shuffle: np.random.Generator, epochs: int | None = None) -> None:
+        """``epochs`` of training (default: all); one, from partial_fit, goes on from before."""
         fit: Fit = train_loop(model, model.x_scale.apply(X), T,
-                              learning_rate=training.learning_rate, epochs=training.epochs,
+                              learning_rate=training.learning_rate,
+                              epochs=training.epochs if epochs is None else epochs,
                               batch_size=training.batch_size, rng=shuffle,
                               optimizer=training.optimizer, momentum=training.momentum)
         if fit.stopped == "diverged":
             raise ArithmeticError(fit.message)
+        going_on = epochs is not None and hasattr(self, "loss_curve_")
         self.fit_ = fit
         self.model_ = model
-        self.n_iter_ = len(fit.history)
-        self.loss_curve_ = [e.train_loss for e in fit.history]
-        self.best_loss_ = fit.best_loss
+        losses = [e.train_loss for e in fit.history]
+        self.loss_curve_ = (self.loss_curve_ + losses) if going_on else losses
+        self.n_iter_ = len(self.loss_curve_)
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
         # scikit-learn's MLP layout: coefs_[i] is (inputs, outputs) of layer i (views of W.T)
         self.coefs_ = [W.T for W, _ in model.hidden_weights] + [model.V.T]
         self.intercepts_ = [b for _, b in model.hidden_weights] + [model.c]
+
+    def _widen_range(self, X: Array) -> None:
+        """partial_fit: the training range (for the extrapolation warning) takes in new rows."""
+        lo, hi = self.model_.x_range
+        self.model_.x_range = (np.minimum(lo, X.min(axis=0)), np.maximum(hi, X.max(axis=0)))
 
     def _inputs(self, X: Any) -> Array:
         _check_fitted(self)
@@ -235,17 +245,42 @@ class NetRegressor(RegressorMixin, _Net):
     def fit(self, X: Any, y: Any) -> "NetRegressor":
         sizes, training, seed = self._settings()
         X, Y = _validate(self, X, y, reset=True, min_rows=2)
+        model, self._shuffle = self._begin(X, Y, sizes, seed)
+        self._train(model, X, model.targets(self._two_d(Y)), training, self._shuffle)
+        return self
+
+    def partial_fit(self, X: Any, y: Any) -> "NetRegressor":
+        """One epoch over these rows; the first call sets up the network (its standardisation
+        from these rows). Momentum and Adam start their running averages afresh each call."""
+        sizes, training, seed = self._settings()
+        first = not hasattr(self, "model_")
+        X, Y = _validate(self, X, y, reset=first)
+        if first:
+            model, self._shuffle = self._begin(X, Y, sizes, seed)
+        else:
+            model = self.model_
+            if (np.ndim(Y) == 1) != self._one_target or self._two_d(Y).shape[1] != self.n_outputs_:
+                raise ValueError(f"y has shape {np.shape(Y)}; the network was fitted on "
+                                 f"{self.n_outputs_} target(s)")
+            self._widen_range(X)
+        self._train(model, X, model.targets(self._two_d(Y)), training, self._shuffle, epochs=1)
+        return self
+
+    @staticmethod
+    def _two_d(Y: Any) -> Array:
         Y = np.asarray(Y, dtype=np.float64)
-        self._one_target = Y.ndim == 1
-        Y = Y[:, None] if Y.ndim == 1 else Y
+        return Y[:, None] if Y.ndim == 1 else Y
+
+    def _begin(self, X: Array, Y: Array, sizes: list[int],
+               seed: int) -> tuple[Regressor, np.random.Generator]:
+        self._one_target = np.ndim(Y) == 1
+        Y = self._two_d(Y)
         self.n_outputs_ = Y.shape[1]
         init, shuffle = self._rngs(seed)
-        y_scale = Standardization.fit(Y)
         model = Regressor.init(X.shape[1], sizes, Y.shape[1], self.activation, init,
-                               x_scale=Standardization.fit(X), y_scale=y_scale,
+                               x_scale=Standardization.fit(X), y_scale=Standardization.fit(Y),
                                x_range=(X.min(axis=0), X.max(axis=0)))
-        self._train(model, X, y_scale.apply(Y), training, shuffle)
-        return self
+        return model, shuffle
 
     def predict(self, X: Any) -> Array:
         X = self._inputs(X)
@@ -268,22 +303,63 @@ class NetClassifier(ClassifierMixin, _Net):
     def fit(self, X: Any, y: Any) -> "NetClassifier":
         sizes, training, seed = self._settings()
         X, labels = _validate(self, X, y, reset=True, classifier=True)
+        labels = self._labels(labels)
+        classes, index = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y holds one class only ({classes[0]!r}); a classifier "
+                             "needs two or more")
+        model, self._shuffle = self._begin(X, classes, sizes, seed)
+        self._train(model, X, index.reshape(-1).astype(np.int64), training, self._shuffle)
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "NetClassifier":
+        """One epoch over these rows. The first call names every class (``classes``) and sets
+        up the network (its standardisation from these rows); momentum and Adam start their
+        running averages afresh each call."""
+        sizes, training, seed = self._settings()
+        first = not hasattr(self, "model_")
+        X, labels = _validate(self, X, y, reset=first, classifier=True)
+        labels = self._labels(labels)
+        if first:
+            if classes is None:
+                raise ValueError("classes: the first call of partial_fit names every class "
+                                 "(classes=[...]); later calls may hold only some")
+            all_classes = np.unique(np.asarray(classes))
+            if len(all_classes) < 2:
+                raise ValueError("classes: a classifier needs two or more")
+            model, self._shuffle = self._begin(X, all_classes, sizes, seed)
+        else:
+            model = self.model_
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(f"classes: {list(np.unique(classes))} differs from the first "
+                                 f"call's {list(self.classes_)}")
+            self._widen_range(X)
+        unknown = np.setdiff1d(labels, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y holds {list(unknown[:5])}, not among classes "
+                             f"{list(self.classes_)}")
+        index = np.searchsorted(self.classes_, labels)
+        self._train(model, X, index.astype(np.int64), training, self._shuffle, epochs=1)
+        return self
+
+    @staticmethod
+    def _labels(labels: Any) -> Array:
         labels = np.asarray(labels)
         if labels.ndim != 1:
             raise ValueError(f"y must be one label per row of X, got shape {labels.shape}")
         if HAVE_SKLEARN:
             check_classification_targets(labels)
-        self.classes_, index = np.unique(labels, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"y holds one class only ({self.classes_[0]!r}); a classifier "
-                             "needs two or more")
+        return labels
+
+    def _begin(self, X: Array, classes: Array, sizes: list[int],
+               seed: int) -> tuple[Classifier, np.random.Generator]:
+        self.classes_ = classes
         init, shuffle = self._rngs(seed)
-        model = Classifier.init(X.shape[1], sizes, len(self.classes_), self.activation, init,
-                                classes=[str(k) for k in self.classes_],
+        model = Classifier.init(X.shape[1], sizes, len(classes), self.activation, init,
+                                classes=[str(k) for k in classes],
                                 x_scale=Standardization.fit(X),
                                 x_range=(X.min(axis=0), X.max(axis=0)))
-        self._train(model, X, index.reshape(-1).astype(np.int64), training, shuffle)
-        return self
+        return model, shuffle
 
     def predict_proba(self, X: Any) -> Array:
         """(rows, classes) probabilities, columns in the order of ``classes_``."""
