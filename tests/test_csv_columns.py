@@ -87,6 +87,11 @@ def test_a_numeric_id_column_is_named_as_a_likely_id(tmp_path: Path,
     assert run.data.input_names == ["n", "x"]
     assert any("n looks like a row number or an id" in w and "data.exclude: [n]" in w
                for w in run.warnings)
+    # distinct whole numbers spread wide (a measurement, such as a price) are not named
+    rows = ["n,x,y"] + [f"{i * 37 + 1000},{float(np.sin(i))!r},{float(np.cos(i))!r}"
+                        for i in range(40)]
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    assert not [w for w in training.prepare(cfg, tmp_path).warnings if "looks like" in w]
 
 
 def test_a_column_of_numbers_with_a_gap_is_an_error_that_says_how_to_leave_it_out(

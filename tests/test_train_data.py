@@ -373,7 +373,8 @@ def test_estimator_and_train_start_from_the_same_weights(tmp_path: Path) -> None
 
 def test_a_two_valued_regression_target_gets_a_warning(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "d.csv").write_text("u,sick\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    # learnable (sick from u >= 10), so that the model is saved
+    (tmp_path / "d.csv").write_text("u,sick\n" + "".join(f"{i},{int(i >= 10)}\n" for i in range(20)))
     cfg = {"data": {"csv": "d.csv", "target": "sick"}, "training": {"epochs": 2},
            "output": {"model": str(tmp_path / "m.npz")}}
     code, _, err = run_cli(["train", str(write(tmp_path, cfg)), "--quiet"], capsys)
