@@ -150,7 +150,8 @@ def test_categorical_must_be_an_input(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_a_semicolon_file_is_recognised_and_said(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     patients(tmp_path / "p.csv", delimiter=";")
     code, _, err = run_cli(["train", str(config(tmp_path, exclude=["patient_id", "notes", "city"])),
                             "--quiet"], capsys)
@@ -160,19 +161,17 @@ def test_a_semicolon_file_is_recognised_and_said(tmp_path: Path,
     # a delimiter given is the one used: the header is then one column, and the message says so
     code, _, err = run_cli(["train", str(config(tmp_path, delimiter=",")), "--quiet"], capsys)
     assert code == 2 and "no column score" in err and 'set data.delimiter: ";"' in err
-    # evaluate and predict name their option
-    code, _, err = run_cli(["evaluate", str(tmp_path / "m.npz"), str(tmp_path / "p.csv")], capsys)
-    assert code == 2 and "give --delimiter ';'" in err
+    # evaluate and predict find it in a file too; from stdin, the message names the option
     code, out, err = run_cli(["evaluate", str(tmp_path / "m.npz"), str(tmp_path / "p.csv"),
-                              "--delimiter", ";", "--format", "json"], capsys)
+                              "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["rows"] == 90, err
+    code, out, err = run_cli(["predict", str(tmp_path / "m.npz"), str(tmp_path / "p.csv"),
+                              "--format", "csv", "--only-predictions"], capsys)
+    assert code == 0 and len(out.splitlines()) == 91, err
+    monkeypatch.setattr("sys.stdin", io.StringIO((tmp_path / "p.csv").read_text()))
+    code, _, err = run_cli(["evaluate", str(tmp_path / "m.npz"), "-"], capsys)
+    assert code == 2 and "give --delimiter ';'" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO((tmp_path / "p.csv").read_text()))
+    code, out, err = run_cli(["evaluate", str(tmp_path / "m.npz"), "-", "--delimiter", ";",
+                              "--format", "json"], capsys)
     assert code == 0 and json.loads(out)["rows"] == 90
-
-
-def test_a_column_mostly_of_numbers_with_a_word_is_an_error_not_a_text_column(
-        tmp_path: Path) -> None:
-    (tmp_path / "p.csv").write_text("a,b,y\n1,2,3\n4,NA,6\n7,8,9\n")
-    cfg = settings.validate({"data": {"csv": "p.csv"}})
-    with pytest.raises(Exception) as err:
-        training.prepare(cfg, tmp_path)
-    assert "line 3, column b: 'NA' is not a number" in str(err.value)
-    assert "2 numbers and 1 other cell" in str(err.value) and "data.exclude: [b]" in str(err.value)
