@@ -175,3 +175,43 @@ def test_a_semicolon_file_is_recognised_and_said(tmp_path: Path,
     code, out, err = run_cli(["evaluate", str(tmp_path / "m.npz"), "-", "--delimiter", ";",
                               "--format", "json"], capsys)
     assert code == 0 and json.loads(out)["rows"] == 90
+
+
+@pytest.mark.parametrize("text,found", [
+    ("a\tb\ty\n1\t2\t3\n4\t5\t6\n", "\t"),
+    ("a|b|y\n1|2|3\n4|5|6\n", "|"),
+    ("a;b;y\n1;2;3\n", ";"),
+    ('a,b,y\n1,"x;y",3\n', None),  # a comma in the header: commas, whatever the cells hold
+    ("x\n1\n2\n", None),  # one column
+])
+def test_detect_delimiter(tmp_path: Path, text: str, found: str | None) -> None:
+    from backprop.nn.data import detect_delimiter
+
+    (tmp_path / "d.csv").write_text(text)
+    assert detect_delimiter(tmp_path / "d.csv") == found
+    assert detect_delimiter("-") is None and detect_delimiter(tmp_path / "absent.csv") is None
+
+
+def test_column_lists_are_checked_with_the_config() -> None:
+    from backprop.errors import InputError
+
+    for data, message in (({"synthetic": {"expr": "x", "ranges": {"x": [0, 1]}},
+                            "categorical": ["x"]}, "not synthetic"),
+                          ({"csv": "d.csv", "categorical": ["c"], "exclude": ["c"]},
+                           "also excluded"),
+                          ({"csv": "d.csv", "categorical": ["y"]}, "is the target")):
+        with pytest.raises(InputError, match=message):
+            settings.validate({"data": data})
+
+
+def test_a_model_file_whose_categories_do_not_fit_is_refused(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    patients(tmp_path / "p.csv")
+    assert main(["train", str(config(tmp_path, categorical=["city"])), "--quiet"]) == 0
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert json.loads(str(arrays["categories"])) == {"city": CITIES}
+    arrays["categories"] = np.array(json.dumps({"city": ["Lyon", "Nice"]}))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    code, _, err = run_cli(["predict", str(tmp_path / "bad.npz"), "--at", "1"], capsys)
+    assert code == 2 and "corrupt" in err and "categories" in err
