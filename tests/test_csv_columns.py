@@ -87,6 +87,11 @@ def test_a_numeric_id_column_is_named_as_a_likely_id(tmp_path: Path,
     assert run.data.input_names == ["n", "x"]
     assert any("n looks like a row number or an id" in w and "data.exclude: [n]" in w
                for w in run.warnings)
+    # distinct whole numbers spread wide (a measurement, such as a price) are not named
+    rows = ["n,x,y"] + [f"{i * 37 + 1000},{float(np.sin(i))!r},{float(np.cos(i))!r}"
+                        for i in range(40)]
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    assert not [w for w in training.prepare(cfg, tmp_path).warnings if "looks like" in w]
 
 
 def test_a_column_of_numbers_with_a_gap_is_an_error_that_says_how_to_leave_it_out(
@@ -145,7 +150,8 @@ def test_categorical_must_be_an_input(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_a_semicolon_file_is_recognised_and_said(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     patients(tmp_path / "p.csv", delimiter=";")
     code, _, err = run_cli(["train", str(config(tmp_path, exclude=["patient_id", "notes", "city"])),
                             "--quiet"], capsys)
@@ -155,19 +161,57 @@ def test_a_semicolon_file_is_recognised_and_said(tmp_path: Path,
     # a delimiter given is the one used: the header is then one column, and the message says so
     code, _, err = run_cli(["train", str(config(tmp_path, delimiter=",")), "--quiet"], capsys)
     assert code == 2 and "no column score" in err and 'set data.delimiter: ";"' in err
-    # evaluate and predict name their option
-    code, _, err = run_cli(["evaluate", str(tmp_path / "m.npz"), str(tmp_path / "p.csv")], capsys)
-    assert code == 2 and "give --delimiter ';'" in err
+    # evaluate and predict find it in a file too; from stdin, the message names the option
     code, out, err = run_cli(["evaluate", str(tmp_path / "m.npz"), str(tmp_path / "p.csv"),
-                              "--delimiter", ";", "--format", "json"], capsys)
+                              "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["rows"] == 90, err
+    code, out, err = run_cli(["predict", str(tmp_path / "m.npz"), str(tmp_path / "p.csv"),
+                              "--format", "csv", "--only-predictions"], capsys)
+    assert code == 0 and len(out.splitlines()) == 91, err
+    monkeypatch.setattr("sys.stdin", io.StringIO((tmp_path / "p.csv").read_text()))
+    code, _, err = run_cli(["evaluate", str(tmp_path / "m.npz"), "-"], capsys)
+    assert code == 2 and "give --delimiter ';'" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO((tmp_path / "p.csv").read_text()))
+    code, out, err = run_cli(["evaluate", str(tmp_path / "m.npz"), "-", "--delimiter", ";",
+                              "--format", "json"], capsys)
     assert code == 0 and json.loads(out)["rows"] == 90
 
 
-def test_a_column_mostly_of_numbers_with_a_word_is_an_error_not_a_text_column(
-        tmp_path: Path) -> None:
-    (tmp_path / "p.csv").write_text("a,b,y\n1,2,3\n4,NA,6\n7,8,9\n")
-    cfg = settings.validate({"data": {"csv": "p.csv"}})
-    with pytest.raises(Exception) as err:
-        training.prepare(cfg, tmp_path)
-    assert "line 3, column b: 'NA' is not a number" in str(err.value)
-    assert "2 numbers and 1 other cell" in str(err.value) and "data.exclude: [b]" in str(err.value)
+@pytest.mark.parametrize("text,found", [
+    ("a\tb\ty\n1\t2\t3\n4\t5\t6\n", "\t"),
+    ("a|b|y\n1|2|3\n4|5|6\n", "|"),
+    ("a;b;y\n1;2;3\n", ";"),
+    ('a,b,y\n1,"x;y",3\n', None),  # a comma in the header: commas, whatever the cells hold
+    ("x\n1\n2\n", None),  # one column
+])
+def test_detect_delimiter(tmp_path: Path, text: str, found: str | None) -> None:
+    from backprop.nn.data import detect_delimiter
+
+    (tmp_path / "d.csv").write_text(text)
+    assert detect_delimiter(tmp_path / "d.csv") == found
+    assert detect_delimiter("-") is None and detect_delimiter(tmp_path / "absent.csv") is None
+
+
+def test_column_lists_are_checked_with_the_config() -> None:
+    from backprop.errors import InputError
+
+    for data, message in (({"synthetic": {"expr": "x", "ranges": {"x": [0, 1]}},
+                            "categorical": ["x"]}, "not synthetic"),
+                          ({"csv": "d.csv", "categorical": ["c"], "exclude": ["c"]},
+                           "also excluded"),
+                          ({"csv": "d.csv", "categorical": ["y"]}, "is the target")):
+        with pytest.raises(InputError, match=message):
+            settings.validate({"data": data})
+
+
+def test_a_model_file_whose_categories_do_not_fit_is_refused(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    patients(tmp_path / "p.csv")
+    assert main(["train", str(config(tmp_path, categorical=["city"])), "--quiet"]) == 0
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert json.loads(str(arrays["categories"])) == {"city": CITIES}
+    arrays["categories"] = np.array(json.dumps({"city": ["Lyon", "Nice"]}))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    code, _, err = run_cli(["predict", str(tmp_path / "bad.npz"), "--at", "1"], capsys)
+    assert code == 2 and "corrupt" in err and "categories" in err

@@ -166,7 +166,7 @@ def test_predict_warns_once_when_extrapolating(surface_model: Path, capsys: pyte
     code, out, err = run_cli(["predict", str(surface_model), "--format", "csv"], capsys)
     assert code == 0 and len(out.splitlines()) == 5
     assert err.count("warning") == 1
-    assert "extrapolating: 2 of 4 rows" in err and "worst is column x1 (1 row, up to 1 times" in err
+    assert "extrapolating: 2 of 4 rows" in err and "farthest out: column x1 (1 row, up to 1 times" in err
     assert "and 1 other column" in err
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
     code, out, err = run_cli(["predict", str(surface_model), "--format", "csv", "--quiet"], capsys)

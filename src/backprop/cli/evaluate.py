@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -24,8 +24,10 @@ def evaluate(
     data: str = typer.Argument(..., help="A CSV file with a header naming the model's inputs and "
                                "targets, or '-' for stdin.", metavar="DATA.csv|-",
                                show_default=False),
-    delimiter: str = typer.Option(",", "--delimiter", help="The CSV cell separator of DATA.",
-                                  metavar="CHAR"),
+    delimiter: Optional[str] = typer.Option(
+        None, "--delimiter", help="The CSV cell separator of DATA (default: a comma, or the "
+        "';', tab or '|' that a file's header is split by, found by csv.Sniffer).",
+        metavar="CHAR", show_default=False),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json or csv "
                                   "(JSON and CSV keep every digit)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings on stderr "
@@ -40,8 +42,12 @@ def evaluate(
     from backprop.nn.model import load_model
 
     net, _ = load_model(model)
-    if len(delimiter) != 1:
+    if delimiter is not None and len(delimiter) != 1:
         raise InputError(f"--delimiter: one character, got {delimiter!r}")
+    if delimiter is None:
+        from backprop.nn.data import detect_delimiter
+
+        delimiter = detect_delimiter(data) or ","
     if data == "-" and sys.stdin.isatty():
         raise InputError("give DATA.csv, or pipe CSV rows (with a header) to stdin with '-'")
     result = score(net, data, delimiter)

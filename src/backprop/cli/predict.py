@@ -33,8 +33,10 @@ def predict(
                                "column per class (<target>_proba_<class>)."),
     only_predictions: bool = typer.Option(False, "--only-predictions", help="Print the prediction "
                                           "columns only, not the input rows."),
-    delimiter: str = typer.Option(",", "--delimiter", help="The CSV cell separator of DATA.",
-                                  metavar="CHAR"),
+    delimiter: Optional[str] = typer.Option(
+        None, "--delimiter", help="The CSV cell separator of DATA (default: a comma, or the "
+        "';', tab or '|' that a file's header is split by, found by csv.Sniffer).",
+        metavar="CHAR", show_default=False),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (one object "
                                   "per row) or csv."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share each chunk "
@@ -77,8 +79,12 @@ def predict(
         if source == "-" and sys.stdin.isatty():
             raise InputError("give a point with --at, a CSV file, or pipe CSV rows (with a header: "
                              f"{','.join(net.columns)}) to stdin")
-        if len(delimiter) != 1:
+        if delimiter is not None and len(delimiter) != 1:
             raise InputError(f"--delimiter: one character, got {delimiter!r}")
+        if delimiter is None:
+            from backprop.nn.data import detect_delimiter
+
+            delimiter = detect_delimiter(source) or ","
         stream = predict_csv(net, source, proba, delimiter, only_predictions, digits,
                              threads=threads)
     write_results(stream.chunks, open_writer(format.value, stream.columns, streaming=True))

@@ -156,12 +156,14 @@ def train(
                     if saved else f"no epoch finished, so no model was saved ({model_path} "
                     "was not written)")
             if worse:
-                cause = f"; {fit.message}" if fit.message else ""
-                raise BackpropError(f"{fit.not_improved_message()}, so no model was saved "
-                                    f"({model_path} was not written){cause}")
+                kept = (f"{fit.not_improved_message()}, so no model was saved ({model_path} "
+                        "was not written)")
+            interrupted = fit.stopped == "interrupted" or stop.is_set()
+            if worse and not interrupted:
+                raise BackpropError(kept + (f"; {fit.message}" if fit.message else ""))
             if fit.stopped == "diverged":
                 raise BackpropError(f"{fit.message}; {kept}")
-            if fit.stopped == "interrupted" or stop.is_set():
+            if interrupted:
                 raise Interrupted(f"interrupted after {len(fit.history)} epochs; {kept}")
     except KeyboardInterrupt:
         # a second Ctrl-C during loading or training aborts at once: say what is on disk

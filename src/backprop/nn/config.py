@@ -221,6 +221,11 @@ def _message(err: dict[str, Any]) -> str:
     return f"{path}: {msg[:1].lower() + msg[1:]}{shown}"
 
 
+def first_problem(exc: ValidationError) -> str:
+    """The first problem of a failed validation, as ``key: what is wrong`` (the estimators' too)."""
+    return _message(exc.errors()[0])
+
+
 def validate(raw: Any, source: str = "config") -> Config:
     """A Config from a parsed YAML document, or an InputError naming the key path."""
     if raw is None:

@@ -248,9 +248,11 @@ def _text_cells(rows: list[list[str]], lines: list[int], j: int) -> tuple[tuple[
 
 
 def _looks_like_id(col: Array) -> bool:
-    """Whole numbers, every one different, over 20 rows or more: a row number or an id."""
-    return (len(col) >= 20 and bool(np.all(col == np.round(col)))
-            and len(np.unique(col)) == len(col))
+    """Over 20 rows or more, distinct whole numbers that fill most of their span (1, 2, 3, ...
+    with few gaps): a row number or an id, rather than a measurement."""
+    if len(col) < 20 or not bool(np.all(col == np.round(col))):
+        return False
+    return len(np.unique(col)) == len(col) and float(col.max() - col.min()) < 2 * len(col)
 
 
 def _listed(names: Sequence[str]) -> str:

@@ -57,7 +57,7 @@ class Extrapolation:
         others = len(self.by_column) - 1
         more = f", and {others} other column{'s' if others != 1 else ''}" if others else ""
         return (f"extrapolating: {self.outside} of {self.rows} rows have an input more than "
-                f"{EXTRAPOLATION_MARGIN:.0%} of its training range outside it; the worst is column "
+                f"{EXTRAPOLATION_MARGIN:.0%} of its training range outside it; farthest out: column "
                 f"{name} ({self.by_column[name]} row{'s' if self.by_column[name] != 1 else ''}, up "
                 f"to {self.worst[name]:.3g} times the range beyond){more}; predictions there are "
                 "guesses")
