@@ -410,19 +410,23 @@ def test_zoom_and_pan_controls(browser: object, pages: dict[tuple[str, str], Pat
     page.close()
 
 
+@pytest.mark.parametrize("expr", [SIGMOID[0], NETWORK[0]], ids=["wide", "tall"])
 def test_on_a_phone_the_tables_scroll_in_their_own_box(
-        browser: object, pages: dict[tuple[str, str], Path]) -> None:
-    page = open_at(browser, pages[(NETWORK[0], "layered")], (390, 844))
+        browser: object, pages: dict[tuple[str, str], Path], expr: str) -> None:
+    page = open_at(browser, pages[(expr, "layered")], (390, 844))
     page.keyboard.press("End")
     assert no_horizontal_overflow(page)
+    # nor does the panel scroll sideways as a whole: only each table, inside its own box
+    assert page.evaluate("(() => { const p = document.getElementById('panel');"
+                         " return p.scrollWidth <= p.clientWidth; })()")
     boxes = page.evaluate("""Array.from(document.querySelectorAll('.rows')).map(b => {
         const r = b.getBoundingClientRect();
-        return {right: r.right, inner: b.clientWidth, table: b.scrollWidth,
+        return {left: r.left, right: r.right, inner: b.clientWidth, table: b.scrollWidth,
                 overflowX: getComputedStyle(b).overflowX};
     })""")
     assert len(boxes) == 2
     for b in boxes:
-        assert b["right"] <= 390 and b["overflowX"] == "auto"
+        assert 0 <= b["left"] and b["right"] <= 390 and b["overflowX"] == "auto"
     # the backward table is wider than a phone: it scrolls inside its box
     assert boxes[1]["table"] > boxes[1]["inner"]
     assert page.errors == []
