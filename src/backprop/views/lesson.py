@@ -19,6 +19,12 @@ the SVG is normalised to one shape that the page's script reads: each node a
 each edge a ``<g class="edge" data-edge="K">``, K indexing the embedded edge
 list. The page fetches nothing: inline SVG, CSS and JavaScript only (the
 template is ``lesson.html`` beside this module).
+
+The page's script fits the drawing to its box at the start (every node in view),
+lets the reader zoom and pan, and at each step pans (zooming out if it must) so
+that the module computing, or the edge passing a gradient back and its two ends,
+is in view; it places the picture beside the panel or above it, whichever draws
+it larger in the window, and makes one column of a phone's screen.
 """
 
 from __future__ import annotations
@@ -393,7 +399,8 @@ def _script_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-# A picture more than this many times wider than tall goes above the panel, not beside it.
+# A picture more than this many times wider than tall starts above the panel, not beside
+# it (the page's script then picks whichever draws it larger in the reader's window).
 WIDE_ASPECT = 2.0
 
 
