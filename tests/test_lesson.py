@@ -309,3 +309,54 @@ def test_a_huge_graph_gets_the_layered_layout_even_with_graphviz() -> None:
     assert "the graph is drawn in a simple layered layout" in html.unescape(page)
     assert embedded(page)["trace"]["grad"]["x"] == pytest.approx(
         sum(k * math.cos(k * 0.3) for k in range(1, 900)), rel=1e-12)
+
+
+# ---- a network's layout: inputs in the expression's order, layers left to right ----------
+
+NETWORK = "v1*tanh(w11*x1 + w12*x2 + b1) + v2*tanh(w21*x1 + w22*x2 + b2) + c"
+
+
+def _label_points(ls: lesson.Lesson) -> dict[int, tuple[float, float]]:
+    """Where each node's label is written (x, y of its first text) in the SVG's units."""
+    out: dict[int, tuple[float, float]] = {}
+    for g in ET.fromstring(ls.svg).iter("g"):
+        if g.get("class") == "node" and not g.get("data-copy"):
+            text = next(t for t in g.iter("text"))
+            out[int(g.get("data-node"))] = (float(text.get("x")), float(text.get("y")))
+    return out
+
+
+@pytest.mark.parametrize("layout", [pytest.param("graphviz", marks=needs_dot), "layered"])
+def test_a_network_reads_left_to_right_in_the_order_of_its_expression(layout: str) -> None:
+    f = core_parse(NETWORK)
+    ls = lesson.build(f, {v: 0.5 for v in f.variables}, layout=layout)
+    xy = _label_points(ls)
+    for tail, head, _ in ls.edges:  # every edge runs left to right
+        assert xy[tail][0] < xy[head][0], (ls.nodes[tail]["name"], ls.nodes[head]["name"])
+    at = {ls.nodes[i]["name"]: p for i, p in xy.items() if ls.nodes[i]["kind"] == "var"}
+    # the first layer's inputs in one column, top to bottom as the expression names them
+    first = ["w11", "x1", "w12", "x2", "w21", "w22"]
+    assert len({round(at[v][0]) for v in first}) == 1
+    assert sorted(first, key=lambda v: at[v][1]) == first
+    # the layers left to right: b beside the sums, V beside the tanh outputs, c last
+    assert at["x1"][0] < at["b1"][0] < at["v1"][0] < at["c"][0]
+    assert at["b1"][0] == pytest.approx(at["b2"][0]) and at["v1"][0] == pytest.approx(at["v2"][0])
+    assert at["v1"][1] < at["v2"][1] and at["b1"][1] < at["b2"][1]
+
+
+@pytest.mark.parametrize("layout", [pytest.param("graphviz", marks=needs_dot), "layered"])
+@pytest.mark.parametrize("expr, order", [
+    ("w2*x2 + w1*x1 + w3*x3", ["w2", "x2", "w1", "x1", "w3", "x3"]),
+    ("x*y + sin(sin(sin(z)))", ["x", "y", "z"]),
+    ("b + a*c", ["a", "c"]),  # b joins at the sum, a column later
+])
+def test_inputs_of_the_first_column_keep_the_expression_order(layout: str, expr: str,
+                                                              order: list[str]) -> None:
+    f = core_parse(expr)
+    ls = lesson.build(f, {v: 0.5 for v in f.variables}, layout=layout)
+    at = {ls.nodes[i]["name"]: p for i, p in _label_points(ls).items()
+          if ls.nodes[i]["kind"] == "var"}
+    assert len({round(at[v][0]) for v in order}) == 1
+    assert sorted(order, key=lambda v: at[v][1]) == order
+    left = min(x for x, _ in at.values())
+    assert all(at[v][0] == pytest.approx(left) for v in order)

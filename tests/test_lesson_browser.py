@@ -210,3 +210,226 @@ def test_page_writes_numbers_as_python_does(browser: object, tmp_path: Path,
             assert s == f"{v:.6g}", v
     assert page.page.evaluate("['nan', 'inf', '-inf'].map(lesson.repr)") == ["nan", "inf", "-inf"]
     assert page.errors == []
+
+
+# ---- the page fits its window and follows the step ----------------------------------------
+# The sizes of a laptop, a small laptop or projector, and a phone. Each check measures the
+# page as the browser lays it out (getBoundingClientRect), not the page's own view state.
+
+SIZES = [(1024, 768), (1280, 800), (390, 844)]
+SIGMOID = ("(sigmoid(w1*x1 + w2*x2 + b) - y)^2",
+           {"w1": 0.5, "x1": 1.0, "w2": -0.3, "x2": 2.0, "b": 0.1, "y": 1.0})
+NETWORK = ("v1*tanh(w11*x1 + w12*x2 + b1) + v2*tanh(w21*x1 + w22*x2 + b2) + c",
+           {"v1": 1.0, "v2": 2.0, "w11": 0.1, "w12": 0.2, "w21": 0.3, "w22": 0.4, "x1": 1.0,
+            "x2": 2.0, "b1": 0.0, "b2": 0.0, "c": 0.5})
+SMALL = [(SEED, {"x": X0}), SIGMOID, ("x*y + 3*x - 3", {"x": 2.0, "y": -1.0}), NETWORK]
+# 40 terms sharing x: 200 nodes, 397 steps, edges from x reaching across the picture
+FORTY_TERMS = (" + ".join(f"sin({k}*x)*x" for k in range(1, 41)), {"x": 0.3})
+LAYOUTS = [pytest.param("graphviz", marks=pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz's dot is not installed")), "layered"]
+
+# JavaScript measuring the page: the part of the picture on the screen (the picture's box
+# within the window), and whether a drawn element lies inside it and clear of the zoom control
+MEASURE = """(() => {
+window.__inView = function (el) {
+  const p = document.getElementById('picture').getBoundingClientRect();
+  const z = document.getElementById('zoom').getBoundingClientRect();
+  const v = {left: Math.max(p.left, 0), top: Math.max(p.top, 0),
+             right: Math.min(p.right, innerWidth), bottom: Math.min(p.bottom, innerHeight)};
+  const r = el.getBoundingClientRect(), eps = 0.5;
+  const inside = r.width > 0 && r.left >= v.left - eps && r.right <= v.right + eps &&
+                 r.top >= v.top - eps && r.bottom <= v.bottom + eps;
+  const underZoom = r.left < z.right && r.right > z.left && r.top < z.bottom && r.bottom > z.top;
+  return inside && !underZoom;
+};
+})()"""
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """Each test expression's page in each layout, written once for the module."""
+    from backprop.core.function import parse
+    from backprop.views.lesson import lesson_page
+
+    out: dict[tuple[str, str], Path] = {}
+    folder = tmp_path_factory.mktemp("pages")
+    layouts = ["layered"] + (["graphviz"] if shutil.which("dot") else [])
+    for expr, point in [*SMALL, FORTY_TERMS]:
+        for layout in layouts:
+            path = folder / f"p{len(out)}.html"
+            path.write_text(lesson_page(parse(expr), point, layout=layout), encoding="utf-8")
+            out[(expr, layout)] = path
+    return out
+
+
+def open_at(browser: object, path: Path, size: tuple[int, int], page: object = None) -> object:
+    """``path`` in a page of the window size ``size`` (``page``, when given, is reused:
+    a new page costs about a second on a loaded machine)."""
+    if page is None:
+        page = browser.new_page(viewport={"width": size[0], "height": size[1]})  # type: ignore[attr-defined]
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+        page.errors = errors  # type: ignore[attr-defined]
+    page.goto(path.as_uri())  # type: ignore[attr-defined]
+    page.evaluate(MEASURE)  # type: ignore[attr-defined]
+    return page
+
+
+def no_horizontal_overflow(page: object) -> bool:
+    return page.evaluate(  # type: ignore[attr-defined]
+        "document.documentElement.scrollWidth <= innerWidth && "
+        "document.body.scrollWidth <= innerWidth")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_node_is_in_the_picture_at_the_start(
+        browser: object, pages: dict[tuple[str, str], Path], size: tuple[int, int]) -> None:
+    page = None
+    for (expr, layout), path in pages.items():
+        if expr not in [e for e, _ in SMALL]:
+            continue
+        page = open_at(browser, path, size, page)
+        outside = page.evaluate(
+            "Array.from(document.querySelectorAll('svg.graph g.node'))"
+            ".filter(g => !__inView(g)).map(g => g.textContent.trim())")
+        assert outside == [], (expr, layout, size)
+        # fitted: the drawing fills the picture's width or height, it is not left small
+        # (a small graph is drawn at 125% at most)
+        fill = page.evaluate("""(() => {
+            const rs = Array.from(document.querySelectorAll('svg.graph g.node'))
+                .map(g => g.getBoundingClientRect());
+            const p = document.getElementById('picture').getBoundingClientRect();
+            const w = Math.max(...rs.map(r => r.right)) - Math.min(...rs.map(r => r.left));
+            const h = Math.max(...rs.map(r => r.bottom)) - Math.min(...rs.map(r => r.top));
+            return Math.max(w / p.width, h / p.height);
+        })()""")
+        level = page.inner_text("#zoom-level")
+        assert fill > 0.75 or level == "125%", (expr, layout, size, fill, level)
+        assert no_horizontal_overflow(page), (expr, layout, size)
+        page.keyboard.press("End")  # every row in the tables
+        assert no_horizontal_overflow(page), (expr, layout, size)
+    assert page is not None and page.errors == []
+    page.close()
+
+
+FOLLOW = """(steps) => {
+  // each step: its module (forward) or its edge and the edge's two ends (backward) in view
+  const bad = [];
+  const picked = sel => Array.from(document.querySelectorAll(sel));
+  for (const k of steps) {
+    lesson.go(k);
+    const miss = [];
+    if (k >= 1 && k <= lesson.forward) {
+      const cur = picked('g.node.current');
+      if (!cur.length || !cur.some(__inView)) miss.push('module');
+    } else if (k > lesson.forward) {
+      const edge = picked('g.edge.bwd-active');
+      if (edge.length !== 1 || !Array.from(edge[0].querySelectorAll('path, polygon'))
+          .every(__inView)) miss.push('edge');
+      if (!picked('g.node.bwd-head').some(__inView)) miss.push('module');
+      if (!picked('g.node.bwd-tail').some(__inView)) miss.push('input');
+    }
+    if (miss.length) bad.push([k, miss.join('+')]);
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_picture_follows_the_steps_of_a_large_graph(
+        browser: object, pages: dict[tuple[str, str], Path], size: tuple[int, int]) -> None:
+    page = None
+    for (expr, layout), path in pages.items():
+        if expr != FORTY_TERMS[0]:
+            continue
+        page = open_at(browser, path, size, page)
+        total = page.evaluate("lesson.steps")
+        assert page.evaluate("document.querySelectorAll('svg.graph g.node').length") >= 100
+        # a sample (all 397 steps in both layouts take a minute on a loaded machine):
+        # each 19th, step 300, and the turn from the forward pass to the backward pass
+        forward = page.evaluate("lesson.forward")
+        steps = sorted(set(range(0, total + 1, 19)) | {1, forward, forward + 1, 300, total})
+        assert page.evaluate(FOLLOW, steps) == [], (layout, size)
+        assert no_horizontal_overflow(page), (layout, size)
+        # the reader zooms in further: the picture still pans to each step
+        for _ in range(3):
+            page.click("#zoom-in")
+        assert page.evaluate(FOLLOW, list(range(total, 0, -61))) == [], (layout, size)
+    assert page is not None and page.errors == []
+    page.close()
+
+
+def test_the_picture_follows_a_compact_graph_of_copied_nodes(
+        browser: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    expr = " + ".join(f"sin({k}*x)*x" for k in range(1, 70))  # 344 nodes: compact
+    page = open_at(browser, make_page(tmp_path, capsys, expr, "0.3"), (1280, 800))
+    assert "compact layout" in page.inner_text("#notice")
+    total = page.evaluate("lesson.steps")
+    assert page.evaluate(FOLLOW, list(range(0, total + 1, 23))) == []
+    assert page.errors == []
+    page.close()
+
+
+def test_zoom_and_pan_controls(browser: object, pages: dict[tuple[str, str], Path]) -> None:
+    page = open_at(browser, pages[(SIGMOID[0], "layered")], (1280, 800))
+    box = "document.querySelector('svg.graph g.node').getBoundingClientRect()"
+
+    def first_node() -> dict[str, float]:
+        return page.evaluate(f"(() => {{ const r = {box}; "
+                             "return {x: r.x, y: r.y, w: r.width}; })()")
+
+    fitted = first_node()
+    page.click("#zoom-in")
+    assert first_node()["w"] == pytest.approx(fitted["w"] * 1.25, rel=0.02)
+    page.click("#zoom-out")
+    page.click("#zoom-out")
+    assert first_node()["w"] == pytest.approx(fitted["w"] * 0.8, rel=0.02)
+    for _ in range(4):
+        page.keyboard.press("+")
+    zoomed = first_node()
+    assert zoomed["w"] == pytest.approx(fitted["w"] * 0.8 * 1.25**4, rel=0.02)
+    # dragging the picture moves the drawing with the pointer
+    pic = page.evaluate("(() => { const r = document.getElementById('picture')"
+                        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+    page.mouse.move(pic[0], pic[1])
+    page.mouse.down()
+    page.mouse.move(pic[0] + 40, pic[1] + 30, steps=4)
+    page.mouse.up()
+    moved = first_node()
+    assert (moved["x"] - zoomed["x"], moved["y"] - zoomed["y"]) == pytest.approx((40, 30), abs=1)
+    # ctrl + wheel zooms (a touchpad's pinch), Fit gives back the whole graph
+    page.mouse.move(pic[0], pic[1])
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -200)
+    page.keyboard.up("Control")
+    page.wait_for_function(f"{box}.width > {moved['w'] * 1.2}")
+    page.click("#zoom-fit")
+    assert first_node()["w"] == pytest.approx(fitted["w"], rel=0.01)
+    assert page.evaluate("Array.from(document.querySelectorAll('svg.graph g.node'))"
+                         ".every(__inView)")
+    assert page.errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("expr", [SIGMOID[0], NETWORK[0]], ids=["wide", "tall"])
+def test_on_a_phone_the_tables_scroll_in_their_own_box(
+        browser: object, pages: dict[tuple[str, str], Path], expr: str) -> None:
+    page = open_at(browser, pages[(expr, "layered")], (390, 844))
+    page.keyboard.press("End")
+    assert no_horizontal_overflow(page)
+    # nor does the panel scroll sideways as a whole: only each table, inside its own box
+    assert page.evaluate("(() => { const p = document.getElementById('panel');"
+                         " return p.scrollWidth <= p.clientWidth; })()")
+    boxes = page.evaluate("""Array.from(document.querySelectorAll('.rows')).map(b => {
+        const r = b.getBoundingClientRect();
+        return {left: r.left, right: r.right, inner: b.clientWidth, table: b.scrollWidth,
+                overflowX: getComputedStyle(b).overflowX};
+    })""")
+    assert len(boxes) == 2
+    for b in boxes:
+        assert 0 <= b["left"] and b["right"] <= 390 and b["overflowX"] == "auto"
+    # the backward table is wider than a phone: it scrolls inside its box
+    assert boxes[1]["table"] > boxes[1]["inner"]
+    assert page.errors == []
+    page.close()

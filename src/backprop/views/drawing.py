@@ -180,9 +180,29 @@ def depth_to_output(d: Drawing) -> dict[int, int]:
     return depth
 
 
+def columns(d: Drawing) -> dict[int, int]:
+    """Each node's column, left to right: a module one right of its furthest module
+    argument (column 1 when its arguments are all inputs); an input (variable or
+    constant) one left of its nearest user. One pass each way (no recursion)."""
+    users: dict[int, list[int]] = {i: [] for i in d.nodes}
+    args: dict[int, list[int]] = {i: [] for i in d.nodes}
+    for e in d.edges:
+        users[e.tail].append(e.head)
+        args[e.head].append(e.tail)
+    column: dict[int, int] = {}
+    for i in d.nodes:  # inputs first: every argument is placed before its user
+        if d.kinds[i] == "op":
+            placed = [column[j] for j in args[i] if d.kinds[j] == "op"]
+            column[i] = 1 + max(placed) if placed else 1
+    for i in d.nodes:
+        if d.kinds[i] != "op":
+            column[i] = min(column[u] for u in users[i]) - 1 if users[i] else 0
+    return column
+
+
 def to_dot(d: Drawing, annotate: bool | None = None, compact: bool | None = None) -> str:
-    """Graphviz DOT text, inputs at the left, output at the right, each input in the
-    column just left of its first user.
+    """Graphviz DOT text, inputs at the left, output at the right (each input in the
+    column just left of its first user, as :func:`columns` says).
 
     ``annotate`` (default: with a point, and not a large graph) writes the
     numbers on the boxes and edges. ``compact`` (default: a large graph) cuts
@@ -214,10 +234,15 @@ def to_dot(d: Drawing, annotate: bool | None = None, compact: bool | None = None
     for i in d.nodes:
         tag = f" #{i}" if i in referenced else ""
         lines.append(f"  n{i} [{_dot_node_attrs(d, i, annotate, not compact, tag)}];")
-    # No rank=min for the variables: dot puts each one beside its first user, so a
-    # network's layers read left to right (V and c beside the output layer, not in a
-    # column with x, W and b whose edges would cross the picture); nodes are declared
-    # in the order the expression names them, which dot keeps where crossings allow.
+    # The variables of the first column, top to bottom in the order the expression names
+    # them (an invisible chain fixes their order); each other variable beside its first
+    # user, so that a network's layers read left to right (V and c by the output layer,
+    # not in a column with x, W and b, their edges crossing the picture).
+    column = columns(d)
+    first = [i for i in d.nodes if d.kinds[i] == "var" and column[i] == 0]
+    if len(first) > 1 and not compact:
+        lines.append("  { rank=same; " + " -> ".join(f"n{i}" for i in first)
+                     + " [style=invis]; }")
     if d.kinds.get(d.output) == "op":
         lines.append(f"  {{ rank=max; n{d.output}; }}")
     for e in d.edges:

@@ -19,6 +19,12 @@ the SVG is normalised to one shape that the page's script reads: each node a
 each edge a ``<g class="edge" data-edge="K">``, K indexing the embedded edge
 list. The page fetches nothing: inline SVG, CSS and JavaScript only (the
 template is ``lesson.html`` beside this module).
+
+The page's script fits the drawing to its box at the start (every node in view),
+lets the reader zoom and pan, and at each step pans (zooming out if it must) so
+that the module computing, or the edge passing a gradient back and its two ends,
+is in view; it places the picture beside the panel or above it, whichever draws
+it larger in the window, and makes one column of a phone's screen.
 """
 
 from __future__ import annotations
@@ -228,29 +234,9 @@ _COL_GAP = 70.0
 _ROW_GAP = 18.0
 
 
-def _layers(d: drawing.Drawing) -> dict[int, int]:
-    """Each node's column: a module one right of its furthest module argument (column 1
-    when its arguments are all inputs); an input (variable or constant) one left of its
-    nearest user, as dot places them: a network's V and c sit beside the output layer,
-    not in the first column. One pass each way (no recursion)."""
-    args: dict[int, list[int]] = {i: [] for i in d.nodes}
-    users: dict[int, list[int]] = {i: [] for i in d.nodes}
-    for e in d.edges:
-        args[e.head].append(e.tail)
-        users[e.tail].append(e.head)
-    layer: dict[int, int] = {}
-    for i in d.nodes:  # inputs first: every argument is placed before its user
-        if d.kinds[i] == "op":
-            placed = [layer[j] for j in args[i] if d.kinds[j] == "op"]
-            layer[i] = 1 + max(placed) if placed else 1
-    for i in d.nodes:
-        if d.kinds[i] != "op":
-            layer[i] = min(layer[u] for u in users[i]) - 1 if users[i] else 0
-    return layer
-
-
 def _order_columns(d: drawing.Drawing, layer: Mapping[int, int]) -> list[list[int]]:
-    """Nodes per column, ordered to cut crossings: a few barycentre sweeps."""
+    """Nodes per column, ordered to cut crossings: a few barycentre sweeps. The first
+    column keeps the order in which the expression names its inputs (as dot's drawing)."""
     ncols = max(layer.values()) + 1
     cols: list[list[int]] = [[] for _ in range(ncols)]
     for i in d.nodes:
@@ -261,7 +247,7 @@ def _order_columns(d: drawing.Drawing, layer: Mapping[int, int]) -> list[list[in
         nbrs[e.tail].append(e.head)
     pos = {i: float(k) for col in cols for k, i in enumerate(col)}
     for sweep in range(4):
-        rng = range(1, ncols) if sweep % 2 == 0 else range(ncols - 2, -1, -1)
+        rng = range(1, ncols) if sweep % 2 == 0 else range(ncols - 2, 0, -1)
         for c in rng:
             side = c - 1 if sweep % 2 == 0 else c + 1
 
@@ -296,7 +282,7 @@ def layered_svg(d: drawing.Drawing, standalone: bool = True) -> str:
     ``standalone`` adds the xmlns a file or a notebook needs (inline HTML does not).
     """
     annotate = d.annotated and not d.large
-    layer = _layers(d)
+    layer = drawing.columns(d)
     cols = _order_columns(d, layer)
     lines = {i: _layered_lines(d, i, annotate) for i in d.nodes}
     size: dict[int, tuple[float, float]] = {
@@ -413,7 +399,8 @@ def _script_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-# A picture more than this many times wider than tall goes above the panel, not beside it.
+# A picture more than this many times wider than tall starts above the panel, not beside
+# it (the page's script then picks whichever draws it larger in the reader's window).
 WIDE_ASPECT = 2.0
 
 
