@@ -228,5 +228,4 @@ def _caption(caption: str | None) -> list[Any]:
 
 def shortened_note(digits: int, width: int) -> str:
     """The line under a table whose floats were shortened to fit."""
-    return (f"numbers shown to {digits} significant digits to fit {width} columns "
-            "(--format json or csv gives every digit)")
+    return f"{digits} significant digits shown to fit {width} columns (all in --format json, csv)"
