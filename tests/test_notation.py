@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import sympy as sp
@@ -81,9 +82,12 @@ def test_bars_are_the_absolute_value(text: str, reference: sp.Expr) -> None:
     check(text, reference, points=(0.7, 1.3, 2.9, -1.7, 3.4))
 
 
-@pytest.mark.parametrize("text", ["|x", "|x||x|", "||"])
-def test_unbalanced_bars_are_a_clear_error(text: str) -> None:
-    with pytest.raises(ExpressionError):
+@pytest.mark.parametrize("text,message", [
+    ("|x", "a '|' is not closed"), ("x|", "bars come in pairs"), ("|x - |y|", "not closed"),
+    ("|x||y|", "write |a|*|b|"), ("2|x|", "write |a|*|b|"),
+    ("|x|(2)", "no implicit multiplication"), ("||", "ends too early")])
+def test_bars_that_do_not_pair_are_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=re.escape(message)):
         parse(text)
 
 
