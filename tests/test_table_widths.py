@@ -148,7 +148,9 @@ def test_hessian_and_jacobian(width: int) -> None:
     check_fits(p.stdout, width, ["gradient", *"xyzwuv"])
     record = json.loads(run([*args, "--format", "json"], width).stdout)
     found = tokens(p.stdout)
-    for v in numbers(record.get("hessian")) + numbers(record.get("grad")):
+    values = numbers(record["hessian"]) + numbers(record["grad"])
+    assert len(values) == 36 + 6
+    for v in values:
         assert shown(v, found), v
     p = run(["grad", "x*y*z*w; x+y+z+w; sin(x)*cos(y)", "--at", "x=1.3,y=2.7,z=0.3,w=1.9"], width)
     assert p.returncode == 0, p.stderr
