@@ -70,6 +70,8 @@ def test_a_declared_variable_keeps_its_name() -> None:
     # --vars Tanh: Tanh(x) is then that variable next to a parenthesis, not tanh
     with pytest.raises(ExpressionError, match=r"Tanh\*\(x\)"):
         parse("Tanh(x)", vars=["Tanh", "x"])
+    with pytest.raises(ExpressionError, match=r"sigma\*\(x\)"):
+        parse("sigma(x)", vars=["sigma", "x"])
 
 
 @pytest.mark.parametrize("text,reference", [

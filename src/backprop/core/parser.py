@@ -153,10 +153,10 @@ class _ToGraph(Transformer):
         another case (no note for the common spellings ReLU, Softplus, Abs, Max, Min)."""
         if name in FUNCTIONS or name in ALIASES or name in REWRITES:
             return name
-        if name == "sigma":  # the slides' σ(a), spelt out
-            return "sigmoid"
         if self.vars is not None and name in self.vars:
             return None  # a declared variable keeps its name: x(...) is then x*(...)
+        if name == "sigma":  # the slides' σ(a), spelt out
+            return "sigmoid"
         low = name.lower()
         if low == "sigma" or low in FUNCTIONS or low in ALIASES or low in REWRITES:
             if not quiet and name not in _QUIET_SPELLINGS and name not in self.notes_seen:
