@@ -102,7 +102,8 @@ def cli(*argv: str) -> tuple[int, str, str]:
     return r.code, r.out, r.err
 
 
-def test_cli_table() -> None:
+def test_cli_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one table (at 80 columns it is split in several)
     code, out, err = cli("x^2*y + sin(y)", "--at", "x=1,y=2", "--order", "2")
     assert code == 0 and err == ""
     assert out.startswith("Hessian of f = x^2*y + sin(y) at x = 1.0, y = 2.0")

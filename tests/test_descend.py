@@ -192,7 +192,9 @@ def test_cli_default_rows_are_about_twenty(capsys: pytest.CaptureFixture[str]) -
     assert [r["step"] for r in rows] == list(range(0, 1001, 50))
 
 
-def test_cli_table_rows_adapt_to_an_early_stop(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_table_rows_adapt_to_an_early_stop(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the summary lines unwrapped (80 wraps them)
     code, out, _ = run_cli(["descend", "(x-3)^2", "--from", "0"], capsys)
     assert code == 0
     steps = [int(ln.split()[0]) for ln in out.splitlines() if ln.strip()[:1].isdigit()]

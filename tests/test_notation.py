@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import sympy as sp
@@ -69,6 +70,8 @@ def test_a_declared_variable_keeps_its_name() -> None:
     # --vars Tanh: Tanh(x) is then that variable next to a parenthesis, not tanh
     with pytest.raises(ExpressionError, match=r"Tanh\*\(x\)"):
         parse("Tanh(x)", vars=["Tanh", "x"])
+    with pytest.raises(ExpressionError, match=r"sigma\*\(x\)"):
+        parse("sigma(x)", vars=["sigma", "x"])
 
 
 @pytest.mark.parametrize("text,reference", [
@@ -81,9 +84,12 @@ def test_bars_are_the_absolute_value(text: str, reference: sp.Expr) -> None:
     check(text, reference, points=(0.7, 1.3, 2.9, -1.7, 3.4))
 
 
-@pytest.mark.parametrize("text", ["|x", "|x||x|", "||"])
-def test_unbalanced_bars_are_a_clear_error(text: str) -> None:
-    with pytest.raises(ExpressionError):
+@pytest.mark.parametrize("text,message", [
+    ("|x", "a '|' is not closed"), ("x|", "bars come in pairs"), ("|x - |y|", "not closed"),
+    ("|x||y|", "write |a|*|b|"), ("2|x|", "write |a|*|b|"),
+    ("|x|(2)", "no implicit multiplication"), ("||", "ends too early")])
+def test_bars_that_do_not_pair_are_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=re.escape(message)):
         parse(text)
 
 

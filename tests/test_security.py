@@ -124,9 +124,10 @@ def test_the_grammar_has_only_the_documented_tokens() -> None:
 
     parser, _ = _get_parser()
     kinds = {t.name for t in parser.terminals}
-    # SEMICOLON separates the expressions of a function with several outputs (grad's Jacobian)
+    # SEMICOLON separates the expressions of a function with several outputs (grad's Jacobian);
+    # VBAR is |x|; FUNC_POWER is sin^2( (a name, a power by a whole number, a parenthesis)
     assert kinds <= {"NAME", "NUMBER", "POW", "WS", "LPAR", "RPAR", "COMMA", "PLUS", "MINUS",
-                     "STAR", "SLASH", "SEMICOLON"}, kinds
+                     "STAR", "SLASH", "SEMICOLON", "VBAR", "FUNC_POWER"}, kinds
 
 
 def test_calls_reach_only_the_primitive_table() -> None:

@@ -86,7 +86,7 @@ def test_a_shortened_table_says_so_and_the_json_keeps_every_digit(width: int) ->
     p = run(["grad", "2/sin(exp(-x))", "--at", "-4.499", "--trace"], width)
     # the backward table at full precision is 6 + 1 + 5 + 6 + 20 + 18 + 18 wide plus padding
     if width < 120:
-        assert "significant digits to fit" in p.stdout
+        assert "significant digits shown to fit" in p.stdout
         assert "-2.341342514210218" not in p.stdout
     else:
         assert "significant digits" not in p.stdout
@@ -148,11 +148,15 @@ def test_hessian_and_jacobian(width: int) -> None:
     check_fits(p.stdout, width, ["gradient", *"xyzwuv"])
     record = json.loads(run([*args, "--format", "json"], width).stdout)
     found = tokens(p.stdout)
-    for v in numbers(record.get("hessian")) + numbers(record.get("grad")):
+    values = numbers(record["hessian"]) + numbers(record["grad"])
+    assert len(values) == 36 + 6
+    for v in values:
         assert shown(v, found), v
     p = run(["grad", "x*y*z*w; x+y+z+w; sin(x)*cos(y)", "--at", "x=1.3,y=2.7,z=0.3,w=1.9"], width)
     assert p.returncode == 0, p.stderr
     check_fits(p.stdout, width, ["output", "f", "df/dx", "df/dy", "df/dz", "df/dw"])
+    assert "significant digits" not in p.stdout  # grad's values keep every digit
+    assert repr(math.sin(1.3) * math.cos(2.7)) in p.stdout
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -226,3 +230,41 @@ def test_fit_never_cuts_and_falls_back_to_a_block_per_row() -> None:
         check_fits(text, width, columns)
         for v in (1.0 / 3.0, 2.0 / 7.0, 1e-300 / 3):
             assert repr(v) in text
+
+
+@pytest.fixture(scope="module")
+def regressor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A small network trained on three inputs, and a held-out CSV with its target."""
+    import yaml
+
+    folder = tmp_path_factory.mktemp("widths_train")
+    config = {"data": {"synthetic": {"expr": "sin(x1)*x2 + x3",
+                                     "ranges": {"x1": [-2, 2], "x2": [-1, 1], "x3": [0, 1]},
+                                     "n": 200, "noise": 0.01},
+                       "target": "y", "validation_split": 0.2},
+              "model": {"hidden": 4}, "training": {"epochs": 3, "seed": 0},
+              "output": {"model": str(folder / "m.npz")}}
+    (folder / "c.yaml").write_text(yaml.safe_dump(config))
+    rng = np.random.default_rng(5)
+    rows = rng.uniform(-1, 1, size=(30, 3))
+    data = folder / "held_out.csv"
+    data.write_text("x1,x2,x3,y\n" + "".join(
+        f"{a!r},{b!r},{c!r},{math.sin(a) * b + c!r}\n" for a, b, c in rows.tolist()))
+    return folder / "c.yaml", folder / "m.npz", data
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_train_predict_and_evaluate(width: int, regressor: tuple[Path, Path, Path]) -> None:
+    config, model, data = regressor
+    p = run(["train", str(config)], width)
+    assert p.returncode == 0, p.stderr
+    check_fits(p.stdout, width, ["value"])
+    p = run(["predict", str(model), "--at", "x1=0.123456789,x2=-0.987654321,x3=0.5"], width)
+    assert p.returncode == 0, p.stderr
+    check_fits(p.stdout, width, ["x1", "x2", "x3", "y_pred"])
+    p = run(["predict", str(model), str(data)], width)
+    assert p.returncode == 0, p.stderr
+    check_fits(p.stdout, width, ["x1", "y_pred"])
+    p = run(["evaluate", str(model), str(data)], width)
+    assert p.returncode == 0, p.stderr
+    check_fits(p.stdout, width, ["target", "MSE", "RMSE", "MAE", "R²"])

@@ -153,10 +153,10 @@ class _ToGraph(Transformer):
         another case (no note for the common spellings ReLU, Softplus, Abs, Max, Min)."""
         if name in FUNCTIONS or name in ALIASES or name in REWRITES:
             return name
-        if name == "sigma":  # the slides' σ(a), spelt out
-            return "sigmoid"
         if self.vars is not None and name in self.vars:
             return None  # a declared variable keeps its name: x(...) is then x*(...)
+        if name == "sigma":  # the slides' σ(a), spelt out
+            return "sigmoid"
         low = name.lower()
         if low == "sigma" or low in FUNCTIONS or low in ALIASES or low in REWRITES:
             if not quiet and name not in _QUIET_SPELLINGS and name not in self.notes_seen:
@@ -407,8 +407,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _describe(exc: UnexpectedInput, text: str) -> str:
+    unpaired = text.count("|") % 2 == 1
     if isinstance(exc, UnexpectedEOF):
-        return "the expression ends too early"
+        return "the expression ends too early" + (": a '|' is not closed" if unpaired else "")
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         if ch and not ch.isascii():
@@ -416,7 +417,12 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
         return f"unexpected character {ch!r}"
     tok = getattr(exc, "token", None)
     if tok is None or tok.type == "$END":
-        return "the expression ends too early"
+        return "the expression ends too early" + (": a '|' is not closed" if unpaired else "")
+    if tok == "|":
+        if unpaired:
+            return "unexpected '|': bars come in pairs (|x - 3| is abs(x - 3))"
+        return ("unexpected '|': there is no implicit multiplication (write |a|*|b|, "
+                "or abs(...) where bars are hard to read)")
     before = text[: tok.start_pos].rstrip()[-1:] if tok.start_pos else ""
     if tok.type in ("NAME", "NUMBER") and before.isalnum():
         # "sin x": a function's name, then its argument without parentheses
@@ -426,7 +432,7 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
                 or called in REWRITES or called == "sigma":
             return (f"unexpected '{tok}': did you mean {called}({tok})? "
                     "(a function's argument goes in parentheses)")
-    if tok.type in ("NAME", "NUMBER", "LPAR") and (before.isalnum() or before in "_.)"):
+    if tok.type in ("NAME", "NUMBER", "LPAR") and (before.isalnum() or before in "_.)|"):
         # a value right after a value: the classic "2x"
         return f"unexpected '{tok}': there is no implicit multiplication (write '*')"
     return f"unexpected '{tok}'"

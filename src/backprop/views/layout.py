@@ -126,17 +126,22 @@ def _draw(cells: _Cells, keep: Sequence[int], widths: Sequence[int], right_align
 
 
 def _split(cells: _Cells, keys: list[int], width: int) -> list[list[int]] | None:
-    """The columns in groups that each fit with the key columns, or None."""
+    """The columns in groups that each fit with the key columns, or None; groups whose
+    text need not wrap where there are such."""
+    return _groups(cells, keys, width, wrap=False) or _groups(cells, keys, width, wrap=True)
+
+
+def _groups(cells: _Cells, keys: list[int], width: int, wrap: bool) -> list[list[int]] | None:
     groups: list[list[int]] = []
     current: list[int] = []
     for k in range(len(cells.columns)):
         if k in keys:
             continue
         trial = keys + current + [k]
-        if cells.widths(trial, width, wrap=True) is not None:
+        if cells.widths(trial, width, wrap=wrap) is not None:
             current.append(k)
             continue
-        if not current or cells.widths(keys + [k], width, wrap=True) is None:
+        if not current or cells.widths(keys + [k], width, wrap=wrap) is None:
             return None
         groups.append(keys + current)
         current = [k]
@@ -223,5 +228,4 @@ def _caption(caption: str | None) -> list[Any]:
 
 def shortened_note(digits: int, width: int) -> str:
     """The line under a table whose floats were shortened to fit."""
-    return (f"numbers shown to {digits} significant digits to fit {width} columns "
-            "(--format json or csv gives every digit)")
+    return f"{digits} significant digits shown to fit {width} columns (all in --format json, csv)"

@@ -577,7 +577,9 @@ class JacobianTableWriter(Writer):
             at = ", ".join(f"{k} = {fmt(float(v))}" for k, v in zip(result.variables,
                                                                      result.points[p]))
             title = f"{self.title}  at {at}" if at else self.title
-            console().print(table(title, columns, result.output_rows(p), right_align_from=1))
+            # grad's values: every digit, the layout changes instead
+            console().print(table(title, columns, result.output_rows(p), right_align_from=1,
+                                  full_precision=True))
         self.out.flush()
 
 
