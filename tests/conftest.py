@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,36 @@ def _in_a_folder_of_its_own(tmp_path_factory: pytest.TempPathFactory,
     path (train's default runs/..., a model named by a fuzzed config) writes there, never
     into the checkout the suite runs from."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+# Tests whose programs reserve address space far beyond what they use: Chromium (the lesson
+# page's browser tests) maps terabytes for its sandboxes and heaps, libFuzzer its shadow
+_UNLIMITED_FILES = {"test_lesson_browser.py", "test_fuzz_atheris.py"}
+
+
+@pytest.fixture(autouse=True)
+def _memory_limit_for_every_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test, and every process it starts, under a memory limit: the address space
+    this process holds now plus clikit.MEMORY_LIMIT_BYTES (the soft RLIMIT_AS, inherited by
+    subprocesses; restored afterwards). A command a test runs in any way, not only through
+    tests/clikit.py, thus meets a limit like a user's machine instead of taking the test
+    machine's memory; clikit's own runs are held to the tighter 3 GiB of their own."""
+    if request.path.name in _UNLIMITED_FILES:
+        yield
+        return
+    from clikit import MEMORY_LIMIT_BYTES, _address_space
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = _address_space() + MEMORY_LIMIT_BYTES
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    if soft != resource.RLIM_INFINITY:
+        cap = min(cap, soft)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 # -- the checkout is left as the suite found it ---------------------------------------
