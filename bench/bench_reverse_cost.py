@@ -8,7 +8,8 @@ backprop.studies.scaling (E = Σ sin(w_i)·w_{i+1}, forward + backward pass over
 one forward pass, interleaved CPU-time samples of at least 10 ms, the median of
 the per-round ratios), at n = 10 ... 100,000, in ``--runs`` separate runs.
 
-Goal: at most 3 (the test suite fails above 4).
+Goal: at most 3. No test holds it: timings stay out of the tests (a busy machine moves
+them by a quarter or more); this script is where the ratio is measured.
 
     python bench/bench_reverse_cost.py [--runs 2] [--max-n 100000]
 """

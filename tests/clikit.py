@@ -20,6 +20,7 @@ brought to its knees.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import resource
@@ -49,12 +50,15 @@ class Run:
     err: str
 
 
-def limit_resources() -> None:
+def limit_resources(cpu_seconds: int | None = None) -> None:
     """``preexec_fn`` of every subprocess a test starts: the address-space limit (soft and
-    hard, so that the program cannot lift it)."""
+    hard, so that the program cannot lift it) and, when given, a limit on CPU time (a
+    time limit that a busy machine does not trip: SIGXCPU ends the process)."""
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = MEMORY_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(hard, MEMORY_LIMIT_BYTES)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    if cpu_seconds is not None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
 
 
 def check_ended_well(argv: Any, code: int, out: str, err: str,
@@ -63,8 +67,9 @@ def check_ended_well(argv: Any, code: int, out: str, err: str,
     where = f"argv={argv!r}\nexit={code}\nstderr={err[-2000:]!r}"
     if code < 0 and -code not in signals:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        pytest.fail(f"killed by {name} (a memory limit of {MEMORY_LIMIT_BYTES >> 30} GiB?)\n"
-                    + where, pytrace=False)
+        why = ("the CPU time limit" if -code == signal.SIGXCPU
+               else f"the {MEMORY_LIMIT_BYTES >> 30} GiB memory limit?")
+        pytest.fail(f"killed by {name} ({why})\n" + where, pytrace=False)
     for text in (out, err):
         assert "Traceback" not in text, where
         assert "MemoryError" not in text, where
@@ -158,22 +163,25 @@ def run_inprocess(argv: list[str], stdin: bytes | str | None = None,
 
 
 def _run_limited(cmd: list[str], data: bytes | None, env: dict[str, str] | None,
-                 timeout: float, cwd: str | os.PathLike[str] | None) -> subprocess.CompletedProcess[bytes]:
+                 timeout: float, cwd: str | os.PathLike[str] | None,
+                 cpu_seconds: int | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(cmd, input=data or b"", capture_output=True, env=env,
-                              timeout=timeout, cwd=cwd, preexec_fn=limit_resources)
+                              timeout=timeout, cwd=cwd,
+                              preexec_fn=functools.partial(limit_resources, cpu_seconds))
     except subprocess.TimeoutExpired:
         pytest.fail(f"{cmd[2:] if cmd[:2] == BACKPROP[:2] else cmd!r} did not end within "
                     f"{timeout:g} s", pytrace=False)
 
 
 def run_subprocess(argv: list[str], stdin: bytes | None = None, timeout: float = 60,
-                   env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Run:
+                   env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None,
+                   cpu_seconds: int | None = None) -> Run:
     """``python -m backprop *argv`` with NO_COLOR (and without BACKPROP_DEBUG), under
-    the memory and time limits."""
+    the memory and time limits (``timeout`` of wall time, ``cpu_seconds`` of CPU time)."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     full_env.pop("BACKPROP_DEBUG", None)
-    p = _run_limited([*BACKPROP, *argv], stdin, full_env, timeout, cwd)
+    p = _run_limited([*BACKPROP, *argv], stdin, full_env, timeout, cwd, cpu_seconds)
     run = Run(list(argv), p.returncode, p.stdout.decode("utf-8", "replace"),
               p.stderr.decode("utf-8", "replace"))
     check_ended_well(argv, run.code, run.out, run.err)

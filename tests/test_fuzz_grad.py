@@ -23,6 +23,11 @@ from fuzzkit import near_miss as fuzzkit_near_miss
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
 COUNTS: dict[str, int] = {}
 
+# grad on random text, points, stdin and arguments: answered (0) or bad input (2, one
+# message), as the README's "Conventions" say; exit 1 is for a divergence, a size cap or
+# a missing program, none of which small random input can reach
+BAD_INPUT_OR_ANSWER = (0, 2)
+
 
 def _count(name: str) -> None:
     COUNTS[name] = COUNTS.get(name, 0) + 1
@@ -69,7 +74,7 @@ def test_random_bytes_as_expr(raw: bytes, fmt: str) -> None:
     _count("bytes as EXPR")
     expr = os.fsdecode(raw)  # what argv holds for those bytes
     r = run_inprocess(["grad", expr, "--at", "x=1", "--format", fmt])
-    check_contract(r)
+    check_contract(r, allowed=BAD_INPUT_OR_ANSWER)
 
 
 @given(expr=near_miss(), fmt=st.sampled_from(["table", "json", "csv"]),
@@ -79,7 +84,7 @@ def test_near_miss_expressions(expr: str, fmt: str, trace: bool, deg: bool) -> N
     _count("near-miss EXPR")
     argv = ["grad", expr, "--at", _point_for(expr), "--format", fmt]
     argv += ["--trace"] * trace + ["--angle", "deg"] * deg
-    check_contract(run_inprocess(argv))
+    check_contract(run_inprocess(argv), allowed=BAD_INPUT_OR_ANSWER)
 
 
 @given(expr=st.sampled_from(VALID))
@@ -102,7 +107,7 @@ POINT_ALPHABET = st.sampled_from(list("xyz=,.-+eE0123456789 \t") + ["nan", "inf"
 def test_random_points(point: str, expr: str) -> None:
     _count("POINT")
     r = run_inprocess(["grad", expr, "--at", point, "--format", "json"])
-    check_contract(r)
+    check_contract(r, allowed=BAD_INPUT_OR_ANSWER)
 
 
 CELLS = st.one_of(
@@ -138,7 +143,7 @@ def stdin_text(draw: st.DrawFn) -> bytes:
 def test_random_stdin(data: bytes, expr: str, fmt: str) -> None:
     _count("stdin")
     r = run_inprocess(["grad", expr, "--at", "-", "--format", fmt], stdin=data)
-    check_contract(r)
+    check_contract(r, allowed=BAD_INPUT_OR_ANSWER)
 
 
 @given(argv=st.lists(st.sampled_from(["grad", "x", "-x", "--at", "-", "1", "x=1", "--wrt", "x,y",
@@ -148,7 +153,7 @@ def test_random_stdin(data: bytes, expr: str, fmt: str) -> None:
 @settings(FUZZ, max_examples=150)
 def test_random_argument_lists(argv: list[str]) -> None:
     _count("argv")
-    check_contract(run_inprocess(argv))
+    check_contract(run_inprocess(argv), allowed=BAD_INPUT_OR_ANSWER)
 
 
 def test_subprocesses_keep_the_contract() -> None:
@@ -166,7 +171,7 @@ def test_subprocesses_keep_the_contract() -> None:
     cases.append((["grad", rng.choice(VALID) + rng.choice(NOISE), "--at", "x=1,y=2"], None))
     for argv, data in cases:
         _count("subprocess")
-        check_contract(run_subprocess(argv, data))
+        check_contract(run_subprocess(argv, data), allowed=BAD_INPUT_OR_ANSWER)
     # a strict UTF-8 decoder on stdin (the default under some locales)
     _count("subprocess")
     r = run_subprocess(["grad", "x", "--at", "-"], b"x\n1\n\xff\xfe\n", env={"PYTHONIOENCODING": "utf-8"})

@@ -83,7 +83,7 @@ def test_pasted_notation_gives_the_ascii_output(pair: tuple[str, str]) -> None:
     point = ",".join(f"{v}={0.6 + k}" for k, v in enumerate(variables)) or ""
     a = run_inprocess(["grad", pasted, "--at", point, "--format", "json"])
     b = run_inprocess(["grad", ascii_, "--at", point, "--format", "json"])
-    check_contract(a)
+    check_contract(a, allowed=(0, 2))  # answered, or bad input with one message
     assert (a.code, a.out) == (b.code, b.out)
     if a.code == 0:
         json.loads(a.out)

@@ -272,6 +272,7 @@ def test_100000_deep_parentheses() -> None:
     assert f.size == 1 and f(x=2.5) == 2.5
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_100000_deep_chain_of_modules() -> None:
     # -sin(-sin(...(x)...)): 100,000 nested modules, parsed, differentiated and printed
     n = 50_000
@@ -289,6 +290,7 @@ def test_100000_deep_chain_of_modules() -> None:
     assert canon(parse_graph(to_text(f.graph)), table) == canon(f.graph, table)
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_200000_node_expression(recwarn) -> None:
     # a long sum of distinct terms: a wide, shallow graph with > 200,000 nodes
     n = 40_100
@@ -301,6 +303,7 @@ def test_200000_node_expression(recwarn) -> None:
     assert sys.getrecursionlimit() < 200_000  # the test would be pointless otherwise
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_100000_deep_right_associative_power_chain_prints_and_parses_back() -> None:
     n = 100_000
     g = parse_graph("x" + "^x" * n)

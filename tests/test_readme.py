@@ -304,6 +304,7 @@ def _nudged(model: Path, ulps: int) -> None:
         np.savez(f, **arrays)
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_trained_model_examples_hold_a_few_ulps_but_not_another_seed(tmp_path: Path) -> None:
     """The README's predictions of runs/sine/model.npz still compare equal when every weight
     moves by 4 units in the last place (what another BLAS kernel does to a trained model),
@@ -354,6 +355,7 @@ def _blocks(heading: str) -> list[tuple[str, str]]:
     return blocks
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_python_api_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
     (lang, code), (_, shown) = _blocks("## Python API")[:2]
     assert lang == "python"

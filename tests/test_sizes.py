@@ -72,6 +72,7 @@ def test_one_character_over_the_limit_is_refused_at_once() -> None:
     assert r.err.count("\n") == 1  # one line, no echo of a megabyte of text
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 @pytest.mark.parametrize("depth", [100_000, 100_001])
 def test_negation_nested_100000_deep(depth: int) -> None:
     sign = -1.0 if depth % 2 else 1.0
@@ -123,6 +124,7 @@ def test_a_million_node_graph_through_the_engine() -> None:
     assert grad["x"] == pytest.approx(2.0, rel=1e-15)
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_the_longest_argument_the_os_allows_through_a_real_process() -> None:
     n = 65_000  # "x+" * n + "x": 130,001 bytes, under Linux's 131,072 per argument
     r = run_subprocess(["grad", "x+" * n + "x", "--at", "0.5", "--format", "json"], timeout=120)

@@ -190,6 +190,7 @@ def test_reported_size_is_the_tree_size_of_the_printed_text() -> None:
     assert tree_size(reparsed.graph) == d.size
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_deep_expression_is_iterative() -> None:
     depth = 1500  # the derivative is a product of 1,500 cosines: a tree of about 1.1M nodes
     text = "sin(" * depth + "x" + ")" * depth

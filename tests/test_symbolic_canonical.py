@@ -144,6 +144,7 @@ def test_swell_is_still_exponential_on_the_lecture_s_example() -> None:
     assert all(b > 2 * a for a, b in zip(sizes[4:], sizes[5:])), sizes
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_deep_expressions_are_iterative() -> None:
     depth = 100_000
     d = simplify(parse_graph("sin(" * depth + "x" + ")" * depth))
@@ -154,6 +155,7 @@ def test_deep_expressions_are_iterative() -> None:
     assert diff_text("-(" * depth + "x" + ")" * depth) == "1"
 
 
+@pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
 def test_a_long_sum_is_collected_in_one_pass() -> None:
     # a chain of 20,000 '+' would be quadratic if each + made a new sum
     text = " + ".join(f"{k}*x^{k % 5}" for k in range(20_000))
