@@ -30,7 +30,8 @@ DOMAINS = {
 }
 ONE_ARGUMENT = sorted(p for p, prim in PRIMITIVES.items() if prim.arity == 1 and p != "neg")
 TWO_ARGUMENTS = {"add": "x + y", "sub": "x - y", "mul": "x*y", "div": "x/y", "pow": "x^y",
-                 "max": "max(x, y)", "min": "min(x, y)", "atan2": "atan2(x, y)"}
+                 "max": "max(x, y)", "min": "min(x, y)", "atan2": "atan2(x, y)",
+                 "hypot": "hypot(x, y)"}
 ULPS = 8  # a partial is up to three roundings of an elementary function apart
 
 

@@ -213,6 +213,9 @@ def build(graph: Graph, wrt: Sequence[str], output: int | None = None) -> Gradie
             if not needs[j]:
                 continue
             local = bld.local(ops[i], k, new_args)
+            if PRIMITIVES[ops[i]].nan_outside:  # + 0*sign(value), unfolded: nan where it is
+                mask = bld.b.apply("mul", bld.const(0.0), bld.b.apply("sign", node_of[i]))
+                local = bld._track(bld.b.apply("add", local, mask))
             contrib = bld.apply("mul", g, local)
             if bld._c(contrib) == 0.0:
                 continue  # a zero local derivative: nothing flows along this path

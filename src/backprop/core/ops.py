@@ -74,6 +74,9 @@ class Primitive:
     complex_forward: Callable[..., Value] | None = None
     analytic: bool = True
     kink: Callable[..., Value] | None = None
+    # The derivative template gives a number where the function is nan (1/x for log at
+    # x < 0): the passes add 0 * sign(value) to it, nan exactly where the value is nan.
+    nan_outside: bool = False
     # One point of Python floats, with the math module (no numpy): the forward, then the
     # local derivative w.r.t. each argument. None: ``forward`` and ``partials`` are plain
     # Python arithmetic already. Where math raises (log 0, exp 1000, 1/0) the caller falls
@@ -142,8 +145,9 @@ def _pow_base(ans: Value, x: Value, y: Value) -> Value:
 
 
 def _pow_exponent(ans: Value, x: Value, y: Value) -> Value:
-    # Needed only when the exponent depends on a variable: x^y * log(x).
-    return ans * np.log(x)
+    # x^y * log(x), with log(1) in place of log(0): 0^y is 0 for every y > 0, so its
+    # partial in y is 0 there (as PyTorch and JAX), not 0 * -inf; nan for y < 0 (inf * 0)
+    return ans * np.log(np.where(x == 0, 1.0, x))
 
 
 def _sigmoid(x: Value) -> Value:
@@ -153,12 +157,19 @@ def _sigmoid(x: Value) -> Value:
 
 
 def _step(x: Value) -> Value:
-    return np.where(x > 0, 1.0, 0.0)
+    return np.heaviside(x, 0.0)  # 1 above 0, 0 at and below it, nan at nan
 
 
 def _tie_split(x: Value, y: Value) -> Value:
-    # d max(x, y)/dx: 1 where x wins, 0 where it loses, 1/2 on a tie (as PyTorch, JAX).
-    return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0))
+    # d max(x, y)/dx = (1 + sign(x - y))/2: 1 where x wins, 0 where it loses, 1/2 on a tie
+    # (as PyTorch, JAX); nan where an operand is nan (or both are the same infinity)
+    return (1.0 + np.sign(x - y)) * 0.5
+
+
+def _nan_outside(ans: Value, local: Value) -> Value:
+    # the local derivative where the value is a number; nan where it is nan (outside the
+    # domain): 0 * sign(ans) is 0 for every number, inf included, and nan for nan
+    return local + 0.0 * np.sign(ans)
 
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -233,10 +244,20 @@ def _softplus_complex(z: Value) -> Value:
 def _atan2_complex(y: Value, x: Value) -> Value:
     # np.arctan2 takes no complex numbers. The complex step perturbs by ih with h tiny, so
     # the first-order continuation is exact to the last bit: the real angle, plus i times
-    # the directional derivative (x dy - y dx)/(x^2 + y^2) along the imaginary parts.
+    # the directional derivative (x dy - y dx)/(x^2 + y^2) along the imaginary parts,
+    # scaled by hypot(x, y) so that x^2 + y^2 neither overflows nor underflows.
     yr, yi, xr, xi = np.real(y), np.imag(y), np.real(x), np.imag(x)
     with np.errstate(all="ignore"):
-        return np.arctan2(yr, xr) + 1j * ((xr * yi - yr * xi) / (xr * xr + yr * yr))
+        r = np.hypot(xr, yr)
+        return np.arctan2(yr, xr) + 1j * (((xr / r) * yi - (yr / r) * xi) / r)
+
+
+def _hypot_complex(x: Value, y: Value) -> Value:
+    # as atan2: the real hypot plus i times its directional derivative (x dx + y dy)/hypot
+    xr, xi, yr, yi = np.real(x), np.imag(x), np.real(y), np.imag(y)
+    with np.errstate(all="ignore"):
+        r = np.hypot(xr, yr)
+        return r + 1j * ((xr / r) * xi + (yr / r) * yi)
 
 
 def _abs_complex(z: Value) -> Value:
@@ -286,7 +307,7 @@ def _pow_base_float(ans: float, x: float, y: float) -> float:
 
 
 def _pow_exponent_float(ans: float, x: float, y: float) -> float:
-    return ans * math.log(x)
+    return ans * (math.log(x) if x != 0 else 0.0)
 
 
 def _logaddexp0_float(t: float) -> float:
@@ -303,7 +324,7 @@ def _sigmoid_float(x: float) -> float:
 
 
 def _step_float(x: float) -> float:
-    return 1.0 if x > 0 else 0.0
+    return 1.0 if x > 0 else 0.0 if x <= 0 else x  # nan for nan
 
 
 def _sign_float(x: float) -> float:
@@ -311,7 +332,7 @@ def _sign_float(x: float) -> float:
 
 
 def _tie_split_float(x: float, y: float) -> float:
-    return 1.0 if x > y else 0.5 if x == y else 0.0
+    return (1.0 + _sign_float(x - y)) * 0.5
 
 
 def _max_float(x: float, y: float) -> float:
@@ -334,7 +355,7 @@ _add(Primitive("div", 2, lambda x, y: x / y,
                (lambda a, x, y: 1.0 / y, lambda a, x, y: -a / y), ("1/y", "-x/y^2"), "/", MUL,
                complex_forward=_div_complex))
 _add(Primitive("pow", 2, "power", (_pow_base, _pow_exponent),
-               ("y*x^(y-1)", "x^y*log(x)"), "^", POW, right_assoc=True,
+               ("y*x^(y-abs(sign(y)))", "x^y*log(x+1-abs(sign(x)))"), "^", POW, right_assoc=True,
                complex_forward=_pow_complex,
                scalar=(_pow_float, _pow_base_float, _pow_exponent_float)))
 _add(Primitive("neg", 1, lambda x: -x, (_minus_one,), ("-1",), "-", NEG))
@@ -371,9 +392,9 @@ _add(Primitive("acosh", 1, "arccosh", (lambda a, x: 1.0 / (np.sqrt(x - 1.0) * np
                ("1/(sqrt(x-1)*sqrt(x+1))",),
                complex_forward=_guarded("arccosh", lambda x: x > 1.0),
                scalar=(math.acosh, lambda a, x: 1.0 / (math.sqrt(x - 1.0) * math.sqrt(x + 1.0)))))
-_add(Primitive("atanh", 1, "arctanh", (lambda a, x: 1.0 / ((1.0 - x) * (1.0 + x)),),
+_add(Primitive("atanh", 1, "arctanh", (lambda a, x: _nan_outside(a, 1.0 / ((1.0 - x) * (1.0 + x))),),
                ("1/((1-x)*(1+x))",),
-               complex_forward=_guarded("arctanh", lambda x: np.abs(x) < 1.0),
+               complex_forward=_guarded("arctanh", lambda x: np.abs(x) < 1.0), nan_outside=True,
                scalar=(math.atanh, lambda a, x: 1.0 / ((1.0 - x) * (1.0 + x)))))
 _add(Primitive("sinh", 1, "sinh", (lambda a, x: np.cosh(x),), ("cosh(x)",),
                scalar=(math.sinh, lambda a, x: math.cosh(x))))
@@ -384,14 +405,16 @@ _add(Primitive("tanh", 1, "tanh", (lambda a, x: 1.0 / np.square(np.cosh(x)),), (
                scalar=(math.tanh, lambda a, x: 1.0 / (math.cosh(x) * math.cosh(x)))))
 _add(Primitive("exp", 1, "exp", (lambda a, x: a,), ("exp(x)",),
                scalar=(math.exp, lambda a, x: a)))
-_add(Primitive("log", 1, "log", (lambda a, x: 1.0 / x,), ("1/x",),
-               complex_forward=_guarded("log", _positive),
+_add(Primitive("log", 1, "log", (lambda a, x: _nan_outside(a, 1.0 / x),), ("1/x",),
+               complex_forward=_guarded("log", _positive), nan_outside=True,
                scalar=(math.log, lambda a, x: 1.0 / x)))
-_add(Primitive("log2", 1, "log2", (lambda a, x: 1.0 / (x * _LN2),), ("1/(x*log(2))",),
-               complex_forward=_guarded("log2", _positive),
+_add(Primitive("log2", 1, "log2", (lambda a, x: _nan_outside(a, 1.0 / (x * _LN2)),),
+               ("1/(x*log(2))",),
+               complex_forward=_guarded("log2", _positive), nan_outside=True,
                scalar=(math.log2, lambda a, x: 1.0 / (x * _LN2))))
-_add(Primitive("log10", 1, "log10", (lambda a, x: 1.0 / (x * _LN10),), ("1/(x*log(10))",),
-               complex_forward=_guarded("log10", _positive),
+_add(Primitive("log10", 1, "log10", (lambda a, x: _nan_outside(a, 1.0 / (x * _LN10)),),
+               ("1/(x*log(10))",),
+               complex_forward=_guarded("log10", _positive), nan_outside=True,
                scalar=(math.log10, lambda a, x: 1.0 / (x * _LN10))))
 _add(Primitive("sqrt", 1, "sqrt", (lambda a, x: 0.5 / a,), ("0.5/sqrt(x)",),
                complex_forward=_guarded("sqrt", _positive),
@@ -404,12 +427,12 @@ _add(Primitive("sigmoid", 1, _sigmoid,
                (lambda a, x: a * _sigmoid(-x),), ("sigmoid(x)*sigmoid(-x)",),
                complex_forward=_sigmoid_complex,  # np.logaddexp takes no complex numbers
                scalar=(_sigmoid_float, lambda a, x: a * _sigmoid_float(-x))))
-# 0*x keeps nan a nan; + 0.0 turns the -0.0 of 0*(negative) into 0.0, as PyTorch returns
-_add(Primitive("relu", 1, lambda x: np.where(x > 0, x, 0.0 * x) + 0.0,
+# maximum keeps nan a nan and takes -inf to 0; + 0.0 turns -0.0 into 0.0, as PyTorch returns
+_add(Primitive("relu", 1, lambda x: np.maximum(x, 0.0) + 0.0,
                (lambda a, x: _step(x),), ("step(x)",),  # relu'(0) = 0
                # complex: numpy orders complex numbers by their real part first
                analytic=False, kink=_at_zero,
-               scalar=(lambda x: (x if x > 0 else 0.0 * x) + 0.0, lambda a, x: _step_float(x))))
+               scalar=(lambda x: x if x > 0 or x != x else 0.0, lambda a, x: _step_float(x))))
 _add(Primitive("softplus", 1, lambda x: np.logaddexp(0.0, x),
                (lambda a, x: _sigmoid(x),), ("sigmoid(x)",), complex_forward=_softplus_complex,
                scalar=(_logaddexp0_float, lambda a, x: _sigmoid_float(x))))
@@ -419,6 +442,7 @@ _add(Primitive("sign", 1, "sign", (_zero,), ("0",),
                complex_forward=_sign_complex, analytic=False, kink=_at_zero,
                scalar=(_sign_float, _zero)))
 _add(Primitive("step", 1, _step, (_zero,), ("0",), analytic=False, kink=_at_zero,
+               complex_forward=lambda z: _step(np.real(z)) + 0j,
                scalar=(_step_float, _zero)))
 
 # ---- functions of two arguments --------------------------------------------
@@ -437,12 +461,20 @@ _add(Primitive("min", 2, "minimum",
                        lambda a, x, y: _tie_split_float(x, y))))
 # atan2(y, x): the angle of the point (x, y), in (-pi, pi]. Templates: x and y are the
 # first and second argument, so d/dy = x/(x^2+y^2) is written "y/(x^2+y^2)" here.
+# x/(x^2+y^2) is computed as (x/r)/r with r = hypot(x, y): x^2 + y^2 would overflow
+# above 1e154 and underflow below 1e-154.
 _add(Primitive("atan2", 2, "arctan2",
-               (lambda a, y, x: x / (x * x + y * y), lambda a, y, x: -y / (x * x + y * y)),
-               ("y/(x^2+y^2)", "-x/(x^2+y^2)"), angle_out=True,
+               (lambda a, y, x: x / np.hypot(x, y) / np.hypot(x, y),
+                lambda a, y, x: -y / np.hypot(x, y) / np.hypot(x, y)),
+               ("y/hypot(x,y)/hypot(x,y)", "-x/hypot(x,y)/hypot(x,y)"), angle_out=True,
                complex_forward=_atan2_complex,
-               scalar=(math.atan2, lambda a, y, x: x / (x * x + y * y),
-                       lambda a, y, x: -y / (x * x + y * y))))
+               scalar=(math.atan2, lambda a, y, x: x / math.hypot(x, y) / math.hypot(x, y),
+                       lambda a, y, x: -y / math.hypot(x, y) / math.hypot(x, y))))
+# hypot(x, y) = sqrt(x^2 + y^2) without overflow or underflow; its partials x/hypot and
+# y/hypot are nan at (0, 0), the tip of a cone, where it has no derivative.
+_add(Primitive("hypot", 2, "hypot", (lambda a, x, y: x / a, lambda a, x, y: y / a),
+               ("x/hypot(x,y)", "y/hypot(x,y)"), complex_forward=_hypot_complex,
+               scalar=(math.hypot, lambda a, x, y: x / a, lambda a, x, y: y / a)))
 FUNCTIONS["pow"] = PRIMITIVES["pow"]
 
 # Other names for functions, read by the parser (printing uses the name above).
