@@ -260,6 +260,17 @@ def _hypot_complex(x: Value, y: Value) -> Value:
         return r + 1j * ((xr / r) * xi + (yr / r) * yi)
 
 
+def _cbrt_complex(z: Value) -> Value:
+    # np.cbrt takes no complex numbers: the real cube root plus i times its derivative
+    # along the (tiny) imaginary part, as atan2's; no derivative at 0 if perturbed
+    re, im = np.real(z), np.imag(z)
+    with np.errstate(all="ignore"):
+        r = np.cbrt(re)
+        out = r + 1j * (im / (3.0 * r * r))
+    pole = (re == 0) & (im != 0)
+    return np.where(pole, _NAN_C, out) if np.any(pole) else out
+
+
 def _abs_complex(z: Value) -> Value:
     return np.where(np.real(z) < 0, -z, z)  # np.abs would be the modulus: derivative 0
 
@@ -416,6 +427,19 @@ _add(Primitive("log10", 1, "log10", (lambda a, x: _nan_outside(a, 1.0 / (x * _LN
                ("1/(x*log(10))",),
                complex_forward=_guarded("log10", _positive), nan_outside=True,
                scalar=(math.log10, lambda a, x: 1.0 / (x * _LN10))))
+# log1p(x) = log(1 + x) and expm1(x) = exp(x) - 1 keep every digit where x is tiny (1 + x
+# would round x away); their derivatives 1/(1+x) and exp(x) have no such cancellation.
+_add(Primitive("log1p", 1, "log1p", (lambda a, x: _nan_outside(a, 1.0 / (1.0 + x)),),
+               ("1/(1+x)",),
+               complex_forward=_guarded("log1p", lambda x: x > -1.0), nan_outside=True,
+               scalar=(math.log1p, lambda a, x: 1.0 / (1.0 + x))))
+_add(Primitive("expm1", 1, "expm1", (lambda a, x: np.exp(x),), ("exp(x)",),
+               scalar=(math.expm1, lambda a, x: math.exp(x))))
+# the real cube root, defined for negative x too; its derivative 1/(3 cbrt(x)^2) from the
+# output, infinite at 0
+_add(Primitive("cbrt", 1, "cbrt", (lambda a, x: 1.0 / (3.0 * a * a),), ("1/(3*cbrt(x)^2)",),
+               complex_forward=_cbrt_complex,
+               scalar=(math.cbrt, lambda a, x: 1.0 / (3.0 * a * a))))
 _add(Primitive("sqrt", 1, "sqrt", (lambda a, x: 0.5 / a,), ("0.5/sqrt(x)",),
                complex_forward=_guarded("sqrt", _positive),
                scalar=(math.sqrt, lambda a, x: 0.5 / a)))
