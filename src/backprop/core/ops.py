@@ -366,7 +366,7 @@ _add(Primitive("div", 2, lambda x, y: x / y,
                (lambda a, x, y: 1.0 / y, lambda a, x, y: -a / y), ("1/y", "-x/y^2"), "/", MUL,
                complex_forward=_div_complex))
 _add(Primitive("pow", 2, "power", (_pow_base, _pow_exponent),
-               ("y*x^(y-abs(sign(y)))", "x^y*log(x+1-abs(sign(x)))"), "^", POW, right_assoc=True,
+               ("y*x^(y-abs(sign(y)))", "x^y*log(x^abs(sign(x)))"), "^", POW, right_assoc=True,
                complex_forward=_pow_complex,
                scalar=(_pow_float, _pow_base_float, _pow_exponent_float)))
 _add(Primitive("neg", 1, lambda x: -x, (_minus_one,), ("-1",), "-", NEG))
