@@ -421,14 +421,14 @@ def _inside_unit(re: Value) -> Value:
 def _pow_float(x: float, y: float) -> float:
     # numpy's power takes these exponents as x*x, sqrt(x), 1/x and x (exactly rounded);
     # math.pow does not, always: the same exponents here give the same bits
+    if y == 1.0:  # first: the exponent of x^2's partial, 2*x^1
+        return x
     if y == 2.0:
         return x * x
     if y == 0.5:
         return math.sqrt(x)
     if y == -1.0:
         return 1.0 / x
-    if y == 1.0:
-        return x
     return math.pow(x, y)
 
 
