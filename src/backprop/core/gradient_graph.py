@@ -79,8 +79,8 @@ def _template(op: str, k: int) -> tuple[tuple[str, tuple[int, ...], object], ...
 class _Builder:
     """A graph builder that folds constants and the identities x+0, x*1, x*0, x^1, x^0.
 
-    The identities are exact where the engine's local derivatives are: _pow_base
-    returns 0 for x^0 and 2*x for x^2, which y*x^(y-1) folds to.
+    The identities are exact where the engine's local derivatives are: pow's rule
+    y*x^(y-|sign(y)|) is 0 for x^0 and 2*x^1 = 2*x for x^2, which it folds to.
     """
 
     def __init__(self) -> None:
