@@ -35,6 +35,8 @@ def every_first_derivative(text: str, point: dict[str, float]) -> list[tuple[str
     out.append(("arrays", float(v[0]), [float(g[n][0]) for n in names]))
     g = f.forward_mode_grad(**{k: np.array([x]) for k, x in point.items()})
     out.append(("forward mode", float(v[0]), [float(g[n][0]) for n in names]))
+    g = f.forward_mode_grad(**point)  # floats: numpy's passes where a result is not finite
+    out.append(("forward mode, floats", float(v[0]), [float(g[n]) for n in names]))
     v, g, _ = f.hessian(**{k: np.array([x]) for k, x in point.items()})
     out.append(("hessian's gradient", float(np.ravel(v)[0]),
                 [float(np.ravel(g[n])[0]) for n in names]))

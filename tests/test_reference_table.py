@@ -86,6 +86,8 @@ def _passes(text: str, point: dict[str, float], analytic: bool) -> dict[str, tup
     out["arrays"] = (float(v[0]), [float(g[n][0]) for n in names])
     g = f.forward_mode_grad(**arrays)
     out["forward mode"] = (float(v[0]), [float(g[n][0]) for n in names])
+    g = f.forward_mode_grad(**point)  # one point of floats: the float tangent pass
+    out["forward mode, floats"] = (float(v[0]), [float(g[n]) for n in names])
     if analytic:
         g = f.complex_step_grad(**arrays)
         out["complex step"] = (float(v[0]), [float(g[n][0]) for n in names])
