@@ -127,7 +127,9 @@ def test_mixed_partials_are_as_short_as_sympys_simplified_form() -> None:
         theirs = sp.sstr(sp.simplify(exact)).replace("**", "^").replace("E", "e")
         point = {"x": 0.37, "y": 0.61, "z": 1.3}
         assert close(our_value(ours, point), sympy_value(exact, point)), (text, wrt, ours)
-        if len(theirs) <= SHORT:
+        # x^y's partials carry the conventions at x = 0 and y = 0 (README: the one rule at
+        # the edges), which SymPy's y*x^(y-1) and x^y*log(x) leave out: not a length target
+        if len(theirs) <= SHORT and text != "x^y":
             ratios.append(len(ours) / len(theirs))
     assert len(ratios) >= 30
     assert statistics.median(ratios) <= 1.0

@@ -168,7 +168,8 @@ def test_templates_of_new_primitives_match_sympy() -> None:
                       ("atan2", sp.atan2(u, v))]:
         for k, template in enumerate(PRIMITIVES[name].derivative):
             want = sp.diff(sym, (u, v)[k])
-            got = sp.sympify(template.replace("^", "**"))
+            got = sp.sympify(template.replace("^", "**")).replace(
+                sp.Function("hypot"), lambda a, b: sp.sqrt(a**2 + b**2))
             assert sp.simplify(got - want) == 0, (name, k, template)
 
 

@@ -27,10 +27,12 @@ DOMAINS = {
     "asin": (-0.99, 0.99), "acos": (-0.99, 0.99), "atanh": (-0.99, 0.99),
     "acosh": (1.01, 50.0), "log": (0.01, 100.0), "log2": (0.01, 100.0),
     "log10": (0.01, 100.0), "sqrt": (0.01, 100.0), "tan": (-1.5, 1.5),
+    "log1p": (-0.99, 100.0),
 }
 ONE_ARGUMENT = sorted(p for p, prim in PRIMITIVES.items() if prim.arity == 1 and p != "neg")
 TWO_ARGUMENTS = {"add": "x + y", "sub": "x - y", "mul": "x*y", "div": "x/y", "pow": "x^y",
-                 "max": "max(x, y)", "min": "min(x, y)", "atan2": "atan2(x, y)"}
+                 "max": "max(x, y)", "min": "min(x, y)", "atan2": "atan2(x, y)",
+                 "hypot": "hypot(x, y)"}
 ULPS = 8  # a partial is up to three roundings of an elementary function apart
 
 

@@ -101,6 +101,9 @@ class Function:
     # the float passes at one point, per wrt (core/scalar.py), built on first use
     _float_passes: dict[tuple[str, ...], FloatPasses] = field(
         init=False, repr=False, default_factory=dict, compare=False)
+    # forward mode at one point of Python floats, per wrt, built on first use
+    _float_tangents: dict[tuple[str, ...], Callable[[Mapping[str, float]], list[float] | None]] = \
+        field(init=False, repr=False, default_factory=dict, compare=False)
     # second-order plans (the backward pass built as a graph), one per wrt, built on first use
     _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
     _variables: tuple[str, ...] = field(init=False, repr=False, default=(), compare=False)
@@ -237,7 +240,15 @@ class Function:
         return self.value_and_grad(wrt, **values)[1]
 
     def forward_mode_grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
-        """The gradient by forward mode: one tangent pass per variable."""
+        """The gradient by forward mode: one tangent pass per variable (at one point of
+        Python floats, one pass on floats carrying every direction, as the backward pass
+        there runs on floats; numpy's where math raises or a result is not finite)."""
+        if len(values) == len(self.variables) and all(
+                type(values.get(v)) is float for v in self.variables):
+            names = self._check_wrt(wrt)
+            found = self._float_tangent_pass(names)(values)
+            if found is not None:
+                return dict(zip(names, found))
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
         vals = engine.forward(self.graph, self._plan, inputs)
@@ -357,6 +368,33 @@ class Function:
 
             passes = self._float_passes[key] = FloatPasses(self.graph, key)
         return passes
+
+    def _float_tangent_pass(self, wrt: Sequence[str]
+                            ) -> Callable[[Mapping[str, float]], list[float] | None]:
+        """Forward mode at one point of Python floats: the float forward pass, then the
+        float tangent pass along every ``wrt`` direction at once (core/scalar.py); the
+        partials, or None where numpy's passes must answer."""
+        key = tuple(wrt)
+        found = self._float_tangents.get(key)
+        if found is None:
+            from backprop.core import scalar
+
+            forward = scalar.PointPasses(self.graph, (), scalar.float_functions)
+            steps = engine.tangent_steps(self.graph, self._plan.order, key,
+                                         partials_of=scalar.float_partials)
+            var_nodes, output, isfinite = self._plan.var_nodes, self.graph.output, math.isfinite
+
+            def found(point: Mapping[str, float]) -> list[float] | None:
+                try:
+                    vals, _ = forward.run(point)
+                    t = scalar.tangents(steps, var_nodes, key, vals)[output]
+                except (ArithmeticError, ValueError):  # math's way of saying inf or nan
+                    return None
+                grads = [0.0] * len(key) if t is None else t
+                return grads if isfinite(vals[output]) and all(map(isfinite, grads)) else None
+
+            self._float_tangents[key] = found
+        return found
 
     def _float_rows(self, points: Sequence[Mapping[str, float]],
                     wrt: Sequence[str]) -> Gradients | None:

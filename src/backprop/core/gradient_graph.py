@@ -79,8 +79,8 @@ def _template(op: str, k: int) -> tuple[tuple[str, tuple[int, ...], object], ...
 class _Builder:
     """A graph builder that folds constants and the identities x+0, x*1, x*0, x^1, x^0.
 
-    The identities are exact where the engine's local derivatives are: _pow_base
-    returns 0 for x^0 and 2*x for x^2, which y*x^(y-1) folds to.
+    The identities are exact where the engine's local derivatives are: pow's rule
+    y*x^(y-|sign(y)|) is 0 for x^0 and 2*x^1 = 2*x for x^2, which it folds to.
     """
 
     def __init__(self) -> None:
@@ -213,6 +213,9 @@ def build(graph: Graph, wrt: Sequence[str], output: int | None = None) -> Gradie
             if not needs[j]:
                 continue
             local = bld.local(ops[i], k, new_args)
+            if PRIMITIVES[ops[i]].nan_outside:  # + 0*sign(value), unfolded: nan where it is
+                mask = bld.b.apply("mul", bld.const(0.0), bld.b.apply("sign", node_of[i]))
+                local = bld._track(bld.b.apply("add", local, mask))
             contrib = bld.apply("mul", g, local)
             if bld._c(contrib) == 0.0:
                 continue  # a zero local derivative: nothing flows along this path

@@ -124,13 +124,12 @@ class PointPasses:
 
 def float_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
     """A module's forward and local derivatives on Python floats (the math module)."""
-    # operators declare no scalar entry: their Python arithmetic works on floats as it is
-    return prim.scalar or (prim.numpy_forward, *prim.partials)  # type: ignore[return-value]
+    return prim.scalar
 
 
 def float_partials(prim: Primitive) -> tuple[Callable[..., Any], ...]:
     """The local derivatives of a module on Python floats (the math module)."""
-    return float_functions(prim)[1:]
+    return prim.float_partials
 
 
 def tangents(steps: Sequence[tuple[int, Sequence[tuple[int, Callable[..., Any], int, int]]]],

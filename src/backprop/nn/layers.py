@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop.core.ops import PRIMITIVES
+
 Array = np.ndarray
 
 
@@ -60,32 +62,35 @@ class Affine(Layer):
 
 
 class Sigmoid(Layer):
-    """h = 1/(1+exp(-a)); dh/da = h(1-h), from the cached output."""
+    """h = sigmoid(a), the table's primitive: its forward (the complex one for the complex
+    step, train --gradcheck-method complex) and its local derivative, sigmoid(a)*sigmoid(-a)."""
 
     def forward(self, input: Array) -> Array:
-        if np.iscomplexobj(input):  # the complex step (train --gradcheck-method complex)
-            right = input.real >= 0
-            e = np.exp(np.where(right, -input, input))
-            self.h = np.where(right, 1.0 / (1.0 + e), e / (1.0 + e))
-            return self.h
-        # exp of a negative argument only: no overflow warning for large |a|.
-        e = np.exp(-np.abs(input))
-        self.h = np.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        prim = PRIMITIVES["sigmoid"]
+        self.a = input
+        self.h = (prim.forward_complex() if np.iscomplexobj(input) else prim.forward)(input)
         return self.h
 
     def backward(self, upstream: Array) -> Array:
-        return upstream * self.h * (1.0 - self.h)
+        return upstream * _local("sigmoid", self.h, self.a)
 
 
 class Tanh(Layer):
-    """h = tanh(a); dh/da = 1 - h^2, from the cached output."""
+    """h = tanh(a), the table's primitive, with its local derivative 1/cosh(a)^2 (which,
+    unlike 1 - h^2, keeps its digits in the tails)."""
 
     def forward(self, input: Array) -> Array:
-        self.h = np.tanh(input)
+        self.a = input
+        self.h = PRIMITIVES["tanh"].forward(input)
         return self.h
 
     def backward(self, upstream: Array) -> Array:
-        return upstream * (1.0 - self.h * self.h)
+        return upstream * _local("tanh", self.h, self.a)
+
+
+def _local(name: str, h: Array, a: Array) -> Array:
+    """The table's local derivative of ``name`` at input ``a`` (output ``h``)."""
+    return PRIMITIVES[name].partials[0](h, a)
 
 
 class ReLU(Layer):
