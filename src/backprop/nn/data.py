@@ -258,7 +258,9 @@ def load(cfg: DataConfig, base: Path, seed: int, classification: bool = False) -
     """The data a config names; a relative csv path is relative to ``base`` (the config's folder)."""
     if cfg.csv is not None:
         path = Path(cfg.csv)
-        return load_csv(path if path.is_absolute() else base / path, cfg.targets, cfg.inputs,
+        if cfg.csv.strip() != "-" and not path.is_absolute():
+            path = base / path  # "-" is stdin wherever the config is
+        return load_csv("-" if cfg.csv.strip() == "-" else path, cfg.targets, cfg.inputs,
                         delimiter=cfg.delimiter, classification=classification,
                         hint="" if classification else " (for class labels, set task: classification)")
     assert cfg.synthetic is not None
