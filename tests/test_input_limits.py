@@ -384,7 +384,6 @@ def test_predict_at_a_point_writes_the_number_as_text(model: Path, tmp_path: Pat
     again = run(["grad", "2*x", "--at", f"@{path}", "--format", "csv"])
     assert again.returncode == 0, again.stderr
     assert again.stdout.decode().splitlines()[1] == f"{row.split(',')[1]},0.25,0.5,2.0"
-    assert float(row.split(",")[1]) == float(row.split(",")[1])  # a number, not a repr
 
 
 # ---- the chunk budget -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from operator import itemgetter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Sequence
@@ -134,6 +135,16 @@ def numbers(source: str, rows: list[list[str]], lines: list[int], columns: Seque
 
     ``finite=False`` lets nan and inf through (predict: their prediction is nan).
     """
+    if rows and index:
+        # the usual case, every cell a number: one conversion for the chunk (one per column
+        # costs a numpy call per column, seconds for 100,000 columns)
+        pick = itemgetter(*index)
+        try:
+            block = np.array([pick(r) for r in rows], dtype=np.float64).reshape(len(rows), len(index))
+        except ValueError:
+            block = None
+        if block is not None and (not finite or np.isfinite(block).all()):
+            return block
     out = np.empty((len(rows), len(index)))
     for k, (name, j) in enumerate(zip(columns, index)):
         texts = [r[j] for r in rows]
