@@ -306,18 +306,29 @@ def test_json_lines_nested_100000_deep(tmp_path: Path, model: Path) -> None:
     for args in (["grad", "x", "--at", f"@{path}"], ["hessian", "x^2", "--at", f"@{path}"],
                  ["predict", str(model), "--at", f"@{path}"],
                  ["predict", str(model), str(path)], ["evaluate", str(model), str(path)]):
-        bad_input(run(args), f"{path} line 2:", "nested too deeply")
+        bad_input(run(args), f"{path} line 2:", "nested more than 100 levels")
     with open(path, "rb") as fh:
-        bad_input(run(["grad", "x", "--at", "-"], stdin=fh), "stdin line 2:", "nested too deeply")
+        bad_input(run(["grad", "x", "--at", "-"], stdin=fh), "stdin line 2:", "nested more than 100 levels")
 
 
-def test_json_lines_nested_deep_but_within_the_parser_passes_through(tmp_path: Path) -> None:
-    nested = "[" * 200 + "]" * 200
-    path = _json_file(tmp_path, "d.jsonl", '{"x": 3, "n": ' + nested + "}\n")
+def test_json_lines_nested_100_deep_pass_through(tmp_path: Path, model: Path) -> None:
+    # the object and 99 arrays: 100 levels, the limit; brackets inside a string do not count
+    nested = "[" * 99 + "]" * 99
+    text = '{"x": 3, "s": "' + "[{" * 300 + '", "n": ' + nested + "}\n"
+    path = _json_file(tmp_path, "d.jsonl", text)
     done = run(["grad", "x^2", "--at", f"@{path}", "--format", "json"])
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)
     assert row["grad"] == {"x": 6.0} and json.dumps(row["n"], separators=(",", ":")) == nested
+    assert row["s"] == "[{" * 300
+    for args in (["grad", "x^2", "--at", f"@{path}", "--format", "csv"],
+                 ["predict", str(model), str(path), "--format", "json"]):
+        done = run(args)
+        assert done.returncode == 0 and nested.encode() in done.stdout, done.stderr
+    # one level more is refused
+    path = _json_file(tmp_path, "e.jsonl", text + '{"x": 3, "n": [' + nested + "]}\n")
+    bad_input(run(["grad", "x^2", "--at", f"@{path}", "--format", "json"]), f"{path} line 2:",
+              "nested more than 100 levels")
 
 
 # ---- the YAML config --------------------------------------------------------------------------

@@ -22,8 +22,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import sys
-from itertools import chain
+from itertools import chain, repeat
+from operator import add
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, NoReturn, Sequence
 
 from backprop.errors import InputError
@@ -333,18 +335,56 @@ def _raise_bad_line(numbered: list[tuple[int, list[str]]], width: int, numeric: 
     raise InputError(f"{source}: malformed input")
 
 
+MAX_JSON_DEPTH = 100  # arrays and objects inside each other in one line of JSON
+
+
+def _nested_too_deep(text: str) -> bool:
+    """More than MAX_JSON_DEPTH arrays and objects open at once (outside strings)?
+
+    The writers walk a passed-through value recursively, as json does: a
+    value nested near Python's recursion limit would be read, then fail there.
+    """
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # the usual case, decided in C
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest > MAX_JSON_DEPTH
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _check_depth(texts: Sequence[str], numbers: Sequence[int], source: str) -> None:
+    """An InputError at the first line of ``texts`` nested more than MAX_JSON_DEPTH deep."""
+    counts = map(add, map(str.count, texts, repeat("[")), map(str.count, texts, repeat("{")))
+    if max(counts, default=0) <= MAX_JSON_DEPTH:  # in C, a whole chunk at once
+        return
+    for n, text in zip(numbers, texts):
+        if _nested_too_deep(text):
+            raise _too_deep(f"{source} line {n}")
+
+
+def _too_deep(where: str) -> InputError:
+    return InputError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep (the limit)")
+
+
 def json_value(text: str, where: str) -> Any:
     """One line of JSON, or an InputError naming ``where`` (never a RecursionError or the like)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
-        raise InputError(f"{where}: JSON nested too deeply for this reader (the limit is about "
-                         f"{sys.getrecursionlimit()} levels)") from None
+        raise _too_deep(where) from None
     except ValueError:  # an integer of more digits than int() converts
         raise InputError(f"{where}: a number has more than {sys.get_int_max_str_digits():,} "
                          "digits (the limit for a number)") from None
+    if _nested_too_deep(text):
+        raise _too_deep(where)
+    return value
 
 
 def _json_number(v: Any, where: str) -> float:
@@ -401,6 +441,7 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
         try:
             objs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
             if len(objs) == len(numbered):
+                _check_depth([ln for _, ln in numbered], [n for n, _ in numbered], source)
                 return objs  # type: ignore[no-any-return]
         except (ValueError, RecursionError):
             pass
