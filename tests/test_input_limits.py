@@ -406,3 +406,30 @@ def test_a_chunk_of_long_lines_stays_within_its_budget() -> None:
     assert CHUNK_CHARS <= sum(map(len, batch)) <= CHUNK_CHARS + len(line)
     short = iter(["1\n"] * 70_000)
     assert len(take(short, 65_536)) == 65_536 and len(take(short, 65_536)) == 70_000 - 65_536
+
+
+def test_data_that_does_not_fit_in_memory_is_a_message(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # an endless stream of valid rows fills the memory at last (training holds every row);
+    # the allocation that fails is reported with the rows read, as a failure (exit 1)
+    from backprop.errors import BackpropError, InputError
+    from backprop.nn import data
+
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n" + "1,2\n" * 10 + "3,4\n", encoding="utf-8")
+    real_numbers, real_chunks = data.numbers, data.CsvSource.chunks
+    calls = []
+
+    def numbers(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 2:  # the conversion of the second chunk's inputs
+            raise MemoryError
+        return real_numbers(*args, **kwargs)
+
+    monkeypatch.setattr(data, "numbers", numbers)
+    monkeypatch.setattr(data.CsvSource, "chunks", lambda self: real_chunks(self, 4))
+    with pytest.raises(BackpropError) as caught:
+        data.load_csv(path, ["y"])
+    assert not isinstance(caught.value, InputError)
+    assert str(caught.value) == (f"{path}: the data does not fit in memory (out of memory "
+                                 "after 4 rows of 2 columns)")

@@ -18,7 +18,7 @@ from typing import IO, Iterator, Sequence
 
 import numpy as np
 
-from backprop.errors import InputError
+from backprop.errors import BackpropError, InputError
 from backprop.lines import CHUNK_CHARS, Lines, csv_error, csv_reader, shown
 from backprop.nn.config import DataConfig, SyntheticConfig
 from backprop.nn.layers import Array
@@ -178,14 +178,21 @@ def labels(source: str, rows: list[list[str]], lines: list[int], name: str, j: i
     return np.array(texts, dtype=object)[:, None]
 
 
+def _listed(names: Sequence[str], most: int = 20) -> str:
+    """Names for a message: the first ``most`` of them, and how many in all."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join(names[:most]) + f", ... ({len(names):,} in all)"
+
+
 def find_columns(source: str, header: Sequence[str], wanted: Sequence[str], key: str) -> list[int]:
     position: dict[str, int] = {}
     for k, c in enumerate(header):  # a dict, not header.index: 100,000 columns stay linear
         position.setdefault(c, k)
     missing = [c for c in wanted if c not in position]
     if missing:
-        raise InputError(f"{key}: {source} has no column {', '.join(missing)} "
-                         f"(its columns: {', '.join(header)})")
+        raise InputError(f"{key}: {source} has no column {_listed(missing)} "
+                         f"(its columns: {_listed(header)})")
     return [position[c] for c in wanted]
 
 
@@ -210,17 +217,28 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
         if not inputs:
             raise InputError(f"{key}: {name} has no input columns besides the target")
         x_index = find_columns(name, header, inputs, f"{key}.inputs")
-        xs, ys = [], []
-        for rows, lines in src.chunks():
-            xs.append(numbers(name, rows, lines, inputs, x_index))
-            ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
-                      else numbers(name, rows, lines, targets, t_index, hint))
-    n = sum(len(x) for x in xs)
-    if n < min_rows:
-        raise InputError(f"{name}: {n} data row(s); {'training' if min_rows > 1 else 'this'} "
-                         f"needs at least {min_rows}")
-    X = np.concatenate(xs) if xs else np.empty((0, len(inputs)))
-    Y = np.concatenate(ys) if ys else np.empty((0, len(targets)))
+        xs: list[Array] = []
+        ys: list[Array] = []
+        try:
+            for rows, lines in src.chunks():
+                xs.append(numbers(name, rows, lines, inputs, x_index))
+                ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
+                          else numbers(name, rows, lines, targets, t_index, hint))
+                del rows, lines  # the text of the last chunk, before the next is read
+            n = sum(len(x) for x in xs)
+            if n < min_rows:
+                raise InputError(f"{name}: {n} data row(s); "
+                                 f"{'training' if min_rows > 1 else 'this'} needs at least {min_rows}")
+            X = np.concatenate(xs) if xs else np.empty((0, len(inputs)))
+            Y = np.concatenate(ys) if ys else np.empty((0, len(targets)))
+        except MemoryError:
+            # the rows are held whole (training shuffles them): an endless or huge stream
+            # ends here, with what was read, rather than as a crash
+            read = sum(len(x) for x in xs)
+            xs.clear()
+            ys.clear()
+            raise BackpropError(f"{name}: the data does not fit in memory (out of memory after "
+                                f"{read:,} rows of {len(inputs) + len(targets)} columns)") from None
     return Dataset(X, Y, list(inputs), list(targets), name)
 
 
