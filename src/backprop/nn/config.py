@@ -241,7 +241,8 @@ def _bounded(text: str, p: Path) -> None:
     sizes: list[int] = [0]  # values in each open collection (and the document)
     anchors: dict[str, int] = {}
     opened: list[str | None] = []
-    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    # the same parser as safe_load's (libyaml's accepts a slightly different language)
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
         mark = event.start_mark
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
