@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, NoRet
 
 from backprop.errors import InputError
 from backprop.lazy import numpy_on_first_use
-from backprop.lines import Lines, csv_error, csv_reader, shown, take
+from backprop.lines import Lines, csv_error, csv_reader, listed, shown, take
 
 if TYPE_CHECKING:
     import numpy as np
@@ -189,7 +189,7 @@ def _header(cells: list[str], source: str, lineno: int) -> list[str] | None:
         raise InputError(f"{source} line {lineno}: the header has an empty column name")
     dup = _repeated(cells)
     if dup:
-        raise InputError(f"{source} line {lineno}: the header names {', '.join(sorted(dup))} twice")
+        raise InputError(f"{source} line {lineno}: the header names {listed(sorted(dup))} twice")
     return cells
 
 
@@ -260,7 +260,9 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
         present = set(header)
         missing = [v for v in variables if v not in present]
         if missing:
-            raise InputError(f"{source} line {lineno}: the header ({first.strip()}) has no column "
+            head = first.strip()
+            head = head if len(head) <= 200 else f"{head[:200]}... ({len(header):,} columns)"
+            raise InputError(f"{source} line {lineno}: the header ({head}) has no column "
                              f"for {', '.join(missing)}")
         columns = header
     position = {c: k for k, c in enumerate(columns)}  # not columns.index: linear, not quadratic

@@ -19,7 +19,7 @@ from typing import IO, Iterator, Sequence
 import numpy as np
 
 from backprop.errors import BackpropError, InputError
-from backprop.lines import CHUNK_CHARS, Lines, csv_error, csv_reader, shown
+from backprop.lines import CHUNK_CHARS, Lines, csv_error, csv_reader, listed, shown
 from backprop.nn.config import DataConfig, SyntheticConfig
 from backprop.nn.layers import Array
 
@@ -94,7 +94,7 @@ class CsvSource:
         seen: set[str] = set()
         dup = sorted({h for h in names if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
         if dup:
-            raise InputError(f"{self.name} line {line}: the header names {', '.join(dup)} "
+            raise InputError(f"{self.name} line {line}: the header names {listed(dup)} "
                              "more than once")
         self.columns = names
         return names
@@ -178,21 +178,14 @@ def labels(source: str, rows: list[list[str]], lines: list[int], name: str, j: i
     return np.array(texts, dtype=object)[:, None]
 
 
-def _listed(names: Sequence[str], most: int = 20) -> str:
-    """Names for a message: the first ``most`` of them, and how many in all."""
-    if len(names) <= most:
-        return ", ".join(names)
-    return ", ".join(names[:most]) + f", ... ({len(names):,} in all)"
-
-
 def find_columns(source: str, header: Sequence[str], wanted: Sequence[str], key: str) -> list[int]:
     position: dict[str, int] = {}
     for k, c in enumerate(header):  # a dict, not header.index: 100,000 columns stay linear
         position.setdefault(c, k)
     missing = [c for c in wanted if c not in position]
     if missing:
-        raise InputError(f"{key}: {source} has no column {_listed(missing)} "
-                         f"(its columns: {_listed(header)})")
+        raise InputError(f"{key}: {source} has no column {listed(missing)} "
+                         f"(its columns: {listed(header)})")
     return [position[c] for c in wanted]
 
 
