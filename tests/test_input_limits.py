@@ -361,6 +361,16 @@ def test_yaml_aliases_that_expand_to_billions(tmp_path: Path) -> None:
     bad_input(run(["train", str(cfg)]), str(cfg), "more than 1,000,000 values")
 
 
+def test_yaml_integers_of_5000_digits(tmp_path: Path) -> None:
+    # int() of more than 4,300 digits raised ValueError inside safe_load: internal error
+    for value, line in (("7" * 5000, 4), ("1_" + "7" * 5000, 4), ("0x" + "f" * 5000, 4)):
+        cfg = _config(tmp_path, f"data:\n  csv: d.csv\ntraining:\n  seed: {value}\n")
+        bad_input(run(["train", str(cfg)]), f"{cfg} line {line}:", "a number of more than")
+    # a long text of letters that are hex digits is text, not a number
+    cfg = _config(tmp_path, "data:\n  csv: d.csv\n  target: " + "abcdef" * 300 + "\n")
+    bad_input(run(["train", str(cfg)], cwd=tmp_path), "no such file")
+
+
 def test_yaml_config_too_large_or_endless(tmp_path: Path) -> None:
     bad_input(run(["train", "/dev/zero"]), "/dev/zero:", "larger than 1,048,576 bytes")
     cfg = _config(tmp_path, "# padding\n" * 120_000 + "data:\n  csv: d.csv\n")
