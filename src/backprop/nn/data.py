@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import sys
-from operator import itemgetter
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
@@ -217,7 +217,6 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
                 xs.append(numbers(name, rows, lines, inputs, x_index))
                 ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
                           else numbers(name, rows, lines, targets, t_index, hint))
-                del rows, lines  # the text of the last chunk, before the next is read
             n = sum(len(x) for x in xs)
             if n < min_rows:
                 raise InputError(f"{name}: {n} data row(s); "
