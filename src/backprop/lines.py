@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 from functools import partial
 from itertools import islice
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 from backprop.errors import InputError
 
@@ -107,6 +107,13 @@ def shown(text: str, limit: int = 60) -> str:
     if len(text) <= limit:
         return repr(text)
     return repr(text[:limit]) + f"... ({len(text):,} characters)"
+
+
+def listed(names: Sequence[str], most: int = 20) -> str:
+    """Names for a message: the first ``most`` of them, and how many in all."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join(names[:most]) + f", ... ({len(names):,} in all)"
 
 
 def csv_reader(lines: Iterable[str], **options: Any) -> Any:

@@ -91,14 +91,21 @@ def train(
             typed = {"training.epochs": "--epochs", "training.seed": "--seed",
                      "training.learning_rate": "--lr" if lr is not None else "--learning-rate",
                      "output.model": "--out"}
-            cfg = settings.load(config, overrides, typed)
-            plot_path = None
-            if plot is not None:
-                from backprop.views.plots.training import check_plot_path
+            try:
+                # a signal ends a read at once (a pipe may send nothing, or never end)
+                with training.interrupt_reading(stop):
+                    cfg = settings.load(config, overrides, typed)
+                    plot_path = None
+                    if plot is not None:
+                        from backprop.views.plots.training import check_plot_path
 
-                plot_path = check_plot_path(plot)  # before training: the extra and the folder
-            model_path = check_writable(cfg.output.model, "--out" if out is not None else "output.model")
-            run = training.prepare(cfg, config.parent)
+                        plot_path = check_plot_path(plot)  # before training: the extra and the folder
+                    model_path = check_writable(cfg.output.model,
+                                                "--out" if out is not None else "output.model")
+                    run = training.prepare(cfg, config.parent)
+            except KeyboardInterrupt:
+                raise Interrupted("interrupted before training started, while the config and "
+                                  "the data were read; no model was written") from None
             for note in run.warnings:
                 warn(note)
             bs = cfg.training.batch_size

@@ -23,13 +23,15 @@ import csv
 import json
 import math
 import os
+import re
 import sys
-from itertools import chain
+from itertools import chain, repeat
+from operator import add
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, NoReturn, Sequence
 
 from backprop.errors import InputError
 from backprop.lazy import numpy_on_first_use
-from backprop.lines import Lines, csv_error, csv_reader, shown, take
+from backprop.lines import Lines, csv_error, csv_reader, listed, shown, take
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,7 +196,7 @@ def _header(cells: list[str], source: str, lineno: int) -> list[str] | None:
         raise InputError(f"{source} line {lineno}: the header has an empty column name")
     dup = _repeated(cells)
     if dup:
-        raise InputError(f"{source} line {lineno}: the header names {', '.join(sorted(dup))} twice")
+        raise InputError(f"{source} line {lineno}: the header names {listed(sorted(dup))} twice")
     return cells
 
 
@@ -265,7 +267,9 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
         present = set(header)
         missing = [v for v in variables if v not in present]
         if missing:
-            raise InputError(f"{source} line {lineno}: the header ({first.strip()}) has no column "
+            head = first.strip()
+            head = head if len(head) <= 200 else f"{head[:200]}... ({len(header):,} columns)"
+            raise InputError(f"{source} line {lineno}: the header ({head}) has no column "
                              f"for {', '.join(missing)}")
         columns = header
     position = {c: k for k, c in enumerate(columns)}  # not columns.index: linear, not quadratic
@@ -340,18 +344,56 @@ def _raise_bad_line(numbered: list[tuple[int, list[str]]], width: int, numeric: 
     raise InputError(f"{source}: malformed input")
 
 
+MAX_JSON_DEPTH = 100  # arrays and objects inside each other in one line of JSON
+
+
+def _nested_too_deep(text: str) -> bool:
+    """More than MAX_JSON_DEPTH arrays and objects open at once (outside strings)?
+
+    The writers walk a passed-through value recursively, as json does: a
+    value nested near Python's recursion limit would be read, then fail there.
+    """
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # the usual case, decided in C
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest > MAX_JSON_DEPTH
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _check_depth(texts: Sequence[str], numbers: Sequence[int], source: str) -> None:
+    """An InputError at the first line of ``texts`` nested more than MAX_JSON_DEPTH deep."""
+    counts = map(add, map(str.count, texts, repeat("[")), map(str.count, texts, repeat("{")))
+    if max(counts, default=0) <= MAX_JSON_DEPTH:  # in C, a whole chunk at once
+        return
+    for n, text in zip(numbers, texts):
+        if _nested_too_deep(text):
+            raise _too_deep(f"{source} line {n}")
+
+
+def _too_deep(where: str) -> InputError:
+    return InputError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep (the limit)")
+
+
 def json_value(text: str, where: str) -> Any:
     """One line of JSON, or an InputError naming ``where`` (never a RecursionError or the like)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
-        raise InputError(f"{where}: JSON nested too deeply for this reader (the limit is about "
-                         f"{sys.getrecursionlimit()} levels)") from None
+        raise _too_deep(where) from None
     except ValueError:  # an integer of more digits than int() converts
         raise InputError(f"{where}: a number has more than {sys.get_int_max_str_digits():,} "
                          "digits (the limit for a number)") from None
+    if _nested_too_deep(text):
+        raise _too_deep(where)
+    return value
 
 
 def _json_number(v: Any, where: str) -> float:
@@ -408,6 +450,7 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
         try:
             objs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
             if len(objs) == len(numbered):
+                _check_depth([ln for _, ln in numbered], [n for n, _ in numbered], source)
                 return objs  # type: ignore[no-any-return]
         except (ValueError, RecursionError):
             pass

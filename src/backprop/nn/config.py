@@ -8,6 +8,7 @@ path (``training.learning_rate``), what was wrong and what is allowed.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -249,6 +250,8 @@ def validate(raw: Any, source: str = "config") -> Config:
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; more is not a config
 MAX_CONFIG_DEPTH = 64  # mappings and lists inside each other (a config has 3 levels)
 MAX_CONFIG_NODES = 1_000_000  # values once aliases (*name) are expanded
+MAX_CONFIG_NUMBER = 1_000  # characters of an integer (YAML 1.1: decimal, 0x, 0o, 0b, 1:20)
+_INTEGER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_:]*)")
 
 
 def _bounded(text: str, p: Path) -> None:
@@ -265,7 +268,8 @@ def _bounded(text: str, p: Path) -> None:
     sizes: list[int] = [0]  # values in each open collection (and the document)
     anchors: dict[str, int] = {}
     opened: list[str | None] = []
-    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    # the same parser as safe_load's (libyaml's accepts a slightly different language)
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
         mark = event.start_mark
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
@@ -283,6 +287,11 @@ def _bounded(text: str, p: Path) -> None:
             sizes[-1] += size
         elif isinstance(event, yaml.ScalarEvent):
             sizes[-1] += 1
+            if (event.style is None and len(event.value) > MAX_CONFIG_NUMBER
+                    and _INTEGER.fullmatch(event.value)):
+                # int() of more than 4,300 digits raises ValueError inside safe_load
+                raise InputError(f"{p} line {mark.line + 1}: a number of more than "
+                                 f"{MAX_CONFIG_NUMBER:,} characters")
             if event.anchor is not None:
                 anchors[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
@@ -325,6 +334,8 @@ def read_yaml(path: str | Path) -> Any:
         raise InputError(f"{p}{where}: not valid YAML: {problem}") from None
     except RecursionError:  # past the checks above, should the loader still recurse too deep
         raise InputError(f"{p}: nested too deeply to read") from None
+    except ValueError as exc:  # a value the constructors refuse past the checks above
+        raise InputError(f"{p}: a value cannot be read ({exc})") from None
 
 
 def set_key(raw: dict[str, Any], path: str, value: Any) -> None:

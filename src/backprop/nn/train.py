@@ -182,6 +182,31 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 @contextmanager
+def interrupt_reading(stop: threading.Event) -> Iterator[None]:
+    """While the config and the data are read: SIGINT and SIGTERM end the reading at once.
+
+    A read can block on a pipe that sends nothing, or never end (an endless
+    stream of rows): the flag that stop_on_signals sets would be looked at only
+    after it. Here the signal sets the flag and raises KeyboardInterrupt, which
+    ends a blocked read too; nothing is written while reading.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
 def shield(stop: threading.Event) -> Iterator[None]:
     """While the results are written: SIGINT and SIGTERM only set ``stop``.
 
