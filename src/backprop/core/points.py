@@ -25,6 +25,7 @@ import math
 from itertools import chain, islice
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 
+from backprop.core.arrival import ArrivingLines
 from backprop.errors import InputError
 from backprop.lazy import numpy_on_first_use
 
@@ -245,6 +246,20 @@ def _numbered(lines: Iterable[str], first: int, chunk_rows: int) -> Iterator[Num
         lineno += len(batch)
 
 
+def _numbered_lines(pending: list[str], lines: Iterable[str], first: int,
+                    chunk_rows: int) -> Iterator[Numbered]:
+    """:func:`_numbered` over ``pending`` then ``lines``; lines that arrive from a pipe come
+    in the batches they arrived in (each answered before the next is waited for)."""
+    if not isinstance(lines, ArrivingLines):
+        yield from _numbered(chain(pending, lines), first, chunk_rows)
+        return
+    lines.unread(pending)  # answered with the lines that follow, or alone if none come soon
+    lineno = first
+    for batch in lines.batches():
+        yield from _numbered(batch, lineno, len(batch))
+        lineno += len(batch)
+
+
 def read_points(stream: IO[str], variables: Sequence[str], chunk_rows: int = CHUNK_ROWS,
                 source: str = "stdin") -> PointStream:
     """The points of a text stream (CSV or JSON Lines), in chunks of arrays per variable.
@@ -254,7 +269,11 @@ def read_points(stream: IO[str], variables: Sequence[str], chunk_rows: int = CHU
     byte-order mark are tolerated; anything else malformed stops with
     ``source`` and the line number.
     """
-    lines = _utf8_lines(stream, source)
+    # a pipe is read as its lines arrive (core/arrival.py); a file, or a test's buffer, as text
+    lines: _utf8_lines | ArrivingLines = (ArrivingLines.of(stream, chunk_rows, source)
+                                          or _utf8_lines(stream, source))
+    if isinstance(lines, ArrivingLines) and not lines.ready():
+        np.float64  # numpy imported while the producer is still silent, not at its first line
     first = lines.readline()
     lineno = 1
     if first.startswith("\ufeff"):
@@ -324,7 +343,7 @@ def _csv(first: str, lineno: int, lines: Iterable[str], variables: Sequence[str]
     def chunks() -> Iterator[PointChunk]:
         pending = [first] if header is None else []
         start = lineno if header is None else lineno + 1
-        for numbered in _numbered(chain(pending, lines), start, chunk_rows):
+        for numbered in _numbered_lines(pending, lines, start, chunk_rows):
             yield convert(numbered)
 
     return PointStream(chunks(), extra, streaming=True)
@@ -425,7 +444,7 @@ def _json_lines(first: str, lineno: int, lines: Iterable[str], variables: Sequen
         return _chunk({v: data[:, k] for k, v in enumerate(variables)}, len(values), names, keep)
 
     def chunks() -> Iterator[PointChunk]:
-        for numbered in _numbered(chain([first], lines), lineno, chunk_rows):
+        for numbered in _numbered_lines([first], lines, lineno, chunk_rows):
             yield convert(numbered)
 
     return PointStream(chunks(), names, streaming=True)

@@ -17,6 +17,7 @@ from typing import IO, Iterator, Sequence
 
 import numpy as np
 
+from backprop.core.arrival import ArrivingLines
 from backprop.errors import InputError
 from backprop.nn.config import DataConfig, SyntheticConfig
 from backprop.nn.layers import Array
@@ -39,6 +40,8 @@ class CsvSource:
     def __init__(self, path: str | Path, delimiter: str = ",", key: str = "data.csv") -> None:
         self.name = "stdin" if str(path) == "-" else str(path)
         self.delimiter = delimiter
+        # a pipe's rows are answered as they arrive (core/arrival.py): set by stream_rows
+        self._arriving: ArrivingLines | None = None
         if str(path) == "-":
             self._file: IO[str] | None = None
             self.stream: IO[str] = sys.stdin
@@ -53,6 +56,16 @@ class CsvSource:
         except OSError as exc:
             raise InputError(f"{key}: cannot read {p} ({exc.strerror})") from None
         self.stream = self._file
+
+    def arriving(self, chunk_rows: int = CHUNK_ROWS) -> None:
+        """Read stdin from a pipe as its lines arrive: :meth:`chunks` then ends a chunk where
+        the producer paused, so each row is answered without waiting for a full chunk.
+        Before :meth:`header`."""
+        if self._file is None:
+            lines = ArrivingLines.of(self.stream, chunk_rows, self.name)
+            if lines is not None:
+                self._arriving = lines
+                self.stream = lines  # type: ignore[assignment]
 
     def __enter__(self) -> "CsvSource":
         return self
@@ -105,16 +118,20 @@ class CsvSource:
         rows: list[list[str]] = []
         lines: list[int] = []
         reader = self.reader
+        arriving = self._arriving
         try:
             for row in reader:
                 if len(row) != width:
                     if not row or (len(row) == 1 and not row[0].strip()):
+                        if rows and arriving is not None and arriving.cut:
+                            yield rows, lines  # the producer paused after a blank line
+                            rows, lines = [], []
                         continue  # a blank line is not a row
                     raise InputError(f"{self.name} line {reader.line_num}: expected {width} "
                                      f"cells, found {len(row)}")
                 rows.append(row)
                 lines.append(reader.line_num)
-                if len(rows) >= chunk_rows:
+                if len(rows) >= chunk_rows or (arriving is not None and arriving.cut):
                     yield rows, lines
                     rows, lines = [], []
         except (csv.Error, UnicodeDecodeError) as exc:

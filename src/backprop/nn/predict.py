@@ -178,6 +178,7 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     if proba and not isinstance(model, Classifier):
         raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
     src = CsvSource(path, delimiter, "DATA")
+    src.arriving(chunk_rows)
     header = src.header(allow_empty=True)
     if not header:  # an empty pipe is not an error: no rows, the model's columns
         src.__exit__()
