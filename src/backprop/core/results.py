@@ -371,6 +371,19 @@ class PassedThrough:
             out.append({**{renamed[k]: v for k, v in p.items()}, **rec})
         return out
 
+    def cells_and_block(self) -> tuple[list[list[str]], np.ndarray] | None:
+        """The pass-through cells (text, as CSV input gives them) and the result's numbers as
+        one float64 array (``rows()`` is the two side by side), for fast writers; None where
+        a cell is not text (JSON input's numbers, nested values, a missing member)."""
+        block = getattr(self.result, "number_block", None)
+        if block is None:
+            return None
+        names = self.names
+        cells = [[p.get(n) for n in names] for p in self.passed]
+        if any(type(c) is not str for row in cells for c in row):
+            return None
+        return cells, block()  # type: ignore[return-value]
+
     def unlisted(self) -> list[str]:
         """Members some row has that are not columns (kept in JSON, not in CSV or tables)."""
         seen: dict[str, None] = {}
@@ -382,8 +395,9 @@ class PassedThrough:
         return list(seen)
 
     def __getattr__(self, name: str) -> Any:
-        # finite(), diagnosis(), value, grad, ...: the result's own
-        if name == "result":
+        # finite(), diagnosis(), value, grad, ...: the result's own; not its number_block,
+        # whose rows lack the pass-through cells (a fast writer would drop them)
+        if name in ("result", "number_block"):
             raise AttributeError(name)
         return getattr(self.result, name)
 
