@@ -556,6 +556,10 @@ def open_points(texts: Sequence[str], variables: Sequence[str], stdin: IO[str],
 def _read_file(path: str, variables: Sequence[str], chunk_rows: int, what: str) -> PointStream:
     if not path:
         raise InputError(f"{what} @: name a file after the @, e.g. {what} @points.csv")
+    from backprop.core.parquet import is_parquet, parquet_points
+
+    if is_parquet(path):  # columns of numbers, read a batch of rows at a time (pyarrow)
+        return parquet_points(path, variables, chunk_rows, what)  # type: ignore[no-any-return]
     try:
         handle = open(path, encoding="utf-8")
     except FileNotFoundError:

@@ -140,6 +140,16 @@ class CsvSource:
             yield rows, lines
 
 
+def open_rows(path: str | Path, delimiter: str = ",", key: str = "data.csv") -> CsvSource:
+    """The rows of a CSV file (or ``-``: stdin), or of a Parquet file (``.parquet``: the
+    extra ``parquet``), as text cells."""
+    from backprop.core.parquet import ParquetRows, is_parquet
+
+    if str(path) != "-" and is_parquet(path):
+        return ParquetRows(path, key)  # type: ignore[return-value]
+    return CsvSource(path, delimiter, key)
+
+
 def numbers(source: str, rows: list[list[str]], lines: list[int], columns: Sequence[str],
             index: Sequence[int], hint: str = "", finite: bool = True) -> Array:
     """(N, len(index)) floats from the named cells; the first bad cell stops with its line.
@@ -194,7 +204,7 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
 
     Only the input and target columns are parsed.
     """
-    with CsvSource(path, delimiter, f"{key}.csv") as src:
+    with open_rows(path, delimiter, f"{key}.csv") as src:
         header = src.header()
         name = src.name
         t_index = find_columns(name, header, targets, f"{key}.target")

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from backprop.errors import InputError
-from backprop.nn.data import CHUNK_ROWS, CsvSource, find_columns, numbers
+from backprop.nn.data import CHUNK_ROWS, CsvSource, find_columns, numbers, open_rows
 from backprop.nn.layers import Array
 from backprop.nn.model import Classifier, Model
 
@@ -177,7 +177,7 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     """
     if proba and not isinstance(model, Classifier):
         raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
-    src = CsvSource(path, delimiter, "DATA")
+    src = open_rows(path, delimiter, "DATA")
     src.arriving(chunk_rows)
     header = src.header(allow_empty=True)
     if not header:  # an empty pipe is not an error: no rows, the model's columns
@@ -187,7 +187,8 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
                       iter(()), Extrapolation())
     names = model.input_names
     headerless = False
-    if len(names) == 1 and len(header) == 1 and header[0] not in names:
+    if len(names) == 1 and len(header) == 1 and header[0] not in names \
+            and isinstance(src, CsvSource):  # a header of one number: CSV without one
         try:
             float(header[0])
             headerless = True
