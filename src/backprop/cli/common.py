@@ -156,3 +156,19 @@ def stream_writer(format: StreamFormat, columns: Sequence[str], out: Any, *,
     from backprop.views.writers import open_writer
 
     return open_writer(format.value, columns, title=title, streaming=streaming, out=out)
+
+
+GLOB_CHARS = "*?["
+
+
+def wants_partitions(at: Sequence[str], scheduler: str | None) -> bool:
+    """A file per partition (cli/distributed.py): ``--scheduler`` given, or one
+    ``--at @PATTERN`` with a glob character."""
+    if scheduler is not None:
+        return True
+    if len(at) != 1 or not at[0].strip().startswith("@"):
+        return False
+    from pathlib import Path
+
+    path = at[0].strip()[1:]
+    return any(ch in path for ch in GLOB_CHARS) and not Path(path).exists()

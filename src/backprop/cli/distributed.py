@@ -16,17 +16,6 @@ from typing import Any, Optional
 
 from backprop.errors import InputError
 
-GLOB_CHARS = "*?["
-
-
-def wants_partitions(at: list[str], scheduler: Optional[str]) -> bool:
-    """``--scheduler`` given, or one ``--at @PATTERN`` with a glob character."""
-    if scheduler is not None:
-        return True
-    return len(at) == 1 and at[0].strip().startswith("@") and \
-        any(ch in at[0] for ch in GLOB_CHARS)
-
-
 def _files(at: list[str]) -> list[str]:
     if len(at) != 1 or not at[0].strip().startswith("@"):
         raise InputError("--scheduler reads files: give --at @'data/*.parquet' (one --at)")

@@ -10,7 +10,7 @@ import typer
 from backprop.cli import app
 from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
                                  StreamFormat, output_stream, parse_expr, split_names,
-                                 stream_writer)
+                                 stream_writer, wants_partitions)
 
 Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
@@ -82,9 +82,9 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
     f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
-    from backprop.cli.distributed import run_partitioned, wants_partitions
+    if wants_partitions(at, scheduler):  # a file per partition, here or on Dask
+        from backprop.cli.distributed import run_partitioned
 
-    if wants_partitions(at, scheduler):
         run_partitioned("gradients", f, wrt_names, at, format.value, output, scheduler)
         return
     # typed at a terminal: answer each line as it comes, not per chunk

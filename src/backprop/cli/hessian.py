@@ -10,7 +10,7 @@ import typer
 from backprop.cli import app
 from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
                                  StreamFormat, output_stream, parse_expr, split_names,
-                                 stream_writer)
+                                 stream_writer, wants_partitions)
 
 Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
@@ -64,9 +64,9 @@ def hessian(
     wrt_names = list(f.variables) if names is None else names
     # at a terminal: answer each line; in a pipe, chunks of about CHUNK_ROWS numbers of
     # Hessian (n^2 a point), so that memory stays bounded whatever n
-    from backprop.cli.distributed import run_partitioned, wants_partitions
+    if wants_partitions(at, scheduler):  # a file per partition, here or on Dask
+        from backprop.cli.distributed import run_partitioned
 
-    if wants_partitions(at, scheduler):
         run_partitioned("hessians", f, wrt_names, at, format.value, output, scheduler)
         return
     n = len(wrt_names)

@@ -127,6 +127,10 @@ class Chunk:
             out.append([*cells, *extra])
         return out
 
+    def typed_rows(self) -> list[list[Any]]:
+        """The rows with the model's inputs as numbers (for a typed output: Parquet)."""
+        return self._typed()
+
     def rows(self) -> list[list[Any]]:
         """The cells as they were read (CSV keeps them byte for byte), then the predictions."""
         if self.digits is not None:

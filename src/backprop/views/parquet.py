@@ -60,7 +60,7 @@ class ParquetWriter(Writer):
         return [self.pa.array([p.get(k) for p in passed]) for k in names]
 
     def _from_rows(self, result: Any) -> Any:
-        rows = result.rows()
+        rows = getattr(result, "typed_rows", result.rows)()  # numbers as numbers where known
         columns = list(zip(*rows)) if rows else [() for _ in self.columns]
         return self.pa.Table.from_arrays([self.pa.array(list(c)) for c in columns],
                                          names=list(self.columns))
