@@ -104,7 +104,7 @@ def _on_dask(kind: str, f: Any, wrt: list[str], jobs: list[tuple[str, str]],
     except ImportError:
         raise InputError(f"--scheduler: Dask's distributed is not installed: {DASK_EXTRA}") from None
     if scheduler == "local":
-        cluster: Any = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
+        cluster: Any = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=":0")
         client = Client(cluster)
     else:
         if not scheduler.startswith(("tcp://", "tls://", "ws://", "wss://", "inproc://")):
