@@ -148,7 +148,11 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="100,000 lines (a quick look)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--before", help="another tree's src folder, for part 1")
+    ap.add_argument("--src", help="the src folder to measure (default: this tree's)")
     a = ap.parse_args()
+    global HERE
+    if a.src:
+        HERE = a.src
     n = 100_000 if a.small else 1_000_000
     load = os.getloadavg()[0]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load average {load:.1f} "
