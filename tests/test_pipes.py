@@ -9,6 +9,7 @@ without a bound that short before the timed lines are written.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -203,3 +204,30 @@ def test_utf8_errors_on_a_pipe_keep_their_line() -> None:
                           env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert proc.returncode == 2
     assert "stdin near line 4: the bytes are not UTF-8 text" in proc.stderr.decode()
+
+
+def test_a_fast_producer_gets_whole_blocks(tmp_path: Path) -> None:
+    """Lines that are there faster than they are read come in full batches, not a batch per
+    read of the pipe (the 1,000,000-line figures of bench_pipes.py part 1 rest on it)."""
+    from backprop.core.arrival import ArrivingLines
+
+    n, rows = 300_000, 65_536
+    data = tmp_path / "lines.txt"
+    data.write_text("".join(f"{k}\n" for k in range(n)))
+    cat = subprocess.Popen(["cat", str(data)], stdout=subprocess.PIPE)
+    assert cat.stdout is not None
+    try:
+        sizes = [len(b) for b in ArrivingLines(cat.stdout.fileno(), rows).batches()]
+    finally:
+        cat.stdout.close()
+        cat.wait()
+    assert sum(sizes) == n
+    # a busy machine may pause cat now and then, so a few short batches are allowed
+    assert sum(s for s in sizes if s == rows) >= n // 2, sizes
+
+
+def test_lines_split_where_a_text_stream_splits_them() -> None:
+    from backprop.core.arrival import split_lines
+
+    for text in ["a\nb\n", "a\r\nb", "a\rb\n\x0bc\x0c\n\u2028d\n", "", "\n\n", "x\x85y\n"]:
+        assert split_lines(text) == list(io.StringIO(text, newline="\n"))
