@@ -40,8 +40,7 @@ def _targets(files: list[str], output: Optional[str]) -> list[Path]:
     if twice:
         raise InputError(f"--at: several inputs are named {', '.join(twice)}: the outputs in "
                          f"{output} would overwrite each other")
-    folder.mkdir(exist_ok=True)
-    return [folder / n for n in names]
+    return [folder / n for n in names]  # the folder is made once the work can start
 
 
 def one_file(kind: str, f: Any, wrt: list[str], source: str, target: str) -> tuple[int, str | None]:
@@ -87,6 +86,7 @@ def run_partitioned(kind: str, f: Any, wrt: list[str], at: list[str], format: st
     targets = _targets(files, output)
     jobs = list(zip(files, map(str, targets)))
     if scheduler is None:
+        targets[0].parent.mkdir(exist_ok=True)
         outcomes = [one_file(kind, f, wrt, s, t) for s, t in jobs]
     else:
         outcomes = _on_dask(kind, f, wrt, jobs, scheduler)
@@ -117,6 +117,7 @@ def _on_dask(kind: str, f: Any, wrt: list[str], jobs: list[tuple[str, str]],
             raise InputError(f"--scheduler {scheduler}: no Dask scheduler answers there "
                              f"({exc})") from None
     try:
+        Path(jobs[0][1]).parent.mkdir(exist_ok=True)
         futures = [client.submit(one_file, kind, f, wrt, s, t, pure=False) for s, t in jobs]
         return list(client.gather(futures))
     finally:
