@@ -29,8 +29,9 @@ EXPR_HELP = ("The expression, e.g. \"2/sin(exp(-x))\". One that begins with '-' 
 AT_HELP = ("The point: a number when EXPR has one variable (-4.499), name=value pairs "
            "(x=1,y=2); repeat --at for one row per point. '-' reads points from stdin and "
            "@FILE from a file: CSV with a header x,y (or one number per line), or JSON Lines "
-           "such as backprop's own --format json ({\"at\": {\"x\": 1}, ...}); other columns "
-           "and members pass through to the output.")
+           "such as backprop's own --format json ({\"at\": {\"x\": 1}, ...}), or Parquet "
+           "(@FILE.parquet, the extra parquet); other columns and members pass through to "
+           "the output.")
 ANGLE_HELP = "rad, or deg: sin/cos/tan take degrees and asin/acos/atan return degrees."
 
 
