@@ -171,7 +171,7 @@ def test_reader_equals_json_loads(rows: list[tuple[Any, Any, dict[str, Any], boo
 def test_reader_long_integers_and_many_digits() -> None:
     """orjson reads an integer beyond 64 bits as a float; json keeps it an int: the
     pass-through member must be the int (written back as written)."""
-    lines = ['{"x": 1, "n": 123456789012345678901234567890}',
+    lines = ['{"x": 1, "n": 123456789012345678901234567890, "m": -9223372036854775809}',
              '{"x": 0.1000000000000000055511151231257827, "n": 18446744073709551616}',
              '{"x": 123456789012345678901, "n": -1}']
     got, passed = read_all("\n".join(lines) + "\n", ["x"])

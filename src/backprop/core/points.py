@@ -409,8 +409,9 @@ def _json_point(obj: Any, variables: Sequence[str], where: str) -> tuple[list[fl
     return [_json_number(point[v], f"{where}: {v}") for v in variables], passed
 
 
-# an integer literal orjson would read as a float (beyond 64 bits), where json keeps an int
-_LONG_DIGITS = re.compile(r"\d{20}")
+# an integer literal orjson may read as a float (beyond 64 bits: from 19 digits on, below
+# -2**63), where json keeps an int; a float's repr has at most 17 digits in a row
+_LONG_DIGITS = re.compile(r"\d{19}")
 
 
 def _loads_array(text: str) -> list[Any]:
