@@ -63,7 +63,6 @@ def _check_numeric(ddf: Any, names: Sequence[str], what: str) -> None:
 def _meta(ddf: Any, passed: Sequence[str], renamed: Sequence[str],
           numbers: Sequence[str]) -> Any:
     import numpy as np
-    import pandas as pd
 
     meta = ddf._meta[list(passed)].copy()
     meta.columns = list(renamed)
@@ -125,7 +124,6 @@ def hessians(ddf: Any, expr: str | Function, wrt: Sequence[str] | None = None, *
 
 def _predict_partition(pdf: Any, model: Model, proba: bool, columns: list[str]) -> Any:
     import numpy as np
-    import pandas as pd
 
     from backprop.nn.predict import predictions
 

@@ -120,7 +120,7 @@ def _float_column(pa: Any, column: Any, name: str, source: str, first_row: int) 
 
 def parquet_points(path: str, variables: Sequence[str], chunk_rows: int, what: str) -> Any:
     """The points of a Parquet file: a :class:`backprop.core.points.PointStream`."""
-    from backprop.core.points import PointStream, _chunk, check_variables  # noqa: F401
+    from backprop.core.points import PointStream, _chunk
 
     pa, _ = pyarrow_modules(f"{what} @{path}")
     pf = open_parquet(path, f"{what} @")
