@@ -195,3 +195,22 @@ def test_predict_stream_bytes_equal_the_csv_module(tmp_path) -> None:
                             str(path), "--format", "csv"], capture_output=True, text=True,
                            check=True)
         assert r.stdout == csv_module_rows(want), name
+
+
+@pytest.mark.parametrize("rows", [3, CSV_BLOCK_MIN_ROWS, 1000])
+def test_pass_through_columns_kept_in_blocks_of_any_size(rows: int) -> None:
+    """An id column beside the points: in every row, also when the block writer takes the
+    rows (it once wrote the numbers alone under the header that named the id)."""
+    from clikit import run_inprocess
+
+    ids = [f"p{k}" for k in range(rows)]
+    text = "x,id\n" + "".join(f"{k}.5,{i}\n" for k, i in enumerate(ids))
+    r = run_inprocess(["grad", "x^2", "--at", "-", "--format", "csv"], text)
+    assert r.code == 0, r.err
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "x", "f", "df/dx"])
+    for k, i in enumerate(ids):  # x^2 and 2x by hand
+        x = k + 0.5
+        w.writerow([i, x, x * x, 2 * x])
+    assert r.out == buf.getvalue()

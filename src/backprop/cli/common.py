@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from enum import Enum
-from typing import TYPE_CHECKING, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, overload
 
 from backprop.errors import InputError
 
@@ -28,8 +29,9 @@ EXPR_HELP = ("The expression, e.g. \"2/sin(exp(-x))\". One that begins with '-' 
 AT_HELP = ("The point: a number when EXPR has one variable (-4.499), name=value pairs "
            "(x=1,y=2); repeat --at for one row per point. '-' reads points from stdin and "
            "@FILE from a file: CSV with a header x,y (or one number per line), or JSON Lines "
-           "such as backprop's own --format json ({\"at\": {\"x\": 1}, ...}); other columns "
-           "and members pass through to the output.")
+           "such as backprop's own --format json ({\"at\": {\"x\": 1}, ...}), or Parquet "
+           "(@FILE.parquet, the extra parquet); other columns and members pass through to "
+           "the output.")
 ANGLE_HELP = "rad, or deg: sin/cos/tan take degrees and asin/acos/atan return degrees."
 
 
@@ -92,3 +94,84 @@ def split_names(text: str | None, option: str, variables: Sequence[str]) -> list
     if dup:
         raise InputError(f"{option}: {', '.join(dup)} is named twice")
     return names
+
+
+class StreamFormat(str, Enum):
+    """The formats of commands that write a row per point (Parquet to a file only)."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+OUTPUT_HELP = ("Write the rows to this file instead of stdout (csv, json or parquet), "
+               "complete or not at all: a temporary file renamed when done.")
+
+
+@contextmanager
+def output_stream(output: str | None, format: StreamFormat) -> Iterator[Any]:
+    """Where the rows go: stdout, or ``output`` written atomically (binary for Parquet).
+
+    Parquet never goes to stdout; a table goes only there.
+    """
+    import sys
+
+    if output is None:
+        if format is StreamFormat.parquet:
+            from backprop.views.parquet import refuse_terminal
+
+            refuse_terminal(sys.stdout)
+        yield None
+        return
+    if format is StreamFormat.table:
+        raise InputError("-o writes csv, json or parquet: add --format csv (or json, parquet)")
+    if format is StreamFormat.parquet:
+        from backprop.core.parquet import pyarrow_modules
+
+        pyarrow_modules("--format parquet")  # before any work: the extra is there
+    from pathlib import Path
+
+    target = Path(output)
+    if target.is_dir():
+        raise InputError(f"-o {output}: is a directory; name a file")
+    if not target.parent.is_dir():
+        raise InputError(f"-o {output}: no folder {target.parent}")
+    from backprop.files import atomic_write
+
+    if format is StreamFormat.parquet:
+        with atomic_write(target, "wb") as fh:
+            yield fh
+    else:
+        with atomic_write(target, "w") as fh:
+            yield fh
+
+
+def stream_writer(format: StreamFormat, columns: Sequence[str], out: Any, *,
+                  title: str | None = None, streaming: bool = False,
+                  full_precision: bool = False) -> Any:
+    """The writer of ``format`` (see :func:`backprop.views.writers.open_writer`), Parquet's too."""
+    if format is StreamFormat.parquet:
+        from backprop.views.parquet import ParquetWriter
+
+        return ParquetWriter(columns, out)
+    from backprop.views.writers import open_writer
+
+    return open_writer(format.value, columns, title=title, streaming=streaming, out=out,
+                       full_precision=full_precision)
+
+
+GLOB_CHARS = "*?["
+
+
+def wants_partitions(at: Sequence[str], scheduler: str | None) -> bool:
+    """A file per partition (cli/distributed.py): ``--scheduler`` given, or one
+    ``--at @PATTERN`` with a glob character."""
+    if scheduler is not None:
+        return True
+    if len(at) != 1 or not at[0].strip().startswith("@"):
+        return False
+    from pathlib import Path
+
+    path = at[0].strip()[1:]
+    return any(ch in path for ch in GLOB_CHARS) and not Path(path).exists()

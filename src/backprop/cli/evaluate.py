@@ -22,7 +22,8 @@ def evaluate(
     model: Path = typer.Argument(..., help="A model file written by backprop train.",
                                  metavar="MODEL.npz", show_default=False),
     data: str = typer.Argument(..., help="A CSV file with a header naming the model's inputs and "
-                               "targets, or '-' for stdin.", metavar="DATA.csv|-",
+                               "targets, a Parquet file (.parquet), or '-' for stdin.",
+                               metavar="DATA.csv|-",
                                show_default=False),
     delimiter: Optional[str] = typer.Option(
         None, "--delimiter", help="The CSV cell separator of DATA (default: a comma, or the "

@@ -8,8 +8,11 @@ from typing import List, Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr,
-                                 split_names)
+from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
+                                 StreamFormat, output_stream, parse_expr, split_names,
+                                 stream_writer, wants_partitions)
+
+Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
 TRACE_TABLE_LIMIT = 1_000  # nodes; the csv and json traces have no limit
 
@@ -30,7 +33,15 @@ def grad(
     wrt: Optional[str] = typer.Option(None, "--wrt", help="Only these partial derivatives, e.g. x,y "
                                       "(default: every variable).", metavar="VARS"),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (JSON Lines: one "
-                                  "object per point) or csv."),
+                                  "object per point), csv, or parquet (with -o)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP,
+                                         metavar="FILE", show_default=False),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on Dask (the extra "
+                                            "dask): 'local' (a cluster on this machine) or a "
+                                            "scheduler's address tcp://HOST:8786; --at @'data/"
+                                            "*.parquet' and -o FOLDER, one Parquet file per "
+                                            "partition. A glob without --scheduler runs here.",
+                                            metavar="ADDRESS", show_default=False),
     trace: bool = typer.Option(False, "--trace", help="Show the forward pass (each module's cached "
                                "value) and the backward pass (each local derivative, upstream "
                                "gradient and sum), step by step."),
@@ -47,11 +58,12 @@ def grad(
     gradient, by reverse mode (one backward pass per expression) or forward mode
     (one tangent pass per variable), whichever takes fewer passes (--trace says which).
     """
-    _grad(expr, at, wrt, format, trace, angle, threads, declared)
+    _grad(expr, at, wrt, format, trace, angle, threads, declared, output, scheduler)
 
 
 def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,
-          angle: Angle, threads: Optional[int] = None, declared: Optional[str] = None) -> None:
+          angle: Angle, threads: Optional[int] = None, declared: Optional[str] = None,
+          output: Optional[str] = None, scheduler: Optional[str] = None) -> None:
     from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.core.results import Gradients, PassedThrough
     from backprop.errors import InputError
@@ -59,12 +71,22 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
 
     if threads is not None and threads < 1:
         raise InputError(f"--threads must be at least 1, not {threads}")
+    if format is Format.parquet and (trace or ";" in expr):
+        raise InputError("--format parquet writes a row per point: not with --trace or several "
+                         "expressions (use csv or json)")
     if ";" in expr:
+        if output is not None:
+            raise InputError("-o: not with several expressions (redirect stdout instead)")
         _jacobian(expr, at, wrt, format, trace, angle, declared)
         return
     f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
+    if wants_partitions(at, scheduler):  # a file per partition, here or on Dask
+        from backprop.cli.distributed import run_partitioned
+
+        run_partitioned("gradients", f, wrt_names, at, format.value, output, scheduler)
+        return
     # typed at a terminal: answer each line as it comes, not per chunk
     rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
     points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
@@ -72,6 +94,8 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
         if points.single is None:
             raise InputError("--trace shows one point: give one --at POINT, not a stream "
                              "or several")
+        if output is not None:
+            raise InputError("-o: not with --trace (redirect stdout instead)")
         if format is Format.table and f.size > TRACE_TABLE_LIMIT:
             # rich renders ~1 ms per row: a 100,000-module table would take minutes
             raise InputError(f"--trace as a table shows at most {TRACE_TABLE_LIMIT:,} nodes; "
@@ -89,9 +113,10 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
     columns = PassedThrough.columns_of(points.names, Gradients.columns_of(f.variables, wrt_names),
                                        Gradients.RECORD_KEYS)
     # a stream's table is plain aligned columns; points from the command line get a rich table
-    writer = writers.open_writer(format.value, columns, title=f"f = {f.text.strip()}",
-                                 streaming=points.streaming, full_precision=True)
-    writers.write_results(f.stream(points, wrt_names, threads), writer)
+    with output_stream(output, format) as out:
+        writer = stream_writer(format, columns, out, title=f"f = {f.text.strip()}",
+                               streaming=points.streaming, full_precision=True)
+        writers.write_results(f.stream(points, wrt_names, threads), writer)
 
 
 def _jacobian(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: bool,

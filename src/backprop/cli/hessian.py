@@ -8,8 +8,11 @@ from typing import List, Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr,
-                                 split_names)
+from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
+                                 StreamFormat, output_stream, parse_expr, split_names,
+                                 stream_writer, wants_partitions)
+
+Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
 
 @app.command(
@@ -28,7 +31,13 @@ def hessian(
                                       "e.g. x,y (default: every variable).", metavar="VARS"),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table (the matrix), json "
                                   "(JSON Lines: one object per point, the whole matrix) or csv "
-                                  "(one row per point: d2f/dx2, d2f/dxdy, ... each once)."),
+                                  "(one row per point: d2f/dx2, d2f/dxdy, ... each once), or "
+                                  "parquet (with -o: the csv's columns)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP,
+                                         metavar="FILE", show_default=False),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on Dask (the extra "
+                                            "dask), as for grad: 'local' or tcp://HOST:8786.",
+                                            metavar="ADDRESS", show_default=False),
     angle: Angle = typer.Option(Angle.rad, "--angle", help=ANGLE_HELP),
     declared: Optional[str] = typer.Option(None, "--vars", help=VARS_HELP, metavar="VARS"),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share a large "
@@ -55,14 +64,22 @@ def hessian(
     wrt_names = list(f.variables) if names is None else names
     # at a terminal: answer each line; in a pipe, chunks of about CHUNK_ROWS numbers of
     # Hessian (n^2 a point), so that memory stays bounded whatever n
+    if wants_partitions(at, scheduler):  # a file per partition, here or on Dask
+        from backprop.cli.distributed import run_partitioned
+
+        run_partitioned("hessians", f, wrt_names, at, format.value, output, scheduler)
+        return
     n = len(wrt_names)
     rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
     points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
     blocks = f.hessian_stream(points, wrt_names, threads)
     if format is Format.table and not points.streaming:
+        if output is not None:
+            raise InputError("-o writes csv, json or parquet: add --format csv (or json, parquet)")
         writers.write_results(blocks, writers.HessianTableWriter(f"f = {f.text.strip()}"))
         return
     columns = PassedThrough.columns_of(points.names, Hessians.columns_of(f.variables, wrt_names),
                                        Hessians.RECORD_KEYS)
-    writer = writers.open_writer(format.value, columns, streaming=points.streaming)
-    writers.write_results(blocks, writer)
+    with output_stream(output, format) as out:
+        writer = stream_writer(format, columns, out, streaming=points.streaming)
+        writers.write_results(blocks, writer)

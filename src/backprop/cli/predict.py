@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import Format
+from backprop.cli.common import OUTPUT_HELP, StreamFormat, output_stream, stream_writer
+
+Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
 
 @app.command(
@@ -23,8 +25,9 @@ def predict(
     model: Path = typer.Argument(..., help="A model file written by backprop train.",
                                  metavar="MODEL.npz", show_default=False),
     data: Optional[str] = typer.Argument(None, help="A CSV file with a header naming the model's "
-                                         "inputs (other columns are passed through), or '-' "
-                                         "for stdin (the default without --at).",
+                                         "inputs (other columns are passed through), a Parquet "
+                                         "file (.parquet), or '-' for stdin (the default "
+                                         "without --at).",
                                          metavar="[DATA.csv|-]", show_default=False),
     at: Optional[str] = typer.Option(None, "--at", metavar="POINT", help="One point of raw inputs: "
                                      "a number for a one-input model, or name=value pairs with the "
@@ -38,7 +41,9 @@ def predict(
         "';', tab or '|' that a file's header is split by, found by csv.Sniffer).",
         metavar="CHAR", show_default=False),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (one object "
-                                  "per row) or csv."),
+                                  "per row), csv, or parquet (with -o)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP,
+                                         metavar="FILE", show_default=False),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share each chunk "
                                           "of rows (default: BACKPROP_THREADS, else one per "
                                           "core; BLAS then uses one thread each; 1: this thread "
@@ -55,7 +60,7 @@ def predict(
     from backprop.errors import InputError
     from backprop.nn.model import load_model
     from backprop.nn.predict import predict_csv, predict_point
-    from backprop.views.writers import open_writer, warn, write_results
+    from backprop.views.writers import warn, write_results
 
     if threads is not None and threads < 1:
         raise InputError(f"--threads must be at least 1, not {threads}")
@@ -87,7 +92,8 @@ def predict(
             delimiter = detect_delimiter(source) or ","
         stream = predict_csv(net, source, proba, delimiter, only_predictions, digits,
                              threads=threads)
-    write_results(stream.chunks, open_writer(format.value, stream.columns, streaming=True))
+    with output_stream(output, format) as out:
+        write_results(stream.chunks, stream_writer(format, stream.columns, out, streaming=True))
     if not quiet:
         for message in stream.extrapolation.messages():
             warn(message)

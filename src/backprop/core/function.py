@@ -113,6 +113,15 @@ class Function:
     def __post_init__(self) -> None:
         self._variables = self.graph.variables  # a scan of every node: once
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickles (a Function shipped to Dask's workers): the graph, its text and angle;
+        the plans and passes built on first use hold the primitives' functions, and are
+        built again where they are used."""
+        state = dict(self.__dict__)
+        state.update(_planned=None, _order=None, _float_passes={}, _second={},
+                     _at_every_variable=None)
+        return state
+
     @property
     def _plan(self) -> engine.Plan:
         plan = self._planned

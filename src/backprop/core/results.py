@@ -54,6 +54,18 @@ class NonFinite:
 
 
 @dataclass
+class JsonParts:
+    """A block's records as data for a fast writer: each record is ``keys`` (with the row's
+    ``cells``) then ``layout``, a nested dict like the record whose leaves are column
+    indices into ``block`` (a float64 array, one row per record)."""
+
+    keys: list[str]
+    cells: list[list[Any]]
+    layout: dict[str, Any]
+    block: np.ndarray
+
+
+@dataclass
 class Gradients:
     """The value and the gradient at a block of points, one row per point.
 
@@ -109,6 +121,13 @@ class Gradients:
     def number_block(self) -> np.ndarray:
         """The rows as one float64 array (``rows()`` is its ``tolist()``), for fast writers."""
         return self._array
+
+    def json_parts(self) -> JsonParts:
+        """``records()`` as a layout over ``number_block()``'s columns, for fast writers."""
+        k = len(self.variables)
+        layout = {"at": {v: i for i, v in enumerate(self.variables)}, "value": k,
+                  "grad": {v: k + 1 + m for m, v in enumerate(self.wrt)}}
+        return JsonParts([], [], layout, self._array)
 
     def records(self) -> list[dict[str, Any]]:
         k, names, wrt = len(self.variables), self.variables, self.wrt
@@ -201,6 +220,17 @@ class Hessians:
     def number_block(self) -> np.ndarray:
         """The rows as one float64 array (``rows()`` is its ``tolist()``), for fast writers."""
         return self._data()
+
+    def json_parts(self) -> JsonParts:
+        """``records()`` as a layout over ``number_block()``'s columns (the whole matrix, each
+        entry from the upper triangle's column), for fast writers."""
+        k, n = len(self.variables), len(self.wrt)
+        upper = {pair: k + 1 + n + m for m, pair in enumerate(self._pairs())}
+        layout = {"at": {v: i for i, v in enumerate(self.variables)}, "value": k,
+                  "grad": {v: k + 1 + i for i, v in enumerate(self.wrt)},
+                  "hessian": {u: {v: upper[(min(i, j), max(i, j))] for j, v in enumerate(self.wrt)}
+                              for i, u in enumerate(self.wrt)}}
+        return JsonParts([], [], layout, self._data())
 
     def records(self) -> list[dict[str, Any]]:
         names, wrt = self.variables, self.wrt
@@ -371,6 +401,36 @@ class PassedThrough:
             out.append({**{renamed[k]: v for k, v in p.items()}, **rec})
         return out
 
+    def cells_and_block(self) -> tuple[list[list[str]], np.ndarray] | None:
+        """The pass-through cells (text, as CSV input gives them) and the result's numbers as
+        one float64 array (``rows()`` is the two side by side), for fast writers; None where
+        a cell is not text (JSON input's numbers, nested values, a missing member)."""
+        block = getattr(self.result, "number_block", None)
+        if block is None:
+            return None
+        names = self.names
+        cells = [[p.get(n) for n in names] for p in self.passed]
+        if any(type(c) is not str for row in cells for c in row):
+            return None
+        return cells, block()  # type: ignore[return-value]
+
+    def json_parts(self) -> JsonParts | None:
+        """The pass-through members (renamed as in ``records()``) and their values per row,
+        before the result's layout, where every row has exactly ``names`` in that order; else
+        None (``records()`` keeps each row's own members)."""
+        parts = getattr(self.result, "json_parts", None)
+        if parts is None:
+            return None
+        names = self.names
+        if any(tuple(p) != names for p in self.passed):
+            return None
+        inner = parts()
+        if inner is None or inner.keys:
+            return None
+        renamed = pass_names(names, self._taken())
+        return JsonParts([renamed[n] for n in names], [list(p.values()) for p in self.passed],
+                         inner.layout, inner.block)
+
     def unlisted(self) -> list[str]:
         """Members some row has that are not columns (kept in JSON, not in CSV or tables)."""
         seen: dict[str, None] = {}
@@ -382,8 +442,9 @@ class PassedThrough:
         return list(seen)
 
     def __getattr__(self, name: str) -> Any:
-        # finite(), diagnosis(), value, grad, ...: the result's own
-        if name == "result":
+        # finite(), diagnosis(), value, grad, ...: the result's own; not its number_block,
+        # whose rows lack the pass-through cells (a fast writer would drop them)
+        if name in ("result", "number_block"):
             raise AttributeError(name)
         return getattr(self.result, name)
 

@@ -18,6 +18,7 @@ from typing import IO, Iterator, Sequence
 
 import numpy as np
 
+from backprop.core.arrival import ArrivingLines
 from backprop.errors import BackpropError, InputError
 from backprop.lines import CHUNK_CHARS, Lines, csv_error, csv_reader, listed, shown
 from backprop.nn.config import DataConfig, SyntheticConfig
@@ -44,6 +45,8 @@ class CsvSource:
     def __init__(self, path: str | Path, delimiter: str = ",", key: str = "data.csv") -> None:
         self.name = "stdin" if str(path) == "-" else str(path)
         self.delimiter = delimiter
+        # a pipe's rows are answered as they arrive (core/arrival.py): set by stream_rows
+        self._arriving: ArrivingLines | None = None
         if str(path) == "-":
             self._file: IO[str] | None = None
             self.stream: IO[str] = sys.stdin
@@ -58,6 +61,16 @@ class CsvSource:
         except OSError as exc:
             raise InputError(f"{key}: cannot read {p} ({exc.strerror})") from None
         self.stream = self._file
+
+    def arriving(self, chunk_rows: int = CHUNK_ROWS) -> None:
+        """Read stdin from a pipe as its lines arrive: :meth:`chunks` then ends a chunk where
+        the producer paused, so each row is answered without waiting for a full chunk.
+        Before :meth:`header`."""
+        if self._file is None:
+            lines = ArrivingLines.of(self.stream, chunk_rows, self.name)
+            if lines is not None:
+                self._arriving = lines
+                self.stream = lines  # type: ignore[assignment]
 
     def __enter__(self) -> "CsvSource":
         return self
@@ -76,7 +89,8 @@ class CsvSource:
 
         # every line at most MAX_LINE characters: /dev/zero is an error, not all the memory;
         # JSON Lines (backprop's own --format json) become CSV rows, line for line
-        lines = Lines(self.stream, self.name)
+        # (a pipe read as it arrives holds its lines to the same limit: core/arrival.py)
+        lines = self.stream if self._arriving is not None else Lines(self.stream, self.name)
         self.stream = csv_lines(lines, self.name, self.delimiter)  # type: ignore[arg-type,assignment]
         self.reader = csv_reader(self.stream, delimiter=self.delimiter)
         try:
@@ -113,23 +127,38 @@ class CsvSource:
         lines: list[int] = []
         size = 0
         reader = self.reader
+        arriving = self._arriving
         try:
             for row in reader:
                 if len(row) != width:
                     if not row or (len(row) == 1 and not row[0].strip()):
+                        if rows and arriving is not None and arriving.cut:
+                            yield rows, lines  # the producer paused after a blank line
+                            rows, lines, size = [], [], 0
                         continue  # a blank line is not a row
                     raise InputError(f"{self.name} line {reader.line_num}: expected {width} "
                                      f"cells, found {len(row)}")
                 rows.append(row)
                 lines.append(reader.line_num)
                 size += sum(map(len, row))
-                if len(rows) >= chunk_rows or size >= CHUNK_CHARS:
+                if (len(rows) >= chunk_rows or size >= CHUNK_CHARS
+                        or (arriving is not None and arriving.cut)):
                     yield rows, lines
                     rows, lines, size = [], [], 0
         except csv.Error as exc:
             raise self._fail(exc) from None
         if rows:
             yield rows, lines
+
+
+def open_rows(path: str | Path, delimiter: str = ",", key: str = "data.csv") -> CsvSource:
+    """The rows of a CSV file (or ``-``: stdin), or of a Parquet file (``.parquet``: the
+    extra ``parquet``), as text cells."""
+    from backprop.core.parquet import ParquetRows, is_parquet
+
+    if str(path) != "-" and is_parquet(path):
+        return ParquetRows(path, key)  # type: ignore[return-value]
+    return CsvSource(path, delimiter, key)
 
 
 def numbers(source: str, rows: list[list[str]], lines: list[int], columns: Sequence[str],
@@ -284,7 +313,7 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
     model's encoding instead, counting unknown categories in ``unknown``.
     Only the input and target columns are parsed.
     """
-    with CsvSource(path, delimiter, f"{key}.csv") as src:
+    with open_rows(path, delimiter, f"{key}.csv") as src:
         header = src.header()
         name = src.name
         t_index = find_columns(name, header, targets, f"{key}.target")

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from backprop.errors import InputError
-from backprop.nn.data import CHUNK_ROWS, CsvSource, find_columns, numbers
+from backprop.nn.data import CHUNK_ROWS, CsvSource, find_columns, numbers, open_rows
 from backprop.nn.layers import Array
 from backprop.nn.model import Classifier, Model
 
@@ -151,6 +151,10 @@ class Chunk:
             out.append([*cells, *extra])
         return out
 
+    def typed_rows(self) -> list[list[Any]]:
+        """The rows with the model's inputs as numbers (for a typed output: Parquet)."""
+        return self._typed()
+
     def rows(self) -> list[list[Any]]:
         """The cells as they were read (CSV keeps them byte for byte), then the predictions."""
         if self.digits is not None:
@@ -201,7 +205,8 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
     """
     if proba and not isinstance(model, Classifier):
         raise InputError("--proba: the model is a regressor; probabilities are for classifiers")
-    src = CsvSource(path, delimiter, "DATA")
+    src = open_rows(path, delimiter, "DATA")
+    src.arriving(chunk_rows)
     header = src.header(allow_empty=True)
     if not header:  # an empty pipe is not an error: no rows, the model's columns
         src.__exit__()
@@ -210,7 +215,8 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
                       iter(()), Extrapolation())
     names = model.columns
     headerless = False
-    if len(names) == 1 and len(header) == 1 and header[0] not in names:
+    if len(names) == 1 and len(header) == 1 and header[0] not in names \
+            and isinstance(src, CsvSource):  # a header of one number: CSV without one
         try:
             float(header[0])
             headerless = True

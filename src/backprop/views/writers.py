@@ -26,7 +26,8 @@ import math
 import os
 import re
 import sys
-from typing import Any, Iterable, Protocol, Sequence
+from json.encoder import encode_basestring_ascii as _encode_text  # json.dumps's own, in C
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 
 class Result(Protocol):
@@ -304,11 +305,19 @@ def csv_block(data: Any) -> str | None:
     if data.ndim != 2 or data.dtype != np.float64 or len(data) < CSV_BLOCK_MIN_ROWS \
             or data.shape[1] == 0:
         return None
+    if not np.isfinite(data).all():  # orjson writes nan and inf as null
+        return None
+    return shortest_rows(data)
+
+
+def shortest_rows(data: Any) -> str | None:
+    """The rows of a 2-d float64 array as ``repr``'s texts joined by commas, a line per row
+    (non-finite numbers as ``null``); None without orjson."""
+    import numpy as np
+
     try:
         import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; the csv module suffices
-        return None
-    if not np.isfinite(data).all():  # orjson writes nan and inf as null
+    except ImportError:  # pragma: no cover - orjson is a dependency; the slow paths suffice
         return None
     text = orjson.dumps(np.ascontiguousarray(data), option=orjson.OPT_SERIALIZE_NUMPY).decode()
     text = text[2:-2].replace("],[", "\n")  # [[a,b],[c,d]] -> a,b\nc,d
@@ -317,6 +326,73 @@ def csv_block(data: Any) -> str | None:
     if "e" in text:
         text = _EXPONENT.sub(_exponent_as_repr, text)
     return text + "\n"
+
+
+def _json_template(keys: Sequence[str], layout: dict[str, Any]) -> tuple[str, list[int]]:
+    """A record as a %-format (a ``%s`` per key, then per leaf of the layout) and the
+    layout's column indices in the order of their ``%s``; the separators of :func:`json_line`."""
+    order: list[int] = []
+
+    def key(k: str) -> str:
+        return json.dumps(k).replace("%", "%%") + ": "
+
+    # nested dicts walked without recursion: a stack of (dict's items, parts of its text)
+    out: list[str] = [", ".join(key(k) + "%s" for k in keys)]
+    stack: list[tuple[Iterator[tuple[str, Any]], list[str]]] = [(iter(layout.items()), [])]
+    while stack:
+        items, parts = stack[-1]
+        for k, v in items:
+            if isinstance(v, dict):
+                parts.append(key(k))
+                stack.append((iter(v.items()), []))
+                break
+            order.append(v)
+            parts.append(key(k) + "%s")
+        else:
+            stack.pop()
+            text = "{" + ", ".join(parts) + "}"
+            if stack:
+                stack[-1][1][-1] += text
+            else:
+                out.append(text[1:-1])
+    body = ", ".join(p for p in out if p)
+    return "{" + body + "}\n", order
+
+
+def _json_values(values: list[Any]) -> list[str]:
+    """Pass-through values as :func:`json_line` writes them inside a record."""
+    if all(type(v) is str for v in values):
+        return list(map(_encode_text, values))
+    return [json.dumps(finite_or_none(v), allow_nan=False, separators=(", ", ": "))
+            for v in values]
+
+
+def json_block(parts: Any) -> str | None:
+    """The JSON Lines of a block of records (a :class:`backprop.core.results.JsonParts`), byte
+    for byte what :func:`json_line` writes for each record; None where that path must be taken.
+
+    The numbers are formatted at once as for CSV (:func:`shortest_rows`; a nan or inf is
+    ``null``, as JSON has no other spelling) and put in a %-format of the record, repeated.
+    """
+    import numpy as np
+
+    template, order = _json_template(parts.keys, parts.layout)
+    n = len(parts.block)
+    if not order or n == 0:
+        return None
+    text = shortest_rows(parts.block[:, order])
+    if text is None:
+        return None
+    numbers = text[:-1].replace("\n", ",").split(",")
+    width = len(parts.keys) + len(order)
+    table = np.empty((n, width), dtype=object)
+    if parts.keys:
+        if len(parts.cells) != n:
+            return None
+        flat = _json_values([v for row in parts.cells for v in row])
+        table[:, :len(parts.keys)] = np.array(flat, dtype=object).reshape(n, len(parts.keys))
+    table[:, len(parts.keys):] = np.array(numbers, dtype=object).reshape(n, len(order))
+    return (template * n) % tuple(table.ravel().tolist())
 
 
 def csv_cells_and_block(cells: list[list[str]], data: Any) -> str | None:
@@ -347,6 +423,14 @@ class JsonLinesWriter(Writer):
     """One strict JSON object per record, one per line."""
 
     def write(self, result: Result) -> None:
+        parts = getattr(result, "json_parts", None)
+        if parts is not None and len(result) >= CSV_BLOCK_MIN_ROWS:  # type: ignore[arg-type]
+            found = parts()
+            text = None if found is None else json_block(found)
+            if text is not None:
+                self.out.write(text)
+                self.out.flush()
+                return
         self.write_records(result.records())
 
     def write_records(self, records: Iterable[Any]) -> None:
