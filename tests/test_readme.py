@@ -58,6 +58,8 @@ from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
 ROOT = Path(__file__).resolve().parents[1]
 README_PATH = ROOT / "README.md"
 README = README_PATH.read_text(encoding="utf-8")
+# README.md and every page of docs/: their examples run alike, each page in a folder of its own
+DOCUMENTS = [README_PATH, *sorted((ROOT / "docs").glob("*.md"))]
 PROMPT = "$ "
 TIMEOUT_S = 300
 
@@ -217,42 +219,66 @@ def _run_console_example(example: Example) -> str | None:
     diff = "\n".join(differences)
     how = (f"numbers to {RELATIVE_TOLERANCE:g} relative, " if _FROM_A_TRAINED_MODEL.search(parsed.command)
            else "")
-    return (f"README.md line {example.line}: $ {parsed.command}\n{status}\n"
+    return (f"{_document_name(example)} line {example.line}: $ {parsed.command}\n{status}\n"
             + (f"output differs ({how}figures masked as {_TIME}):\n{diff}\n" if diff else "")
             + "Update the README from a real run of the command.")
 
 
-_DOCUMENT = Sybil(parsers=[_console_examples]).parse(README_PATH)
-CONSOLE_EXAMPLES = list(_DOCUMENT.examples())
+_SYBIL = Sybil(parsers=[_console_examples])
+EXAMPLES_BY_DOCUMENT = {path: list(_SYBIL.parse(path).examples()) for path in DOCUMENTS}
+CONSOLE_EXAMPLES = [e for examples in EXAMPLES_BY_DOCUMENT.values() for e in examples]
+
+
+def _document_name(example: Example) -> str:
+    return str(Path(example.path).relative_to(ROOT))
 
 
 def _example_id(example: Example) -> str:
-    return f"line{example.line}: {example.parsed.command[:70]}"
+    return f"{_document_name(example)}:{example.line}: {example.parsed.command[:70]}"
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("readme")
-    shutil.copytree(ROOT / "configs", folder / "configs")
-    (folder / "docs").mkdir()
-    return folder
+def workdirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One folder per document, made at its first example: a page's examples share it in order."""
+    return {}
 
 
-def test_every_command_line_of_the_readme_is_an_example() -> None:
-    commands = [example.parsed.command for example in CONSOLE_EXAMPLES]
-    assert len(commands) >= 30, commands
+def _workdir(example: Example, workdirs: dict[str, Path],
+             tmp_path_factory: pytest.TempPathFactory) -> Path:
+    name = _document_name(example)
+    if name not in workdirs:
+        folder = tmp_path_factory.mktemp("docs-example")
+        shutil.copytree(ROOT / "configs", folder / "configs")
+        (folder / "docs").mkdir()
+        workdirs[name] = folder
+    return workdirs[name]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_command_line_of_a_document_is_an_example(path: Path) -> None:
+    commands = [example.parsed.command for example in EXAMPLES_BY_DOCUMENT[path]]
     assert all("backprop" in command for command in commands)
     # a "$ " line in a block of another language would otherwise go unrun
-    prompts = [line for line in README.splitlines() if line.startswith(PROMPT)]
+    prompts = [line for line in path.read_text(encoding="utf-8").splitlines()
+               if line.startswith(PROMPT)]
     assert len(prompts) == len(commands)
 
 
+def test_the_documents_hold_the_examples() -> None:
+    assert len(CONSOLE_EXAMPLES) >= 100
+    for page in ("tutorial", "language", "grad", "hessian", "diff", "compare", "descend",
+                 "graph", "train"):
+        assert EXAMPLES_BY_DOCUMENT[ROOT / "docs" / f"{page}.md"], page  # every page shows real runs
+    assert len(README.splitlines()) < 400  # the README stays short: the reference is in docs/
+
+
 @pytest.mark.parametrize("example", CONSOLE_EXAMPLES, ids=_example_id)
-def test_readme_console_example(example: Example, workdir: Path) -> None:
+def test_readme_console_example(example: Example, workdirs: dict[str, Path],
+                                tmp_path_factory: pytest.TempPathFactory) -> None:
     command = example.parsed.command
     if re.search(r"-o \S+\.(png|svg)|--format (png|svg)", command) and not shutil.which("dot"):
         pytest.skip("Graphviz's dot is not installed")
-    example.namespace["workdir"] = workdir
+    example.namespace["workdir"] = _workdir(example, workdirs, tmp_path_factory)
     try:
         example.evaluate()
         return
@@ -339,9 +365,9 @@ def test_trained_model_examples_hold_a_few_ulps_but_not_another_seed(tmp_path: P
         assert compare_output(e.parsed.command, e.parsed.expected, out), out
 
 
-def _blocks(heading: str) -> list[tuple[str, str]]:
-    """The fenced code blocks of a README section: (language, text)."""
-    section = README.split(heading, 1)[1].split("\n## ", 1)[0]
+def _blocks(text: str, heading: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of a document's section: (language, text)."""
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     blocks, lang, lines = [], None, []
     for line in section.splitlines():
         if line.startswith("```"):
@@ -356,8 +382,12 @@ def _blocks(heading: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow  # over ten seconds on 2 busy cores (README, "Tests")
-def test_python_api_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
-    (lang, code), (_, shown) = _blocks("## Python API")[:2]
+@pytest.mark.parametrize("document, heading", [("README.md", "## Python API"),
+                                               ("docs/api.md", "# Python API")])
+def test_python_api_example_prints_what_the_readme_shows(tmp_path: Path, document: str,
+                                                         heading: str) -> None:
+    text = (ROOT / document).read_text(encoding="utf-8")
+    (lang, code), (_, shown) = _blocks(text, heading)[:2]
     assert lang == "python"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)

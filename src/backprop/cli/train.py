@@ -247,14 +247,20 @@ def _print_summary(result: dict[str, Any], format: Format, history: Any = ()) ->
     out = console()
     out.print(table(title, ["", "value"], rows, right_align_from=1))
     if history:
-        out.print(loss_curves(history), markup=False, highlight=False, soft_wrap=True)
+        out.print(loss_curves(history, columns=out.width), markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 SPARK_WIDTH = 60
 
 
-def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None) -> str:
-    """The loss per epoch as sparklines (train, and validation when there is one) on one log scale."""
+def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None,
+                columns: int | None = None) -> str:
+    """The loss per epoch as sparklines (train, and validation when there is one) on one log scale.
+
+    With ``columns`` (the terminal's width), the lines are narrowed to fit it (20 characters
+    of curve at the least), so that a terminal never wraps them.
+    """
     from backprop.views.render import SPARK_BLOCKS, can_encode, sparkline
 
     train = [e.train_loss for e in history]
@@ -263,6 +269,9 @@ def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None) -> s
     limits = (min(every), max(every)) if every else None
     plain = not can_encode(SPARK_BLOCKS + "→", sys.stdout if stream is None else stream)
     arrow = "->" if plain else "→"
+    if columns is not None:
+        tails = [f"  {v[0]:.3g} {arrow} {v[-1]:.3g}" for v in (train, val) if v]
+        width = max(20, min(width, columns - len("  validation ") - max(map(len, tails))))
     per = -(-len(train) // width)
     lines = [f"loss per epoch (log scale, {min(every):.3g} to {max(every):.3g}"
              + (f", 1 character = {per} epochs" if per > 1 else "") + "):" if every else
