@@ -123,7 +123,16 @@ def _computes(f: Function, i: int, names: dict[int, str]) -> str:
 
 # The local derivatives as the slides write them, where the table's template is written
 # for the computation (sigmoid(x)*sigmoid(-x) does not cancel for large x; equal values).
-_SHOWN = {"sigmoid": ("sigmoid(x)*(1 - sigmoid(x))",)}
+# The values shown beside them are the table's, computed as the passes compute them.
+_SHOWN = {"sigmoid": ("sigmoid(x)*(1 - sigmoid(x))",),
+          "div": ("1/y", "-x/y^2"),
+          "tanh": ("1 - tanh(x)^2",),
+          "tan": ("1 + tan(x)^2",),
+          "atan": ("1/(1 + x^2)",),
+          "asin": ("1/sqrt(1 - x^2)",),
+          "acos": ("-1/sqrt(1 - x^2)",),
+          "atanh": ("1/(1 - x^2)",),
+          "cbrt": ("1/(3*cbrt(x)^2)",)}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
