@@ -109,10 +109,10 @@ def test_cli_json_equals_the_json_module_and_warns_on_nan() -> None:
     assert r.code == 0
     assert "warning" in r.err and "not finite" in r.err
     want = []
-    for k, v in enumerate(xs):  # log and 1/x by hand
+    for k, v in enumerate(xs):  # log and 1/x by hand; a nan value has a nan partial
         value = math.log(v) if v > 0 else (float("-inf") if v == 0 else float("nan"))
-        want.append({"id": f"r{k}", "at": {"x": v}, "value": value, "grad": {"x": 1 / v if v
-                                                                            else float("inf")}})
+        slope = 1 / v if v > 0 else (float("inf") if v == 0 else float("nan"))
+        want.append({"id": f"r{k}", "at": {"x": v}, "value": value, "grad": {"x": slope}})
     assert r.out == oracle(want)
 
 
