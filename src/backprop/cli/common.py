@@ -92,3 +92,18 @@ def split_names(text: str | None, option: str, variables: Sequence[str]) -> list
     if dup:
         raise InputError(f"{option}: {', '.join(dup)} is named twice")
     return names
+
+
+def thread_count(threads: int | None) -> int | None:
+    """``--threads N`` (or BACKPROP_THREADS when it is not given), checked and capped at
+    :func:`backprop.threads.max_threads` with a warning; None: the cores."""
+    from backprop import threads as threads_
+    from backprop.views.writers import warn
+
+    if threads is None:
+        n, note = threads_.threads_from_environment()
+    else:
+        n, note = threads_.capped_threads(threads, "--threads")
+    if note:
+        warn(note)
+    return n

@@ -9,7 +9,7 @@ import typer
 
 from backprop.cli import app
 from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr,
-                                 split_names)
+                                 split_names, thread_count)
 
 TRACE_TABLE_LIMIT = 1_000  # nodes; the csv and json traces have no limit
 
@@ -57,8 +57,7 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
     from backprop.errors import InputError
     from backprop.views import writers
 
-    if threads is not None and threads < 1:
-        raise InputError(f"--threads must be at least 1, not {threads}")
+    threads = thread_count(threads)  # at most 4 a core, with a warning past that
     if ";" in expr:
         _jacobian(expr, at, wrt, format, trace, angle, declared)
         return

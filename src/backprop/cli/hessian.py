@@ -9,7 +9,7 @@ import typer
 
 from backprop.cli import app
 from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, VARS_HELP, Angle, Format, parse_expr,
-                                 split_names)
+                                 split_names, thread_count)
 
 
 @app.command(
@@ -45,11 +45,9 @@ def hessian(
     """
     from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.core.results import Hessians, PassedThrough
-    from backprop.errors import InputError
     from backprop.views import writers
 
-    if threads is not None and threads < 1:
-        raise InputError(f"--threads must be at least 1, not {threads}")
+    threads = thread_count(threads)  # at most 4 a core, with a warning past that
     f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names

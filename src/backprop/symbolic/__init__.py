@@ -24,10 +24,13 @@ from typing import Any, Sequence
 
 from backprop.errors import InputError
 from backprop.symbolic.store import collector_paused
-from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, Derivative, SizeCapError, derivative,
-                                          derivatives, partial, second_partials, simplify)
+from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, MAX_ORDER, MAX_SIZE_CEILING, MAX_STEPS,
+                                          Derivative, OrderCapError, SizeCapError, check_order,
+                                          derivative, derivatives, partial, second_partials,
+                                          simplify)
 
-__all__ = ["DEFAULT_MAX_SIZE", "Derivative", "DiffResult", "SizeCapError", "derivative",
+__all__ = ["DEFAULT_MAX_SIZE", "MAX_ORDER", "MAX_SIZE_CEILING", "MAX_STEPS", "Derivative",
+           "DiffResult", "OrderCapError", "SizeCapError", "derivative",
            "derivatives", "diff_expression", "diff_text", "partial", "partial_label", "simplify"]
 
 
@@ -180,8 +183,8 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
         entries = second_partials(g, names, max_size)
         return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
                           len(variables), False)
-    if order is not None and order < 1:
-        raise InputError(f"--order must be 1 or more, not {order}")
+    if order is not None:
+        check_order(order)  # before the lists of names are made
     n = 1 if order is None else order
     if values is None:
         if not variables:
