@@ -54,6 +54,9 @@ def hessian(
     # at a terminal: answer each line; in a pipe, chunks of about CHUNK_ROWS numbers of
     # Hessian (n^2 a point), so that memory stays bounded whatever n
     n = len(wrt_names)
+    from backprop.core.function import check_hessian_variables
+
+    check_hessian_variables(n)  # before the n^2 columns are named
     rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
     points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
     blocks = f.hessian_stream(points, wrt_names, threads)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from backprop.errors import BackpropError, InputError
-from backprop.files import check_output, open_output
+from backprop.files import check_output, is_written_directly, open_output
 
 INSTALL_HINT = "pip install 'backprop-cli[plot]'"
 
@@ -39,6 +39,8 @@ def check_plot_path(path: str) -> Path:
         supported = fig.canvas.get_supported_filetypes()
     finally:
         plt.close(fig)
+    if not suffix and is_written_directly(path):
+        return check_output(path, "--plot")  # /dev/null, a FIFO: a PNG, as save_figure makes
     if suffix not in supported:
         raise InputError(f"--plot {path}: give a file name ending in one of "
                          f"{', '.join('.' + s for s in sorted(supported))} (e.g. path.png)")
