@@ -126,6 +126,21 @@ def test_a_hessian_of_3001_variables_is_refused_at_once() -> None:
             "limit is 1,000", "--wrt")
 
 
+def test_a_hessian_whose_tangent_pass_is_too_big_is_refused_at_once() -> None:
+    # 1,000 variables (within the limit) over a backward pass of 57,999 nodes: 58 million
+    # numbers a point, over the 50,000,000 of MAX_SECOND_ORDER_NUMBERS
+    def term(i: int) -> str:
+        t = f"x{i}*x{(i + 1) % 1000}"
+        for k in range(14):
+            t = f"{'sin' if k % 2 else 'cos'}({t})"
+        return f"{t}*exp(x{i})"
+
+    expr = " + ".join(term(i) for i in range(1000))
+    point = ",".join(f"x{i}=0.5" for i in range(1000))
+    refused(1, ["hessian", expr, "--at", point, "--format", "csv"], "1,000 variables",
+            "57,999 nodes", "limit is 50,000,000", "--wrt")
+
+
 def test_a_hessian_within_the_limit_is_answered_in_bounded_memory() -> None:
     # E = sum sin(w_i) w_{i+1} (cyclic): d2E/dw_i2 = -sin(w_i) w_{i+1}, d2E/dw_i dw_{i+1} = cos(w_i)
     import math
@@ -251,3 +266,16 @@ def test_the_memory_check_uses_the_limit_of_the_process(monkeypatch: pytest.Monk
 
 def test_descend_steps_are_capped() -> None:
     refused(2, ["descend", "x^2", "--from", "1", "--steps", "1000000000"], "--steps", "1,000,000")
+
+
+# ---- graph: Graphviz draws at most RENDER_LIMIT nodes -----------------------------------------
+
+def test_a_graph_too_big_to_render_is_refused_before_graphviz(tmp_path: Path) -> None:
+    from backprop.studies.fixtures import sines_text
+    from backprop.views.drawing import RENDER_LIMIT
+
+    text = sines_text(2600)  # 4 nodes a term: about 10,400 nodes
+    out = tmp_path / "g.svg"
+    line = refused(2, ["graph", text, "-o", str(out)], "10,000", "--format dot")
+    assert int(line.split("has ")[1].split(" nodes")[0].replace(",", "")) > RENDER_LIMIT
+    assert not out.exists()

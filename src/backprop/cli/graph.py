@@ -90,6 +90,10 @@ def graph(
         _emit(data, output)
         return
     d = drawing.build(f, point)
+    if fmt in (GraphFormat.svg, GraphFormat.png) and len(d.nodes) > drawing.RENDER_LIMIT:
+        raise InputError(f"the graph has {len(d.nodes):,} nodes: Graphviz draws {fmt.value} of "
+                         f"at most {drawing.RENDER_LIMIT:,} in reasonable time; write --format "
+                         "dot (or mermaid) and lay it out with your own tools")
     if d.large:
         how = ("a force-directed layout (sfdp)" if d.huge and fmt is not GraphFormat.mermaid
                else "no numbers on boxes and edges, and long edges cut (a dashed box "

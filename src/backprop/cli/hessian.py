@@ -57,6 +57,7 @@ def hessian(
     from backprop.core.function import check_hessian_variables
 
     check_hessian_variables(n)  # before the n^2 columns are named
+    f.check_hessian(wrt_names)  # and the tangent pass's size, before the CSV header
     rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
     points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
     blocks = f.hessian_stream(points, wrt_names, threads)

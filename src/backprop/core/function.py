@@ -547,6 +547,11 @@ class Function:
         return (float(so.value), [float(so.grad[v]) for v in wrt],  # type: ignore[arg-type]
                 np.asarray(so.hessian, dtype=np.float64))
 
+    def check_hessian(self, wrt: Sequence[str] | None = None) -> None:
+        """Before any output: the Hessian in ``wrt`` is within MAX_HESSIAN_VARIABLES and
+        MAX_SECOND_ORDER_NUMBERS (a BackpropError otherwise); its passes are then built."""
+        self._second_order_plan(self._check_wrt(wrt))
+
     def _second_order_plan(self, names: Sequence[str]) -> Any:
         from backprop.core import gradient_graph
 
