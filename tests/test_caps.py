@@ -279,3 +279,18 @@ def test_a_graph_too_big_to_render_is_refused_before_graphviz(tmp_path: Path) ->
     line = refused(2, ["graph", text, "-o", str(out)], "10,000", "--format dot")
     assert int(line.split("has ")[1].split(" nodes")[0].replace(",", "")) > RENDER_LIMIT
     assert not out.exists()
+
+
+# ---- compare --scaling: the derivative is evaluated as a tree only up to TREE_LIMIT nodes ----
+
+def test_the_scaling_study_builds_no_tree_past_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backprop.studies import scaling
+
+    monkeypatch.setattr(scaling, "TREE_LIMIT", 700)
+    done = scaling.depth_scaling(time.perf_counter() + 600, max_depth=7)
+    rows = {r["depth"]: r for r in done["rows"]}
+    # the tree sizes of f_k = f_{k-1} sin(f_{k-1}): 688 nodes at depth 5, 1,664 at depth 6
+    assert rows[5]["symbolic_size"] <= 700 < rows[6]["symbolic_size"]
+    assert rows[5]["tree_seconds"] is not None
+    for k in (6, 7):
+        assert rows[k]["tree_seconds"] is None and "700" in rows[k]["tree_skipped"]
