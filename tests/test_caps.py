@@ -232,6 +232,17 @@ def test_training_that_would_not_fit_in_memory_is_refused_before_allocating(tmp_
     assert "fewer rows" in line
 
 
+def test_synthetic_data_too_big_is_refused_before_its_rows_are_made(tmp_path: Path) -> None:
+    # 10,000,000 rows of 1,000 inputs: 80 GB of X alone
+    n = 1000
+    cfg = _train_config(tmp_path, data={"synthetic": {
+        "expr": "+".join(f"x{i}" for i in range(n)), "n": 10_000_000,
+        "ranges": {f"x{i}": [0, 1] for i in range(n)}}})
+    started = time.monotonic()
+    refused(2, ["train", cfg, "--quiet"], "1000-64-1", "10,000,000 rows", "fewer rows or inputs")
+    assert time.monotonic() - started < 30  # no row was drawn
+
+
 def test_epochs_are_capped(tmp_path: Path) -> None:
     refused(2, ["train", _train_config(tmp_path), "--quiet", "--epochs", "1000000000"],
             "--epochs", "1000000")

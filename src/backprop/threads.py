@@ -70,8 +70,8 @@ def capped_threads(n: int, source: str = "--threads") -> tuple[int, str | None]:
     top = max_threads()
     if n <= top:
         return n, None
-    return top, (f"{source} {n:,}: using {top} threads, the most this machine can use "
-                 f"({THREADS_PER_CORE} per core, {cores()} cores)")
+    return top, (f"{source} {n:,}: using {top} threads ({THREADS_PER_CORE} a core, "
+                 f"{cores()} cores here); more would only wait for the cores")
 
 
 def threads_from_environment() -> tuple[int | None, str | None]:

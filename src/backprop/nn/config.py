@@ -168,7 +168,7 @@ def check_size(config: "Config", inputs: int, outputs: int, rows: int) -> None:
     if limit is not None and need > MEMORY_SHARE * limit:
         raise InputError(f"training the network {widths} on {rows:,} rows needs about {_gb(need)} "
                          f"of memory (estimated before allocating), more than the "
-                         f"{_gb(MEMORY_SHARE * limit)} this process can use: use fewer rows, "
+                         f"{_gb(MEMORY_SHARE * limit)} this process can use: use fewer rows or inputs, "
                          "narrower model.hidden or a smaller training.batch_size")
 
 

@@ -355,6 +355,9 @@ def prepare(config: Config, config_dir: Path) -> Run:
     t = config.training
     rngs = _seeds(t.seed)
     classify = config.task == "classification"
+    synthetic = config.data.synthetic
+    if synthetic is not None:  # its size is known before its rows are made
+        check_size(config, len(synthetic.ranges), 1, synthetic.n)
     data = load(config.data, config_dir, t.seed, classification=classify)
     train_rows, val_rows = split(len(data.X), config.data.validation_split, rngs["split"])
     notes: list[str] = []
