@@ -305,3 +305,20 @@ def test_the_scaling_study_builds_no_tree_past_its_limit(monkeypatch: pytest.Mon
     assert rows[5]["tree_seconds"] is not None
     for k in (6, 7):
         assert rows[k]["tree_seconds"] is None and "700" in rows[k]["tree_skipped"]
+
+
+# ---- compare --sweep: variables x nodes ---------------------------------------------------
+
+def test_a_sweep_too_big_is_refused_and_wrt_brings_it_within() -> None:
+    refused(2, ["compare", "--example", "sines", "--n", "200", "--sweep", "--format", "json"],
+            "200 variables", "799 nodes", "100,000", "--wrt")
+    # one variable of the same graph is within the limit: 124 passes of 799 nodes
+    code, out, err = run_limited("compare", "--example", "sines", "--n", "200", "--sweep",
+                                 "--wrt", "w7", "--format", "json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    # dE/dw7 = cos(w7) w8 + sin(w6), at w_i = i/200
+    import math
+
+    want = math.cos(7 / 200) * (8 / 200) + math.sin(6 / 200)
+    assert len(rows) == 90 and all(r["exact"] == pytest.approx(want, rel=1e-14) for r in rows)
