@@ -322,3 +322,24 @@ def test_a_sweep_too_big_is_refused_and_wrt_brings_it_within() -> None:
 
     want = math.cos(7 / 200) * (8 / 200) + math.sin(6 / 200)
     assert len(rows) == 90 and all(r["exact"] == pytest.approx(want, rel=1e-14) for r in rows)
+
+
+# ---- compare: variables x nodes (and variables^2 x nodes for --order 2) -----------------------
+
+def test_a_comparison_too_big_is_refused_before_the_work() -> None:
+    refused(2, ["compare", "--example", "sines", "--n", "5000", "--format", "json"],
+            "5,000 variables x 19,999 graph nodes = 99,995,000", "1,000,000", "--wrt")
+    refused(2, ["compare", "--example", "sines", "--n", "300", "--order", "2", "--format", "json"],
+            "300^2 variables x 1,199 graph nodes", "10,000,000", "--wrt")
+
+
+def test_wrt_brings_a_big_comparison_within_the_limit() -> None:
+    import math
+
+    code, out, err = run_limited("compare", "--example", "sines", "--n", "5000", "--wrt", "w2",
+                                 "--methods", "reverse_mode,central_difference", "--format", "json")
+    assert code == 0, err
+    got = json.loads(out)
+    # dE/dw2 = cos(w2) w3 + sin(w1), at w_i = i/5000
+    want = math.cos(2 / 5000) * (3 / 5000) + math.sin(1 / 5000)
+    assert got["methods"]["reverse_mode"]["grad"]["w2"] == pytest.approx(want, rel=1e-13)
