@@ -111,6 +111,17 @@ def test_stopping_at_zero_gives_sympys_derivatives() -> None:
     assert d.text() == "0" and d.order == 40 and d.names == ("x",) * 40
 
 
+def test_diff_of_every_partial_of_a_big_sum_is_refused_and_wrt_answers() -> None:
+    from backprop.studies.fixtures import sines_text
+
+    text = sines_text(3000)  # 11,999 nodes: 3,000 first partials would take minutes
+    refused(2, ["diff", text], "3,000 differentiation steps", "11,999 nodes", "5,000,000", "--wrt")
+    refused(2, ["diff", sines_text(1000), "--hessian"], "1,001,000", "--wrt")
+    code, out, err = run_limited("diff", text, "--wrt", "w2")
+    assert code == 0, err
+    assert out == "w3*cos(w2) + sin(w1)\n"  # d/dw2 of sin(w1)*w2 + sin(w2)*w3
+
+
 def test_max_size_is_capped() -> None:
     refused(2, ["diff", "x^2", "--max-size", "100000000"], "--max-size", "10,000,000")
     refused(2, ["compare", "x^2", "--at", "1", "--max-size", "100000000"], "--max-size")

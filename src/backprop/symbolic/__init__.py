@@ -123,6 +123,19 @@ class DiffResult:
                 "wrt": {k: list(d.names) for k, d in ds.items()}}
 
 
+# The most differentiation steps x expression nodes one diff takes on, checked before the
+# first step (each step is a pass over the expression at least): every first partial of a
+# 1,000-term sum of 4,000 nodes (4,000,000) took 16 s on 2 busy cores, of 3,000 terms 166 s.
+DIFF_LIMIT = 5_000_000
+
+
+def _check_work(steps: int, nodes: int, what: str) -> None:
+    if steps * nodes > DIFF_LIMIT:
+        raise InputError(f"{steps:,} differentiation {what} over an expression of {nodes:,} "
+                         f"nodes = {steps * nodes:,}, past the limit of {DIFF_LIMIT:,}: choose the "
+                         "variables with --wrt")
+
+
 def _names(value: str) -> list[str]:
     names = [n.strip() for n in value.split(",")]
     names = [n for n in names if n]
@@ -180,6 +193,7 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
             raise InputError(f"--wrt: {', '.join(twice)} is named twice")
         if not names:
             raise InputError("the expression has no variables: its Hessian is empty")
+        _check_work(len(names) * (len(names) + 1), len(g), "steps (two a second partial)")
         entries = second_partials(g, names, max_size)
         return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
                           len(variables), False)
@@ -213,5 +227,6 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
                              "derivatives of one order")
         n = orders[0]
         bare = len(requests) == 1
+    _check_work(sum(min(len(r), MAX_STEPS) for r in requests), len(g), "steps")
     out = {(r[0] if len(r) == 1 else partial_label(r)): partial(g, r, max_size) for r in requests}
     return DiffResult(text.strip(), n, out, len(variables), bare)
