@@ -119,7 +119,7 @@ def test_sigint_while_reading_stdin() -> None:
 
 
 @pytest.mark.parametrize("argv", [
-    ["descend", "x^2", "--from", "1", "--lr", "1e-9", "--steps", "100000000", "--format", "csv"],
+    ["descend", "x^2", "--from", "1", "--lr", "1e-9", "--steps", "1000000", "--format", "csv"],
     ["compare", "--scaling", "--max-seconds", "60"],
 ])
 def test_sigint_in_a_long_command_says_interrupted(argv: list[str]) -> None:

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 TOLERANCE = "tolerance"  # the gradient's norm fell below tol: converged
 STALLED = "stalled"  # the update no longer changes the point (floating-point fixed point)
 MAX_STEPS = "max_steps"  # the step budget ran out before either of the above
+# The most steps a run may ask for: tens of microseconds each, so at most about a minute;
+# a descent that has not converged in a million steps needs another learning rate.
+STEPS_LIMIT = 1_000_000
 DIVERGED = "diverged"  # a non-finite value or gradient, or the value grew past the limit
 NOT_MINIMUM = "not_a_minimum"  # the gradient vanishes, but the Hessian says maximum or saddle
 NO_DESCENT = "no_descent"  # Newton: no step along the direction decreases E
@@ -103,8 +106,9 @@ def check_settings(tau: float, max_steps: int, tol: float, momentum: float,
         raise InputError("momentum is for gradient descent: Newton's method takes no momentum")
     if not (math.isfinite(tau) and tau > 0):
         raise InputError(f"the learning rate tau must be a positive number, not {tau!r}")
-    if max_steps < 0:
-        raise InputError(f"the number of steps must be 0 or more, not {max_steps}")
+    if not 0 <= max_steps <= STEPS_LIMIT:
+        raise InputError(f"the number of steps (--steps) must be 0 to {STEPS_LIMIT:,}, not "
+                         f"{max_steps:,}")
     if not (tol >= 0 and math.isfinite(tol)):
         raise InputError(f"the tolerance must be a number >= 0, not {tol!r}")
     if not (0 <= momentum < 1):

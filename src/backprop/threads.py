@@ -40,22 +40,58 @@ def cache_bytes() -> int:
     return _cache[0]
 
 
-def default_threads() -> int:
-    """Threads for a batch: BACKPROP_THREADS if set, else the cores this process may use."""
-    env = os.environ.get("BACKPROP_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise InputError(f"BACKPROP_THREADS must be a whole number of threads, not {env!r}") \
-                from None
-        if n < 1:
-            raise InputError(f"BACKPROP_THREADS must be at least 1, not {n}")
-        return n
+# The most threads a batch is spread over, per core this process may use: past the cores
+# threads only wait for the interpreter's lock and cost a stack each (tens of thousands
+# of them cannot even start).
+THREADS_PER_CORE = 4
+
+
+def cores() -> int:
+    """The cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def max_threads() -> int:
+    """The most threads a batch uses: :data:`THREADS_PER_CORE` per core."""
+    return THREADS_PER_CORE * cores()
+
+
+def capped_threads(n: int, source: str = "--threads") -> tuple[int, str | None]:
+    """``n`` threads, or :func:`max_threads` if ``n`` is more, with a note saying so.
+
+    ``source`` names where ``n`` came from (an option or BACKPROP_THREADS). An ``n``
+    below 1 is an :class:`~backprop.errors.InputError`.
+    """
+    if n < 1:
+        raise InputError(f"{source} must be at least 1, not {n}")
+    top = max_threads()
+    if n <= top:
+        return n, None
+    return top, (f"{source} {n:,}: using {top} threads ({THREADS_PER_CORE} a core, "
+                 f"{cores()} cores here); more would only wait for the cores")
+
+
+def threads_from_environment() -> tuple[int | None, str | None]:
+    """BACKPROP_THREADS as a capped count (None when unset) and a note if it was capped."""
+    env = os.environ.get("BACKPROP_THREADS", "").strip()
+    if not env:
+        return None, None
+    try:
+        n = int(env)
+    except ValueError:
+        raise InputError(f"BACKPROP_THREADS must be a whole number of threads, not {env!r}") \
+            from None
+    return capped_threads(n, "BACKPROP_THREADS")
+
+
+def default_threads() -> int:
+    """Threads for a batch: BACKPROP_THREADS if set (at most :func:`max_threads`), else the
+    cores this process may use."""
+    n, _ = threads_from_environment()
+    return cores() if n is None else n
 
 
 def block_bounds(n: int, rows: int, threads: int = 1, min_rows: int = 1) -> list[tuple[int, int]]:
@@ -87,7 +123,8 @@ def run_blocks(run: Callable[[int, int], None], bounds: Sequence[tuple[int, int]
             run(start, stop)
     else:
         # list(): wait for every block and re-raise the first error
-        list(_pool(min(threads, len(bounds))).map(lambda b: run(*b), bounds))
+        # capped here too, for the library's callers: a pool of 100,000 threads cannot start
+        list(_pool(min(threads, len(bounds), max_threads())).map(lambda b: run(*b), bounds))
 
 
 def _pool(threads: int) -> Any:

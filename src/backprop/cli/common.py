@@ -132,19 +132,11 @@ def output_stream(output: str | None, format: StreamFormat) -> Iterator[Any]:
         pyarrow_modules("--format parquet")  # before any work: the extra is there
     from pathlib import Path
 
-    target = Path(output)
-    if target.is_dir():
-        raise InputError(f"-o {output}: is a directory; name a file")
-    if not target.parent.is_dir():
-        raise InputError(f"-o {output}: no folder {target.parent}")
-    from backprop.files import atomic_write
+    from backprop.files import check_output, open_output
 
-    if format is StreamFormat.parquet:
-        with atomic_write(target, "wb") as fh:
-            yield fh
-    else:
-        with atomic_write(target, "w") as fh:
-            yield fh
+    target = check_output(Path(output), "-o")  # before any work; a device or FIFO written through
+    with open_output(target, "wb" if format is StreamFormat.parquet else "w") as fh:
+        yield fh
 
 
 def stream_writer(format: StreamFormat, columns: Sequence[str], out: Any, *,
@@ -175,3 +167,18 @@ def wants_partitions(at: Sequence[str], scheduler: str | None) -> bool:
 
     path = at[0].strip()[1:]
     return any(ch in path for ch in GLOB_CHARS) and not Path(path).exists()
+
+
+def thread_count(threads: int | None) -> int | None:
+    """``--threads N`` (or BACKPROP_THREADS when it is not given), checked and capped at
+    :func:`backprop.threads.max_threads` with a warning; None: the cores."""
+    from backprop import threads as threads_
+    from backprop.views.writers import warn
+
+    if threads is None:
+        n, note = threads_.threads_from_environment()
+    else:
+        n, note = threads_.capped_threads(threads, "--threads")
+    if note:
+        warn(note)
+    return n

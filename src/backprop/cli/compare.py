@@ -66,7 +66,7 @@ def compare(
                                         "variable (default: sqrt(machine eps)*max(1,|x|) forward, "
                                         "cbrt(machine eps)*max(1,|x|) central).", metavar="E"),
     max_size: int = typer.Option(1_000_000, "--max-size", min=1, help="Size cap of the symbolic "
-                                 "derivative, in tree nodes.", metavar="NODES"),
+                                 "derivative, in tree nodes (at most 10,000,000).", metavar="NODES"),
     scaling: bool = typer.Option(False, "--scaling", help="Measure how the costs grow: numeric "
                                  "gradient against backprop as a network's |W| grows, the symbolic "
                                  "derivative's size and evaluation time as an expression deepens, "
@@ -105,6 +105,9 @@ def compare(
     """
     from backprop.errors import InputError
 
+    from backprop.symbolic.derivative import check_max_size
+
+    check_max_size(max_size)
     if plot is not None and not sweep:
         raise InputError("--plot draws the sweep: give it with --sweep")
     if sweep and (scaling or eps is not None):

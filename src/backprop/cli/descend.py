@@ -41,7 +41,8 @@ def descend(
                                   "(W = W - H^-1 gradient with the exact Hessian, the step halved "
                                   "until f decreases; a gradient step where H is not positive "
                                   "definite)."),
-    steps: int = typer.Option(1000, "--steps", help="Stop after this many steps.", metavar="N"),
+    steps: int = typer.Option(1000, "--steps", help="Stop after this many steps (at most "
+                              "1,000,000).", metavar="N"),
     tol: float = typer.Option(1e-8, "--tol", help="Stop (converged) when the gradient's norm "
                               "falls below this.", metavar="T"),
     momentum: float = typer.Option(0.0, "--momentum", help="Classical momentum m in [0, 1): "

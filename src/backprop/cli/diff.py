@@ -41,13 +41,16 @@ def diff(
                                             "variable's first partial).", metavar="VARS",
                                             show_default=False),
     order: Optional[int] = typer.Option(None, "--order", "-n", min=1, help="Differentiate N times "
-                                        "in each variable (default 1).", metavar="N",
+                                        "in each variable (default 1; at most 100,000, and "
+                                        "past 1,000 only where the derivative becomes 0 by "
+                                        "then, as a polynomial's does).", metavar="N",
                                         show_default=False),
     hessian: bool = typer.Option(False, "--hessian", help="Every second partial once (the matrix "
                                  "is symmetric): d2f/dx2, d2f/dxdy, d2f/dy2, ...; --wrt x,y "
                                  "chooses the variables."),
     max_size: int = typer.Option(1_000_000, "--max-size", min=1, help="Stop with exit 1 when the "
-                                 "derivative, as a tree, grows past this many nodes.",
+                                 "derivative, as a tree, grows past this many nodes (at most "
+                                 "10,000,000).",
                                  metavar="NODES"),
     format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text (the expression; "
                                       "labelled lines, 'x: ...' or 'd2f/dxdy: ...', for several), "

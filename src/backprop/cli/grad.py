@@ -10,7 +10,7 @@ import typer
 from backprop.cli import app
 from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
                                  StreamFormat, output_stream, parse_expr, split_names,
-                                 stream_writer, wants_partitions)
+                                 stream_writer, thread_count, wants_partitions)
 
 Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
@@ -69,11 +69,10 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
     from backprop.errors import InputError
     from backprop.views import writers
 
-    if threads is not None and threads < 1:
-        raise InputError(f"--threads must be at least 1, not {threads}")
     if format is Format.parquet and (trace or ";" in expr):
         raise InputError("--format parquet writes a row per point: not with --trace or several "
                          "expressions (use csv or json)")
+    threads = thread_count(threads)  # at most 4 a core, with a warning past that
     if ";" in expr:
         if output is not None:
             raise InputError("-o: not with several expressions (redirect stdout instead)")

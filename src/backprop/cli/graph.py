@@ -65,10 +65,9 @@ def graph(
 
     fmt = _choose_format(format, output)
     if output is not None:
-        # before any work, and so the message names -o, not the temporary file beside it
-        folder = os.path.dirname(output) or "."
-        if not os.path.isdir(folder):
-            raise InputError(f"-o {output}: the folder {folder} does not exist")
+        from backprop.files import check_output
+
+        check_output(output, "-o")  # before any work: the folder, a device, the permissions
     if fmt is GraphFormat.png and output is None and sys.stdout.isatty():
         raise InputError("png is binary: write it to a file with -o FILE.png")
     f = parse_expr(expr, angle, declared)
@@ -91,6 +90,10 @@ def graph(
         _emit(data, output)
         return
     d = drawing.build(f, point)
+    if fmt in (GraphFormat.svg, GraphFormat.png) and len(d.nodes) > drawing.RENDER_LIMIT:
+        raise InputError(f"the graph has {len(d.nodes):,} nodes: Graphviz draws {fmt.value} of "
+                         f"at most {drawing.RENDER_LIMIT:,} in reasonable time; write --format "
+                         "dot (or mermaid) and lay it out with your own tools")
     if d.large:
         how = ("a force-directed layout (sfdp)" if d.huge and fmt is not GraphFormat.mermaid
                else "no numbers on boxes and edges, and long edges cut (a dashed box "
@@ -111,13 +114,16 @@ def graph(
 
 
 def _emit(data: bytes, output: str | None) -> None:
-    """The drawing's bytes to stdout, or written atomically to OUTPUT."""
+    """The drawing's bytes to stdout, or to OUTPUT (:func:`backprop.files.write_output`:
+    a regular file replaced atomically, a device or FIFO written directly)."""
     if output is None:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        write_atomically(output, data)
+        from backprop.files import write_output
+
+        write_output(output, data)
 
 
 def _choose_format(format: GraphFormat | None, output: str | None) -> GraphFormat:
@@ -128,15 +134,12 @@ def _choose_format(format: GraphFormat | None, output: str | None) -> GraphForma
     if output is None:
         return GraphFormat.dot
     ext = os.path.splitext(output)[1].lower()
+    if not ext:
+        from backprop.files import is_written_directly
+
+        if is_written_directly(output):  # /dev/stdout, a FIFO: text, as on stdout
+            return GraphFormat.dot
     if ext not in EXTENSIONS:
         raise InputError(f"-o {output}: cannot tell the format from the extension "
                          f"{ext or '(none)'}: use one of {', '.join(EXTENSIONS)} or give --format")
     return EXTENSIONS[ext]
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    from backprop.files import atomic_write
-
-    with atomic_write(path) as out:
-        out.write(data)

@@ -10,7 +10,7 @@ import typer
 from backprop.cli import app
 from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
                                  StreamFormat, output_stream, parse_expr, split_names,
-                                 stream_writer, wants_partitions)
+                                 stream_writer, thread_count, wants_partitions)
 
 Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
@@ -57,8 +57,7 @@ def hessian(
     from backprop.errors import InputError
     from backprop.views import writers
 
-    if threads is not None and threads < 1:
-        raise InputError(f"--threads must be at least 1, not {threads}")
+    threads = thread_count(threads)  # at most 4 a core, with a warning past that
     f = parse_expr(expr, angle, declared)
     names = split_names(wrt, "--wrt", f.variables)
     wrt_names = list(f.variables) if names is None else names
@@ -70,6 +69,10 @@ def hessian(
         run_partitioned("hessians", f, wrt_names, at, format.value, output, scheduler)
         return
     n = len(wrt_names)
+    from backprop.core.function import check_hessian_variables
+
+    check_hessian_variables(n)  # before the n^2 columns are named
+    f.check_hessian(wrt_names)  # and the tangent pass's size, before the CSV header
     rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
     points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
     blocks = f.hessian_stream(points, wrt_names, threads)

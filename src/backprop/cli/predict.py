@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import OUTPUT_HELP, StreamFormat, output_stream, stream_writer
+from backprop.cli.common import OUTPUT_HELP, StreamFormat, output_stream, stream_writer, thread_count
 
 Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
@@ -62,8 +62,7 @@ def predict(
     from backprop.nn.predict import predict_csv, predict_point
     from backprop.views.writers import warn, write_results
 
-    if threads is not None and threads < 1:
-        raise InputError(f"--threads must be at least 1, not {threads}")
+    threads = thread_count(threads)  # at most 4 a core, with a warning past that
     net, _ = load_model(model)
     digits = 6 if format is Format.table else None  # tables are read by people
     if at is not None and data is not None:

@@ -150,7 +150,9 @@ def train(
                     from backprop.views.plots.training import plot_training
 
                     # the fit drawn is the saved model's, through the path `backprop predict` uses
-                    drawn = load_model(model_path)[0] if saved else None
+                    # (a model written to a device or a FIFO cannot be read back: the one in memory)
+                    drawn = ((load_model(model_path)[0] if model_path.is_file() else run.model)
+                             if saved else None)
                     plot_training(run, plot_path, drawn)
                     result["plot"] = str(plot_path)
                 elif plot_path is not None:

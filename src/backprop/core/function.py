@@ -30,7 +30,7 @@ from backprop.core.parser import parse_text
 from backprop.core.points import check_variables, parse_point_or_empty
 from backprop.core.printer import to_text
 from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
-from backprop.errors import ExpressionError, InputError
+from backprop.errors import BackpropError, ExpressionError, InputError
 from backprop.lazy import numpy_on_first_use
 
 if TYPE_CHECKING:
@@ -80,6 +80,21 @@ def _as_chunk(points: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
 
 def _points_shape(inputs: Mapping[str, Value]) -> tuple[int, ...]:
     return np.broadcast_shapes(*(_shape(v) for v in inputs.values())) if inputs else ()
+
+
+# The Hessian's limits, checked before its passes allocate anything: k variables give k^2
+# entries to hold and print, and the tangent pass carries 1 + k numbers a node for each point.
+MAX_HESSIAN_VARIABLES = 1_000
+MAX_SECOND_ORDER_NUMBERS = 50_000_000  # 400 MB of float64 for one point
+
+
+def check_hessian_variables(k: int) -> None:
+    """A BackpropError (exit 1) for a Hessian of more than MAX_HESSIAN_VARIABLES variables."""
+    if k > MAX_HESSIAN_VARIABLES:
+        raise BackpropError(
+            f"the Hessian of {k:,} variables has {k * k:,} entries; the limit is "
+            f"{MAX_HESSIAN_VARIABLES:,} variables: choose its rows and columns with "
+            "--wrt (backprop grad gives the gradient of any number)")
 
 
 @dataclass
@@ -579,13 +594,28 @@ class Function:
         return (float(so.value), [float(so.grad[v]) for v in wrt],  # type: ignore[arg-type]
                 np.asarray(so.hessian, dtype=np.float64))
 
+    def check_hessian(self, wrt: Sequence[str] | None = None) -> None:
+        """Before any output: the Hessian in ``wrt`` is within MAX_HESSIAN_VARIABLES and
+        MAX_SECOND_ORDER_NUMBERS (a BackpropError otherwise); its passes are then built."""
+        self._second_order_plan(self._check_wrt(wrt))
+
     def _second_order_plan(self, names: Sequence[str]) -> Any:
         from backprop.core import gradient_graph
 
         key = tuple(names)
         plan = self._second.get(key)
         if plan is None:
+            k = len(names)
+            check_hessian_variables(k)
             plan = gradient_graph.SecondOrderPlan.of(self.graph, names)
+            numbers = len(plan.plan.order) * (1 + k)
+            if numbers > MAX_SECOND_ORDER_NUMBERS:
+                raise BackpropError(
+                    f"the Hessian of {k:,} variables over a backward pass of "
+                    f"{len(plan.plan.order):,} nodes carries {numbers:,} numbers a point (a value "
+                    f"and {k:,} directions a node); the limit is {MAX_SECOND_ORDER_NUMBERS:,} "
+                    f"({MAX_SECOND_ORDER_NUMBERS * 8 // 10**6:,} MB): choose fewer variables with "
+                    "--wrt")
             self._second[key] = plan
         return plan
 

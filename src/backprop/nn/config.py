@@ -111,6 +111,93 @@ class DataConfig(_Strict):
         return [self.target] if isinstance(self.target, str) else list(self.target)
 
 
+# -- size limits: every one checked before anything is allocated ------------------------
+
+MAX_PARAMETERS = 10_000_000  # weights and biases of a network (80 MB of float64, ~6x that to train)
+MAX_EPOCHS = 1_000_000  # the loss of every epoch is kept (for the summary and --plot)
+MEMORY_SHARE = 0.8  # of the memory this process may use (address-space limit, else the RAM)
+
+
+def parameter_count(inputs: int, sizes: list[int], outputs: int) -> int:
+    """Weights and biases of a network with these layer widths: sum of (fan_in + 1) * fan_out."""
+    widths = [inputs, *sizes, outputs]
+    return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def training_bytes(inputs: int, sizes: list[int], outputs: int, rows: int,
+                   batch_size: int | None, validation_split: float) -> int:
+    """An estimate (from above) of the memory training takes, in bytes, from the widths and rows.
+
+    The parameters six times (weights, gradients, the best epoch's copy, up to two
+    moments of the optimizer, one spare); the data four times (raw, standardised, the
+    split's copies); every layer's output for the rows of one forward pass (a batch,
+    or the validation rows) three times (outputs, caches, gradients); two layers'
+    outputs for all rows (the summary's predictions). All float64.
+    """
+    widths = [inputs, *sizes, outputs]
+    val = math.ceil(rows * validation_split)
+    train = max(rows - val, 1)
+    batch = train if batch_size is None else min(batch_size, train)
+    held = max(batch, val)
+    numbers = (6 * parameter_count(inputs, sizes, outputs) + 4 * rows * (inputs + outputs)
+               + 3 * held * sum(widths) + 2 * rows * max(widths))
+    return 8 * numbers
+
+
+def memory_limit() -> int | None:
+    """The bytes this process may still use: its address-space limit (``ulimit -v``) less
+    what it maps now, else the machine's RAM; None when neither is known."""
+    limits = []
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            used = 0
+            try:
+                with open("/proc/self/statm") as fh:
+                    import os
+
+                    used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, ValueError, IndexError):
+                pass
+            limits.append(max(soft - used, 0))
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        import os
+
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.0f} MB"
+
+
+def check_size(config: "Config", inputs: int, outputs: int, rows: int) -> None:
+    """Before the network is made: its parameters within :data:`MAX_PARAMETERS` and the
+    training's estimated memory (:func:`training_bytes`) within :data:`MEMORY_SHARE` of
+    :func:`memory_limit`. An :class:`InputError` (exit 2) says which and what to change."""
+    sizes = config.model.sizes
+    widths = "-".join(map(str, [inputs, *sizes, outputs]))
+    params = parameter_count(inputs, sizes, outputs)
+    if params > MAX_PARAMETERS:
+        raise InputError(f"model.hidden: the network {widths} (inputs, hidden layers, outputs) has "
+                         f"{params:,} weights and biases; the limit is {MAX_PARAMETERS:,}: use "
+                         "narrower or fewer hidden layers")
+    need = training_bytes(inputs, sizes, outputs, rows, config.training.batch_size,
+                          config.data.validation_split)
+    limit = memory_limit()
+    if limit is not None and need > MEMORY_SHARE * limit:
+        raise InputError(f"training the network {widths} on {rows:,} rows needs about {_gb(need)} "
+                         f"of memory (estimated before allocating), more than the "
+                         f"{_gb(MEMORY_SHARE * limit)} this process can use: use fewer rows or inputs, "
+                         "narrower model.hidden or a smaller training.batch_size")
+
+
 class ModelConfig(_Strict):
     # one hidden layer of that many units, or a list: [64, 32] is two layers
     hidden: Union[int, list[int]] = 64
@@ -127,6 +214,11 @@ class ModelConfig(_Strict):
         for k in sizes:
             if not 1 <= k <= 100_000:
                 raise ValueError(f"a hidden layer has 1 to 100000 units, got {k}")
+        least = parameter_count(1, sizes, 1)  # one input and one output: the fewest there are
+        if least > MAX_PARAMETERS:
+            raise ValueError(f"{hidden} makes a network of at least {least:,} weights and "
+                             f"biases; the limit is {MAX_PARAMETERS:,}: use narrower or fewer "
+                             "hidden layers")
         return hidden
 
     @property
@@ -141,7 +233,7 @@ class EarlyStopping(_Strict):
 
 class TrainingConfig(_Strict):
     learning_rate: float = Field(0.05, gt=0, allow_inf_nan=False)
-    epochs: int = Field(200, ge=1)
+    epochs: int = Field(200, ge=1, le=MAX_EPOCHS)
     batch_size: Optional[int] = Field(32, ge=1)  # null: full batch
     optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
     momentum: float = Field(0.9, ge=0, lt=1)

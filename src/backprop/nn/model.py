@@ -23,7 +23,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from backprop.errors import InputError
-from backprop.files import atomic_write
+from backprop.files import check_output, open_output
 from backprop.nn.encoding import Encoding
 from backprop.nn.layers import (ACTIVATIONS, Affine, Array, Layer, MSELoss, SoftmaxCrossEntropy,
                                 log_softmax, softmax)
@@ -418,33 +418,18 @@ def _from_arrays(data: dict[str, Array], version: int) -> Model:
 
 
 def check_writable(path: str | os.PathLike[str], key: str = "output.model") -> Path:
-    """Before any work: the model's folder exists (or is made) and a file can be written there.
+    """Before any work: the model's folder exists (or is made) and ``path`` can be written
+    there, by the rule every output follows (:func:`backprop.files.check_output`).
 
     The errors name ``path`` as the user gave it, never a temporary file.
     """
-    import tempfile
-
-    p = Path(path)
-    if str(path).endswith(("/", os.sep)) or p.is_dir():
-        raise InputError(f"{key}: {path} is a folder; give a file name, such as "
-                         f"{p / 'model.npz'}")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise InputError(f"{key}: cannot write {path}: {p.parent} is a file, not a folder") from None
-    except OSError as exc:
-        raise InputError(f"{key}: cannot write {path}: cannot create its folder "
-                         f"({exc.strerror or exc})") from None
-    try:
-        with tempfile.TemporaryFile(dir=p.parent):
-            pass
-    except OSError as exc:
-        raise InputError(f"{key}: cannot write {path} ({exc.strerror or exc})") from None
-    return p
+    return check_output(path, key, make_folder=True)
 
 
 def save_npz(path: str | os.PathLike[str], arrays: dict[str, Array]) -> None:
-    """Write an .npz atomically: a temporary file in the same folder, then a rename.
+    """Write an .npz by :func:`backprop.files.open_output`'s rule: a regular file is
+    replaced atomically (a temporary file in the same folder, then a rename), a
+    device or a FIFO written directly.
 
     The zip entries carry a fixed timestamp, so the same arrays give the same bytes.
     An error names ``path``, not the temporary file.
@@ -452,7 +437,7 @@ def save_npz(path: str | os.PathLike[str], arrays: dict[str, Array]) -> None:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(target, durable=True) as f:
+        with open_output(path, durable=True) as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
                 for name, value in arrays.items():
                     buf = io.BytesIO()

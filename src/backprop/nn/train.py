@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from backprop.errors import InputError
-from backprop.nn.config import Config
+from backprop.nn.config import Config, check_size
 from backprop.nn.data import Dataset, load, split
 from backprop.nn.layers import Affine, Array, Layer
 from backprop.nn.model import Classifier, Model, Network, Regressor, Standardization
@@ -401,6 +401,9 @@ def prepare(config: Config, config_dir: Path) -> Run:
     t = config.training
     rngs = _seeds(t.seed)
     classify = config.task == "classification"
+    synthetic = config.data.synthetic
+    if synthetic is not None:  # its size is known before its rows are made
+        check_size(config, len(synthetic.ranges), 1, synthetic.n)
     data = load(config.data, config_dir, t.seed, classification=classify)
     train_rows, val_rows = split(len(data.X), config.data.validation_split, rngs["split"])
     notes: list[str] = list(data.notes)
@@ -421,10 +424,12 @@ def prepare(config: Config, config_dir: Path) -> Run:
     common = dict(x_scale=x_scale, input_names=data.input_names, target_names=data.target_names,
                   x_range=x_range, encoding=data.encoding)
     sizes = config.model.sizes
+    classes = class_labels(data.Y) if classify else []
+    check_size(config, data.X.shape[1], len(classes) if classify else data.Y.shape[1],
+               len(data.X))  # before the weights are made
     model: Model
     if classify:
         target = data.target_names[0]
-        classes = class_labels(data.Y)
         if len(classes) < 2:
             raise InputError(f"data.target: column {target} of {data.source} holds one label only "
                              f"({classes[0]!r}); a classifier needs at least two classes")

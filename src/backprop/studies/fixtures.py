@@ -75,11 +75,43 @@ EXAMPLES = {
 DEFAULT_N = {"lecture": 1, "sines": 100, "nested": 6}
 
 
+def text_length(name: str, n: int) -> int:
+    """The length of the example's text at size ``n``, counted without building it
+    (nested doubles at each level: depth 50 would be 9 * 10^15 characters)."""
+    if name == "nested":
+        return (1 << (n + 3)) - 8  # |f_0| = 1, |f_{k+1}| = 2|f_k| + 8 from f_1 on (|f_1| = 8)
+    if name == "sines":
+        # "sin(wI)*wJ" per term, " + " between terms
+        digits = sum(len(str(i)) for i in range(1, n + 1))
+        return 8 * n + 2 * digits + 3 * (n - 1)
+    return len(LECTURE_EXAMPLE)
+
+
+def largest_n(name: str, limit: int) -> int:
+    """The largest size of the example whose text is at most ``limit`` characters."""
+    lo, hi = 1, 1
+    while text_length(name, hi) <= limit:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # text_length(lo) <= limit < text_length(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if text_length(name, mid) <= limit else (lo, mid)
+    return lo
+
+
 def example(name: str, n: int | None = None) -> tuple[str, dict[str, float]]:
-    """(expression, point) of a named example."""
+    """(expression, point) of a named example; an :class:`InputError` when its text at
+    size ``n`` would be longer than an expression may be (checked before it is built)."""
     if name == "lecture":
         return LECTURE_EXAMPLE, {"x": LECTURE_POINT}
     k = DEFAULT_N[name] if n is None else n
+    from backprop.core.parser import MAX_TEXT
+    from backprop.errors import InputError
+
+    if text_length(name, k) > MAX_TEXT:
+        what = f"at depth {k}" if name == "nested" else f"with {k:,} variables"
+        raise InputError(f"--n {k}: the {name} example {what} is {text_length(name, k):,} "
+                         f"characters long; an expression is at most {MAX_TEXT:,}, so --n is "
+                         f"at most {largest_n(name, MAX_TEXT):,} for {name}")
     if name == "sines":
         return sines_text(k), sines_point(k)
     if name == "nested":

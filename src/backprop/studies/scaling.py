@@ -35,6 +35,9 @@ from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 Progress = Callable[[str], None] | None
 SAFETY = 2.0  # predictions from the last size are multiplied by this: the machine is shared
 SAMPLE_SECONDS = 0.01  # each timed sample lasts this long at least: several of the scheduler's slices
+# The largest derivative evaluated as a tree: the tree and its plan take about 340 bytes a
+# node (9.9 million nodes held 3.4 GB); past this only the differentiation is timed.
+TREE_LIMIT = 3_000_000
 
 
 def fit_exponent(xs: Sequence[float], ys: Sequence[float | None]) -> float | None:
@@ -224,6 +227,10 @@ def depth_scaling(deadline: float, max_depth: int = 40, max_size: int = DEFAULT_
         predicted = 1.2 * (per_node * d.size + 3 * per_eval * d.size)  # linear in the size
         if time.perf_counter() + predicted >= deadline:
             row["tree_skipped"] = "the time budget would be overrun"
+            continue
+        if d.size > TREE_LIMIT:
+            row["tree_skipped"] = (f"a tree of more than {TREE_LIMIT:,} nodes is not built "
+                                   "(about 340 bytes a node)")
             continue
         if progress:
             progress(f"depth {k}: evaluating a derivative tree of {d.size:,} nodes")

@@ -24,10 +24,13 @@ from typing import Any, Sequence
 
 from backprop.errors import InputError
 from backprop.symbolic.store import collector_paused
-from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, Derivative, SizeCapError, derivative,
-                                          derivatives, partial, second_partials, simplify)
+from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, MAX_ORDER, MAX_SIZE_CEILING, MAX_STEPS,
+                                          Derivative, OrderCapError, SizeCapError, check_order,
+                                          derivative, derivatives, partial, second_partials,
+                                          simplify)
 
-__all__ = ["DEFAULT_MAX_SIZE", "Derivative", "DiffResult", "SizeCapError", "derivative",
+__all__ = ["DEFAULT_MAX_SIZE", "MAX_ORDER", "MAX_SIZE_CEILING", "MAX_STEPS", "Derivative",
+           "DiffResult", "OrderCapError", "SizeCapError", "derivative",
            "derivatives", "diff_expression", "diff_text", "partial", "partial_label", "simplify"]
 
 
@@ -120,6 +123,19 @@ class DiffResult:
                 "wrt": {k: list(d.names) for k, d in ds.items()}}
 
 
+# The most differentiation steps x expression nodes one diff takes on, checked before the
+# first step (each step is a pass over the expression at least): every first partial of a
+# 1,000-term sum of 4,000 nodes (4,000,000) took 16 s on 2 busy cores, of 3,000 terms 166 s.
+DIFF_LIMIT = 5_000_000
+
+
+def _check_work(steps: int, nodes: int, what: str) -> None:
+    if steps * nodes > DIFF_LIMIT:
+        raise InputError(f"{steps:,} differentiation {what} over an expression of {nodes:,} "
+                         f"nodes = {steps * nodes:,}, past the limit of {DIFF_LIMIT:,}: choose the "
+                         "variables with --wrt")
+
+
 def _names(value: str) -> list[str]:
     names = [n.strip() for n in value.split(",")]
     names = [n for n in names if n]
@@ -192,11 +208,12 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
             raise InputError(f"--wrt: {', '.join(twice)} is named twice")
         if not names:
             raise InputError("the expression has no variables: its Hessian is empty")
+        _check_work(len(names) * (len(names) + 1), len(g), "steps (two a second partial)")
         entries = second_partials(g, names, max_size)
         return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
                           len(variables), False)
-    if order is not None and order < 1:
-        raise InputError(f"--order must be 1 or more, not {order}")
+    if order is not None:
+        check_order(order)  # before the lists of names are made
     n = 1 if order is None else order
     if values is None:
         if not variables:
@@ -225,5 +242,6 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
                              "derivatives of one order")
         n = orders[0]
         bare = len(requests) == 1
+    _check_work(sum(min(len(r), MAX_STEPS) for r in requests), len(g), "steps")
     out = {(r[0] if len(r) == 1 else partial_label(r)): partial(g, r, max_size) for r in requests}
     return DiffResult(text.strip(), n, out, len(variables), bare)

@@ -29,9 +29,35 @@ from backprop.errors import BackpropError, InputError
 from backprop.symbolic import canonical as cf
 from backprop.symbolic.printer import graph_text, lower_mapped
 from backprop.symbolic.rational import Shortener
-from backprop.symbolic.store import SATURATE, SizeCap, Store, collector_paused
+from backprop.symbolic.store import NUM, SATURATE, SizeCap, Store, collector_paused
 
 DEFAULT_MAX_SIZE = 1_000_000
+# The largest --max-size: a derivative grown to this many tree nodes held 360 MB in diff
+# and prints to tens of MB; the tree itself took 3.4 GB (compare --scaling builds it only
+# up to 3,000,000 nodes).
+MAX_SIZE_CEILING = 10_000_000
+# The highest order asked for (--order): the derivative's names are kept, one per step.
+MAX_ORDER = 100_000
+# The most steps differentiated while the derivative is not 0, each a pass over it (exp(x)
+# to order 100,000 took 57 s); a polynomial reaches 0 sooner and is answered at any order.
+MAX_STEPS = 1_000
+
+
+def check_max_size(max_size: int) -> None:
+    if not 1 <= max_size <= MAX_SIZE_CEILING:
+        raise InputError(f"--max-size must be 1 to {MAX_SIZE_CEILING:,} nodes, not {max_size:,}")
+
+
+class OrderCapError(BackpropError):
+    """More than :data:`MAX_STEPS` differentiations and the derivative is not 0 (exit code 1)."""
+
+    def __init__(self, order: int) -> None:
+        self.order = order
+        super().__init__(
+            f"the derivative of order {order:,} was not computed: after {MAX_STEPS:,} "
+            f"differentiations it is still not 0, and at most {MAX_STEPS:,} are taken (an order "
+            "above that is answered only where the derivative becomes 0 first, as a polynomial's "
+            "does)")
 
 
 class SizeCapError(BackpropError):
@@ -48,7 +74,9 @@ class SizeCapError(BackpropError):
         super().__init__(
             f"the symbolic derivative grew past the size cap of {cap:,} nodes: it had reached "
             f"{grown} nodes at {where}. Symbolic differentiation does not reuse shared "
-            f"subexpressions; backpropagation (backprop grad) does. Raise --max-size to go on.")
+            f"subexpressions; backpropagation (backprop grad) does. "
+            + ("Raise --max-size to go on." if cap < MAX_SIZE_CEILING else
+               f"--max-size is at its ceiling ({MAX_SIZE_CEILING:,})."))
 
 
 @dataclass(frozen=True)
@@ -263,9 +291,13 @@ def derivative(graph: Graph, wrt: str, order: int = 1, max_size: int = DEFAULT_M
     Raises :class:`SizeCapError` as soon as any node of the derivative would be
     larger than ``max_size`` nodes as a tree.
     """
-    if order < 1:
-        raise InputError(f"--order must be 1 or more, not {order}")
+    check_order(order)
     return partial(graph, [wrt] * order, max_size)
+
+
+def check_order(order: int) -> None:
+    if not 1 <= order <= MAX_ORDER:
+        raise InputError(f"--order must be 1 to {MAX_ORDER:,}, not {order:,}")
 
 
 def partial(graph: Graph, names: Sequence[str], max_size: int = DEFAULT_MAX_SIZE) -> Derivative:
@@ -278,8 +310,9 @@ def partial(graph: Graph, names: Sequence[str], max_size: int = DEFAULT_MAX_SIZE
     """
     if not names:
         raise InputError("name one or more variables to differentiate with respect to")
-    if max_size < 1:
-        raise InputError(f"--max-size must be 1 or more, not {max_size}")
+    if len(names) > MAX_ORDER:
+        check_order(len(names))
+    check_max_size(max_size)
     with collector_paused():
         return _partial(graph, names, max_size)
 
@@ -292,8 +325,7 @@ def second_partials(graph: Graph, names: Sequence[str],
     The first step, df/du, is taken once per ``u``; each ``v`` goes on from a copy of the
     store as that step left it, so every entry sees what a call of its own would see.
     """
-    if max_size < 1:
-        raise InputError(f"--max-size must be 1 or more, not {max_size}")
+    check_max_size(max_size)
     out: dict[tuple[str, str], Derivative] = {}
     with collector_paused():
         for i, u in enumerate(names):
@@ -331,6 +363,8 @@ def _partial(graph: Graph, names: Sequence[str], max_size: int,
     result: Derivative | None = None
     order = len(names)
     for n in range(1 if resume is None else 2, order + 1):
+        if n > MAX_STEPS:
+            raise OrderCapError(order)  # not 0 after MAX_STEPS steps (a 0 ends the loop below)
         wrt = names[n - 1]
         g = Graph(current.ops, current.args, current.leaf, root)
         reach = g.reachable(root)
@@ -340,7 +374,10 @@ def _partial(graph: Graph, names: Sequence[str], max_size: int,
         except SizeCap as cap:
             raise SizeCapError(cap.size, max_size, max(progress.step, 1), max(_steps(g, reach, wrt), 1),
                                n, order, progress.module) from None
-        if n == order:  # the parts of earlier orders are canonical already; one shortening at the end
+        # 0: so is every later derivative, whatever the names still to come
+        # (not for second_partials' shared first step, which goes on from a lowered graph)
+        zero = n < order and first_step is None and s.kind(r) == NUM and s.data(r) == 0
+        if n == order or zero:  # the parts of earlier orders are canonical already; one shortening at the end
             r = shorten(r)
             lowered, lroot = shorten.lowered(r)  # lowered already, to measure it
         else:
@@ -351,6 +388,9 @@ def _partial(graph: Graph, names: Sequence[str], max_size: int,
         if size > max_size:
             steps = max(_steps(g, reach, wrt), 1)
             raise SizeCapError(size, max_size, steps, steps, n, order, progress.module or "the sum")
+        if zero:
+            result = Derivative(lowered, lroot, size, names[-1], order, tuple(names))
+            break
         result = Derivative(lowered, lroot, size, wrt, n, tuple(names[:n]))
         current, root = lowered, lroot
     assert result is not None
