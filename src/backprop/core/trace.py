@@ -131,8 +131,7 @@ _SHOWN = {"sigmoid": ("sigmoid(x)*(1 - sigmoid(x))",),
           "atan": ("1/(1 + x^2)",),
           "asin": ("1/sqrt(1 - x^2)",),
           "acos": ("-1/sqrt(1 - x^2)",),
-          "atanh": ("1/(1 - x^2)",),
-          "cbrt": ("1/(3*cbrt(x)^2)",)}
+          "atanh": ("1/(1 - x^2)",)}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
