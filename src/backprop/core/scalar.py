@@ -19,6 +19,7 @@ round differently: in the last bit or two.
 
 from __future__ import annotations
 
+import cmath
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -214,3 +215,75 @@ class FloatPasses:
                 or not all(map(_isfinite, partials)):
             return None
         return vals, value, partials, steps
+
+
+class ForwardPass:
+    """The forward pass alone at one point, compiled once: called with a point, every
+    module's value (``values``) or the output's (a call). ``functions`` picks each module's
+    forward: the math module's on Python floats (the default), or
+    :func:`complex_functions` on Python complex numbers. A call may raise what the
+    functions raise (math's way of saying inf or nan); the callers decide what that means.
+    """
+
+    def __init__(self, graph: Graph,
+                 functions: Callable[[Primitive], tuple[Callable[..., Any], ...]] = float_functions,
+                 number: Callable[[float], Any] = float) -> None:
+        passes = PointPasses(graph, (), functions, number)
+        self._template, self._vars = passes.template, passes.var_slots
+        self._steps, self.output = passes.steps, passes.output
+
+    def values(self, point: Mapping[str, Any]) -> list[Any]:
+        vals = self._template.copy()
+        for name, i in self._vars:
+            vals[i] = point[name]
+        for i, fn, x, y in self._steps:
+            vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
+        return vals
+
+    def __call__(self, point: Mapping[str, Any]) -> Any:
+        return self.values(point)[self.output]
+
+
+def complex_forward(prim: Primitive) -> Callable[..., complex]:
+    """A module's forward on Python complex numbers (the complex step at one point).
+
+    The table's complex forward (``Primitive.forward_complex``) says what the
+    continuation is; on Python numbers it is run by cmath (or Python's own arithmetic)
+    where that is the same function: everywhere when the table declares numpy's ufunc
+    complex-safe as it is, and otherwise where the real function and its local
+    derivatives are finite at the real parts (away from a domain's edge or a pole, where
+    the table's forward says nan). Elsewhere, and for modules cmath has no name for, the
+    table's own forward, on numpy's scalars.
+    """
+    table = prim.forward_complex()
+    math_name = prim.math_forward if isinstance(prim.math_forward, str) else None
+    if math_name is not None:
+        fast = getattr(cmath, math_name, None)
+    else:  # math_forward None: the numpy forward is Python arithmetic already (add, neg...)
+        fast = prim.numpy_forward if prim.math_forward is None and callable(
+            prim.numpy_forward) else None
+
+    def by_table(*z: complex) -> complex:
+        return complex(table(*z))
+
+    if fast is None or not prim.analytic:
+        return by_table
+    if prim.complex_forward is None:
+        return fast
+    real, partials, isfinite = prim.float_forward, prim.float_partials, _isfinite
+
+    def guarded(*z: complex) -> complex:
+        re = [w.real for w in z]
+        try:
+            ans = real(*re)
+            inside = isfinite(ans) and all(isfinite(p(ans, *re)) for p in partials)
+        except (ArithmeticError, ValueError):
+            inside = False
+        return fast(*z) if inside else by_table(*z)
+
+    return guarded
+
+
+def complex_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
+    """For :class:`ForwardPass` on Python complex numbers: the forward alone."""
+    return (complex_forward(prim), *([None] * prim.arity))

@@ -265,6 +265,98 @@ def _symbolic(f: Any, names: Sequence[str], values: Mapping[str, float], max_siz
     return info, evaluate, differentiate
 
 
+def _first_order_runs(f: Any, values: dict[str, float], names: list[str], eps: float | None,
+                      chosen: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    """What each chosen method runs for one gradient, everything it can bind bound once.
+
+    Every method runs on the same interpreter for the same kind of point: the float passes
+    of core/scalar.py at one point of Python floats (the finite differences and Richardson
+    one float forward pass per evaluation, steps chosen once; the complex step its forward
+    pass on Python complex numbers), so that no method pays per-call checks or array
+    conversions the others skip, and each one's time in forward passes reads as its passes.
+    """
+    value_at, value_and_grad_at = _value_at(f), _value_and_grad_at(f, names)
+    wanted = None if names == list(f.variables) else names
+    makers: dict[str, Callable[[], Callable[[], Any]]] = {
+        "reverse_mode": lambda: lambda: value_and_grad_at(values),
+        "forward_mode": lambda: lambda: f.forward_mode_grad(wanted, **values),
+        "forward_difference": lambda: numeric.PointDifferences(f, values, numeric.FORWARD, eps,
+                                                               names),
+        "central_difference": lambda: numeric.PointDifferences(f, values, numeric.CENTRAL, eps,
+                                                               names),
+        "richardson": lambda: numeric.PointRichardson(f, values, names),
+        "complex_step": lambda: numeric.PointComplexStep(f, values, names),
+    }
+    runs: dict[str, Callable[[], Any]] = {"forward_pass": lambda: value_at(values)}
+    runs.update((k, makers[k]()) for k in chosen if k in makers)
+    return runs
+
+
+def _first_results(runs: dict[str, Callable[[], Any]], chosen: list[str]
+                   ) -> tuple[dict[str, Any], str | None]:
+    """Each method's untimed first call (the warm one): its result, by key; and the complex
+    step's error at a kink (raised when it is the only method asked for)."""
+    from backprop.errors import NotAnalyticError
+
+    results: dict[str, Any] = {}
+    error = None
+    for key in chosen:
+        try:
+            results[key] = runs[key]()
+        except NotAnalyticError as exc:
+            if chosen == ["complex_step"]:
+                raise  # nothing else to show: the error itself (exit 2)
+            results[key], error = None, str(exc)
+    return results, error
+
+
+def declared_total(passes: Mapping[str, int]) -> int:
+    """The passes a method declares, added up (a tangent pass carries one direction)."""
+    return sum(n for kind, n in passes.items() if kind != "directions")
+
+
+def _first_order_methods(runs: dict[str, Callable[[], Any]], results: dict[str, Any],
+                         names: list[str], timings: Mapping[str, Timing],
+                         cs_error: str | None, sym_info: dict[str, Any]) -> dict[str, Method]:
+    """The rows: each method's partials, the passes it declares, and its time."""
+    n, t_forward = len(names), timings["forward_pass"].median
+
+    def method(key: str, grad: Sequence[float] | None, passes: dict[str, int],
+               **extra: Any) -> Method:
+        t = timings.get(key)
+        return Method(key, None if grad is None else dict(zip(names, map(float, grad))), passes,
+                      t, t.median / t_forward if t and t_forward > 0 else None, extra=extra)
+
+    made: dict[str, Callable[[Any], Method]] = {
+        "reverse_mode": lambda r: method("reverse_mode", r[1], {"forward": 1, "backward": 1}),
+        "forward_mode": lambda r: method("forward_mode", [r[v] for v in names],
+                                         {"forward": 1, "tangent": n}),
+        "symbolic": lambda r: method("symbolic", None if r is None else [r[v] for v in names],
+                                     {"derivative_evaluation": n}, **sym_info,
+                                     differentiation_seconds=(timings["differentiation"].median
+                                                              if "differentiation" in timings
+                                                              else None)),
+        "richardson": lambda r: method("richardson", [e.estimate for e in r],
+                                       {"forward": sum(e.evals for e in r)},
+                                       steps={v: e.step for v, e in zip(names, r)},
+                                       evals=sum(e.evals for e in r)),
+        # one real forward pass, shared, then one complex forward pass per variable
+        "complex_step": lambda r: (method("complex_step", r, {"forward": 1, "complex_forward": n},
+                                          h=runs["complex_step"].h) if r is not None else
+                                   method("complex_step", None, {"complex_forward": n},
+                                          h=None, error=cs_error)),
+    }
+    for key in ("forward_difference", "central_difference"):
+        made[key] = lambda r, key=key: method(
+            key, r, {"forward": runs[key].evals}, eps=runs[key].eps,
+            steps=dict(zip(names, runs[key].steps)), evals=runs[key].evals)
+    methods = {k: made[k](results.get(k)) for k in results if k in made}
+    if "richardson" in methods:
+        methods["richardson"].error_estimate = {
+            v: e.error_estimate for v, e in zip(names, results["richardson"])}
+    return methods
+
+
 def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
             max_size: int = DEFAULT_MAX_SIZE, wrt: Sequence[str] | None = None,
             min_total: float = 0.05, methods: Sequence[str] | None = None) -> Comparison:
@@ -277,91 +369,36 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
     """
     import numpy as np
 
-    from backprop.errors import NotAnalyticError
-
     chosen = check_methods(methods)
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
     values = {k: float(v) for k, v in point.items()}
-    n = len(names)
     sym_info, sym_eval, sym_diff = _symbolic(f, names, values, max_size)
-
-    # Every method through the same door: the façade's one-point passes (the point was checked
-    # once, by the first calls below), so that no method pays per-call checks the others skip.
-    value_at, value_and_grad_at = _value_at(f), _value_and_grad_at(f, names)
-    wanted = None if names == list(f.variables) else names
-    runs: dict[str, Callable[[], Any]] = {
-        "forward_pass": lambda: value_at(values),
-        "reverse_mode": lambda: value_and_grad_at(values),
-        "forward_mode": lambda: f.forward_mode_grad(wanted, **values),
-        "forward_difference": lambda: numeric.gradient(f, values, numeric.FORWARD, eps, names),
-        "central_difference": lambda: numeric.gradient(f, values, numeric.CENTRAL, eps, names),
-        "richardson": lambda: numeric.richardson(f, values, names),
-        "complex_step": lambda: numeric.complex_step(f, values, names),
-    }
-    if sym_eval is not None and sym_diff is not None:
-        runs["symbolic"] = sym_eval
-        runs["differentiation"] = sym_diff
     with np.errstate(all="ignore"):
-        value, rev = f.value_and_grad(wanted, **values)  # checked: names, values
-        tangents = runs["forward_mode"]() if "forward_mode" in chosen else None
-        fd = runs["forward_difference"]() if "forward_difference" in chosen else None
-        cd = runs["central_difference"]() if "central_difference" in chosen else None
-        rich = runs["richardson"]() if "richardson" in chosen else None
-        cs, cs_error = None, None
-        if "complex_step" in chosen:
-            try:
-                cs = runs["complex_step"]()
-            except NotAnalyticError as exc:
-                if chosen == ["complex_step"]:
-                    raise  # nothing else to show: the error itself (exit 2)
-                cs_error = str(exc)
-        sym_grad = sym_eval() if sym_eval is not None else None
-        timed = {"forward_pass", *chosen, *(["differentiation"] if "symbolic" in chosen else [])}
-        if cs is None:
-            timed.discard("complex_step")
+        value, rev = f.value_and_grad(None if names == list(f.variables) else names,
+                                      **values)  # checked once: names, values
+        runs = _first_order_runs(f, values, names, eps, chosen)
+        if sym_eval is not None and sym_diff is not None:
+            runs.update(symbolic=sym_eval, differentiation=sym_diff)
+        results, cs_error = _first_results(runs, [k for k in chosen if k in runs])
+        if "symbolic" in chosen and "symbolic" not in results:
+            results["symbolic"] = None
+        timed = {"forward_pass", *results, *(["differentiation"] if "symbolic" in runs else [])}
+        timed -= {k for k, r in results.items() if r is None}
         timings = time_interleaved({k: fn for k, fn in runs.items() if k in timed},
                                    min_total=min_total)
-    t_forward = timings["forward_pass"].median
-
-    def method(key: str, grad: dict[str, float] | None, passes: dict[str, int], **extra: Any) -> Method:
-        t = timings.get(key)
-        return Method(key, grad, passes, t, t.median / t_forward if t and t_forward > 0 else None,
-                      extra=extra)
-
-    made: dict[str, Callable[[], Method]] = {
-        "reverse_mode": lambda: method("reverse_mode", {v: float(rev[v]) for v in names},
-                                       {"forward": 1, "backward": 1}),
-        "forward_mode": lambda: method("forward_mode", {v: float(tangents[v]) for v in names},
-                                       {"forward": 1, "tangent": n}),
-        "symbolic": lambda: method("symbolic", sym_grad, {"derivative_evaluation": n}, **sym_info,
-                                   differentiation_seconds=(timings["differentiation"].median
-                                                            if "differentiation" in timings
-                                                            else None)),
-        "forward_difference": lambda: method("forward_difference", fd.grad, {"forward": fd.evals},
-                                             eps=fd.eps, steps=fd.steps, evals=fd.evals),
-        "central_difference": lambda: method("central_difference", cd.grad, {"forward": cd.evals},
-                                             eps=cd.eps, steps=cd.steps, evals=cd.evals),
-        "richardson": lambda: method("richardson", rich.grad, {"forward": rich.evals},
-                                     steps=rich.steps, evals=rich.evals),
-        # one real forward pass, shared, then one complex forward pass per variable
-        "complex_step": lambda: (method("complex_step", cs.grad, {"forward": 1,
-                                                                  "complex_forward": cs.evals},
-                                        h=cs.eps) if cs is not None else
-                                 method("complex_step", None, {"complex_forward": n},
-                                        h=None, error=cs_error)),
-    }
-    methods = {k: made[k]() for k in chosen}
-    if "richardson" in methods:
-        methods["richardson"].error_estimate = rich.error_estimate
+    found = _first_order_methods(runs, results, names, timings, cs_error, sym_info)
+    sym_grad = found["symbolic"].grad if "symbolic" in found else (
+        {v: float(x) for v, x in sym_eval().items()} if sym_eval else None)
     if sym_grad is not None:
         exact, reference = sym_grad, "symbolic"
     else:
         exact, reference = {v: float(rev[v]) for v in names}, "reverse_mode"
-    for m in methods.values():
+    for m in found.values():
         m.abs_error, m.rel_error = relative_errors(m.grad, exact)  # type: ignore[arg-type]
     return Comparison(f.text.strip() or str(f), values, float(value), f.size, reference,
-                      timings["forward_pass"], methods, timings.get("differentiation"), load_average())
+                      timings["forward_pass"], found, timings.get("differentiation"),
+                      load_average())
 
 
 # ---- second order: the Hessian three ways -----------------------------------------------------
