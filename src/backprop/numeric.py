@@ -216,21 +216,27 @@ class _FloatPoint(_AtPoint):
         self.forward = ForwardPass(graph) if graph is not None else None
         self.point = dict(self.values)
 
+        forward, evaluate, isfinite = self.forward, self.evaluate, math.isfinite
+
+        def value(point: dict[str, float]) -> float:
+            if forward is not None:
+                try:
+                    found = forward(point)
+                    if isfinite(found):
+                        return found  # type: ignore[no-any-return]
+                except (ArithmeticError, ValueError):  # math's way of saying inf or nan
+                    pass
+            return float(evaluate(point))
+
+        self.value = value
+
     def moved(self, name: str, x: float) -> float:
         """f with the variable ``name`` at ``x`` and the others at the point."""
         point = self.point
         point[name] = x
-        try:
-            if self.forward is not None:
-                try:
-                    value = self.forward(point)
-                    if math.isfinite(value):
-                        return value  # type: ignore[no-any-return]
-                except (ArithmeticError, ValueError):  # math's way of saying inf or nan
-                    pass
-            return float(self.evaluate(point))
-        finally:
-            point[name] = self.values[name]
+        found = self.value(point)
+        point[name] = self.values[name]
+        return found
 
 
 class PointDifferences:
@@ -250,12 +256,52 @@ class PointDifferences:
         self.evals = len(self.names) + 1 if method == FORWARD else 2 * len(self.names)
 
     def __call__(self) -> list[float]:
-        values, moved = self.at.values, self.at.moved
+        value, point, out = self.at.value, self.at.point, []
         if self.method == FORWARD:
-            f0 = moved(self.names[0], values[self.names[0]]) if self.names else 0.0
-            return [(moved(v, values[v] + h) - f0) / h for v, h in zip(self.names, self.steps)]
-        return [(moved(v, values[v] + h) - moved(v, values[v] - h)) / (2.0 * h)
-                for v, h in zip(self.names, self.steps)]
+            f0 = value(point)
+            for v, h in zip(self.names, self.steps):
+                x = point[v]
+                point[v] = x + h
+                out.append((value(point) - f0) / h)
+                point[v] = x
+            return out
+        for v, h in zip(self.names, self.steps):
+            x = point[v]
+            point[v] = x + h
+            up = value(point)
+            point[v] = x - h
+            out.append((up - value(point)) / (2.0 * h))
+            point[v] = x
+        return out
+
+
+class GradientDifferences:
+    """Central differences of a gradient at one point of Python floats, steps chosen once
+    (:func:`step`): the Hessian's rows. ``gradient(point)`` gives the gradient in
+    ``names``' order (the float passes: one forward and one backward pass); a call gives
+    one row per name, each from two gradients; the numbers of :func:`differences` with
+    ``vector=True`` on the same point."""
+
+    def __init__(self, gradient: Callable[[dict[str, float]], Sequence[float]],
+                 point: Mapping[str, float], names: Sequence[str],
+                 eps: float | None = None) -> None:
+        check_eps(eps)
+        self.gradient, self.names = gradient, list(names)
+        self.point = {k: float(v) for k, v in point.items()}
+        self.steps = [step(self.point[v], CENTRAL, eps) for v in self.names]
+        self.evals = 2 * len(self.names)
+
+    def __call__(self) -> np.ndarray:
+        gradient, point, rows = self.gradient, self.point, []
+        for v, h in zip(self.names, self.steps):
+            x = point[v]
+            point[v] = x + h
+            up = gradient(point)
+            point[v] = x - h
+            down = gradient(point)
+            point[v] = x
+            rows.append([(u - d) / (2.0 * h) for u, d in zip(up, down)])
+        return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
 
 
 def gradient(f: Any, point: Mapping[str, float], method: str = FORWARD, eps: float | None = None,

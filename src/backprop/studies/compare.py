@@ -82,7 +82,8 @@ class Method:
     def to_json(self) -> dict[str, Any]:
         return {"grad": self.grad, "abs_error": self.abs_error, "rel_error": self.rel_error,
                 "passes": self.passes, "seconds": self.timing.median if self.timing else None,
-                "forward_passes": self.forward_passes, "error_estimate": self.error_estimate,
+                "forward_passes": self.forward_passes,
+                "declared_passes": declared_total(self.passes), "error_estimate": self.error_estimate,
                 "timing": self.timing.to_json() if self.timing else None, **self.extra}
 
 
@@ -144,13 +145,14 @@ class Comparison:
 
         many = len(self.at) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "", "",
-                                  "1 forward", seconds(self.forward.median)]]
+                                  "1 forward", _time(self.forward.median, 1.0)]]
         for key in METHODS:
             if key not in self.methods:
                 continue
             m = self.methods[key]
             label = LABELS[key]
-            cost = [m.passes_text(), seconds(m.timing.median if m.timing else None)]
+            cost = [m.passes_text(), _time(m.timing.median if m.timing else None,
+                                           m.forward_passes)]
             own = m.error_estimate
             if m.grad is None:
                 rows.append([label, "-", "-", "-", "-", "-", *cost])
@@ -167,8 +169,9 @@ class Comparison:
         ref = "the symbolic derivative" if self.reference == "symbolic" else "reverse mode"
         caption = (f"errors against {ref} evaluated in float64"
                    f"{' (the largest over the variables)' if many else ''}; time per gradient: the "
-                   "median CPU time of interleaved samples after a warm call (their spread, and "
-                   "each time in forward passes, in --format json)")
+                   "median CPU time of interleaved samples after a warm call (their spread in "
+                   "--format json); × forward: that time over the forward pass's, to read "
+                   "beside the passes each method declares")
         caption += "; estimate: the method's own estimate of its absolute error"
         notes = [f"graph nodes: {self.graph_nodes:,} (each shared subexpression once)"]
         sym = self.methods.get("symbolic")
@@ -202,8 +205,13 @@ class Comparison:
                          else f"complex step: no result: {cs.extra['error']}")
         return [Table(f"Gradient of f = {_shortened(self.expression)} at {self._at_text()}  (f = {self.value!r})",
                       ["method", "variable", "partial derivative", "abs error", "rel error",
-                       "estimate", "passes", "time per gradient"],
+                       "estimate", "passes", "time per gradient (× forward)"],
                       rows, caption, right_align_from=2, notes=notes)]
+
+
+def _time(median: float | None, forward_passes: float | None) -> str:
+    """A time, and in parentheses that time in forward passes (3 significant digits)."""
+    return seconds(median) + ("" if forward_passes is None else f" ({forward_passes:.3g}×)")
 
 
 def _point_text(at: Mapping[str, float]) -> str:
@@ -443,6 +451,7 @@ class HessianMethod:
                 "rel_error": matrix(self.rel_error), "passes": self.passes,
                 "seconds": self.timing.median if self.timing else None,
                 "forward_passes": self.forward_passes,
+                "declared_passes": declared_total(self.passes),
                 "timing": self.timing.to_json() if self.timing else None, **self.extra}
 
 
@@ -514,12 +523,13 @@ class HessianComparison:
 
         many = len(self.wrt) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "",
-                                  "1 forward", seconds(self.forward.median)]]
+                                  "1 forward", _time(self.forward.median, 1.0)]]
         for key in HESSIAN_METHODS:
             m = self.methods.get(key)
             if m is None:
                 continue
-            cost = [m.passes_text, seconds(m.timing.median if m.timing else None)]
+            cost = [m.passes_text, _time(m.timing.median if m.timing else None,
+                                         m.forward_passes)]
             label = HESSIAN_LABELS[key]
             if m.hessian is None:
                 rows.append([label, "-", "-", "-", "-", *cost])
@@ -538,8 +548,9 @@ class HessianComparison:
         caption = (f"errors against {ref} evaluated in float64"
                    f"{' (the largest over the entries)' if many else ''}; each second partial "
                    "once (the matrix is symmetric); time per Hessian: the median CPU time of "
-                   "interleaved samples after a warm call (their spread, and each time in forward "
-                   "passes, in --format json)")
+                   "interleaved samples after a warm call (their spread in --format json); × "
+                   "forward: that time over the forward pass's, to read beside the passes each "
+                   "method declares")
         notes = [f"graph nodes: {self.graph_nodes:,}; the backward pass built as a graph of the "
                  f"same modules: {self.gradient_graph_nodes:,} nodes, built in "
                  f"{seconds(self.build.median if self.build else None)} (once per expression, "
@@ -561,7 +572,7 @@ class HessianComparison:
             notes.append(f"central differences of the reverse-mode gradient, steps: {steps}")
         return [Table(f"Hessian of f = {_shortened(self.expression)} at {_point_text(self.at)}  (f = {self.value!r})",
                       ["method", "partial", "second derivative", "abs error", "rel error",
-                       "passes", "time per Hessian"], rows, caption, right_align_from=2,
+                       "passes", "time per Hessian (× forward)"], rows, caption, right_align_from=2,
                       notes=notes)]
 
 
@@ -576,6 +587,106 @@ def _entry_errors(h: Any, exact: Any) -> tuple[Any, Any]:
     return d, rel
 
 
+class _SymbolicSecond:
+    """The symbolic route to the Hessian: each second partial once (as ``diff --hessian``
+    takes them), differentiated at construction (timed: its CPU seconds), and evaluated
+    at the point by a call."""
+
+    def __init__(self, f: Any, names: list[str], values: Mapping[str, float],
+                 max_size: int) -> None:
+        from backprop.core.function import Function
+        from backprop.symbolic import partial_label
+
+        self.f, self.names, self.max_size = f, names, max_size
+        self.pairs = _pairs(names)
+        self.evaluators: list[tuple[int, int, Callable[[Mapping[str, float]], float],
+                                    dict[str, float]]] = []
+        started = CLOCK()
+        try:
+            second = self.differentiate()
+        except SizeCapError as exc:
+            self.seconds, self.info = None, {"error": str(exc), "size_reached": exc.size}
+            return
+        self.seconds = CLOCK() - started
+        labels = [partial_label([names[i], names[j]]) for i, j in self.pairs]
+        for (i, j), d in zip(self.pairs, second):
+            g = Function(d.as_graph())
+            self.evaluators.append((i, j, _value_at(g), {k: values[k] for k in g.variables}))
+        self.info = {"derivative": {k: d.text() for k, d in zip(labels, second)},
+                     "size": sum(d.size for d in second),
+                     "sizes": {k: d.size for k, d in zip(labels, second)}}
+
+    def differentiate(self) -> list[Any]:
+        from backprop.symbolic import second_partials
+
+        entries = second_partials(self.f.graph, self.names, self.max_size)
+        return [entries[(self.names[i], self.names[j])] for i, j in self.pairs]
+
+    def __call__(self) -> Any:
+        import numpy as np
+
+        n = len(self.names)
+        h = np.empty((n, n))
+        for i, j, value_at, at in self.evaluators:
+            h[i, j] = h[j, i] = value_at(at)
+        return h
+
+
+def _hessian_runs(f: Any, values: dict[str, float], names: list[str], eps: float | None,
+                  sym: _SymbolicSecond) -> dict[str, Callable[[], Any]]:
+    """What each way to the Hessian runs, bound once at the point (as first order's): forward
+    over reverse and the gradients central differences take on the float passes."""
+    from backprop.core.gradient_graph import SecondOrderPlan
+
+    hessian_at, grad_at, value_at = f.value_grad_hessian_at, _value_and_grad_at(f, names), \
+        _value_at(f)
+    runs: dict[str, Callable[[], Any]] = {
+        "forward_pass": lambda: value_at(values),
+        "forward_over_reverse": lambda: hessian_at(values, names),
+        "central_difference": numeric.GradientDifferences(lambda at: grad_at(at)[1], values,
+                                                          names, eps),
+        "build": lambda: SecondOrderPlan.of(f.graph, names),
+    }
+    if sym.evaluators:
+        runs["symbolic"] = sym
+        if sym.seconds is not None and sym.seconds < SLOW_DIFFERENTIATION:
+            runs["differentiation"] = sym.differentiate
+    return runs
+
+
+def _hessian_methods(runs: dict[str, Callable[[], Any]], results: dict[str, Any],
+                     n: int, timings: Mapping[str, Timing], eps: float | None,
+                     sym: _SymbolicSecond) -> dict[str, HessianMethod]:
+    """The rows: each way's Hessian, the passes it declares, and its time."""
+    t_forward = timings["forward_pass"].median
+    cd, pairs = runs["central_difference"], len(sym.pairs)
+
+    def method(key: str, passes: dict[str, int], text: str, **extra: Any) -> HessianMethod:
+        t = timings.get(key)
+        return HessianMethod(key, results.get(key), passes, text, t,
+                             t.median / t_forward if t and t_forward > 0 else None, extra=extra)
+
+    differentiation = timings.get("differentiation")
+    return {
+        # the backward pass built as a graph: its forward pass is the original's forward and
+        # backward passes, and its tangent pass carries the n directions through both: the
+        # work of 2n tangent passes
+        "forward_over_reverse": method(
+            "forward_over_reverse", {"forward": 1, "backward": 1, "tangent": 2 * n,
+                                     "directions": n},
+            f"1 forward + 1 backward + {2 * n:,} tangent"),
+        "symbolic": method("symbolic", {"derivative_evaluation": pairs},
+                           f"{pairs:,} derivative evaluation{'s' if pairs > 1 else ''}",
+                           **sym.info, differentiation_seconds=(
+                               differentiation.median if differentiation else None)),
+        "central_difference": method(
+            "central_difference", {"forward": cd.evals, "backward": cd.evals},
+            f"{cd.evals:,} forward + {cd.evals:,} backward",
+            eps=eps if eps is not None else numeric.CENTRAL_EPS,
+            steps=dict(zip(sym.names, cd.steps)), evals=cd.evals),
+    }
+
+
 def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None,
                     max_size: int = DEFAULT_MAX_SIZE, wrt: Sequence[str] | None = None,
                     min_total: float = 0.05) -> HessianComparison:
@@ -585,19 +696,16 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     graph, one forward pass over it and one tangent pass carrying every
     direction); the symbolic route (each second partial by the symbolic
     differentiator, as ``backprop diff --hessian`` prints it, evaluated); central
-    differences of the reverse-mode gradient (the one kernel
-    :func:`backprop.numeric.differences`, steps by :func:`backprop.numeric.step`:
-    two gradients per variable). As at first order, the reference is the
-    symbolic route evaluated in float64, or forward over reverse when the
-    symbolic second partials are over the size cap; every method is timed by
-    :func:`~backprop.studies.timing.time_interleaved` beside one forward pass.
+    differences of the reverse-mode gradient (:class:`backprop.numeric.GradientDifferences`,
+    steps by :func:`backprop.numeric.step`: two gradients per variable). As at first
+    order, the reference is the symbolic route evaluated in float64, or forward over
+    reverse when the symbolic second partials are over the size cap; every method is
+    timed by :func:`~backprop.studies.timing.time_interleaved` beside one forward pass.
     """
     import numpy as np
 
-    from backprop.core.function import Function
     from backprop.core.gradient_graph import SecondOrderPlan
     from backprop.errors import InputError
-    from backprop.symbolic import partial_label, second_partials
 
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
@@ -605,110 +713,29 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
         raise InputError("the expression has no variables: there is no Hessian to compare")
     values = {k: float(v) for k, v in point.items()}
     n = len(names)
-    pairs = _pairs(names)
-    # checked once (names, values); later calls take the façade's one-point paths
-    value, _, _ = f.hessian(names, **values)
-
-    # the symbolic route: each second partial once
-    sym_info: dict[str, Any]
-    evaluators: list[tuple[int, int, Callable[[Mapping[str, float]], float], dict[str, float]]] = []
-
-    def differentiate() -> Any:
-        entries = second_partials(f.graph, names, max_size)  # as `diff --hessian` takes them
-        return [entries[(names[i], names[j])] for i, j in pairs]
-
-    started = CLOCK()
-    try:
-        second = differentiate()
-        differentiation_seconds = CLOCK() - started
-    except SizeCapError as exc:
-        sym_info = {"error": str(exc), "size_reached": exc.size}
-        second = None
-    if second is not None:
-        for (i, j), d in zip(pairs, second):
-            g = Function(d.as_graph())
-            evaluators.append((i, j, _value_at(g), {k: values[k] for k in g.variables}))
-        sym_info = {"derivative": {partial_label([names[i], names[j]]): d.text()
-                                   for (i, j), d in zip(pairs, second)},
-                    "size": sum(d.size for d in second),
-                    "sizes": {partial_label([names[i], names[j]]): d.size
-                              for (i, j), d in zip(pairs, second)}}
-
-    def symbolic() -> Any:
-        h = np.empty((n, n))
-        for i, j, value_at, at in evaluators:
-            h[i, j] = h[j, i] = value_at(at)
-        return h
-
-    # forward over reverse, at one point with no per-call checks (as reverse mode in compare())
-    hessian_at = f.value_grad_hessian_at
-    x = np.array([values[v] for v in names], dtype=np.float64)
-    grad_at = _value_and_grad_at(f, names)
-    at = dict(values)
-
-    def gradient() -> list[float]:
-        at.update(zip(names, x.tolist()))
-        return grad_at(at)[1]  # type: ignore[no-any-return]
-
-    def central() -> numeric.Differences:
-        return numeric.differences(gradient, x, numeric.CENTRAL, eps, vector=True)
-
-    value_at = _value_at(f)
-    runs: dict[str, Callable[[], Any]] = {
-        "forward_pass": lambda: value_at(values),
-        "forward_over_reverse": lambda: hessian_at(values, names),
-        "central_difference": central,
-        "build": lambda: SecondOrderPlan.of(f.graph, names),
-    }
-    once: Timing | None = None
-    if second is not None:
-        runs["symbolic"] = symbolic
-        if differentiation_seconds < SLOW_DIFFERENTIATION:
-            runs["differentiation"] = differentiate
-        else:
-            # n(n+1)/2 symbolic partials of a large expression: seconds a call; the first
-            # call's CPU time is the measurement (one sample), not repeated rounds of it
-            once = Timing.of([differentiation_seconds], 1)
+    value, _, _ = f.hessian(names, **values)  # checked once: names, values
+    sym = _SymbolicSecond(f, names, values, max_size)
+    runs = _hessian_runs(f, values, names, eps, sym)
     with np.errstate(all="ignore"):
-        _, _, h_for = hessian_at(values, names)
-        cd = central()
-        h_sym = symbolic() if second is not None else None
+        results = {k: runs[k]() for k in HESSIAN_METHODS if k in runs}
         timings = time_interleaved(runs, min_total=min_total)
-    if once is not None:
-        timings["differentiation"] = once
-    plan = SecondOrderPlan.of(f.graph, names)
-    t_forward = timings["forward_pass"].median
-
-    def method(key: str, h: Any, passes: dict[str, int], text: str, **extra: Any) -> HessianMethod:
-        t = timings.get(key)
-        return HessianMethod(key, h, passes, text, t,
-                             t.median / t_forward if t and t_forward > 0 else None, extra=extra)
-
-    methods = {
-        "forward_over_reverse": method(
-            "forward_over_reverse", np.asarray(h_for, dtype=np.float64).reshape(n, n),
-            {"forward": 1, "tangent": 1, "directions": n},
-            f"1 forward + 1 tangent ({n:,} direction{'s' if n > 1 else ''})"),
-        "symbolic": method("symbolic", h_sym, {"derivative_evaluation": len(pairs)},
-                           f"{len(pairs):,} derivative evaluation{'s' if len(pairs) > 1 else ''}",
-                           **sym_info,
-                           differentiation_seconds=(timings["differentiation"].median
-                                                    if "differentiation" in timings else None)),
-        "central_difference": method(
-            "central_difference", cd.grad, {"forward": cd.evals, "backward": cd.evals},
-            f"{cd.evals:,} forward + {cd.evals:,} backward",
-            eps=eps if eps is not None else numeric.CENTRAL_EPS,
-            steps={v: float(h) for v, h in zip(names, cd.steps)}, evals=cd.evals),
-    }
-    if h_sym is not None:
-        exact, reference = h_sym, "symbolic"
-    else:
-        exact, reference = methods["forward_over_reverse"].hessian, "forward_over_reverse"
+    results["forward_over_reverse"] = np.asarray(results["forward_over_reverse"][2],
+                                                 dtype=np.float64).reshape(n, n)
+    if "differentiation" not in runs and sym.seconds is not None:
+        # n(n+1)/2 symbolic partials of a large expression: seconds a call; the first
+        # call's CPU time is the measurement (one sample), not repeated rounds of it
+        timings["differentiation"] = Timing.of([sym.seconds], 1)
+    methods = _hessian_methods(runs, results, n, timings, eps, sym)
+    exact = results.get("symbolic")
+    reference = "symbolic" if exact is not None else "forward_over_reverse"
+    if exact is None:
+        exact = results["forward_over_reverse"]
     for m in methods.values():
         if m.hessian is not None:
             m.abs_error, m.rel_error = _entry_errors(m.hessian, exact)
     found = f.hessians(values, names).diagnosis()
     return HessianComparison(f.text.strip() or str(f), values, float(value), names, f.size,
-                             plan.gg.size, reference, timings["forward_pass"], methods,
-                             timings.get("build"), timings.get("differentiation"), load_average(),
+                             SecondOrderPlan.of(f.graph, names).gg.size, reference,
+                             timings["forward_pass"], methods, timings.get("build"),
+                             timings.get("differentiation"), load_average(),
                              None if found is None else found.message())
