@@ -108,22 +108,24 @@ class PointComplexStep:
             self.passes.append((v, j, tuple(steps)))
 
     def __call__(self, point: Mapping[str, float]) -> list[float] | None:
-        h, out, isfinite = self.h, [], math.isfinite
         try:
             vals = self.real.values(point)
-            for v, j, steps in self.passes:
-                if j < 0:
-                    out.append(0.0)
-                    continue
-                c = vals.copy()
-                c[j] = complex(vals[j], h)
-                for i, fn, x, y, kink in steps:
-                    args = (c[x],) if y < 0 else (c[x], c[y])
-                    if kink is not None and kink(*args):
-                        raise NotAnalyticError(_kink_message(self.ops[i], self.describe(i), v),
-                                               self.ops[i])
-                    c[i] = fn(*args)
-                out.append(complex(c[self.output]).imag / h)
+            out = [self._complex_pass(vals, v, j, steps) if j >= 0 else 0.0
+                   for v, j, steps in self.passes]
         except (ArithmeticError, ValueError):  # math's and cmath's way of saying inf or nan
             return None
+        isfinite = math.isfinite
         return out if isfinite(vals[self.output]) and all(map(isfinite, out)) else None
+
+    def _complex_pass(self, vals: list[Any], v: str, j: int,
+                      steps: tuple[tuple[Any, ...], ...]) -> float:
+        """One forward pass on complex numbers, the variable ``v`` (node ``j``) moved by ih."""
+        c = vals.copy()
+        c[j] = complex(vals[j], self.h)
+        for i, fn, x, y, kink in steps:
+            args = (c[x],) if y < 0 else (c[x], c[y])
+            if kink is not None and kink(*args):
+                raise NotAnalyticError(_kink_message(self.ops[i], self.describe(i), v),
+                                       self.ops[i])
+            c[i] = fn(*args)
+        return complex(c[self.output]).imag / self.h
