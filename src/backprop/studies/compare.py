@@ -211,7 +211,10 @@ class Comparison:
 
 def _time(median: float | None, forward_passes: float | None) -> str:
     """A time, and in parentheses that time in forward passes (3 significant digits)."""
-    return seconds(median) + ("" if forward_passes is None else f" ({forward_passes:.3g}×)")
+    if forward_passes is None:
+        return seconds(median)
+    return f"{seconds(median)} ({forward_passes:,.0f}×)" if forward_passes >= 100 \
+        else f"{seconds(median)} ({forward_passes:.3g}×)"
 
 
 def _point_text(at: Mapping[str, float]) -> str:
