@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import cmath
 import math
+import operator
 from typing import Any, Callable, Mapping, Sequence
 
 from backprop.core.graph import CONST, VAR, Graph
@@ -249,6 +250,10 @@ class ForwardPass:
         return vals[self.output]
 
 
+# numpy's ufuncs (by name) that are Python's own operators on complex numbers
+_OPERATORS: dict[str, Callable[..., Any]] = {"power": operator.pow}
+
+
 def complex_forward(prim: Primitive) -> Callable[..., complex]:
     """A module's forward on Python complex numbers (the complex step at one point).
 
@@ -261,12 +266,19 @@ def complex_forward(prim: Primitive) -> Callable[..., complex]:
     table's own forward, on numpy's scalars.
     """
     table = prim.forward_complex()
-    math_name = prim.math_forward if isinstance(prim.math_forward, str) else None
-    if math_name is not None:
+    math_fn = prim.math_forward  # a name, or math's function once looked up
+    math_name = math_fn if isinstance(math_fn, str) else (
+        getattr(math_fn, "__name__", None) if getattr(math_fn, "__module__", None) == "math"
+        else None)
+    numpy_fn = prim.numpy_forward  # a name, or numpy's ufunc once looked up
+    operator_fn = _OPERATORS.get(numpy_fn if isinstance(numpy_fn, str)
+                                 else getattr(numpy_fn, "__name__", ""))
+    if operator_fn is not None:  # numpy's ufunc that is a Python operator
+        fast = operator_fn
+    elif math_name is not None:
         fast = getattr(cmath, math_name, None)
     else:  # math_forward None: the numpy forward is Python arithmetic already (add, neg...)
-        fast = prim.numpy_forward if prim.math_forward is None and callable(
-            prim.numpy_forward) else None
+        fast = numpy_fn if math_fn is None else None
 
     def by_table(*z: complex) -> complex:
         return complex(table(*z))
