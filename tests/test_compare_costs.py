@@ -104,3 +104,35 @@ def test_each_hessian_runs_the_passes_it_declares(expr: str, point: dict[str, fl
 def test_the_declared_total_adds_the_passes_not_the_directions() -> None:
     assert study.declared_total({"forward": 1, "backward": 1, "tangent": 4, "directions": 2}) == 6
     assert study.declared_total({"forward": 1, "complex_forward": 8}) == 9
+
+
+def _analytic_cases() -> list[tuple[str, dict[str, float]]]:
+    from backprop.core.ops import FUNCTIONS
+
+    points = [0.3, 0.7, 1.9, -0.4, 2.5e-3, 37.0]
+    cases = [(f"{name}(x)", {"x": x}) for name, p in FUNCTIONS.items()
+             if p.arity == 1 and p.analytic for x in points]
+    cases += [(f"{name}(x, y)", {"x": x, "y": y}) for name, p in FUNCTIONS.items()
+              if p.arity == 2 and p.analytic for x, y in [(0.3, 1.7), (-2.0, 0.5)]]
+    cases += [(e, {"x": x, "y": 1.3}) for e in ("x^y", "x/y", "(-x)^3*y", "2/sin(exp(-x))*y")
+              for x in (0.7, -1.2)]
+    return cases
+
+
+def test_the_complex_step_at_one_point_agrees_with_numpys() -> None:
+    """On Python complex numbers (cmath) the complex step rounds as cmath does: the same
+    derivative as numpy's complex pass to a few ulps, nan where numpy's is nan."""
+    from backprop.numeric import PointComplexStep
+
+    compared = 0
+    for expr, point in _analytic_cases():
+        f = parse(expr)
+        point = {v: point[v] for v in f.variables}
+        on_numpy = f.complex_step_grad(None, None, **point)
+        found = PointComplexStep(f, point).fast(point)
+        if found is None:  # math raised or a partial is not finite: numpy's pass answers
+            continue
+        for v, got in zip(f.variables, found):
+            assert got == pytest.approx(float(on_numpy[v]), rel=1e-14, abs=1e-300), (expr, point)
+            compared += 1
+    assert compared > 100

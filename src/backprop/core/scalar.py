@@ -221,8 +221,7 @@ class FloatPasses:
 class ForwardPass:
     """The forward pass alone at one point, compiled once: called with a point, every
     module's value (``values``) or the output's (a call). ``functions`` picks each module's
-    forward: the math module's on Python floats (the default), or
-    :func:`complex_functions` on Python complex numbers. A call may raise what the
+    forward: the math module's on Python floats (the default). A call may raise what the
     functions raise (math's way of saying inf or nan); the callers decide what that means.
     """
 
@@ -300,7 +299,3 @@ def complex_forward(prim: Primitive) -> Callable[..., complex]:
 
     return guarded
 
-
-def complex_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
-    """For :class:`ForwardPass` on Python complex numbers: the forward alone."""
-    return (complex_forward(prim), *([None] * prim.arity))
