@@ -261,8 +261,10 @@ def complex_forward(prim: Primitive) -> Callable[..., complex]:
     where that is the same function: everywhere when the table declares numpy's ufunc
     complex-safe as it is, and otherwise where the real function and its local
     derivatives are finite at the real parts (away from a domain's edge or a pole, where
-    the table's forward says nan). Elsewhere, and for modules cmath has no name for, the
-    table's own forward, on numpy's scalars.
+    the table's forward says nan); there, for a module cmath has no name for (log1p,
+    atan2, sigmoid...), the continuation to first order from the table's float forward
+    and local derivatives. Elsewhere, and for the modules with a kink, the table's own
+    forward, on numpy's scalars.
     """
     table = prim.forward_complex()
     math_fn = prim.math_forward  # a name, or math's function once looked up
@@ -282,9 +284,9 @@ def complex_forward(prim: Primitive) -> Callable[..., complex]:
     def by_table(*z: complex) -> complex:
         return complex(table(*z))
 
-    if fast is None or not prim.analytic:
+    if not prim.analytic:
         return by_table
-    if prim.complex_forward is None:
+    if fast is not None and prim.complex_forward is None:
         return fast
     real, partials, isfinite = prim.float_forward, prim.float_partials, _isfinite
 
@@ -292,10 +294,20 @@ def complex_forward(prim: Primitive) -> Callable[..., complex]:
         re = [w.real for w in z]
         try:
             ans = real(*re)
-            inside = isfinite(ans) and all(isfinite(p(ans, *re)) for p in partials)
+            # only the arguments that carry an imaginary part move: x^3 at x < 0 is
+            # analytic in x although its partial in the exponent (log x) is not real
+            local = [p(ans, *re) if w.imag else 0.0 for p, w in zip(partials, z)]
+            inside = isfinite(ans) and all(map(isfinite, local))
         except (ArithmeticError, ValueError):
             inside = False
-        return fast(*z) if inside else by_table(*z)
+        if not inside:
+            return by_table(*z)
+        if fast is not None:
+            return fast(*z)
+        # no cmath function: the continuation to first order, f(a) + i f'(a) b, which is
+        # the function itself where the imaginary parts are as small as the complex step's
+        # (the table's own atan2, hypot and cbrt are written so)
+        return complex(ans, sum(d * w.imag for d, w in zip(local, z)))
 
     return guarded
 
