@@ -183,4 +183,4 @@ def test_an_expression_without_variables_has_no_hessian_to_compare() -> None:
 
 def test_one_variable_reads_in_the_singular() -> None:
     code, out, _ = cli("x^3", "--at", "2", "--order", "2")
-    assert code == 0 and "(1 direction)" in out and "1 derivative evaluation " in out
+    assert code == 0 and "1 backward + 2 tangent" in out and "1 derivative evaluation " in out

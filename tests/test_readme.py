@@ -8,7 +8,8 @@ starting with ``$ `` is a command, run by bash, and the lines up to the next
 command is one test item, named by its README line and the command.
 
 Machine-dependent figures are masked on both sides before comparing (see
-``_mask``): durations (a number followed by ns, µs, ms or s), JSON
+``_mask``): durations (a number followed by ns, µs, ms or s, and compare's time in
+forward passes after one), JSON
 ``"seconds"`` values and the train summary's ``time (s)`` row. Where a
 figure was masked the table layout depends on its width, so in such an
 example runs of spaces and of the rule character ``─`` compare as one.
@@ -93,8 +94,10 @@ def _region(offset: int, lines: list[str], block_start: int, end: int) -> Region
     return Region(block_start + offset, block_start + end, example, _run_console_example)
 
 
-# A duration as the tables print it: "268.5 µs", "1.02 ms", "3.45 s", "1,443 ms".
-_DURATION = re.compile(r"(?<![\w.,])\d+(?:,\d{3})*(?:\.\d+)? ?(?:ns|µs|us|ms|s)\b")
+# A duration as the tables print it: "268.5 µs", "1.02 ms", "3.45 s", "1,443 ms"; with
+# compare's time in forward passes after it, "3.3 µs (1.95×)", a measured figure too.
+_DURATION = re.compile(r"(?<![\w.,])\d+(?:,\d{3})*(?:\.\d+)? ?(?:ns|µs|us|ms|s)\b"
+                       r"(?: \(\d+(?:,\d{3})*(?:\.\d+)?×\))?")
 _JSON_SECONDS = re.compile(r'("(?:loop_)?seconds": )[-+0-9.eE]+')
 _TIME_ROW = re.compile(r"(time \(s\)\s+)[0-9.]+")
 _TIME = "<time>"

@@ -202,20 +202,117 @@ class _AtPoint:
         return float(self.evaluate(at))
 
 
+class _FloatPoint(_AtPoint):
+    """A parsed Function at one point of Python floats, one variable moved at a time: each
+    evaluation is one float forward pass (core/scalar.py, compiled once), with numpy's
+    (``value_at``) only where math raises or the value is not finite, so that the numbers
+    are the façade's own."""
+
+    def __init__(self, f: Any, values: Mapping[str, float], names: Sequence[str]) -> None:
+        super().__init__(f, values, names)
+        from backprop.core.scalar import ForwardPass
+
+        graph = getattr(f, "graph", None)
+        self.forward = ForwardPass(graph) if graph is not None else None
+        self.point = dict(self.values)
+
+        forward, evaluate, isfinite = self.forward, self.evaluate, math.isfinite
+
+        def value(point: dict[str, float]) -> float:
+            if forward is not None:
+                try:
+                    found = forward(point)
+                    if isfinite(found):
+                        return found  # type: ignore[no-any-return]
+                except (ArithmeticError, ValueError):  # math's way of saying inf or nan
+                    pass
+            return float(evaluate(point))
+
+        self.value = value
+
+    def moved(self, name: str, x: float) -> float:
+        """f with the variable ``name`` at ``x`` and the others at the point."""
+        point = self.point
+        point[name] = x
+        found = self.value(point)
+        point[name] = self.values[name]
+        return found
+
+
+class PointDifferences:
+    """Forward or central differences of a parsed Function at one point, steps chosen once
+    (:func:`step`): a call gives the quotients in ``names``' order, each evaluation one
+    float forward pass; the numbers of :func:`differences` on the same point."""
+
+    def __init__(self, f: Any, point: Mapping[str, float], method: str = FORWARD,
+                 eps: float | None = None, names: Sequence[str] | None = None) -> None:
+        _check_method(method)
+        check_eps(eps)
+        self.names = list(f.variables) if names is None else list(names)
+        self.at = _FloatPoint(f, point, self.names)
+        self.method = method
+        self.eps = eps if eps is not None else RELATIVE_STEP[method]  # as NumericGradient's
+        self.steps = [step(self.at.values[v], method, eps) for v in self.names]
+        self.evals = len(self.names) + 1 if method == FORWARD else 2 * len(self.names)
+
+    def __call__(self) -> list[float]:
+        value, point, out = self.at.value, self.at.point, []
+        if self.method == FORWARD:
+            f0 = value(point)
+            for v, h in zip(self.names, self.steps):
+                x = point[v]
+                point[v] = x + h
+                out.append((value(point) - f0) / h)
+                point[v] = x
+            return out
+        for v, h in zip(self.names, self.steps):
+            x = point[v]
+            point[v] = x + h
+            up = value(point)
+            point[v] = x - h
+            out.append((up - value(point)) / (2.0 * h))
+            point[v] = x
+        return out
+
+
+class GradientDifferences:
+    """Central differences of a gradient at one point of Python floats, steps chosen once
+    (:func:`step`): the Hessian's rows. ``gradient(point)`` gives the gradient in
+    ``names``' order (the float passes: one forward and one backward pass); a call gives
+    one row per name, each from two gradients; the numbers of :func:`differences` with
+    ``vector=True`` on the same point."""
+
+    def __init__(self, gradient: Callable[[dict[str, float]], Sequence[float]],
+                 point: Mapping[str, float], names: Sequence[str],
+                 eps: float | None = None) -> None:
+        check_eps(eps)
+        self.gradient, self.names = gradient, list(names)
+        self.point = {k: float(v) for k, v in point.items()}
+        self.steps = [step(self.point[v], CENTRAL, eps) for v in self.names]
+        self.evals = 2 * len(self.names)
+
+    def __call__(self) -> np.ndarray:
+        gradient, point, rows = self.gradient, self.point, []
+        for v, h in zip(self.names, self.steps):
+            x = point[v]
+            point[v] = x + h
+            up = gradient(point)
+            point[v] = x - h
+            down = gradient(point)
+            point[v] = x
+            rows.append([(u - d) / (2.0 * h) for u, d in zip(up, down)])
+        return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+
+
 def gradient(f: Any, point: Mapping[str, float], method: str = FORWARD, eps: float | None = None,
              wrt: Sequence[str] | None = None) -> NumericGradient:
     """Finite-difference gradient of a parsed :class:`~backprop.core.function.Function`.
 
-    Uses only ``f(**values)``: the forward pass, with no gradient work.
+    Uses only the forward pass, with no gradient work (:class:`PointDifferences`).
     """
-    _check_method(method)
-    check_eps(eps)
-    names = list(f.variables) if wrt is None else list(wrt)
-    at = _AtPoint(f, point, names)
-    d = differences(at, at.x, method, eps)
-    base = eps if eps is not None else RELATIVE_STEP[method]
-    return NumericGradient({v: float(g) for v, g in zip(names, d.grad)}, method, base,
-                           {v: float(h) for v, h in zip(names, d.steps)}, d.evals)
+    d = PointDifferences(f, point, method, eps, wrt)
+    return NumericGradient(dict(zip(d.names, d())), method, d.eps, dict(zip(d.names, d.steps)),
+                           d.evals)
 
 
 def partial(f: Any, point: Mapping[str, float], name: str, method: str = FORWARD,
@@ -270,10 +367,22 @@ def extrapolate(fn: Callable[[], float], x: np.ndarray, index: int = 0,
     beyond any finite difference, and the estimate can then be far too small.
     """
     flat = x.reshape(-1)
-    x_i = float(flat[index])
-    h0 = (RICHARDSON_FIRST_STEP * max(1.0, abs(x_i))) if first_step is None else first_step
+
+    def central(h: float) -> tuple[float, float]:
+        d = differences(fn, x, CENTRAL, h, (index,))
+        return float(d.grad[0]), float(d.steps[0])
+
     with np.errstate(all="ignore"):
         size = abs(float(fn()))  # the scale of f's rounding error near x
+    return _extrapolate(central, size, float(flat[index]), first_step, steps, levels)
+
+
+def _extrapolate(central: Callable[[float], tuple[float, float]], size: float, x_i: float,
+                 first_step: float | None = None, steps: int = RICHARDSON_STEPS,
+                 levels: int = RICHARDSON_LEVELS) -> Extrapolated:
+    """:func:`extrapolate`'s tableau over ``central(h)``: the central difference at the
+    step h (two evaluations) and the step taken; ``size`` is |f(x)| (one evaluation)."""
+    h0 = (RICHARDSON_FIRST_STEP * max(1.0, abs(x_i))) if first_step is None else first_step
     evals = 1
     rows: list[list[float]] = []
     h = math.nan
@@ -283,10 +392,9 @@ def extrapolate(fn: Callable[[], float], x: np.ndarray, index: int = 0,
     for j in range(1, levels + 1):
         amplification *= (4.0 ** j + 1.0) / (4.0 ** j - 1.0)
     for k in range(steps):
-        d = differences(fn, x, CENTRAL, h0 / 2.0 ** k, (index,))
-        evals += d.evals
-        h = float(d.steps[0])
-        row = [float(d.grad[0])]
+        quotient, h = central(h0 / 2.0 ** k)
+        evals += 2
+        row = [quotient]
         if rows:
             prev = rows[-1]
             for j in range(1, min(k, levels) + 1):
@@ -310,43 +418,85 @@ def extrapolate(fn: Callable[[], float], x: np.ndarray, index: int = 0,
     return best
 
 
+class PointRichardson:
+    """Richardson extrapolation of a parsed Function at one point of Python floats: each
+    central difference is two float forward passes (:class:`_FloatPoint`); the numbers
+    of :func:`extrapolate` on the same point. A call gives one :class:`Extrapolated` per
+    name."""
+
+    def __init__(self, f: Any, point: Mapping[str, float],
+                 names: Sequence[str] | None = None) -> None:
+        self.names = list(f.variables) if names is None else list(names)
+        self.at = _FloatPoint(f, point, self.names)
+
+    def _one(self, name: str) -> Extrapolated:
+        x, moved = self.at.values[name], self.at.moved
+
+        def central(h: float) -> tuple[float, float]:
+            h = step(x, CENTRAL, h)
+            return (moved(name, x + h) - moved(name, x - h)) / (2.0 * h), h
+
+        return _extrapolate(central, abs(moved(name, x)), x)
+
+    def __call__(self) -> list[Extrapolated]:
+        return [self._one(v) for v in self.names]
+
+
 def richardson(f: Any, point: Mapping[str, float], wrt: Sequence[str] | None = None
                ) -> NumericGradient:
     """Each partial of a parsed Function (or anything called as ``f(**values)``) by
     :func:`extrapolate`. ``steps`` holds the smallest step each estimate combines,
     ``error_estimate`` the method's own estimate of each partial's absolute error."""
-    names = list(f.variables) if wrt is None else list(wrt)
-    at = _AtPoint(f, point, names)
-    grad: dict[str, float] = {}
-    steps: dict[str, float] = {}
-    errors: dict[str, float] = {}
-    evals = 0
-    for i, v in enumerate(names):
-        r = extrapolate(at, at.x, i)
-        grad[v], steps[v], errors[v] = r.estimate, r.step, r.error_estimate
-        evals += r.evals
-    return NumericGradient(grad, RICHARDSON, RICHARDSON_FIRST_STEP, steps, evals, errors)
+    found = PointRichardson(f, point, wrt)
+    return richardson_gradient(found.names, found())
+
+
+def richardson_gradient(names: Sequence[str], found: Sequence[Extrapolated]) -> NumericGradient:
+    """The :class:`NumericGradient` of :class:`PointRichardson`'s estimates."""
+    return NumericGradient({v: r.estimate for v, r in zip(names, found)}, RICHARDSON,
+                           RICHARDSON_FIRST_STEP, {v: r.step for v, r in zip(names, found)},
+                           sum(r.evals for r in found),
+                           {v: r.error_estimate for v, r in zip(names, found)})
 
 
 # ---- the complex step -----------------------------------------------------------------------
 
 
+class PointComplexStep:
+    """The complex step of a parsed Function at one point of Python floats, compiled once:
+    a call gives Im f(x + ih e_v)/h for each name, by the core's point pass (one float
+    forward pass, then one forward pass on Python complex numbers per variable), or by
+    ``Function.complex_step_grad`` on numpy's numbers where that one cannot answer (a
+    value or partial not finite). Raises :class:`~backprop.errors.NotAnalyticError`,
+    naming the module, at a kink."""
+
+    def __init__(self, f: Any, point: Mapping[str, float], names: Sequence[str] | None = None,
+                 h: float | None = None) -> None:
+        from backprop.core.complex_step import STEP
+        from backprop.core.complex_step import PointComplexStep as Pass
+
+        self.f, self.names = f, list(f.variables) if names is None else list(names)
+        self.values = _AtPoint(f, point, self.names).values
+        self.h = STEP if h is None else h
+        self.fast = Pass(f.graph, self.names, self.h, getattr(f, "node_text", str))
+
+    def __call__(self) -> list[float]:
+        found = self.fast(self.values)
+        if found is not None:
+            return found
+        grads = self.f.complex_step_grad(self.names, self.h, **self.values)
+        return [float(grads[v]) for v in self.names]
+
+
 def complex_step(f: Any, point: Mapping[str, float], wrt: Sequence[str] | None = None,
                  h: float | None = None) -> NumericGradient:
-    """Im f(x + ih e_v)/h for each variable: one complex forward pass per variable.
-
-    Needs a parsed :class:`~backprop.core.function.Function` (the forward pass on
-    complex numbers lives in the core). Raises
-    :class:`~backprop.errors.NotAnalyticError`, naming the module, at a kink.
+    """Im f(x + ih e_v)/h for each variable: one complex forward pass per variable
+    (:class:`PointComplexStep`; needs a parsed :class:`~backprop.core.function.Function`).
+    Raises :class:`~backprop.errors.NotAnalyticError`, naming the module, at a kink.
     """
-    names = list(f.variables) if wrt is None else list(wrt)
-    values = {k: float(v) for k, v in point.items()}
-    grads = f.complex_step_grad(names, h, **values)
-    from backprop.core.complex_step import STEP
-
-    step_used = STEP if h is None else h
-    return NumericGradient({v: float(grads[v]) for v in names}, COMPLEX_STEP, step_used,
-                           {v: step_used for v in names}, len(names))
+    found = PointComplexStep(f, point, wrt, h)
+    return NumericGradient(dict(zip(found.names, found())), COMPLEX_STEP, found.h,
+                           {v: found.h for v in found.names}, len(found.names))
 
 
 def _complex_step_vector(fn: Callable[[np.ndarray], Any], w: np.ndarray,

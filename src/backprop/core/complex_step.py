@@ -19,7 +19,8 @@ A private part of the core: the façade's ``Function.complex_step_grad`` runs it
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import math
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -70,3 +71,61 @@ def gradient(graph: Graph, plan: engine.Plan, inputs: Mapping[str, Value], wrt: 
         out = cvals[graph.output]
         grads[v] = np.imag(out) / h
     return grads
+
+
+class PointComplexStep:
+    """The complex step at one point of Python floats, compiled once: the float forward
+    pass (core/scalar.py), then per variable one forward pass on Python complex numbers
+    (cmath) over the modules that variable reaches, the others keeping their real value.
+    The same pass as :func:`gradient`, on the numbers one point needs.
+
+    A call gives the partials in ``wrt``'s order, or None where math or cmath raised or a
+    partial is not finite (then :func:`gradient`, on numpy's IEEE numbers, must answer);
+    it raises :class:`NotAnalyticError` where a module with a kink sits on it.
+    """
+
+    def __init__(self, graph: Graph, wrt: Sequence[str], h: float = STEP,
+                 describe: Callable[[int], str] = str) -> None:
+        from backprop.core import scalar
+
+        plan = engine.Plan.of(graph)
+        self.real = scalar.ForwardPass(graph)
+        self.h, self.describe, self.ops, self.output = h, describe, graph.ops, graph.output
+        forwards: dict[str, Callable[..., complex]] = {}
+        self.passes: list[tuple[str, int, tuple[tuple[Any, ...], ...]]] = []
+        for v in wrt:
+            j = plan.var_nodes.get(v, -1)
+            needs = plan.needs(graph, [v]) if j >= 0 else bytearray(len(graph))
+            steps = []
+            for i, _, a in plan.steps:
+                if not needs[i]:
+                    continue
+                name = graph.ops[i]
+                if name not in forwards:
+                    forwards[name] = scalar.complex_forward(PRIMITIVES[name])
+                steps.append((i, forwards[name], a[0], a[1] if len(a) > 1 else -1,
+                              PRIMITIVES[name].kink))
+            self.passes.append((v, j, tuple(steps)))
+
+    def __call__(self, point: Mapping[str, float]) -> list[float] | None:
+        try:
+            vals = self.real.values(point)
+            out = [self._complex_pass(vals, v, j, steps) if j >= 0 else 0.0
+                   for v, j, steps in self.passes]
+        except (ArithmeticError, ValueError):  # math's and cmath's way of saying inf or nan
+            return None
+        isfinite = math.isfinite
+        return out if isfinite(vals[self.output]) and all(map(isfinite, out)) else None
+
+    def _complex_pass(self, vals: list[Any], v: str, j: int,
+                      steps: tuple[tuple[Any, ...], ...]) -> float:
+        """One forward pass on complex numbers, the variable ``v`` (node ``j``) moved by ih."""
+        c = vals.copy()
+        c[j] = complex(vals[j], self.h)
+        for i, fn, x, y, kink in steps:
+            args = (c[x],) if y < 0 else (c[x], c[y])
+            if kink is not None and kink(*args):
+                raise NotAnalyticError(_kink_message(self.ops[i], self.describe(i), v),
+                                       self.ops[i])
+            c[i] = fn(*args)
+        return complex(c[self.output]).imag / self.h

@@ -19,7 +19,9 @@ round differently: in the last bit or two.
 
 from __future__ import annotations
 
+import cmath
 import math
+import operator
 from typing import Any, Callable, Mapping, Sequence
 
 from backprop.core.graph import CONST, VAR, Graph
@@ -214,3 +216,98 @@ class FloatPasses:
                 or not all(map(_isfinite, partials)):
             return None
         return vals, value, partials, steps
+
+
+class ForwardPass:
+    """The forward pass alone at one point, compiled once: called with a point, every
+    module's value (``values``) or the output's (a call). ``functions`` picks each module's
+    forward: the math module's on Python floats (the default). A call may raise what the
+    functions raise (math's way of saying inf or nan); the callers decide what that means.
+    """
+
+    def __init__(self, graph: Graph,
+                 functions: Callable[[Primitive], tuple[Callable[..., Any], ...]] = float_functions,
+                 number: Callable[[float], Any] = float) -> None:
+        passes = PointPasses(graph, (), functions, number)
+        self._template, self._vars = passes.template, passes.var_slots
+        self._steps, self.output = passes.steps, passes.output
+
+    def values(self, point: Mapping[str, Any]) -> list[Any]:
+        vals = self._template.copy()
+        for name, i in self._vars:
+            vals[i] = point[name]
+        for i, fn, x, y in self._steps:
+            vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
+        return vals
+
+    def __call__(self, point: Mapping[str, Any]) -> Any:
+        vals = self._template.copy()  # as values(), without its call: this one is timed
+        for name, i in self._vars:
+            vals[i] = point[name]
+        for i, fn, x, y in self._steps:
+            vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
+        return vals[self.output]
+
+
+# numpy's ufuncs (by name) that are Python's own operators on complex numbers
+_OPERATORS: dict[str, Callable[..., Any]] = {"power": operator.pow}
+
+
+def complex_forward(prim: Primitive) -> Callable[..., complex]:
+    """A module's forward on Python complex numbers (the complex step at one point).
+
+    The table's complex forward (``Primitive.forward_complex``) says what the
+    continuation is; on Python numbers it is run by cmath (or Python's own arithmetic)
+    where that is the same function: everywhere when the table declares numpy's ufunc
+    complex-safe as it is, and otherwise where the real function and its local
+    derivatives are finite at the real parts (away from a domain's edge or a pole, where
+    the table's forward says nan); there, for a module cmath has no name for (log1p,
+    atan2, sigmoid...), the continuation to first order from the table's float forward
+    and local derivatives. Elsewhere, and for the modules with a kink, the table's own
+    forward, on numpy's scalars.
+    """
+    table = prim.forward_complex()
+    math_fn = prim.math_forward  # a name, or math's function once looked up
+    math_name = math_fn if isinstance(math_fn, str) else (
+        getattr(math_fn, "__name__", None) if getattr(math_fn, "__module__", None) == "math"
+        else None)
+    numpy_fn = prim.numpy_forward  # a name, or numpy's ufunc once looked up
+    operator_fn = _OPERATORS.get(numpy_fn if isinstance(numpy_fn, str)
+                                 else getattr(numpy_fn, "__name__", ""))
+    if operator_fn is not None:  # numpy's ufunc that is a Python operator
+        fast = operator_fn
+    elif math_name is not None:
+        fast = getattr(cmath, math_name, None)
+    else:  # math_forward None: the numpy forward is Python arithmetic already (add, neg...)
+        fast = numpy_fn if math_fn is None else None
+
+    def by_table(*z: complex) -> complex:
+        return complex(table(*z))
+
+    if not prim.analytic:
+        return by_table
+    if fast is not None and prim.complex_forward is None:
+        return fast
+    real, partials, isfinite = prim.float_forward, prim.float_partials, _isfinite
+
+    def guarded(*z: complex) -> complex:
+        re = [w.real for w in z]
+        try:
+            ans = real(*re)
+            # only the arguments that carry an imaginary part move: x^3 at x < 0 is
+            # analytic in x although its partial in the exponent (log x) is not real
+            local = [p(ans, *re) if w.imag else 0.0 for p, w in zip(partials, z)]
+            inside = isfinite(ans) and all(map(isfinite, local))
+        except (ArithmeticError, ValueError):
+            inside = False
+        if not inside:
+            return by_table(*z)
+        if fast is not None:
+            return fast(*z)
+        # no cmath function: the continuation to first order, f(a) + i f'(a) b, which is
+        # the function itself where the imaginary parts are as small as the complex step's
+        # (the table's own atan2, hypot and cbrt are written so)
+        return complex(ans, sum(d * w.imag for d, w in zip(local, z)))
+
+    return guarded
+

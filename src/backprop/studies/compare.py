@@ -82,7 +82,8 @@ class Method:
     def to_json(self) -> dict[str, Any]:
         return {"grad": self.grad, "abs_error": self.abs_error, "rel_error": self.rel_error,
                 "passes": self.passes, "seconds": self.timing.median if self.timing else None,
-                "forward_passes": self.forward_passes, "error_estimate": self.error_estimate,
+                "forward_passes": self.forward_passes,
+                "declared_passes": declared_total(self.passes), "error_estimate": self.error_estimate,
                 "timing": self.timing.to_json() if self.timing else None, **self.extra}
 
 
@@ -144,13 +145,14 @@ class Comparison:
 
         many = len(self.at) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "", "",
-                                  "1 forward", seconds(self.forward.median)]]
+                                  "1 forward", _time(self.forward.median, 1.0)]]
         for key in METHODS:
             if key not in self.methods:
                 continue
             m = self.methods[key]
             label = LABELS[key]
-            cost = [m.passes_text(), seconds(m.timing.median if m.timing else None)]
+            cost = [m.passes_text(), _time(m.timing.median if m.timing else None,
+                                           m.forward_passes)]
             own = m.error_estimate
             if m.grad is None:
                 rows.append([label, "-", "-", "-", "-", "-", *cost])
@@ -167,8 +169,9 @@ class Comparison:
         ref = "the symbolic derivative" if self.reference == "symbolic" else "reverse mode"
         caption = (f"errors against {ref} evaluated in float64"
                    f"{' (the largest over the variables)' if many else ''}; time per gradient: the "
-                   "median CPU time of interleaved samples after a warm call (their spread, and "
-                   "each time in forward passes, in --format json)")
+                   "median CPU time of interleaved samples after a warm call (their spread in "
+                   "--format json); × forward: that time over the forward pass's, to read "
+                   "beside the passes each method declares")
         caption += "; estimate: the method's own estimate of its absolute error"
         notes = [f"graph nodes: {self.graph_nodes:,} (each shared subexpression once)"]
         sym = self.methods.get("symbolic")
@@ -202,8 +205,16 @@ class Comparison:
                          else f"complex step: no result: {cs.extra['error']}")
         return [Table(f"Gradient of f = {_shortened(self.expression)} at {self._at_text()}  (f = {self.value!r})",
                       ["method", "variable", "partial derivative", "abs error", "rel error",
-                       "estimate", "passes", "time per gradient"],
+                       "estimate", "passes", "time per gradient (× forward)"],
                       rows, caption, right_align_from=2, notes=notes)]
+
+
+def _time(median: float | None, forward_passes: float | None) -> str:
+    """A time, and in parentheses that time in forward passes (3 significant digits)."""
+    if forward_passes is None:
+        return seconds(median)
+    return f"{seconds(median)} ({forward_passes:,.0f}×)" if forward_passes >= 100 \
+        else f"{seconds(median)} ({forward_passes:.3g}×)"
 
 
 def _point_text(at: Mapping[str, float]) -> str:
@@ -265,10 +276,101 @@ def _symbolic(f: Any, names: Sequence[str], values: Mapping[str, float], max_siz
     return info, evaluate, differentiate
 
 
+def _first_order_runs(f: Any, values: dict[str, float], names: list[str], eps: float | None,
+                      chosen: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    """What each chosen method runs for one gradient, everything it can bind bound once.
+
+    Every method runs on the same interpreter for the same kind of point: the float passes
+    of core/scalar.py at one point of Python floats (the finite differences and Richardson
+    one float forward pass per evaluation, steps chosen once; the complex step its forward
+    pass on Python complex numbers), so that no method pays per-call checks or array
+    conversions the others skip, and each one's time in forward passes reads as its passes.
+    """
+    value_at, value_and_grad_at = _value_at(f), _value_and_grad_at(f, names)
+    wanted = None if names == list(f.variables) else names
+    makers: dict[str, Callable[[], Callable[[], Any]]] = {
+        "reverse_mode": lambda: lambda: value_and_grad_at(values),
+        "forward_mode": lambda: lambda: f.forward_mode_grad(wanted, **values),
+        "forward_difference": lambda: numeric.PointDifferences(f, values, numeric.FORWARD, eps,
+                                                               names),
+        "central_difference": lambda: numeric.PointDifferences(f, values, numeric.CENTRAL, eps,
+                                                               names),
+        "richardson": lambda: numeric.PointRichardson(f, values, names),
+        "complex_step": lambda: numeric.PointComplexStep(f, values, names),
+    }
+    runs: dict[str, Callable[[], Any]] = {"forward_pass": lambda: value_at(values)}
+    runs.update((k, makers[k]()) for k in chosen if k in makers)
+    return runs
+
+
+def _first_results(runs: dict[str, Callable[[], Any]], chosen: list[str]
+                   ) -> tuple[dict[str, Any], str | None]:
+    """Each method's untimed first call (the warm one): its result, by key; and the complex
+    step's error at a kink (raised when it is the only method asked for)."""
+    from backprop.errors import NotAnalyticError
+
+    results: dict[str, Any] = {}
+    error = None
+    for key in chosen:
+        try:
+            results[key] = runs[key]()
+        except NotAnalyticError as exc:
+            if chosen == ["complex_step"]:
+                raise  # nothing else to show: the error itself (exit 2)
+            results[key], error = None, str(exc)
+    return results, error
+
+
+def declared_total(passes: Mapping[str, int]) -> int:
+    """The passes a method declares, added up (a tangent pass carries one direction)."""
+    return sum(n for kind, n in passes.items() if kind != "directions")
+
+
+def _first_order_methods(runs: dict[str, Callable[[], Any]], results: dict[str, Any],
+                         names: list[str], timings: Mapping[str, Timing],
+                         cs_error: str | None, sym_info: dict[str, Any]) -> dict[str, Method]:
+    """The rows: each method's partials, the passes it declares, and its time."""
+    n, t_forward = len(names), timings["forward_pass"].median
+
+    def method(key: str, grad: Sequence[float] | None, passes: dict[str, int],
+               **extra: Any) -> Method:
+        t = timings.get(key)
+        return Method(key, None if grad is None else dict(zip(names, map(float, grad))), passes,
+                      t, t.median / t_forward if t and t_forward > 0 else None, extra=extra)
+
+    made: dict[str, Callable[[Any], Method]] = {
+        "reverse_mode": lambda r: method("reverse_mode", r[1], {"forward": 1, "backward": 1}),
+        "forward_mode": lambda r: method("forward_mode", [r[v] for v in names],
+                                         {"forward": 1, "tangent": n}),
+        "symbolic": lambda r: method("symbolic", None if r is None else [r[v] for v in names],
+                                     {"derivative_evaluation": n}, **sym_info,
+                                     differentiation_seconds=(timings["differentiation"].median
+                                                              if "differentiation" in timings
+                                                              else None)),
+        "richardson": lambda r: method("richardson", [e.estimate for e in r],
+                                       {"forward": sum(e.evals for e in r)},
+                                       steps={v: e.step for v, e in zip(names, r)},
+                                       evals=sum(e.evals for e in r)),
+        # one real forward pass, shared, then one complex forward pass per variable
+        "complex_step": lambda r: (method("complex_step", r, {"forward": 1, "complex_forward": n},
+                                          h=runs["complex_step"].h) if r is not None else
+                                   method("complex_step", None, {"complex_forward": n},
+                                          h=None, error=cs_error)),
+    }
+    for key in ("forward_difference", "central_difference"):
+        made[key] = lambda r, key=key: method(
+            key, r, {"forward": runs[key].evals}, eps=runs[key].eps,
+            steps=dict(zip(names, runs[key].steps)), evals=runs[key].evals)
+    methods = {k: made[k](results.get(k)) for k in results if k in made}
+    if "richardson" in methods:
+        methods["richardson"].error_estimate = {
+            v: e.error_estimate for v, e in zip(names, results["richardson"])}
+    return methods
+
+
 # The most work a comparison takes on, checked before it starts: variables x graph nodes
-# (500 variables of a 2,000-node sum took 85 s on 2 busy cores, most of it the timing's
-# repeats), and for --order 2 variables^2 x nodes (100 variables of 400 nodes, 4,000,000,
-# took 18 s).
+# (the numeric methods' repeated passes and the timing's rounds grow with it), and for
+# --order 2 variables^2 x nodes (every second partial is a pass over the graph).
 COMPARE_LIMIT = 1_000_000
 COMPARE_HESSIAN_LIMIT = 10_000_000
 
@@ -294,8 +396,6 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
     """
     import numpy as np
 
-    from backprop.errors import NotAnalyticError
-
     chosen = check_methods(methods)
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
@@ -303,85 +403,32 @@ def compare(f: Any, point: Mapping[str, float], eps: float | None = None,
                f"{len(names):,} variables x {f.size:,} graph nodes",
                "the numeric methods make up to 15 passes over the graph for each variable")
     values = {k: float(v) for k, v in point.items()}
-    n = len(names)
     sym_info, sym_eval, sym_diff = _symbolic(f, names, values, max_size)
-
-    # Every method through the same door: the façade's one-point passes (the point was checked
-    # once, by the first calls below), so that no method pays per-call checks the others skip.
-    value_at, value_and_grad_at = _value_at(f), _value_and_grad_at(f, names)
-    wanted = None if names == list(f.variables) else names
-    runs: dict[str, Callable[[], Any]] = {
-        "forward_pass": lambda: value_at(values),
-        "reverse_mode": lambda: value_and_grad_at(values),
-        "forward_mode": lambda: f.forward_mode_grad(wanted, **values),
-        "forward_difference": lambda: numeric.gradient(f, values, numeric.FORWARD, eps, names),
-        "central_difference": lambda: numeric.gradient(f, values, numeric.CENTRAL, eps, names),
-        "richardson": lambda: numeric.richardson(f, values, names),
-        "complex_step": lambda: numeric.complex_step(f, values, names),
-    }
-    if sym_eval is not None and sym_diff is not None:
-        runs["symbolic"] = sym_eval
-        runs["differentiation"] = sym_diff
     with np.errstate(all="ignore"):
-        value, rev = f.value_and_grad(wanted, **values)  # checked: names, values
-        tangents = runs["forward_mode"]() if "forward_mode" in chosen else None
-        fd = runs["forward_difference"]() if "forward_difference" in chosen else None
-        cd = runs["central_difference"]() if "central_difference" in chosen else None
-        rich = runs["richardson"]() if "richardson" in chosen else None
-        cs, cs_error = None, None
-        if "complex_step" in chosen:
-            try:
-                cs = runs["complex_step"]()
-            except NotAnalyticError as exc:
-                if chosen == ["complex_step"]:
-                    raise  # nothing else to show: the error itself (exit 2)
-                cs_error = str(exc)
-        sym_grad = sym_eval() if sym_eval is not None else None
-        timed = {"forward_pass", *chosen, *(["differentiation"] if "symbolic" in chosen else [])}
-        if cs is None:
-            timed.discard("complex_step")
+        value, rev = f.value_and_grad(None if names == list(f.variables) else names,
+                                      **values)  # checked once: names, values
+        runs = _first_order_runs(f, values, names, eps, chosen)
+        if sym_eval is not None and sym_diff is not None:
+            runs.update(symbolic=sym_eval, differentiation=sym_diff)
+        results, cs_error = _first_results(runs, [k for k in chosen if k in runs])
+        if "symbolic" in chosen and "symbolic" not in results:
+            results["symbolic"] = None
+        timed = {"forward_pass", *results, *(["differentiation"] if "symbolic" in runs else [])}
+        timed -= {k for k, r in results.items() if r is None}
         timings = time_interleaved({k: fn for k, fn in runs.items() if k in timed},
                                    min_total=min_total)
-    t_forward = timings["forward_pass"].median
-
-    def method(key: str, grad: dict[str, float] | None, passes: dict[str, int], **extra: Any) -> Method:
-        t = timings.get(key)
-        return Method(key, grad, passes, t, t.median / t_forward if t and t_forward > 0 else None,
-                      extra=extra)
-
-    made: dict[str, Callable[[], Method]] = {
-        "reverse_mode": lambda: method("reverse_mode", {v: float(rev[v]) for v in names},
-                                       {"forward": 1, "backward": 1}),
-        "forward_mode": lambda: method("forward_mode", {v: float(tangents[v]) for v in names},
-                                       {"forward": 1, "tangent": n}),
-        "symbolic": lambda: method("symbolic", sym_grad, {"derivative_evaluation": n}, **sym_info,
-                                   differentiation_seconds=(timings["differentiation"].median
-                                                            if "differentiation" in timings
-                                                            else None)),
-        "forward_difference": lambda: method("forward_difference", fd.grad, {"forward": fd.evals},
-                                             eps=fd.eps, steps=fd.steps, evals=fd.evals),
-        "central_difference": lambda: method("central_difference", cd.grad, {"forward": cd.evals},
-                                             eps=cd.eps, steps=cd.steps, evals=cd.evals),
-        "richardson": lambda: method("richardson", rich.grad, {"forward": rich.evals},
-                                     steps=rich.steps, evals=rich.evals),
-        # one real forward pass, shared, then one complex forward pass per variable
-        "complex_step": lambda: (method("complex_step", cs.grad, {"forward": 1,
-                                                                  "complex_forward": cs.evals},
-                                        h=cs.eps) if cs is not None else
-                                 method("complex_step", None, {"complex_forward": n},
-                                        h=None, error=cs_error)),
-    }
-    methods = {k: made[k]() for k in chosen}
-    if "richardson" in methods:
-        methods["richardson"].error_estimate = rich.error_estimate
+    found = _first_order_methods(runs, results, names, timings, cs_error, sym_info)
+    sym_grad = found["symbolic"].grad if "symbolic" in found else (
+        {v: float(x) for v, x in sym_eval().items()} if sym_eval else None)
     if sym_grad is not None:
         exact, reference = sym_grad, "symbolic"
     else:
         exact, reference = {v: float(rev[v]) for v in names}, "reverse_mode"
-    for m in methods.values():
+    for m in found.values():
         m.abs_error, m.rel_error = relative_errors(m.grad, exact)  # type: ignore[arg-type]
     return Comparison(f.text.strip() or str(f), values, float(value), f.size, reference,
-                      timings["forward_pass"], methods, timings.get("differentiation"), load_average())
+                      timings["forward_pass"], found, timings.get("differentiation"),
+                      load_average())
 
 
 # ---- second order: the Hessian three ways -----------------------------------------------------
@@ -426,6 +473,7 @@ class HessianMethod:
                 "rel_error": matrix(self.rel_error), "passes": self.passes,
                 "seconds": self.timing.median if self.timing else None,
                 "forward_passes": self.forward_passes,
+                "declared_passes": declared_total(self.passes),
                 "timing": self.timing.to_json() if self.timing else None, **self.extra}
 
 
@@ -497,12 +545,13 @@ class HessianComparison:
 
         many = len(self.wrt) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "",
-                                  "1 forward", seconds(self.forward.median)]]
+                                  "1 forward", _time(self.forward.median, 1.0)]]
         for key in HESSIAN_METHODS:
             m = self.methods.get(key)
             if m is None:
                 continue
-            cost = [m.passes_text, seconds(m.timing.median if m.timing else None)]
+            cost = [m.passes_text, _time(m.timing.median if m.timing else None,
+                                         m.forward_passes)]
             label = HESSIAN_LABELS[key]
             if m.hessian is None:
                 rows.append([label, "-", "-", "-", "-", *cost])
@@ -521,8 +570,9 @@ class HessianComparison:
         caption = (f"errors against {ref} evaluated in float64"
                    f"{' (the largest over the entries)' if many else ''}; each second partial "
                    "once (the matrix is symmetric); time per Hessian: the median CPU time of "
-                   "interleaved samples after a warm call (their spread, and each time in forward "
-                   "passes, in --format json)")
+                   "interleaved samples after a warm call (their spread in --format json); × "
+                   "forward: that time over the forward pass's, to read beside the passes each "
+                   "method declares")
         notes = [f"graph nodes: {self.graph_nodes:,}; the backward pass built as a graph of the "
                  f"same modules: {self.gradient_graph_nodes:,} nodes, built in "
                  f"{seconds(self.build.median if self.build else None)} (once per expression, "
@@ -544,7 +594,7 @@ class HessianComparison:
             notes.append(f"central differences of the reverse-mode gradient, steps: {steps}")
         return [Table(f"Hessian of f = {_shortened(self.expression)} at {_point_text(self.at)}  (f = {self.value!r})",
                       ["method", "partial", "second derivative", "abs error", "rel error",
-                       "passes", "time per Hessian"], rows, caption, right_align_from=2,
+                       "passes", "time per Hessian (× forward)"], rows, caption, right_align_from=2,
                       notes=notes)]
 
 
@@ -559,6 +609,106 @@ def _entry_errors(h: Any, exact: Any) -> tuple[Any, Any]:
     return d, rel
 
 
+class _SymbolicSecond:
+    """The symbolic route to the Hessian: each second partial once (as ``diff --hessian``
+    takes them), differentiated at construction (timed: its CPU seconds), and evaluated
+    at the point by a call."""
+
+    def __init__(self, f: Any, names: list[str], values: Mapping[str, float],
+                 max_size: int) -> None:
+        from backprop.core.function import Function
+        from backprop.symbolic import partial_label
+
+        self.f, self.names, self.max_size = f, names, max_size
+        self.pairs = _pairs(names)
+        self.evaluators: list[tuple[int, int, Callable[[Mapping[str, float]], float],
+                                    dict[str, float]]] = []
+        started = CLOCK()
+        try:
+            second = self.differentiate()
+        except SizeCapError as exc:
+            self.seconds, self.info = None, {"error": str(exc), "size_reached": exc.size}
+            return
+        self.seconds = CLOCK() - started
+        labels = [partial_label([names[i], names[j]]) for i, j in self.pairs]
+        for (i, j), d in zip(self.pairs, second):
+            g = Function(d.as_graph())
+            self.evaluators.append((i, j, _value_at(g), {k: values[k] for k in g.variables}))
+        self.info = {"derivative": {k: d.text() for k, d in zip(labels, second)},
+                     "size": sum(d.size for d in second),
+                     "sizes": {k: d.size for k, d in zip(labels, second)}}
+
+    def differentiate(self) -> list[Any]:
+        from backprop.symbolic import second_partials
+
+        entries = second_partials(self.f.graph, self.names, self.max_size)
+        return [entries[(self.names[i], self.names[j])] for i, j in self.pairs]
+
+    def __call__(self) -> Any:
+        import numpy as np
+
+        n = len(self.names)
+        h = np.empty((n, n))
+        for i, j, value_at, at in self.evaluators:
+            h[i, j] = h[j, i] = value_at(at)
+        return h
+
+
+def _hessian_runs(f: Any, values: dict[str, float], names: list[str], eps: float | None,
+                  sym: _SymbolicSecond) -> dict[str, Callable[[], Any]]:
+    """What each way to the Hessian runs, bound once at the point (as first order's): forward
+    over reverse and the gradients central differences take on the float passes."""
+    from backprop.core.gradient_graph import SecondOrderPlan
+
+    hessian_at, grad_at, value_at = f.value_grad_hessian_at, _value_and_grad_at(f, names), \
+        _value_at(f)
+    runs: dict[str, Callable[[], Any]] = {
+        "forward_pass": lambda: value_at(values),
+        "forward_over_reverse": lambda: hessian_at(values, names),
+        "central_difference": numeric.GradientDifferences(lambda at: grad_at(at)[1], values,
+                                                          names, eps),
+        "build": lambda: SecondOrderPlan.of(f.graph, names),
+    }
+    if sym.evaluators:
+        runs["symbolic"] = sym
+        if sym.seconds is not None and sym.seconds < SLOW_DIFFERENTIATION:
+            runs["differentiation"] = sym.differentiate
+    return runs
+
+
+def _hessian_methods(runs: dict[str, Callable[[], Any]], results: dict[str, Any],
+                     n: int, timings: Mapping[str, Timing], eps: float | None,
+                     sym: _SymbolicSecond) -> dict[str, HessianMethod]:
+    """The rows: each way's Hessian, the passes it declares, and its time."""
+    t_forward = timings["forward_pass"].median
+    cd, pairs = runs["central_difference"], len(sym.pairs)
+
+    def method(key: str, passes: dict[str, int], text: str, **extra: Any) -> HessianMethod:
+        t = timings.get(key)
+        return HessianMethod(key, results.get(key), passes, text, t,
+                             t.median / t_forward if t and t_forward > 0 else None, extra=extra)
+
+    differentiation = timings.get("differentiation")
+    return {
+        # the backward pass built as a graph: its forward pass is the original's forward and
+        # backward passes, and its tangent pass carries the n directions through both: the
+        # work of 2n tangent passes
+        "forward_over_reverse": method(
+            "forward_over_reverse", {"forward": 1, "backward": 1, "tangent": 2 * n,
+                                     "directions": n},
+            f"1 forward + 1 backward + {2 * n:,} tangent"),
+        "symbolic": method("symbolic", {"derivative_evaluation": pairs},
+                           f"{pairs:,} derivative evaluation{'s' if pairs > 1 else ''}",
+                           **sym.info, differentiation_seconds=(
+                               differentiation.median if differentiation else None)),
+        "central_difference": method(
+            "central_difference", {"forward": cd.evals, "backward": cd.evals},
+            f"{cd.evals:,} forward + {cd.evals:,} backward",
+            eps=eps if eps is not None else numeric.CENTRAL_EPS,
+            steps=dict(zip(sym.names, cd.steps)), evals=cd.evals),
+    }
+
+
 def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None,
                     max_size: int = DEFAULT_MAX_SIZE, wrt: Sequence[str] | None = None,
                     min_total: float = 0.05) -> HessianComparison:
@@ -568,19 +718,16 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     graph, one forward pass over it and one tangent pass carrying every
     direction); the symbolic route (each second partial by the symbolic
     differentiator, as ``backprop diff --hessian`` prints it, evaluated); central
-    differences of the reverse-mode gradient (the one kernel
-    :func:`backprop.numeric.differences`, steps by :func:`backprop.numeric.step`:
-    two gradients per variable). As at first order, the reference is the
-    symbolic route evaluated in float64, or forward over reverse when the
-    symbolic second partials are over the size cap; every method is timed by
-    :func:`~backprop.studies.timing.time_interleaved` beside one forward pass.
+    differences of the reverse-mode gradient (:class:`backprop.numeric.GradientDifferences`,
+    steps by :func:`backprop.numeric.step`: two gradients per variable). As at first
+    order, the reference is the symbolic route evaluated in float64, or forward over
+    reverse when the symbolic second partials are over the size cap; every method is
+    timed by :func:`~backprop.studies.timing.time_interleaved` beside one forward pass.
     """
     import numpy as np
 
-    from backprop.core.function import Function
     from backprop.core.gradient_graph import SecondOrderPlan
     from backprop.errors import InputError
-    from backprop.symbolic import partial_label, second_partials
 
     numeric.check_eps(eps)
     names = list(f.variables) if wrt is None else list(wrt)
@@ -591,110 +738,29 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
                "the symbolic route takes every second partial, each a pass over the graph")
     values = {k: float(v) for k, v in point.items()}
     n = len(names)
-    pairs = _pairs(names)
-    # checked once (names, values); later calls take the façade's one-point paths
-    value, _, _ = f.hessian(names, **values)
-
-    # the symbolic route: each second partial once
-    sym_info: dict[str, Any]
-    evaluators: list[tuple[int, int, Callable[[Mapping[str, float]], float], dict[str, float]]] = []
-
-    def differentiate() -> Any:
-        entries = second_partials(f.graph, names, max_size)  # as `diff --hessian` takes them
-        return [entries[(names[i], names[j])] for i, j in pairs]
-
-    started = CLOCK()
-    try:
-        second = differentiate()
-        differentiation_seconds = CLOCK() - started
-    except SizeCapError as exc:
-        sym_info = {"error": str(exc), "size_reached": exc.size}
-        second = None
-    if second is not None:
-        for (i, j), d in zip(pairs, second):
-            g = Function(d.as_graph())
-            evaluators.append((i, j, _value_at(g), {k: values[k] for k in g.variables}))
-        sym_info = {"derivative": {partial_label([names[i], names[j]]): d.text()
-                                   for (i, j), d in zip(pairs, second)},
-                    "size": sum(d.size for d in second),
-                    "sizes": {partial_label([names[i], names[j]]): d.size
-                              for (i, j), d in zip(pairs, second)}}
-
-    def symbolic() -> Any:
-        h = np.empty((n, n))
-        for i, j, value_at, at in evaluators:
-            h[i, j] = h[j, i] = value_at(at)
-        return h
-
-    # forward over reverse, at one point with no per-call checks (as reverse mode in compare())
-    hessian_at = f.value_grad_hessian_at
-    x = np.array([values[v] for v in names], dtype=np.float64)
-    grad_at = _value_and_grad_at(f, names)
-    at = dict(values)
-
-    def gradient() -> list[float]:
-        at.update(zip(names, x.tolist()))
-        return grad_at(at)[1]  # type: ignore[no-any-return]
-
-    def central() -> numeric.Differences:
-        return numeric.differences(gradient, x, numeric.CENTRAL, eps, vector=True)
-
-    value_at = _value_at(f)
-    runs: dict[str, Callable[[], Any]] = {
-        "forward_pass": lambda: value_at(values),
-        "forward_over_reverse": lambda: hessian_at(values, names),
-        "central_difference": central,
-        "build": lambda: SecondOrderPlan.of(f.graph, names),
-    }
-    once: Timing | None = None
-    if second is not None:
-        runs["symbolic"] = symbolic
-        if differentiation_seconds < SLOW_DIFFERENTIATION:
-            runs["differentiation"] = differentiate
-        else:
-            # n(n+1)/2 symbolic partials of a large expression: seconds a call; the first
-            # call's CPU time is the measurement (one sample), not repeated rounds of it
-            once = Timing.of([differentiation_seconds], 1)
+    value, _, _ = f.hessian(names, **values)  # checked once: names, values
+    sym = _SymbolicSecond(f, names, values, max_size)
+    runs = _hessian_runs(f, values, names, eps, sym)
     with np.errstate(all="ignore"):
-        _, _, h_for = hessian_at(values, names)
-        cd = central()
-        h_sym = symbolic() if second is not None else None
+        results = {k: runs[k]() for k in HESSIAN_METHODS if k in runs}
         timings = time_interleaved(runs, min_total=min_total)
-    if once is not None:
-        timings["differentiation"] = once
-    plan = SecondOrderPlan.of(f.graph, names)
-    t_forward = timings["forward_pass"].median
-
-    def method(key: str, h: Any, passes: dict[str, int], text: str, **extra: Any) -> HessianMethod:
-        t = timings.get(key)
-        return HessianMethod(key, h, passes, text, t,
-                             t.median / t_forward if t and t_forward > 0 else None, extra=extra)
-
-    methods = {
-        "forward_over_reverse": method(
-            "forward_over_reverse", np.asarray(h_for, dtype=np.float64).reshape(n, n),
-            {"forward": 1, "tangent": 1, "directions": n},
-            f"1 forward + 1 tangent ({n:,} direction{'s' if n > 1 else ''})"),
-        "symbolic": method("symbolic", h_sym, {"derivative_evaluation": len(pairs)},
-                           f"{len(pairs):,} derivative evaluation{'s' if len(pairs) > 1 else ''}",
-                           **sym_info,
-                           differentiation_seconds=(timings["differentiation"].median
-                                                    if "differentiation" in timings else None)),
-        "central_difference": method(
-            "central_difference", cd.grad, {"forward": cd.evals, "backward": cd.evals},
-            f"{cd.evals:,} forward + {cd.evals:,} backward",
-            eps=eps if eps is not None else numeric.CENTRAL_EPS,
-            steps={v: float(h) for v, h in zip(names, cd.steps)}, evals=cd.evals),
-    }
-    if h_sym is not None:
-        exact, reference = h_sym, "symbolic"
-    else:
-        exact, reference = methods["forward_over_reverse"].hessian, "forward_over_reverse"
+    results["forward_over_reverse"] = np.asarray(results["forward_over_reverse"][2],
+                                                 dtype=np.float64).reshape(n, n)
+    if "differentiation" not in runs and sym.seconds is not None:
+        # n(n+1)/2 symbolic partials of a large expression: seconds a call; the first
+        # call's CPU time is the measurement (one sample), not repeated rounds of it
+        timings["differentiation"] = Timing.of([sym.seconds], 1)
+    methods = _hessian_methods(runs, results, n, timings, eps, sym)
+    exact = results.get("symbolic")
+    reference = "symbolic" if exact is not None else "forward_over_reverse"
+    if exact is None:
+        exact = results["forward_over_reverse"]
     for m in methods.values():
         if m.hessian is not None:
             m.abs_error, m.rel_error = _entry_errors(m.hessian, exact)
     found = f.hessians(values, names).diagnosis()
     return HessianComparison(f.text.strip() or str(f), values, float(value), names, f.size,
-                             plan.gg.size, reference, timings["forward_pass"], methods,
-                             timings.get("build"), timings.get("differentiation"), load_average(),
+                             SecondOrderPlan.of(f.graph, names).gg.size, reference,
+                             timings["forward_pass"], methods, timings.get("build"),
+                             timings.get("differentiation"), load_average(),
                              None if found is None else found.message())
