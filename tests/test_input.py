@@ -12,7 +12,8 @@ import pytest
 import sympy as sp
 from clikit import run_inprocess
 
-from backprop.core.function import constant, parse
+from backprop.core.constant import constant
+from backprop.core.function import parse
 from backprop.core.normalize import normalize
 from backprop.core.ops import ALIASES, FUNCTIONS, PRIMITIVES
 from backprop.core.parser import typo_guess

@@ -69,6 +69,7 @@ def descend(
     minimum; a maximum or a saddle is reported as a failure (exit 1), and a run that
     oscillates says so in its summary.
     """
+    from backprop.core.points import parse_point_or_empty
     from backprop.descend import MAX_STEPS, Descent, failure_message, follow
     from backprop.errors import BackpropError, InputError
     from backprop.views import writers
@@ -87,7 +88,7 @@ def descend(
         raise InputError("--lr is gradient descent's step size; Newton's method steps by "
                          "H^-1 gradient, halved until f decreases: leave --lr out")
     tau = DEFAULT_LR if lr is None else lr
-    run = Descent(f, f.point(start, "--from"), tau=tau, max_steps=steps, tol=tol,
+    run = Descent(f, parse_point_or_empty(start, f.variables, "--from"), tau=tau, max_steps=steps, tol=tol,
                   momentum=momentum, method=method.value)
     plot_path = None
     if plot is not None:

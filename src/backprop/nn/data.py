@@ -431,7 +431,7 @@ def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "da
     from backprop.core.function import parse
 
     try:
-        f = parse(cfg.expr)
+        f = parse(cfg.expr, warn=False)
     except ExpressionError as exc:
         raise InputError(f"{key}.expr: {exc}") from None
     names = list(f.variables)

@@ -286,7 +286,7 @@ def gradient_over_forward(n: int, min_total: float = 0.1, min_repeats: int = 7,
                           deadline: float | None = None) -> GradientCost:
     """The gradient's cost over one forward pass at n parameters (:data:`GRADIENT_OVER_FORWARD`).
 
-    The passes are bound once through the façade (:meth:`Function.bound_passes`):
+    The passes are bound once through the façade (:meth:`Function._bound_passes`):
     per-call input checks would be timed too, and they are not what the lecture's
     claim is about.
     """
@@ -294,11 +294,11 @@ def gradient_over_forward(n: int, min_total: float = 0.1, min_repeats: int = 7,
 
     t0 = time.perf_counter()
     with gc_paused():
-        f = Function.from_graph(sines_graph(n))
+        f = Function(sines_graph(n))
     setup = time.perf_counter() - t0
     rng = np.random.default_rng(n)
     inputs = {v: np.float64(x) for v, x in zip(f.variables, rng.standard_normal(n))}
-    forward, gradient = f.bound_passes(inputs, list(inputs))
+    forward, gradient = f._bound_passes(inputs, list(inputs))
 
     t = time_interleaved({"forward": forward, "gradient": gradient}, min_total=min_total,
                          min_repeats=min_repeats, sample_seconds=SAMPLE_SECONDS, deadline=deadline)

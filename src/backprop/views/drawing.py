@@ -94,7 +94,7 @@ def number(v: float) -> str:
 def build(f: Function, point: Mapping[str, float] | None = None) -> Drawing:
     """The nodes and edges of ``f``'s graph; with ``point``, both passes' numbers."""
     g = f.graph
-    order = list(f.order)
+    order = f.graph.reachable()
     kinds = {i: ("var" if g.ops[i] == VAR else "const" if g.ops[i] == CONST else "op")
              for i in order}
     edges = [Edge(j, i, k) for i in order for k, j in enumerate(g.args[i])]
