@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from backprop.errors import InputError
 from backprop.symbolic.store import collector_paused
 from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, Derivative, SizeCapError, derivative,
                                           derivatives, partial, second_partials, simplify)
+
+if TYPE_CHECKING:
+    from backprop.core.graph import Graph
 
 __all__ = ["DEFAULT_MAX_SIZE", "Derivative", "DiffResult", "SizeCapError", "derivative",
            "derivatives", "diff_expression", "diff_text", "partial", "partial_label", "simplify"]
@@ -183,18 +186,7 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
     if hessian:
         if order is not None:
             raise InputError("--hessian is every second partial: give it without --order")
-        if values is not None and len(values) > 1:
-            raise InputError("--hessian takes its variables in one --wrt, e.g. --wrt x,y")
-        names = list(variables) if values is None else _names(values[0])
-        _check(names, variables)
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise InputError(f"--wrt: {', '.join(twice)} is named twice")
-        if not names:
-            raise InputError("the expression has no variables: its Hessian is empty")
-        entries = second_partials(g, names, max_size)
-        return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
-                          len(variables), False)
+        return _hessian_entries(text, g, values, max_size)
     if order is not None and order < 1:
         raise InputError(f"--order must be 1 or more, not {order}")
     n = 1 if order is None else order
@@ -205,25 +197,51 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
         requests = [[v] * n for v in variables]
         bare = len(variables) == 1
     else:
-        requests = []
-        for value in values:
-            names = _names(value)
-            _check(names, variables)
-            if len(names) > 1 and order is not None:
-                raise InputError(f"--wrt {value.strip()} already says the order ({len(names)}): "
-                                 "give --order only with a --wrt of one variable")
-            requests.append(names * n if len(names) == 1 else names)
-        seen: dict[tuple[str, ...], str] = {}
-        for value, r in zip(values, requests):
-            if tuple(r) in seen:
-                raise InputError(f"--wrt {value.strip()} is given twice")
-            seen[tuple(r)] = value
-        orders = sorted({len(r) for r in requests})
-        if len(orders) > 1:
-            raise InputError("the --wrt values ask for derivatives of different orders ("
-                             + " and ".join(map(str, orders)) + "): one command prints "
-                             "derivatives of one order")
-        n = orders[0]
+        requests = _requests(values, variables, order)
+        n = len(requests[0])
         bare = len(requests) == 1
     out = {(r[0] if len(r) == 1 else partial_label(r)): partial(g, r, max_size) for r in requests}
     return DiffResult(text.strip(), n, out, len(variables), bare)
+
+
+def _hessian_entries(text: str, g: Graph, values: list[str] | None,
+                     max_size: int) -> DiffResult:
+    """``diff --hessian``: every second partial once, in the variables of the one ``--wrt``."""
+    variables = g.variables
+    if values is not None and len(values) > 1:
+        raise InputError("--hessian takes its variables in one --wrt, e.g. --wrt x,y")
+    names = list(variables) if values is None else _names(values[0])
+    _check(names, variables)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"--wrt: {', '.join(twice)} is named twice")
+    if not names:
+        raise InputError("the expression has no variables: its Hessian is empty")
+    entries = second_partials(g, names, max_size)
+    return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
+                      len(variables), False)
+
+
+def _requests(values: list[str], variables: Sequence[str], order: int | None) -> list[list[str]]:
+    """Each ``--wrt`` value as the names to differentiate in, in turn (one name ``order``
+    times); checked: known names, none asked twice, all of one order."""
+    n = 1 if order is None else order
+    requests = []
+    for value in values:
+        names = _names(value)
+        _check(names, variables)
+        if len(names) > 1 and order is not None:
+            raise InputError(f"--wrt {value.strip()} already says the order ({len(names)}): "
+                             "give --order only with a --wrt of one variable")
+        requests.append(names * n if len(names) == 1 else names)
+    seen: dict[tuple[str, ...], str] = {}
+    for value, r in zip(values, requests):
+        if tuple(r) in seen:
+            raise InputError(f"--wrt {value.strip()} is given twice")
+        seen[tuple(r)] = value
+    orders = sorted({len(r) for r in requests})
+    if len(orders) > 1:
+        raise InputError("the --wrt values ask for derivatives of different orders ("
+                         + " and ".join(map(str, orders)) + "): one command prints "
+                         "derivatives of one order")
+    return requests
