@@ -272,7 +272,7 @@ def part1(n: int, repeats: int) -> None:
     # and the whole-array passes of before). The whole-array passes free hundreds of MB at
     # every call, and whatever runs next pays to map fresh pages again: in the judged
     # rotation that would be charged at random to the contenders.
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
     mine = f"backprop value_and_grad ({threads} threads)"
     # The headline sets backprop against the hand formula with the same sin and cos
     # (MKL's where the mkl extra is installed, numpy's otherwise): the ratio is then the
@@ -333,7 +333,7 @@ def threads_against_one(base: list[str], stdin: Path | None, tmp: Path, title: s
                         repeats: int) -> None:
     """A whole command with the default threads against ``--threads 1``, side by side, and
     whether the two wrote the same bytes."""
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
     outs = {t: tmp / f"out{t}.csv" for t in ("1", "N")}
 
     def cmd(args: list[str], out: Path) -> Callable[[], object]:
@@ -508,7 +508,7 @@ def part5(n: int, repeats: int) -> None:
     y = rng.uniform(-1.0, 1.0, n)
     f1, f20 = parse(SEED), parse(twenty_terms())
     sizes = [s for s in (4_096, 8_192, 16_384, 32_768, 65_536, 262_144, n) if s <= n]
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
 
     def run(f: object, rows: int, pts: dict[str, np.ndarray], k: int) -> Callable[[], object]:
         names = list(pts)
@@ -610,7 +610,7 @@ def part7(n: int, repeats: int) -> None:
            h.hessian[:, 1, 1])
     assert all(np.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(got, ref))
     assert np.array_equal(h.hessian, f.hessians(pts, threads=1).hessian)
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
     other = OtherLoad()
     contenders = {
         "numpy, hand-derived formula": lambda: hessian_numpy(x, y),
@@ -654,7 +654,7 @@ def part8(n: int, repeats: int) -> None:
         net, _ = load_model(model)
         rng = np.random.default_rng(2)
         chunk = rng.uniform(-1.0, 1.0, (65_536, 2))  # the rows predict reads at a time
-        threads = engine.default_threads()
+        threads = threads_.default_threads()
         other = OtherLoad()
         # in groups: BLAS's threads spin after the product of "before", taking a core from
         # the blocks if they ran next (predict itself never interleaves the two)
@@ -686,7 +686,7 @@ def main() -> None:
     scale = 10 if a.small else 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} cpu(s), "
-          f"threads {engine.default_threads()}, load average {load:.1f} at the start; "
+          f"threads {threads_.default_threads()}, load average {load:.1f} at the start; "
           f"medians of {a.repeats} interleaved runs")
     print(f"sin and cos over arrays: {vector_math.active().description}"
           + ("" if vector_math.active().name == "mkl" else

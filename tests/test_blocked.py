@@ -121,12 +121,12 @@ def test_diagnosis_still_names_the_module() -> None:
 
 def test_threads_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKPROP_THREADS", "3")
-    assert engine.default_threads() == 3
+    assert threads_.default_threads() == 3
     monkeypatch.setenv("BACKPROP_THREADS", "0")
     with pytest.raises(InputError, match="at least 1"):
-        engine.default_threads()
+        threads_.default_threads()
     monkeypatch.delenv("BACKPROP_THREADS")
-    assert engine.default_threads() == len(os.sched_getaffinity(0))
+    assert threads_.default_threads() == len(os.sched_getaffinity(0))
 
 
 def test_grad_threads_option_same_csv() -> None:

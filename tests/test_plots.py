@@ -17,7 +17,7 @@ import yaml
 from backprop.studies.sweep import sweep, sweep_steps
 from backprop.core.function import parse
 from backprop.numeric import CENTRAL, FORWARD, step
-from backprop.views.render import SPARK_ASCII, SPARK_BLOCKS, sparkline
+from backprop.views.sparklines import SPARK_ASCII, SPARK_BLOCKS, sparkline
 from clikit import run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

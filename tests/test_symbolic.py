@@ -7,7 +7,6 @@ Oracles: reverse mode (an independent algorithm on the same graph) and SymPy
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import pytest

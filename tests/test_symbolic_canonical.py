@@ -10,7 +10,6 @@ from __future__ import annotations
 import doctest
 import importlib
 import json
-import math
 
 import pytest
 import sympy as sp

@@ -314,7 +314,7 @@ def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None,
     With ``columns`` (the terminal's width), the lines are narrowed to fit it (20 characters
     of curve at the least), so that a terminal never wraps them.
     """
-    from backprop.views.render import SPARK_BLOCKS, can_encode, sparkline
+    from backprop.views.sparklines import SPARK_BLOCKS, can_encode, sparkline
 
     train = [e.train_loss for e in history]
     val = [e.val_loss for e in history if e.val_loss is not None]

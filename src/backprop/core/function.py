@@ -41,6 +41,7 @@ from backprop.core.printer import to_text
 from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
 from backprop.errors import InputError
 from backprop.lazy import numpy_on_first_use
+from backprop.threads import default_threads, run_blocks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,11 +62,6 @@ else:
             return getattr(loaded, name)
 
     engine = _EngineOnFirstUse()
-
-
-def default_threads() -> int:
-    """Threads for a batch (BACKPROP_THREADS, else the cores): the commands' --threads default."""
-    return engine.default_threads()  # type: ignore[no-any-return]
 
 
 def _as_input(name: str, v: Any) -> Value:
@@ -244,7 +240,7 @@ class Function(_Expression):
             out = np.empty((n, 1 + len(names)), order="F")  # each column contiguous
             engine.value_and_grad_blocked(self.graph, self._plan, inputs, names, n, out, 0,
                                           range(1, 1 + len(names)),
-                                          threads=engine.default_threads())
+                                          threads=default_threads())
             return out[:, 0], {v: out[:, 1 + m] for m, v in enumerate(names)}
         cached: dict[int, Value] = {}
         vals = engine.forward(self.graph, self._plan, inputs, cached)
@@ -311,9 +307,9 @@ class Function(_Expression):
         ``points`` maps each variable to a number or a 1-d array (all of one
         length); ``wrt`` limits the partial derivatives (default: all variables).
         Large arrays are evaluated block by block over ``threads`` threads
-        (default: :func:`default_threads`; 1 runs every block in this thread).
+        (default: :func:`backprop.threads.default_threads`; 1 runs every block in this thread).
         """
-        names = self._check_wrt(wrt)  # before the points: the same error first as before
+        names = self._check_wrt(wrt)  # an unknown --wrt is reported before a bad point
         return self._block(_as_chunk(points), names, threads)
 
     def stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
@@ -371,7 +367,7 @@ class Function(_Expression):
                   for name, v in inputs.items()}
         engine.value_and_grad_blocked(self.graph, self._plan, passes, wrt, n, data, k,
                                       range(k + 1, k + 1 + len(wrt)),
-                                      threads=engine.default_threads() if threads is None
+                                      threads=default_threads() if threads is None
                                       else threads)
         graph, plan = self.graph, self._plan
         # the forward pass's cache is not kept: a diagnosis (rare) runs it again
@@ -525,7 +521,7 @@ class Function(_Expression):
                     grads[m, start:stop] = so.grad[v]
                 h[:, :, start:stop] = so.hessian.reshape(k, k, -1)
 
-            self._second_order_blocks(names, inputs, n, engine.default_threads(), write)
+            self._second_order_blocks(names, inputs, n, default_threads(), write)
             return value, dict(zip(names, grads)), h
         so = self._second_order(names, inputs)
         shape = _points_shape(inputs)
@@ -537,7 +533,7 @@ class Function(_Expression):
         """The value, gradient and Hessian at one point or at 1-d arrays of points, one row each.
 
         Large arrays are evaluated block by block over ``threads`` threads (default:
-        :func:`default_threads`; 1 runs every block in this thread): the same bits.
+        :func:`backprop.threads.default_threads`; 1 runs every block in this thread): the same bits.
         """
         names = self._check_wrt(wrt)
         return self._hessian_block(_as_chunk(points), names, threads)
@@ -632,9 +628,9 @@ class Function(_Expression):
 
         # the tangent pass keeps a value and one tangent per direction for each node
         arrays = len(plan.plan.order) * (1 + len(names))
-        engine.run_blocks(run, engine.block_bounds(n, threads, arrays=arrays,
-                                                   min_rows=gradient_graph.BY_DIRECTION_POINTS),
-                          threads)
+        run_blocks(run, engine.block_bounds(n, threads, arrays=arrays,
+                                            min_rows=gradient_graph.BY_DIRECTION_POINTS),
+                   threads)
 
     def _hessian_block(self, chunk: Mapping[str, Any], wrt: list[str],
                        threads: int | None = None) -> Hessians:
@@ -658,7 +654,7 @@ class Function(_Expression):
                     grad[start:stop, m] = so.grad[v]
                 h[start:stop] = so.hessian.reshape(k, k, -1).transpose(2, 0, 1)
 
-            self._second_order_blocks(wrt, inputs, n, engine.default_threads()
+            self._second_order_blocks(wrt, inputs, n, default_threads()
                                       if threads is None else threads, write)
         else:
             so = self._second_order(wrt, inputs)

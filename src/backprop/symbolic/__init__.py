@@ -86,7 +86,6 @@ class DiffResult:
     expression: str
     order: int
     derivatives: dict[str, Derivative]
-    n_variables: int = 1
     bare: bool = False
 
     COLUMNS = ("partial", "derivative", "size")
@@ -181,7 +180,7 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
             g = parse_text(text, angle, vars=asked or ["x"]).graph
         if values is None:
             out = {"x": partial(g, ["x"] * (1 if order is None else max(order, 1)), max_size)}
-            return DiffResult(text.strip(), 1 if order is None else order, out, 0, True)
+            return DiffResult(text.strip(), 1 if order is None else order, out, True)
     variables = g.variables
     if hessian:
         if order is not None:
@@ -201,7 +200,7 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
         n = len(requests[0])
         bare = len(requests) == 1
     out = {(r[0] if len(r) == 1 else partial_label(r)): partial(g, r, max_size) for r in requests}
-    return DiffResult(text.strip(), n, out, len(variables), bare)
+    return DiffResult(text.strip(), n, out, bare)
 
 
 def _hessian_entries(text: str, g: Graph, values: list[str] | None,
@@ -219,7 +218,7 @@ def _hessian_entries(text: str, g: Graph, values: list[str] | None,
         raise InputError("the expression has no variables: its Hessian is empty")
     entries = second_partials(g, names, max_size)
     return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
-                      len(variables), False)
+                      False)
 
 
 def _requests(values: list[str], variables: Sequence[str], order: int | None) -> list[list[str]]:

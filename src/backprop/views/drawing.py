@@ -32,7 +32,7 @@ from backprop.core.printer import module_label
 # edges: edge labels become extra nodes in dot's layout and curved splines are
 # routed one by one, which together take minutes on a few thousand nodes.
 LARGE_GRAPH = 300
-# dot's layout grows quadratically even so (3,600 nodes: about 10 s); above
+# dot's layout grows quadratically even so; above
 # this many nodes the force-directed sfdp engine draws them in seconds instead.
 HUGE_GRAPH = 2500
 

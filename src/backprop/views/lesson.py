@@ -47,7 +47,7 @@ from backprop.errors import BackpropError
 from backprop.views import drawing
 
 # Up to this many nodes Graphviz places the edge labels itself; above it they
-# cost most of dot's time (300 nodes: about 1 s with them, 0.25 s without), so
+# cost most of dot's time, so
 # the page writes each edge's number at the middle of its path instead.
 DOT_EDGE_LABELS_UP_TO = 150
 # Above drawing.LARGE_GRAPH nodes the page says so and draws the compact layout.
