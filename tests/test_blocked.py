@@ -7,8 +7,6 @@ The oracle is the plain forward and backward passes over the whole arrays
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from backprop import parse
 from backprop import threads as threads_
 from backprop.core import engine
 from backprop.errors import InputError
+from clikit import run_backprop
 
 UNARY = ["sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu",
          "softplus", "atan", "asin", "sinh"]
@@ -133,13 +132,11 @@ def test_grad_threads_option_same_csv() -> None:
     lines = "\n".join(str(v) for v in np.linspace(-3, 3, 40_001)) + "\n"
     outs = []
     for threads in ("1", "2"):
-        r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x*sin(x)^2", "--at", "-",
-                            "--format", "csv", "--threads", threads],
-                           input=lines, capture_output=True, text=True, check=True)
+        r = run_backprop("grad", "x*sin(x)^2", "--at", "-", "--format", "csv", "--threads",
+                         threads, stdin=lines, check=True)
         outs.append(r.stdout)
     assert outs[0] == outs[1] and len(outs[0].splitlines()) == 40_002
-    r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x", "--at", "1",
-                        "--threads", "0"], capture_output=True, text=True)
+    r = run_backprop("grad", "x", "--at", "1", "--threads", "0")
     assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
 
 
@@ -314,9 +311,8 @@ def test_hessian_threads_option_same_csv() -> None:
     lines = "x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in rng.uniform(-2, 2, (40_001, 2)).tolist())
     outs = []
     for threads in ("1", "2"):
-        r = subprocess.run([sys.executable, "-m", "backprop", "hessian", "sin(x*y) + x^2*exp(-y)",
-                            "--at", "-", "--format", "csv", "--threads", threads],
-                           input=lines, capture_output=True, text=True, check=True)
+        r = run_backprop("hessian", "sin(x*y) + x^2*exp(-y)", "--at", "-", "--format", "csv",
+                         "--threads", threads, stdin=lines, check=True)
         outs.append(r.stdout)
     assert outs[0] == outs[1] and len(outs[0].splitlines()) == 40_002
     # the fast CSV path writes what the csv module writes for the same rows
@@ -331,8 +327,7 @@ def test_hessian_threads_option_same_csv() -> None:
     w.writerow(h.columns)
     w.writerows(h.rows())
     assert outs[0] == buf.getvalue()
-    r = subprocess.run([sys.executable, "-m", "backprop", "hessian", "x^2", "--at", "1",
-                        "--threads", "0"], capture_output=True, text=True)
+    r = run_backprop("hessian", "x^2", "--at", "1", "--threads", "0")
     assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
 
 
@@ -403,11 +398,9 @@ def test_predict_threads_option_same_csv(models: dict[str, object], tmp_path: Pa
     model = models["regressor file"]
     outs = []
     for threads in ("1", "2"):
-        r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(model), str(data),
-                            "--format", "csv", "--threads", threads],
-                           capture_output=True, text=True, check=True)
+        r = run_backprop("predict", str(model), str(data), "--format", "csv", "--threads",
+                         threads, check=True)
         outs.append(r.stdout)
     assert outs[0] == outs[1] and len(outs[0].splitlines()) == 40_001
-    r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(model), str(data),
-                        "--threads", "0"], capture_output=True, text=True)
+    r = run_backprop("predict", str(model), str(data), "--threads", "0")
     assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
