@@ -5,7 +5,7 @@ One step is one forward and one backward pass over the graph. The target:
 in one run (interleaved repeats, medians):
 
 * descent: ``backprop.descend`` end to end (passes + update + Step records),
-* float passes: ``Function.float_passes`` alone, the forward and backward passes
+* float passes: ``Function._float_passes`` alone, the forward and backward passes
   on Python floats with the math module (core/scalar.py), which the descent runs,
 * of which forward: the float passes with no partial asked for,
 * numpy-scalar passes: ``engine.point_passes``, the same passes on numpy scalars
@@ -43,9 +43,9 @@ def main() -> None:
     f = parse(expression())
     n = args.steps
     start = {"x": 0.0, "y": 0.0}
-    g, plan = f.graph, f.plan
+    g, plan = f.graph, f._plan
     inputs = {"x": 0.3, "y": -0.2}
-    floats, forward_floats = f.float_passes(["x", "y"]), f.float_passes(())
+    floats, forward_floats = f._float_passes(["x", "y"]), f._float_passes(())
     numpy_scalars = engine.point_passes(g, ["x", "y"])
 
     # the float passes and numpy's give the same numbers (to rounding)

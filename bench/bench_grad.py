@@ -272,7 +272,7 @@ def part1(n: int, repeats: int) -> None:
     # and the whole-array passes of before). The whole-array passes free hundreds of MB at
     # every call, and whatever runs next pays to map fresh pages again: in the judged
     # rotation that would be charged at random to the contenders.
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
     mine = f"backprop value_and_grad ({threads} threads)"
     # The headline sets backprop against the hand formula with the same sin and cos
     # (MKL's where the mkl extra is installed, numpy's otherwise): the ratio is then the
@@ -333,7 +333,7 @@ def threads_against_one(base: list[str], stdin: Path | None, tmp: Path, title: s
                         repeats: int) -> None:
     """A whole command with the default threads against ``--threads 1``, side by side, and
     whether the two wrote the same bytes."""
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
     outs = {t: tmp / f"out{t}.csv" for t in ("1", "N")}
 
     def cmd(args: list[str], out: Path) -> Callable[[], object]:
@@ -357,7 +357,7 @@ def threads_against_one(base: list[str], stdin: Path | None, tmp: Path, title: s
 def apart(f: object, pts: dict[str, np.ndarray], threads: int) -> object:
     """The blocked passes with sin's and cos's local derivatives computed in the backward
     pass, apart from their values (as before the forward pass kept them)."""
-    plan = dataclasses.replace(f.plan, fused={})  # type: ignore[attr-defined]
+    plan = dataclasses.replace(f._plan, fused={})  # type: ignore[attr-defined]
     names = list(pts)
     n = len(pts[names[0]])
     out = np.empty((n, 1 + len(names)), order="F")
@@ -388,8 +388,8 @@ def whole(f: object, **points: np.ndarray) -> object:
     """The passes as they ran before issue 17: one forward and one backward pass over
     the whole arrays, every intermediate of every point cached (part 1 runs them with
     numpy's sin and cos, as they were)."""
-    vals = engine.forward(f.graph, f.plan, points)  # type: ignore[attr-defined]
-    return engine.backward(f.graph, f.plan, vals, list(points))  # type: ignore[attr-defined]
+    vals = engine.forward(f.graph, f._plan, points)  # type: ignore[attr-defined]
+    return engine.backward(f.graph, f._plan, vals, list(points))  # type: ignore[attr-defined]
 
 
 # ---- part 2 ---------------------------------------------------------------------------------
@@ -508,14 +508,14 @@ def part5(n: int, repeats: int) -> None:
     y = rng.uniform(-1.0, 1.0, n)
     f1, f20 = parse(SEED), parse(twenty_terms())
     sizes = [s for s in (4_096, 8_192, 16_384, 32_768, 65_536, 262_144, n) if s <= n]
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
 
     def run(f: object, rows: int, pts: dict[str, np.ndarray], k: int) -> Callable[[], object]:
         names = list(pts)
         m = len(pts[names[0]])
         out = np.empty((m, 1 + len(names)), order="F")
         return lambda: engine.value_and_grad_blocked(
-            f.graph, f.plan, pts, names, m, out, 0, range(1, 1 + len(names)),  # type: ignore
+            f.graph, f._plan, pts, names, m, out, 0, range(1, 1 + len(names)),  # type: ignore
             threads=k, block_rows=min(rows, m))
 
     # with several threads a block also pays for handing the GIL over between ufunc
@@ -531,8 +531,8 @@ def part5(n: int, repeats: int) -> None:
         here = [s for s in sizes if s < rows] + [rows]
         med = side_by_side({f"blocks of {s:,} rows, {k} thread{'s' * (k > 1)}": run(f, s, pts, k)
                             for k in counts for s in here}, repeats)
-        report(f"5. {label} ({len(f.plan.order)} nodes), {rows:,} points, by block size "
-               f"(the rule picks {engine.rows_per_block(len(f.plan.order)):,} rows, for a "
+        report(f"5. {label} ({len(f._plan.order)} nodes), {rows:,} points, by block size "
+               f"(the rule picks {engine.rows_per_block(len(f._plan.order)):,} rows, for a "
                f"{threads_.cache_bytes() >> 20} MiB cache)", med,
                f"blocks of {rows:,} rows, 1 thread", None)
         print(f"  ({other.text()})")
@@ -547,13 +547,13 @@ def part6(repeats: int) -> None:
     import timeit
 
     f1, fm = parse(SEED), parse(MICRO_EXPR)
-    at1, atm = f1.gradient_at_fn(["x"]), fm.gradient_at_fn(["x", "y"])
+    at1, atm = f1._gradient_at_fn(["x"]), fm._gradient_at_fn(["x", "y"])
     p1, pm = {"x": -4.499}, {"x": 1.5, "y": -2.0}
     named: dict[str, Callable[[], object]] = {
         f"backprop value_and_grad(x=-4.499), {SEED}": lambda: f1.value_and_grad(x=-4.499),
-        f"backprop gradient_at_fn, {SEED}": lambda: at1(p1),
+        f"backprop _gradient_at_fn, {SEED}": lambda: at1(p1),
         f"backprop value_and_grad, {MICRO_EXPR}": lambda: fm.value_and_grad(x=1.5, y=-2.0),
-        f"backprop gradient_at_fn, {MICRO_EXPR}": lambda: atm(pm),
+        f"backprop _gradient_at_fn, {MICRO_EXPR}": lambda: atm(pm),
     }
     try:
         from micrograd.engine import Value
@@ -610,7 +610,7 @@ def part7(n: int, repeats: int) -> None:
            h.hessian[:, 1, 1])
     assert all(np.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(got, ref))
     assert np.array_equal(h.hessian, f.hessians(pts, threads=1).hessian)
-    threads = engine.default_threads()
+    threads = threads_.default_threads()
     other = OtherLoad()
     contenders = {
         "numpy, hand-derived formula": lambda: hessian_numpy(x, y),
@@ -654,7 +654,7 @@ def part8(n: int, repeats: int) -> None:
         net, _ = load_model(model)
         rng = np.random.default_rng(2)
         chunk = rng.uniform(-1.0, 1.0, (65_536, 2))  # the rows predict reads at a time
-        threads = engine.default_threads()
+        threads = threads_.default_threads()
         other = OtherLoad()
         # in groups: BLAS's threads spin after the product of "before", taking a core from
         # the blocks if they ran next (predict itself never interleaves the two)
@@ -686,7 +686,7 @@ def main() -> None:
     scale = 10 if a.small else 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} cpu(s), "
-          f"threads {engine.default_threads()}, load average {load:.1f} at the start; "
+          f"threads {threads_.default_threads()}, load average {load:.1f} at the start; "
           f"medians of {a.repeats} interleaved runs")
     print(f"sin and cos over arrays: {vector_math.active().description}"
           + ("" if vector_math.active().name == "mkl" else

@@ -159,7 +159,7 @@ def part3(repeats: int) -> None:
 def part4(repeats: int) -> None:
     from backprop.core import gradient_graph
 
-    print(f"part 4: value, gradient and Hessian at one point (Function.value_grad_hessian_at, as "
+    print(f"part 4: value, gradient and Hessian at one point (Function._value_grad_hessian_at, as "
           f"compare --order 2 and Newton's steps call it): the passes on Python floats against "
           f"numpy's ({load()})")
     print("  expression                                  n   floats us    numpy us   floats/numpy")
@@ -177,7 +177,7 @@ def part4(repeats: int) -> None:
         label = text if len(text) <= 40 else f"sum of {n} sin(w_i)*w_(i+1)"
         print(f"  {label:40s} {n:4d}   {t['floats'] * 1e6:9.1f}   {t['numpy'] * 1e6:9.1f}   "
               f"{t['floats'] / t['numpy']:12.2f}")
-    print(f"  (value_grad_hessian_at takes the floats up to "
+    print(f"  (_value_grad_hessian_at takes the floats up to "
           f"{gradient_graph.FLOAT_DIRECTIONS} variables)")
 
 

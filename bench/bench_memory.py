@@ -70,8 +70,8 @@ IN_PROCESS = (
     "x = np.linspace(-5.0, -4.0, n)\n"
     "f = parse(sys.argv[3])\n"
     "if sys.argv[2] == 'whole':\n"
-    "    vals = engine.forward(f.graph, f.plan, {'x': x})\n"
-    "    g = engine.backward(f.graph, f.plan, vals, ['x'])\n"
+    "    vals = engine.forward(f.graph, f._plan, {'x': x})\n"
+    "    g = engine.backward(f.graph, f._plan, vals, ['x'])\n"
     "else:\n"
     "    v, g = f.value_and_grad(x=x)\n"
 )

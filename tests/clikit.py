@@ -190,12 +190,15 @@ def run_subprocess(argv: list[str], stdin: bytes | None = None, timeout: float =
 
 def run_backprop(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None,
                  script: str | None = None, timeout: float = TIME_LIMIT_S,
-                 cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[Any]:
+                 cwd: str | os.PathLike[str] | None = None,
+                 check: bool = False) -> subprocess.CompletedProcess[Any]:
     """``python -m backprop *args`` (or ``script *args``): a CompletedProcess of text,
-    under the memory and time limits."""
+    under the memory and time limits; ``check``: a non-zero exit fails the test."""
     cmd = [*BACKPROP, *args] if script is None else [script, *args]
     data = stdin.encode() if isinstance(stdin, str) else stdin
     p = _run_limited(cmd, data, env, timeout, cwd)
     out = subprocess.CompletedProcess(p.args, p.returncode, p.stdout.decode(), p.stderr.decode())
     check_ended_well(args, out.returncode, out.stdout, out.stderr)
+    if check and out.returncode != 0:
+        pytest.fail(f"{list(args)!r} exited {out.returncode}: {out.stderr[-2000:]}", pytrace=False)
     return out

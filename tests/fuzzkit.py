@@ -14,13 +14,10 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-import pytest
+from clikit import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
-
-
-from clikit import Run, run_inprocess, run_subprocess  # noqa: E402,F401 (re-exported)
 
 
 # "backprop: error: ...", "backprop grad: error: ..." (a usage error), "backprop: interrupted"

@@ -270,7 +270,7 @@ def test_one_backward_pass_takes_each_local_derivative_once_at_any_size() -> Non
     times the forward pass. The time ratio itself is a benchmark's figure (a shared
     machine's load moves it): bench/bench_reverse_cost.py and compare --scaling print it."""
     for n in (10, 100, 1_000):
-        f = Function.from_graph(fixtures.sines_graph(n))
+        f = Function(fixtures.sines_graph(n))
         t = f.trace({v: 0.5 for v in f.variables})
         modules = [s for s in t.forward if s.module not in ("var", "const")]
         assert len(modules) == 3 * n - 1  # n sines, n products, n - 1 sums: the forward pass

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from backprop import parse
 from backprop.descend import DIVERGED, MAX_STEPS, STALLED, TOLERANCE, Descent, descend
 from backprop.errors import InputError
-from clikit import run_cli
+from clikit import run_backprop, run_cli
 
 ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"
 
@@ -290,12 +290,10 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path) -> None:
 
 
 def test_real_command_line_help_and_exit_codes() -> None:
-    help_ = subprocess.run([sys.executable, "-m", "backprop", "descend", "--help"],
-                           capture_output=True, text=True, timeout=60)
+    help_ = run_backprop("descend", "--help", timeout=60)
     assert help_.returncode == 0 and "--momentum" in help_.stdout and "Examples" in help_.stdout
     assert "backprop-cli[plot]" in help_.stdout  # rich markup must not eat the extra's name
-    bad = subprocess.run([sys.executable, "-m", "backprop", "descend", "x^2", "--from", "1",
-                          "--lr", "2"], capture_output=True, text=True, timeout=60)
+    bad = run_backprop("descend", "x^2", "--from", "1", "--lr", "2", timeout=60)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "smaller learning rate" in bad.stderr
 

@@ -44,8 +44,8 @@ def every_first_derivative(text: str, point: dict[str, float]) -> list[tuple[str
         formula = parse(diff_text(text, n))
         env = {k: x for k, x in point.items() if k in formula.variables}
         with np.errstate(all="ignore"):
-            d = float(np.ravel(formula.forward(**env)[formula.graph.output])[0]) if env else \
-                float(np.ravel(formula.forward()[formula.graph.output])[0])
+            d = float(np.ravel(formula._forward(**env)[formula.graph.output])[0]) if env else \
+                float(np.ravel(formula._forward()[formula.graph.output])[0])
         out.append((f"diff --wrt {n}", NAN, [d]))
     return out
 

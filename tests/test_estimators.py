@@ -78,6 +78,10 @@ def test_fitted_attributes_end_in_an_underscore_and_follow_scikit_learns_layout(
     s = z @ clf.coefs_[-1] + clf.intercepts_[-1]
     p = np.exp(s - s.max(axis=1, keepdims=True))
     np.testing.assert_allclose(clf.predict_proba(X), p / p.sum(axis=1, keepdims=True), rtol=1e-10)
+    # predict_log_proba (scikit-learn's classifier API): the log of those, by the hand formula
+    log_p = s - s.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_log_proba(X), log_p, rtol=1e-10, atol=1e-12)
 
 
 def test_random_state_repeats_a_fit_and_none_draws_afresh() -> None:

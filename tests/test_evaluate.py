@@ -13,7 +13,7 @@ import yaml
 
 from backprop.cli import main
 from backprop.nn import metrics
-from backprop.nn.model import Classifier, Regressor, load_model
+from backprop.nn.model import Classifier, load_model
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from hypothesis import strategies as st
 
 from backprop import parse
 from backprop.views.writers import CSV_BLOCK_MIN_ROWS, CsvWriter, csv_block, csv_cells_and_block
+from clikit import run_backprop
 
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308,
            1.7976931348623157e308, -1.7976931348623157e308, 1e16, 9999999999999998.0, 1e15,
@@ -81,9 +80,7 @@ def test_pipeline_bytes_equal_the_csv_module() -> None:
     xs = np.concatenate([rng.normal(size=5000) * 10.0 ** rng.integers(-12, 20, 5000),
                          [0.0, -0.0, 5e-324, 1e-5]])
     lines = "".join(f"{v!r}\n" for v in xs.tolist())
-    r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^3 - x", "--at", "-",
-                        "--format", "csv"], input=lines, capture_output=True, text=True,
-                       check=True)
+    r = run_backprop("grad", "x^3 - x", "--at", "-", "--format", "csv", stdin=lines, check=True)
     f = parse("x^3 - x")
     want = f.gradients({"x": xs}, threads=1)
     assert r.stdout == "x,f,df/dx\n" + csv_module(want.data)
@@ -95,9 +92,7 @@ def test_pipeline_bytes_equal_the_csv_module() -> None:
 ])
 def test_bad_lines_keep_their_messages(bad: str, message: str) -> None:
     expr = "x*y" if bad.startswith("x,y") else "x^2"
-    r = subprocess.run([sys.executable, "-m", "backprop", "grad", expr, "--at", "-",
-                        "--format", "csv"], input=bad,
-                       capture_output=True, text=True)
+    r = run_backprop("grad", expr, "--at", "-", "--format", "csv", stdin=bad)
     assert r.returncode == 2 and message in r.stderr
 
 
@@ -108,13 +103,11 @@ def test_bad_line_numbers_exact_across_blocks_and_blank_lines() -> None:
     good[3] = "\n"  # a blank line in the first block
     good[CHUNK_ROWS + 2] = "   \n"  # and one in the second
     lines = good + ["2..5\n", "3\n"]
-    r = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^2", "--at", "-",
-                        "--format", "csv"], input="".join(lines), capture_output=True, text=True)
+    r = run_backprop("grad", "x^2", "--at", "-", "--format", "csv", stdin="".join(lines))
     assert r.returncode == 2
     assert f"stdin line {CHUNK_ROWS + 11}: '2..5' is not a number" in r.stderr
-    ok = subprocess.run([sys.executable, "-m", "backprop", "grad", "x^2", "--at", "-",
-                         "--format", "csv"], input="".join(good), capture_output=True,
-                        text=True, check=True)
+    ok = run_backprop("grad", "x^2", "--at", "-", "--format", "csv", stdin="".join(good),
+                      check=True)
     assert ok.stdout.count("\n") == 1 + CHUNK_ROWS + 8  # header + every non-blank line
     assert set(ok.stdout.splitlines()[1:]) == {"1.5,2.25,3.0"}  # 1.5^2, 2*1.5
 
@@ -170,8 +163,7 @@ def test_predict_stream_bytes_equal_the_csv_module(tmp_path) -> None:
     cfg.write_text("data:\n  synthetic: {expr: 'x1 - x2', ranges: {x1: [0, 1], x2: [0, 1]}, "
                    "n: 64}\n  target: z\nmodel: {hidden: 3}\ntraining: {epochs: 1, seed: 1}\n"
                    f"output: {{model: {tmp_path / 'm.npz'}}}\n")
-    subprocess.run([sys.executable, "-m", "backprop", "train", str(cfg), "--quiet"], check=True,
-                   capture_output=True)
+    run_backprop("train", str(cfg), "--quiet", check=True)
     rng = np.random.default_rng(4)
     rows = [[f"id{k}", repr(a), "Paris, 5e" if k == 7 else "Lyon", repr(b)]
             for k, (a, b) in enumerate(rng.uniform(0, 1, (3 * CSV_BLOCK_MIN_ROWS, 2)).tolist())]
@@ -191,9 +183,8 @@ def test_predict_stream_bytes_equal_the_csv_module(tmp_path) -> None:
             fast += csv_cells_and_block(*chunk.cells_and_block()) is not None
         assert fast == (2 if name == "quoted.csv" else 3), name  # the chunk with a comma: not
         assert out.getvalue() == csv_module_rows(want), name
-        r = subprocess.run([sys.executable, "-m", "backprop", "predict", str(tmp_path / "m.npz"),
-                            str(path), "--format", "csv"], capture_output=True, text=True,
-                           check=True)
+        r = run_backprop("predict", str(tmp_path / "m.npz"), str(path), "--format", "csv",
+                         check=True)
         assert r.stdout == csv_module_rows(want), name
 
 

@@ -22,8 +22,8 @@ import time
 
 import pytest
 
-from clikit import BACKPROP, limit_resources
-from fuzzkit import check_contract, run_subprocess
+from clikit import BACKPROP, limit_resources, run_subprocess
+from fuzzkit import check_contract
 
 ENV = {**os.environ, "NO_COLOR": "1"}
 

@@ -22,8 +22,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fuzzkit import check_contract, corpus_cases, decode_stdin, run_inprocess, run_subprocess
+from clikit import run_inprocess, run_subprocess
+from fuzzkit import check_contract, corpus_cases, decode_stdin
 from fuzzkit import TOKEN
 from fuzzkit import near_miss as fuzzkit_near_miss
 

@@ -17,7 +17,8 @@ import json
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fuzzkit import check_contract, run_inprocess
+from clikit import run_inprocess
+from fuzzkit import check_contract
 from test_input import REAL_NAMES
 
 from backprop.core.function import parse

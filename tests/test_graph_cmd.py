@@ -13,7 +13,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter
@@ -23,7 +22,7 @@ import pytest
 import sympy as sp
 
 from backprop.core.graph import GraphBuilder
-from clikit import run_cli
+from clikit import run_backprop, run_cli
 
 SEED = "2/sin(exp(-x))"
 SHARED = "sin(x)*sin(x) + x"
@@ -219,16 +218,14 @@ def test_missing_dot_says_how_to_install(tmp_path: Path) -> None:
     env["PATH"] = str(empty)  # no dot on it; python is run by its absolute path
     for fmt in ("svg", "png"):
         target = tmp_path / f"g.{fmt}"
-        p = subprocess.run([sys.executable, "-m", "backprop", "graph", SEED, "-o", str(target)],
-                           capture_output=True, text=True, env=env, timeout=60)
+        p = run_backprop("graph", SEED, "-o", str(target), env=env, timeout=60)
         assert p.returncode == 1, p.stderr
         assert "Traceback" not in p.stderr
         assert "apt-get install graphviz" in p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
         assert not target.exists()
     # the text formats need nothing installed
-    p = subprocess.run([sys.executable, "-m", "backprop", "graph", SEED, "-f", "mermaid"],
-                       capture_output=True, text=True, env=env, timeout=60)
+    p = run_backprop("graph", SEED, "-f", "mermaid", env=env, timeout=60)
     assert p.returncode == 0 and "flowchart LR" in p.stdout
 
 

@@ -115,7 +115,7 @@ def test_random_hessians_match_sympy(expr: tuple[str, sp.Expr, int], data: st.Da
         # symmetric, as every Hessian of a twice continuously differentiable function
         assert_close(r.hessian, r.hessian.T, 1e-10, 1e-12 * scale)
     # the same passes on Python floats (compare --order 2, Newton's steps)
-    _, _, h = parse(text).value_grad_hessian_at(point, list(NAMES[:n]))
+    _, _, h = parse(text)._value_grad_hessian_at(point, list(NAMES[:n]))
     assert_close(h, expected, 1e-9, 1e-11 * scale)
     assert_close(h, h.T, 1e-10, 1e-12 * scale)
 
@@ -389,7 +389,7 @@ def test_float_passes_hand_a_singular_point_to_numpys(text: str, point: dict[str
     names = list(point)
     assert gradient_graph.evaluate_floats(f._second_order_plan(names), point) is None
     with np.errstate(all="ignore"):
-        value, grad, h = f.value_grad_hessian_at(point, names)
+        value, grad, h = f._value_grad_hessian_at(point, names)
         so = gradient_graph.evaluate(f._second_order_plan(names),
                                      {k: np.float64(v) for k, v in point.items()})
     assert np.array_equal(np.array([value, *grad]),
@@ -411,7 +411,7 @@ def test_points_typed_one_by_one_take_the_float_passes(monkeypatch) -> None:
         raise AssertionError("numpy's passes ran")
 
     monkeypatch.setattr(gradient_graph, "evaluate", numpy_passes)
-    (block,) = list(f.hessian_stream(PointStream([], given=given), ["x", "y"]))
+    (block,) = list(f.stream(PointStream([], given=given), ["x", "y"], order=2))
     for r, (value, grad, h) in enumerate(want):
         assert block.value[r] == value and block.grad[r].tolist() == grad
         assert block.hessian[r].tolist() == h
@@ -424,7 +424,7 @@ def test_typed_points_go_to_numpys_passes_where_floats_cannot_answer() -> None:
 
     f = parse("log(x)*y")
     given = [{"x": 1.0, "y": 2.0}, {"x": 0.0, "y": 2.0}]  # the second: log 0
-    (block,) = list(f.hessian_stream(PointStream([{"x": np.array([1.0, 0.0]),
+    (block,) = list(f.stream(PointStream([{"x": np.array([1.0, 0.0]),
                                                    "y": np.array([2.0, 2.0])}], given=given),
                                      ["x", "y"]))
     assert block.value[0] == 0.0 and block.value[1] == -np.inf

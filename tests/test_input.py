@@ -10,9 +10,10 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
-from clikit import run_inprocess
+from clikit import run_backprop, run_inprocess
 
-from backprop.core.function import constant, parse
+from backprop.core.constant import constant
+from backprop.core.function import parse
 from backprop.core.normalize import normalize
 from backprop.core.ops import ALIASES, FUNCTIONS, PRIMITIVES
 from backprop.core.parser import typo_guess
@@ -376,19 +377,15 @@ def test_long_option_with_one_dash_is_named() -> None:
 
 def test_shell_completion_is_available() -> None:
     import os
-    import subprocess
-    import sys
 
     r = cli("--help")
     assert "--install-completion" in r.out and "--show-completion" in r.out
     env = {**os.environ, "COMP_WORDS": "backprop gr", "COMP_CWORD": "1",
            "_BACKPROP_COMPLETE": "complete_bash"}
-    p = subprocess.run([sys.executable, "-m", "backprop"], env=env, capture_output=True,
-                       text=True, timeout=60)
+    p = run_backprop(env=env, timeout=60)
     assert p.returncode == 0 and p.stdout.split() == ["grad", "graph"], p.stderr
     env.update(COMP_WORDS="backprop grad x --f", COMP_CWORD="3")
-    p = subprocess.run([sys.executable, "-m", "backprop"], env=env, capture_output=True,
-                       text=True, timeout=60)
+    p = run_backprop(env=env, timeout=60)
     assert "--format" in p.stdout.split(), p.stderr
 
 

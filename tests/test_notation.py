@@ -13,7 +13,7 @@ import sympy as sp
 from clikit import run_inprocess
 
 from backprop.core.function import parse
-from backprop.errors import ExpressionError, InputError
+from backprop.errors import ExpressionError
 
 X = sp.Symbol("x", real=True)
 SIG = 1 / (1 + sp.exp(-X))

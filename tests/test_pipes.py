@@ -13,7 +13,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from clikit import BACKPROP, limit_resources, run_backprop
+
 LATENCY_S = 0.5
 GAP_S = 0.3
 WARM_UP_S = 60.0
@@ -29,8 +30,8 @@ WARM_UP_S = 60.0
 
 def _start(argv: list[str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.Popen([sys.executable, "-m", "backprop", *argv], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen([*BACKPROP, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, preexec_fn=limit_resources)
 
 
 class Rows:
@@ -199,11 +200,10 @@ def test_a_closed_reader_still_ends_quietly() -> None:
 
 
 def test_utf8_errors_on_a_pipe_keep_their_line() -> None:
-    proc = subprocess.run([sys.executable, "-m", "backprop", "grad", "x", "--at", "-"],
-                          input=b"x\n1\n2\n\xff\n", capture_output=True,
-                          env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    proc = run_backprop("grad", "x", "--at", "-", stdin=b"x\n1\n2\n\xff\n",
+                        env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert proc.returncode == 2
-    assert "stdin near line 4: the bytes are not UTF-8 text" in proc.stderr.decode()
+    assert "stdin near line 4: the bytes are not UTF-8 text" in proc.stderr
 
 
 def test_a_fast_producer_gets_whole_blocks(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import yaml
 from backprop.studies.sweep import sweep, sweep_steps
 from backprop.core.function import parse
 from backprop.numeric import CENTRAL, FORWARD, step
-from backprop.views.render import SPARK_ASCII, SPARK_BLOCKS, sparkline
-from clikit import run_cli
+from backprop.views.sparklines import SPARK_ASCII, SPARK_BLOCKS, sparkline
+from clikit import run_backprop, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -145,11 +145,11 @@ def test_train_plot_into_a_missing_folder_fails_before_training(
 
 def test_train_summary_falls_back_to_ascii_when_stdout_cannot_encode_blocks(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONIOENCODING="ascii", NO_COLOR="1")
-    proc = subprocess.run([sys.executable, "-m", "backprop", "train", str(tiny_config(tmp_path)),
-                           "--quiet"], capture_output=True, env=env, timeout=120)
+    proc = run_backprop("train", str(tiny_config(tmp_path)), "--quiet", env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert b"Traceback" not in proc.stderr
-    out = proc.stdout.decode("ascii")  # raises if a block character slipped through
+    assert "Traceback" not in proc.stderr
+    out = proc.stdout
+    out.encode("ascii")  # raises if a block character slipped through
     train_line = next(line for line in out.splitlines() if line.strip().startswith("train "))
     assert set(train_line.split()[1]) <= set(SPARK_ASCII) and "->" in train_line
 

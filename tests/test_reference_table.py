@@ -94,7 +94,7 @@ def _passes(text: str, point: dict[str, float], analytic: bool) -> dict[str, tup
     for n in names:
         formula = parse(diff_text(text, n))
         env = {k: arrays[k] for k in formula.variables}
-        d = formula.forward(**env)[formula.graph.output]
+        d = formula._forward(**env)[formula.graph.output]
         out[f"diff --wrt {n}"] = (math.nan, [float(np.ravel(d)[0])])
     return out
 

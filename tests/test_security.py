@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fuzzkit import check_contract, run_inprocess, run_subprocess
+from clikit import run_inprocess, run_subprocess
+from fuzzkit import check_contract
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 

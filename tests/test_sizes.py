@@ -20,7 +20,8 @@ import json
 import numpy as np
 import pytest
 
-from fuzzkit import check_contract, run_inprocess, run_subprocess
+from clikit import run_inprocess, run_subprocess
+from fuzzkit import check_contract
 
 from backprop.core.parser import MAX_TEXT
 

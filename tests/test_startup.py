@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from backprop.core import parser
+from clikit import run_backprop
 
 # d/dx x^2 = 2x: at x = 3, the value 9 and the derivative 6 (by hand).
 ARGS = ["grad", "x^2", "--at", "3", "--format", "csv"]
@@ -32,8 +33,7 @@ def run(env_changes: dict[str, str | None], *args: str) -> subprocess.CompletedP
             env.pop(k, None)
         else:
             env[k] = v
-    return subprocess.run([sys.executable, "-m", "backprop", *(args or ARGS)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_backprop(*(args or ARGS), env=env, timeout=120)
 
 
 def cache_files(folder: Path) -> list[Path]:

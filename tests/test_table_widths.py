@@ -14,12 +14,13 @@ import math
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pytest
+
+from clikit import run_backprop
 
 WIDTHS = (60, 80, 120)
 _TOKEN = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?")
@@ -31,8 +32,7 @@ def run(args: list[str], width: int | None, stdin: str | None = None,
     env.pop("COLUMNS", None)
     if width is not None:
         env["COLUMNS"] = str(width)
-    return subprocess.run([sys.executable, "-m", "backprop", *args], capture_output=True,
-                          text=True, env=env, input=stdin, cwd=cwd, timeout=120)
+    return run_backprop(*args, stdin=stdin, env=env, cwd=cwd, timeout=120)
 
 
 def check_fits(out: str, width: int, headers: Iterable[str]) -> None:

@@ -9,9 +9,7 @@ same bit-for-bit rules as numpy's: blocked equal to whole-array, threads or not.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import warnings
 
 import mpmath
 import numpy as np
@@ -21,6 +19,7 @@ from hypothesis import strategies as st
 
 from backprop import parse, vector_math
 from backprop.errors import InputError
+from clikit import run_backprop
 
 from test_blocked import blocked, bits, expressions, whole_array
 
@@ -62,8 +61,7 @@ def test_unknown_choice_is_an_input_error() -> None:
 
 def test_unknown_choice_from_the_environment_exits_2_with_a_message() -> None:
     env = {**os.environ, "BACKPROP_VECTOR_MATH": "fast"}
-    run = subprocess.run([sys.executable, "-m", "backprop", "grad", "sin(x)", "--at", "-"],
-                         input="1\n2\n", capture_output=True, text=True, env=env)
+    run = run_backprop("grad", "sin(x)", "--at", "-", stdin="1\n2\n", env=env)
     assert run.returncode == 2
     assert "BACKPROP_VECTOR_MATH must be one of auto, numpy, mkl, not 'fast'" in run.stderr
     assert "Traceback" not in run.stderr and run.stdout == ""
@@ -232,9 +230,8 @@ def test_the_command_with_mkl_agrees_with_the_truth() -> None:
     # a stream, against mpmath's value of -2 cos(u) (-u) / sin(u)^2 with u = exp(-x)
     xs = np.linspace(-4.6, -3.0, 41)
     env = {**os.environ, "BACKPROP_VECTOR_MATH": "mkl"}
-    run = subprocess.run([sys.executable, "-m", "backprop", "grad", "2/sin(exp(-x))", "--at",
-                          "-", "--format", "csv"], input="".join(f"{x!r}\n" for x in xs.tolist()),
-                         capture_output=True, text=True, env=env, check=True)
+    run = run_backprop("grad", "2/sin(exp(-x))", "--at", "-", "--format", "csv",
+                       stdin="".join(f"{x!r}\n" for x in xs.tolist()), env=env, check=True)
     rows = [line.split(",") for line in run.stdout.splitlines()[1:]]
     assert len(rows) == len(xs)
     with mpmath.workprec(120):

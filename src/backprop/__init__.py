@@ -19,20 +19,13 @@ __all__ = ["parse", "Function", "parse_vector", "VectorFunction", "BackpropError
 
 
 def __getattr__(name: str) -> Any:
-    if name == "parse":
-        # the views' parse: the same Function, displayed as its graph in Jupyter
+    if name in ("parse", "Function", "parse_vector", "VectorFunction"):
+        # the views' drawings go to the core first, so that Jupyter shows the graph
         # (the core cannot import the views that draw it)
-        from backprop.views import notebook
-
-        return notebook.parse
-    if name == "Function":
+        import backprop.views.notebook  # noqa: F401
         from backprop.core import function
 
-        return function.Function
-    if name in ("parse_vector", "VectorFunction"):
-        from backprop.core import jacobian
-
-        return getattr(jacobian, name)
+        return getattr(function, name)
     if name in ("BackpropError", "InputError", "ExpressionError"):
         from backprop import errors
 

@@ -160,7 +160,7 @@ class Descent:
     def _gd(self) -> Iterator[Step]:
         f, names = self.f, self.names
         wrt = list(names)
-        value_and_grad_at = f.gradient_at_fn(wrt)  # the passes, bound once for the loop
+        value_and_grad_at = f._gradient_at_fn(wrt)  # the passes, bound once for the loop
         tau, m = self.tau, self.momentum
         w = list(self.start)
         velocity = [0.0] * len(w)
@@ -219,12 +219,12 @@ class Descent:
         fallbacks, why = 0, ""
 
         def value_at(v: Any) -> float:
-            return f.value_at(dict(zip(names, v.tolist())))
+            return f._value_at(dict(zip(names, v.tolist())))
 
         k = 0
         while True:
             point = dict(zip(names, w.tolist()))
-            value, g, h = f.value_grad_hessian_at(point, wrt)
+            value, g, h = f._value_grad_hessian_at(point, wrt)
             norm = math.hypot(*g)
             step = Step(k, point, value, dict(zip(names, g)), norm)
             yield step
@@ -499,7 +499,7 @@ def _stationary_kind(f: Function, step: Step) -> tuple[str, str] | None:
 
     if len(step.point) > CHECK_MAX_VARIABLES or f.size > CHECK_MAX_NODES:
         return None
-    _, _, h = f.value_grad_hessian_at(step.point, list(step.point))
+    _, _, h = f._value_grad_hessian_at(step.point, list(step.point))
     if not all(math.isfinite(v) for v in h.ravel().tolist()):
         return None
     kind, eig = classify(h)

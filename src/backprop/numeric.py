@@ -187,7 +187,7 @@ class _AtPoint:
         self.values = {k: float(v) for k, v in values.items()}
         # the façade's one-point forward pass (no input checks: the point was checked once)
         # where it has one; any callable of keyword values otherwise
-        value_at = getattr(f, "value_at", None)
+        value_at = getattr(f, "_value_at", None)
         missing = set(getattr(f, "variables", ())) - set(self.values)
         if missing:
             raise InputError(f"no value given for {', '.join(sorted(missing))}")
@@ -478,7 +478,7 @@ class PointComplexStep:
         self.f, self.names = f, list(f.variables) if names is None else list(names)
         self.values = _AtPoint(f, point, self.names).values
         self.h = STEP if h is None else h
-        self.fast = Pass(f.graph, self.names, self.h, getattr(f, "node_text", str))
+        self.fast = Pass(f.graph, self.names, self.h, getattr(f, "_node_text", str))
 
     def __call__(self) -> list[float]:
         found = self.fast(self.values)

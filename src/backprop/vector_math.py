@@ -64,7 +64,7 @@ def _cis(x: Any) -> Any:
 
 def _numpy_sin_and_cos(x: Any) -> tuple[Any, Any]:
     # exp(i*x) = cos(x) + i*sin(x): numpy's complex exponential computes both in one pass
-    # (the C library's sincos), about 10% faster than sin and cos apart, and its parts are
+    # (the C library's sincos), faster than sin and cos apart, and its parts are
     # numpy's sin and cos bit for bit (tests/test_engine.py checks every class of float64)
     z = _cis(x)
     return z.imag, z.real
@@ -79,8 +79,8 @@ def _load_numpy() -> VectorMath:
 # float64: numpy's buffers hold 8,192), to the C library's sin and cos, and a longer one to
 # MKL's vector functions: the same number would get different last bits in a short block
 # and in a long batch. Every call here is one contiguous float64 array of at least this
-# many numbers (a short one padded with zeros: about 31 us a call, where numpy's sin of
-# 1,000 numbers takes 8.6 us), so that a number's sin is MKL's whatever the batch.
+# many numbers (a short one padded with zeros: slower than numpy's on a short batch, the
+# price of one answer per number), so that a number's sin is MKL's whatever the batch.
 # tests/test_vector_math.py checks the threshold.
 MKL_SHORTEST = 8193
 

@@ -1,5 +1,10 @@
 """The command line: one module per command, each thin.
 
+``common`` holds what the commands share (option types, the EXPR argument, the
+parse of an expression), ``distributed`` the runs of a file per partition (Dask);
+one module per command: ``grad``, ``hessian``, ``diff``, ``compare``, ``descend``,
+``graph``, ``train``, ``predict``, ``evaluate``.
+
 A command parses its options, calls ONE library function (the ``Function``
 façade in ``core.function``, ``descend``, ``symbolic``, ``studies``, ``nn``)
 and picks a writer from ``views.writers``. No arithmetic, no loops over data,
@@ -143,7 +148,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # Plain help text: rich (and the markdown and syntax modules typer's rich help
-    # brings, ~60 ms) is loaded only where a table or a progress bar is drawn.
+    # brings) is loaded only where a table or a progress bar is drawn: a start pays for it.
     rich_markup_mode=None,
     suggest_commands=False,  # _LazyGroup suggests from every command, loaded or not
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -10,7 +10,7 @@ from backprop.errors import InputError
 
 if TYPE_CHECKING:
     from backprop.core.function import Function
-    from backprop.core.jacobian import VectorFunction
+    from backprop.core.function import VectorFunction
 
 
 class Format(str, Enum):
@@ -61,13 +61,13 @@ def parse_expr(text: str, angle: Angle | str = "rad", vars: str | None = None,
     angle_name = angle.value if isinstance(angle, Angle) else angle
     try:
         if several:
-            from backprop.core.jacobian import parse_vector
+            from backprop.core.function import parse_vector
 
-            f = parse_vector(text, angle_name, vars=declared)
+            f = parse_vector(text, angle_name, vars=declared, warn=False)
         else:
             from backprop.core.function import parse
 
-            f = parse(text, angle=angle_name, vars=declared)
+            f = parse(text, angle=angle_name, vars=declared, warn=False)
     except InputError as exc:
         if vars is not None and str(exc).startswith("vars: "):
             raise InputError("--vars: " + str(exc)[len("vars: "):]) from None

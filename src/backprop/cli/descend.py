@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -70,26 +70,12 @@ def descend(
     minimum; a maximum or a saddle is reported as a failure (exit 1), and a run that
     oscillates says so in its summary.
     """
-    from backprop.descend import MAX_STEPS, Descent, failure_message, follow
-    from backprop.errors import BackpropError, InputError
+    from backprop.descend import MAX_STEPS, failure_message, follow
+    from backprop.errors import BackpropError
     from backprop.views import writers
 
-    if start is None:
-        hint = f": descend starts from --from POINT (write --from {at})" if at is not None else ""
-        raise InputError(f"missing option '--from'{hint}")
-    if at is not None:
-        raise InputError("descend takes its starting point as --from, not --at")
-    if every is not None and every < 1:
-        raise InputError(f"--every must be 1 or more, not {every}")
-    f = parse_expr(expr, angle, declared)
-    if not f.variables:
-        raise InputError("the expression has no variables: there is nothing to descend on")
-    if method is Method.newton and lr is not None:
-        raise InputError("--lr is gradient descent's step size; Newton's method steps by "
-                         "H^-1 gradient, halved until f decreases: leave --lr out")
-    tau = DEFAULT_LR if lr is None else lr
-    run = Descent(f, f.point(start, "--from"), tau=tau, max_steps=steps, tol=tol,
-                  momentum=momentum, method=method.value)
+    f, run, tau = _start(expr, start, at, every, lr, method, steps, tol, momentum, angle,
+                         declared)
     plot_path = None
     if plot is not None:
         from backprop.views.plots.common import check_plot_path
@@ -113,3 +99,31 @@ def descend(
     if outcome.reason != MAX_STEPS and not outcome.converged:
         raise BackpropError(failure_message(outcome, tau))
     return 0
+
+
+def _start(expr: str, start: str | None, at: str | None, every: int | None, lr: float | None,
+           method: Method, steps: int, tol: float, momentum: float, angle: Angle,
+           declared: str | None) -> tuple[Any, Any, float]:
+    """The options checked, the expression parsed: the function, the run (not started)
+    and the learning rate."""
+    from backprop.core.points import parse_point_or_empty
+    from backprop.descend import Descent
+    from backprop.errors import InputError
+
+    if start is None:
+        hint = f": descend starts from --from POINT (write --from {at})" if at is not None else ""
+        raise InputError(f"missing option '--from'{hint}")
+    if at is not None:
+        raise InputError("descend takes its starting point as --from, not --at")
+    if every is not None and every < 1:
+        raise InputError(f"--every must be 1 or more, not {every}")
+    f = parse_expr(expr, angle, declared)
+    if not f.variables:
+        raise InputError("the expression has no variables: there is nothing to descend on")
+    if method is Method.newton and lr is not None:
+        raise InputError("--lr is gradient descent's step size; Newton's method steps by "
+                         "H^-1 gradient, halved until f decreases: leave --lr out")
+    tau = DEFAULT_LR if lr is None else lr
+    run = Descent(f, parse_point_or_empty(start, f.variables, "--from"), tau=tau,
+                  max_steps=steps, tol=tol, momentum=momentum, method=method.value)
+    return f, run, tau

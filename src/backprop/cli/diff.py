@@ -75,7 +75,7 @@ def diff(
     result = diff_expression(expr, wrt or None, order, angle.value, max_size, hessian=hessian,
                              vars=names)
     if format is DiffFormat.json:
-        from backprop.views.render import json_line
+        from backprop.views.writers import json_line
 
         sys.stdout.write(json_line(result.as_json()) + "\n")
     elif format is DiffFormat.table:

@@ -57,7 +57,7 @@ def one_file(kind: str, f: Any, wrt: list[str], source: str, target: str) -> tup
     columns = PassedThrough.columns_of(points.names, result_type.columns_of(f.variables, wrt),
                                        result_type.RECORD_KEYS)
     blocks = (f.stream(points, wrt, threads=1) if kind == "gradients"
-              else f.hessian_stream(points, wrt, threads=1))
+              else f.stream(points, wrt, threads=1, order=2))
     count, warning = 0, None
     with atomic_write(target, "wb") as fh:
         writer = ParquetWriter(columns, fh)

@@ -88,7 +88,7 @@ def _grad(expr: str, at: list[str], wrt: Optional[str], format: Format, trace: b
         return
     # typed at a terminal: answer each line as it comes, not per chunk
     rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
-    points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
+    points = open_points(at, f.variables, sys.stdin, rows)
     if trace:
         if points.single is None:
             raise InputError("--trace shows one point: give one --at POINT, not a stream "
@@ -133,7 +133,7 @@ def _jacobian(expr: str, at: list[str], wrt: Optional[str], format: Format, trac
     wrt_names = list(f.variables) if names is None else names
     # typed at a terminal: answer each line as it comes, not per chunk
     rows = 1 if sys.stdin.isatty() else CHUNK_ROWS
-    points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
+    points = open_points(at, f.variables, sys.stdin, rows)
     streaming = points.streaming
     if trace and points.single is None:
         raise InputError("--trace shows one point: give one --at POINT, not a stream or several")

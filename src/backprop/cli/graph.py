@@ -59,6 +59,7 @@ def graph(
     Inputs at the left, output at the right, one box per module; a shared
     subexpression is drawn once, with all its out-edges.
     """
+    from backprop.core.points import parse_point_or_empty
     from backprop.errors import InputError
     from backprop.views import drawing
     from backprop.views.writers import warn
@@ -75,7 +76,7 @@ def graph(
     if at is not None:
         if at.strip() == "-":
             raise InputError("graph draws one point: give it with --at, not on stdin")
-        point = f.point(at)
+        point = parse_point_or_empty(at, f.variables)
     if fmt is GraphFormat.html or wrt is not None:
         from backprop.cli.common import split_names
         from backprop.views.lesson import lesson_page

@@ -74,8 +74,8 @@ def hessian(
     check_hessian_variables(n)  # before the n^2 columns are named
     f.check_hessian(wrt_names)  # and the tangent pass's size, before the CSV header
     rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
-    points = open_points(at, f.variables, sys.stdin, rows, parse=f.point)
-    blocks = f.hessian_stream(points, wrt_names, threads)
+    points = open_points(at, f.variables, sys.stdin, rows)
+    blocks = f.stream(points, wrt_names, threads, order=2)
     if format is Format.table and not points.streaming:
         if output is not None:
             raise InputError("-o writes csv, json or parquet: add --format csv (or json, parquet)")

@@ -69,115 +69,168 @@ def train(
     import time
 
     started = time.perf_counter()
-    from backprop.errors import BackpropError, InputError, Interrupted
-    from backprop.nn import config as settings
-    from backprop.nn.model import check_writable
+    from backprop.errors import Interrupted
     from backprop.nn import train as training
-    from backprop.views.writers import warn
 
     # SIGINT/SIGTERM are caught for the whole command, not only the loop: one that comes
     # while the data loads stops before training, one while the model is written waits
     # for the file to be complete; either way the exit is 130 and the file on disk is the
     # previous complete model or the new complete one.
-    saved_to: Optional[Path] = None
+    saved_to: list[Path] = []
     try:
         with training.stop_on_signals() as stop:
-            if lr is not None and learning_rate is not None:
-                raise InputError("give the learning rate once: --lr or --learning-rate")
-            overrides = {"training.epochs": epochs,
-                         "training.learning_rate": lr if lr is not None else learning_rate,
-                         "training.seed": seed,
-                         "output.model": str(out) if out is not None else None}
-            typed = {"training.epochs": "--epochs", "training.seed": "--seed",
-                     "training.learning_rate": "--lr" if lr is not None else "--learning-rate",
-                     "output.model": "--out"}
-            try:
-                # a signal ends a read at once (a pipe may send nothing, or never end)
-                with training.interrupt_reading(stop):
-                    cfg = settings.load(config, overrides, typed)
-                    plot_path = None
-                    if plot is not None:
-                        from backprop.views.plots.training import check_plot_path
-
-                        plot_path = check_plot_path(plot)  # before training: the extra and the folder
-                    model_path = check_writable(cfg.output.model,
-                                                "--out" if out is not None else "output.model")
-                    run = training.prepare(cfg, config.parent)
-            except KeyboardInterrupt:
-                raise Interrupted("interrupted before training started, while the config and "
-                                  "the data were read; no model was written") from None
-            for note in run.warnings:
-                warn(note)
-            bs = cfg.training.batch_size
-            if bs is not None and bs > len(run.train_rows):
-                warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
-                     "full-batch gradient descent")
+            cfg, run, model_path, plot_path = _prepare(config, plot, out, stop,
+                                                       *_overrides(epochs, learning_rate, lr,
+                                                                   seed, out))
             if gradcheck or gradcheck_method is not None:
-                method, note = training.gradcheck_method(
-                    run.model, (gradcheck_method or GradcheckMethod.central).value)
-                if note:
-                    warn(note)
-                errors = training.check(run, method=method)
-                tolerance = training.GRADCHECK_TOLERANCES[method]
-                worst = max(errors, key=errors.__getitem__)
-                label = "gradcheck" if method == "central" else f"gradcheck ({method})"
-                sys.stderr.write(f"{label}: largest relative error {errors[worst]:.3g} "
-                                 f"({worst}), tolerance {tolerance:g}\n")
-                sys.stderr.flush()
-                bad = {k: v for k, v in errors.items() if v > tolerance}
-                if bad:
-                    raise BackpropError("gradcheck failed: "
-                                        + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
+                _gradcheck(run, (gradcheck_method or GradcheckMethod.central).value)
             if stop.is_set():
                 raise Interrupted(f"interrupted before training started; {model_path} "
                                   "was not written")
             fit = _fit_with_progress(run, quiet, stop)
             with training.shield(stop):  # a second Ctrl-C now waits for the files and summary
-                # Only a finished epoch is saved: weights from part of the first epoch must not
-                # replace a model a previous run trained.
-                # ... nor a model no better than the weights as drawn, or not finite
-                worse = fit.best_epoch is not None and not fit.improved
-                saved = fit.best_epoch is not None and not worse
-                if saved:
-                    run.model.save(model_path, cfg.model_dump(mode="json"))
-                    saved_to = model_path
-                result = training.summary(run)
-                result["model"] = str(model_path) if saved else None
-                if worse:  # figures of a model that is not saved would mislead
-                    result = {k: v for k, v in result.items() if not k.startswith("saved_")}
-                if plot_path is not None and fit.history:
-                    from backprop.nn.model import load_model
-                    from backprop.views.plots.training import plot_training
-
-                    # the fit drawn is the saved model's, through the path `backprop predict` uses
-                    # (a model written to a device or a FIFO cannot be read back: the one in memory)
-                    drawn = ((load_model(model_path)[0] if model_path.is_file() else run.model)
-                             if saved else None)
-                    plot_training(run, plot_path, drawn)
-                    result["plot"] = str(plot_path)
-                elif plot_path is not None:
-                    warn(f"no epoch finished, so there is nothing to plot: {plot_path} was "
-                         "not written")
-                result["seconds"] = time.perf_counter() - started
-                _print_summary(result, format, fit.history)
-                sys.stdout.flush()
-            kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
-                    if saved else f"no epoch finished, so no model was saved ({model_path} "
-                    "was not written)")
-            if worse:
-                kept = (f"{fit.not_improved_message()}, so no model was saved ({model_path} "
-                        "was not written)")
-            interrupted = fit.stopped == "interrupted" or stop.is_set()
-            if worse and not interrupted:
-                raise BackpropError(kept + (f"; {fit.message}" if fit.message else ""))
-            if fit.stopped == "diverged":
-                raise BackpropError(f"{fit.message}; {kept}")
-            if interrupted:
-                raise Interrupted(f"interrupted after {len(fit.history)} epochs; {kept}")
+                saved, worse = _save_and_summarise(run, cfg, fit, model_path, plot_path, format,
+                                                   started, saved_to)
+            _raise_how_it_ended(fit, model_path, saved, worse, stop.is_set())
     except KeyboardInterrupt:
         # a second Ctrl-C during loading or training aborts at once: say what is on disk
-        raise Interrupted("interrupted" + (f"; the model is saved in {saved_to}"
-                          if saved_to is not None else "; no model was written")) from None
+        raise Interrupted("interrupted" + (f"; the model is saved in {saved_to[0]}"
+                          if saved_to else "; no model was written")) from None
+
+
+def _overrides(epochs: int | None, learning_rate: float | None, lr: float | None,
+               seed: int | None, out: Path | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The options that override the config, by config key, and the option each was typed as."""
+    from backprop.errors import InputError
+
+    if lr is not None and learning_rate is not None:
+        raise InputError("give the learning rate once: --lr or --learning-rate")
+    overrides = {"training.epochs": epochs,
+                 "training.learning_rate": lr if lr is not None else learning_rate,
+                 "training.seed": seed,
+                 "output.model": str(out) if out is not None else None}
+    typed = {"training.epochs": "--epochs", "training.seed": "--seed",
+             "training.learning_rate": "--lr" if lr is not None else "--learning-rate",
+             "output.model": "--out"}
+    return overrides, typed
+
+
+def _prepare(config: Path, plot: str | None, out: Path | None, stop: Any,
+             overrides: dict[str, Any], typed: dict[str, str]) -> tuple[Any, Any, Path, Any]:
+    """The config, the prepared run, the model's path and the plot's (checked before the first
+    epoch); the data's warnings shown."""
+    from backprop.errors import Interrupted
+    from backprop.nn import config as settings
+    from backprop.nn import train as training
+    from backprop.nn.model import check_writable
+    from backprop.views.writers import warn
+
+    try:
+        # a signal ends a read at once (a pipe may send nothing, or never end)
+        with training.interrupt_reading(stop):
+            cfg = settings.load(config, overrides, typed)
+            plot_path = None
+            if plot is not None:
+                from backprop.views.plots.training import check_plot_path
+
+                plot_path = check_plot_path(plot)  # before training: the extra and the folder
+            model_path = check_writable(cfg.output.model,
+                                        "--out" if out is not None else "output.model")
+            run = training.prepare(cfg, config.parent)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted before training started, while the config and "
+                          "the data were read; no model was written") from None
+    for note in run.warnings:
+        warn(note)
+    bs = cfg.training.batch_size
+    if bs is not None and bs > len(run.train_rows):
+        warn(f"training.batch_size {bs} exceeds the {len(run.train_rows)} training rows: "
+             "full-batch gradient descent")
+    return cfg, run, model_path, plot_path
+
+
+def _gradcheck(run: Any, asked: str) -> None:
+    """Every layer's backward against numeric derivatives: the worst error on stderr,
+    exit 1 past the method's tolerance."""
+    from backprop.errors import BackpropError
+    from backprop.nn import train as training
+    from backprop.views.writers import warn
+
+    method, note = training.gradcheck_method(run.model, asked)
+    if note:
+        warn(note)
+    errors = training.check(run, method=method)
+    tolerance = training.GRADCHECK_TOLERANCES[method]
+    worst = max(errors, key=errors.__getitem__)
+    label = "gradcheck" if method == "central" else f"gradcheck ({method})"
+    sys.stderr.write(f"{label}: largest relative error {errors[worst]:.3g} "
+                     f"({worst}), tolerance {tolerance:g}\n")
+    sys.stderr.flush()
+    bad = {k: v for k, v in errors.items() if v > tolerance}
+    if bad:
+        raise BackpropError("gradcheck failed: "
+                            + "; ".join(f"{k} {v:.3g}" for k, v in bad.items()))
+
+
+def _save_and_summarise(run: Any, cfg: Any, fit: Any, model_path: Path, plot_path: Any,
+                        format: Format, started: float, saved_to: list[Path]) -> tuple[bool, bool]:
+    """The best model saved (``saved_to`` gets its path), the plot drawn, the summary printed;
+    whether the model was saved, and whether it was no better than the weights as drawn."""
+    import time
+
+    from backprop.nn import train as training
+    from backprop.views.writers import warn
+
+    # Only a finished epoch is saved: weights from part of the first epoch must not
+    # replace a model a previous run trained, nor may a model no better than the weights
+    # as drawn, or not finite.
+    worse = fit.best_epoch is not None and not fit.improved
+    saved = fit.best_epoch is not None and not worse
+    if saved:
+        run.model.save(model_path, cfg.model_dump(mode="json"))
+        saved_to.append(model_path)
+    result = training.summary(run)
+    result["model"] = str(model_path) if saved else None
+    if worse:  # figures of a model that is not saved would mislead
+        result = {k: v for k, v in result.items() if not k.startswith("saved_")}
+    if plot_path is not None and fit.history:
+        from backprop.nn.model import load_model
+        from backprop.views.plots.training import plot_training
+
+        # the fit drawn is the saved model's, through the path `backprop predict` uses
+        # (a model written to a device or a FIFO cannot be read back: the one in memory)
+        drawn = ((load_model(model_path)[0] if model_path.is_file() else run.model)
+                 if saved else None)
+        plot_training(run, plot_path, drawn)
+        result["plot"] = str(plot_path)
+    elif plot_path is not None:
+        warn(f"no epoch finished, so there is nothing to plot: {plot_path} was "
+             "not written")
+    result["seconds"] = time.perf_counter() - started
+    _print_summary(result, format, fit.history)
+    sys.stdout.flush()
+    return saved, worse
+
+
+def _raise_how_it_ended(fit: Any, model_path: Path, saved: bool, worse: bool,
+                        stopped: bool) -> None:
+    """Exit 1 for a diverged or unimproved fit, 130 for an interrupted one, saying what
+    is on disk; nothing for a fit that ran to its end."""
+    from backprop.errors import BackpropError, Interrupted
+
+    kept = (f"the best model so far (epoch {fit.best_epoch}) is saved in {model_path}"
+            if saved else f"no epoch finished, so no model was saved ({model_path} "
+            "was not written)")
+    if worse:
+        kept = (f"{fit.not_improved_message()}, so no model was saved ({model_path} "
+                "was not written)")
+    interrupted = fit.stopped == "interrupted" or stopped
+    if worse and not interrupted:
+        raise BackpropError(kept + (f"; {fit.message}" if fit.message else ""))
+    if fit.stopped == "diverged":
+        raise BackpropError(f"{fit.message}; {kept}")
+    if interrupted:
+        raise Interrupted(f"interrupted after {len(fit.history)} epochs; {kept}")
 
 
 def _fit_with_progress(run: Any, quiet: bool, stop: Any) -> Any:
@@ -263,7 +316,7 @@ def loss_curves(history: Any, width: int = SPARK_WIDTH, stream: Any = None,
     With ``columns`` (the terminal's width), the lines are narrowed to fit it (20 characters
     of curve at the least), so that a terminal never wraps them.
     """
-    from backprop.views.render import SPARK_BLOCKS, can_encode, sparkline
+    from backprop.views.sparklines import SPARK_BLOCKS, can_encode, sparkline
 
     train = [e.train_loss for e in history]
     val = [e.val_loss for e in history if e.val_loss is not None]

@@ -15,7 +15,6 @@ import numpy as np
 from backprop.core.graph import CONST, VAR, Graph
 from backprop.core.ops import PRIMITIVES, Partial, Value, _minus_one, _one
 from backprop import threads as threads_
-from backprop.threads import default_threads, run_blocks  # noqa: F401  (the core's batches)
 
 # The gradient of the output with respect to itself; compared by identity.
 _SEED = 1.0
@@ -503,13 +502,11 @@ def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
 # How many rows a block has. A block's forward pass caches one array of its rows per node,
 # so a block of R rows of an expression of N nodes keeps about 8*N*R bytes: the largest
 # power of two of rows whose block fits in the last-level cache (read from the system),
-# between 4,096 rows (below, Python's per-node overhead shows) and 65,536. Measured with
-# bench/bench_grad.py --part 5 (README, Performance) on a 2-core machine with a 32 MiB L3,
-# against one block of all the rows: the 103-node sum took 0.18x-0.25x with 2 threads at
-# 4k-32k rows and 0.27x-0.35x at 64k (52 MiB a block); a 303-node sum on one thread
-# 0.53x-0.61x at 4k-16k and 0.97x from 32k; for 2/sin(exp(-x)) (6 nodes) 16k-64k rows
-# were within 2-19% of each other. Every primitive is elementwise, so a block's rows are
-# computed exactly as in one whole-array pass (bit for bit), whatever its size.
+# between 4,096 rows (below, Python's per-node overhead shows) and 65,536: a block that
+# spills out of the cache is paid for in memory traffic at every node (bench/bench_grad.py
+# --part 5 measures every size; docs/performance.md keeps the figures). Every primitive is
+# elementwise, so a block's rows are computed exactly as in one whole-array pass (bit for
+# bit), whatever its size.
 MIN_BLOCK_ROWS, MAX_BLOCK_ROWS = 4_096, 65_536
 # Batches of more rows than this run block by block over the threads; shorter ones are
 # one pass (a thread's hand-over would cost more than it saves).

@@ -7,31 +7,41 @@ differentiates through :class:`Function`; the engine's passes stay private to
 * the value and gradient at one point or at arrays of points
   (:meth:`Function.value_and_grad`, :meth:`Function.gradients`),
 * the same over a stream of chunks of points (:meth:`Function.stream`),
-* one point of Python floats by the float passes, with the math module and no
-  numpy (:meth:`Function.float_passes`; ``value_and_grad(x=1.0)`` and points
-  typed with ``--at`` go there first; so do ``hessian(x=1.0, y=2.0)``, ``hessian
-  --at`` and :meth:`Function.value_grad_hessian_at` up to 16 variables),
-* a fast path for one point of numpy scalars, for loops that take thousands of
-  steps (:meth:`Function.value_and_grad_at`),
+* the value, gradient and Hessian likewise (:meth:`Function.hessian`,
+  :meth:`Function.hessians`, ``stream(..., order=2)``),
+* the gradient by forward mode or by the complex step
+  (:meth:`Function.forward_mode_grad`, :meth:`Function.complex_step_grad`),
 * the recorded forward and backward passes (:meth:`Function.trace`),
-* which module first produced a nan or inf (:meth:`Function.diagnose`).
+* which module first produced a nan or inf (:meth:`Function.diagnose`),
+* the function at one point, drawn in a notebook (:meth:`Function.at`).
+
+One point of Python floats (``value_and_grad(x=1.0)``, points typed with
+``--at``, ``hessian(x=1.0, y=2.0)``) runs the float passes first, with the math
+module and no numpy. The private one-point methods (``_value_at``,
+``_value_and_grad_at``, ``_gradient_at_fn``, ``_value_grad_hessian_at``) are for
+the loops inside the library (descend, Newton, compare) that take thousands of steps.
+
+:class:`VectorFunction` (several outputs) and :class:`Function` (one) share a
+private base, :class:`_Expression`: the graph, its variables and the checks of
+points and names.
 """
 
 from __future__ import annotations
 
 import math
+import warnings as python_warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from backprop.core.constant import constant  # noqa: F401  (part of the façade)
 from backprop.core.graph import Graph
 from backprop.core.ops import Value
 from backprop.core.parser import parse_text
-from backprop.core.points import check_variables, parse_point_or_empty
+from backprop.core.points import check_variables
 from backprop.core.printer import to_text
 from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
-from backprop.errors import BackpropError, ExpressionError, InputError
+from backprop.errors import BackpropError, InputError
 from backprop.lazy import numpy_on_first_use
+from backprop.threads import default_threads, run_blocks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,11 +62,6 @@ else:
             return getattr(loaded, name)
 
     engine = _EngineOnFirstUse()
-
-
-def default_threads() -> int:
-    """Threads for a batch (BACKPROP_THREADS, else the cores): the commands' --threads default."""
-    return engine.default_threads()  # type: ignore[no-any-return]
 
 
 def _as_input(name: str, v: Any) -> Value:
@@ -98,81 +103,23 @@ def check_hessian_variables(k: int) -> None:
 
 
 @dataclass
-class Function:
-    """An expression parsed into a computational graph.
-
-    >>> f = parse("2/sin(exp(-x))")
-    >>> f.variables
-    ('x',)
-    >>> value, grad = f.value_and_grad(x=-4.499)
-    """
+class _Expression:
+    """What :class:`Function` and :class:`VectorFunction` share: the graph, its text, the
+    variables, and the checks of points and names before a pass runs."""
 
     graph: Graph
     text: str = ""
     angle: str = "rad"
     warnings: tuple[str, ...] = ()  # names that look like typos ("sinx"): the caller shows them
-    _planned: engine.Plan | None = field(init=False, repr=False, default=None, compare=False)
-    _order: tuple[int, ...] | None = field(init=False, repr=False, default=None, compare=False)
-    # the float passes at one point, per wrt (core/scalar.py), built on first use
-    _float_passes: dict[tuple[str, ...], FloatPasses] = field(
-        init=False, repr=False, default_factory=dict, compare=False)
-    # forward mode at one point of Python floats, per wrt, built on first use
-    _float_tangents: dict[tuple[str, ...], Callable[[Mapping[str, float]], list[float] | None]] = \
-        field(init=False, repr=False, default_factory=dict, compare=False)
-    # second-order plans (the backward pass built as a graph), one per wrt, built on first use
-    _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
     _variables: tuple[str, ...] = field(init=False, repr=False, default=(), compare=False)
-    _at_every_variable: Callable[[dict[str, float]], tuple[float, list[float]]] | None = field(
-        init=False, repr=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         self._variables = self.graph.variables  # a scan of every node: once
-
-    def __getstate__(self) -> dict[str, Any]:
-        """What pickles (a Function shipped to Dask's workers): the graph, its text and angle;
-        the plans and passes built on first use hold the primitives' functions, and are
-        built again where they are used."""
-        state = dict(self.__dict__)
-        state.update(_planned=None, _order=None, _float_passes={}, _second={},
-                     _at_every_variable=None)
-        return state
-
-    @property
-    def _plan(self) -> engine.Plan:
-        plan = self._planned
-        if plan is None:
-            plan = self._planned = engine.Plan.of(self.graph)
-        return plan
-
-    @classmethod
-    def from_graph(cls, graph: Graph, text: str = "", angle: str = "rad") -> Function:
-        """A Function of a graph built elsewhere (a symbolic derivative, a test fixture)."""
-        return cls(graph, text, angle)
 
     @property
     def variables(self) -> tuple[str, ...]:
         """Variable names in order of first appearance."""
         return self._variables
-
-    @property
-    def plan(self) -> engine.Plan:
-        """The engine's resolved passes (for the core and its benchmarks)."""
-        return self._plan
-
-    @property
-    def order(self) -> tuple[int, ...]:
-        """The graph's reachable nodes, inputs first (the forward pass's order)."""
-        plan = self._planned
-        if plan is not None:
-            return plan.order
-        if self._order is None:  # no engine (nor numpy) to draw or print the graph
-            self._order = tuple(self.graph.reachable())
-        return self._order
-
-    @property
-    def size(self) -> int:
-        """Nodes in the graph (each shared subexpression counted once)."""
-        return len(self.order)
 
     def __str__(self) -> str:
         return to_text(self.graph)
@@ -184,7 +131,15 @@ class Function:
         check_variables(list(values), self.variables)
         return {k: _as_input(k, v) for k, v in values.items()}
 
-    def _broadcast(self, x: Value, inputs: Mapping[str, Value] | tuple[int, ...]) -> Value:
+    def _check_wrt(self, wrt: Iterable[str] | None) -> list[str]:
+        if wrt is None:
+            return list(self.variables)
+        names = list(wrt)
+        check_variables(names, self.variables, "cannot differentiate with respect to: ")
+        return names
+
+    @staticmethod
+    def _broadcast(x: Value, inputs: Mapping[str, Value] | tuple[int, ...]) -> Value:
         """``x`` shaped like the points; ``inputs`` may be the points' shape, found once."""
         shape = inputs if isinstance(inputs, tuple) else _points_shape(inputs)
         if shape == () and np.ndim(x) == 0:
@@ -193,7 +148,73 @@ class Function:
             return x
         return np.broadcast_to(np.asarray(x, dtype=np.float64), shape).copy()
 
-    def forward(self, **values: Any) -> list[Value | None]:
+    def _node_text(self, i: int, max_chars: int = 60) -> str:
+        """A node's subexpression as text, shortened for messages."""
+        from backprop.core.printer import tree_size
+
+        if tree_size(self.graph, i, cap=max_chars + 1) > max_chars:
+            from backprop.core.printer import module_label
+
+            return f"{module_label(self.graph, i)}(...)"
+        t = to_text(self.graph, i)
+        return t if len(t) <= max_chars else t[: max_chars - 3] + "..."
+
+
+@dataclass
+class Function(_Expression):
+    """An expression parsed into a computational graph: one output.
+
+    >>> f = parse("2/sin(exp(-x))")
+    >>> f.variables
+    ('x',)
+    >>> value, grad = f.value_and_grad(x=-4.499)
+    """
+
+    _planned: engine.Plan | None = field(init=False, repr=False, default=None, compare=False)
+    _reachable: tuple[int, ...] | None = field(init=False, repr=False, default=None, compare=False)
+    # the float passes at one point, per wrt (core/scalar.py), built on first use
+    _float_passes_by_wrt: dict[tuple[str, ...], FloatPasses] = field(
+        init=False, repr=False, default_factory=dict, compare=False)
+    # forward mode at one point of Python floats, per wrt, built on first use
+    _float_tangents: dict[tuple[str, ...], Callable[[Mapping[str, float]], list[float] | None]] = \
+        field(init=False, repr=False, default_factory=dict, compare=False)
+    # second-order plans (the backward pass built as a graph), one per wrt, built on first use
+    _second: dict[tuple[str, ...], Any] = field(init=False, repr=False, default_factory=dict)
+    _at_every_variable: Callable[[dict[str, float]], tuple[float, list[float]]] | None = field(
+        init=False, repr=False, default=None, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickles (a Function shipped to Dask's workers): the graph, its text and angle;
+        the plans and passes built on first use hold the primitives' functions, and are
+        built again where they are used."""
+        state = dict(self.__dict__)
+        state.update(_planned=None, _reachable=None, _float_passes_by_wrt={}, _float_tangents={},
+                     _second={}, _at_every_variable=None)
+        return state
+
+    @property
+    def _plan(self) -> engine.Plan:
+        plan = self._planned
+        if plan is None:
+            plan = self._planned = engine.Plan.of(self.graph)
+        return plan
+
+    @property
+    def _order(self) -> tuple[int, ...]:
+        """The graph's reachable nodes, inputs first (the forward pass's order)."""
+        plan = self._planned
+        if plan is not None:
+            return plan.order
+        if self._reachable is None:  # no engine (nor numpy) to print the graph
+            self._reachable = tuple(self.graph.reachable())
+        return self._reachable
+
+    @property
+    def size(self) -> int:
+        """Nodes in the graph (each shared subexpression counted once)."""
+        return len(self._order)
+
+    def _forward(self, **values: Any) -> list[Value | None]:
         """The forward pass: every node's value, cached (indexed by node)."""
         return engine.forward(self.graph, self._plan, self._inputs(values))
 
@@ -206,8 +227,6 @@ class Function:
         inputs = self._inputs(values)
         vals = engine.forward(self.graph, self._plan, inputs)
         return self._broadcast(vals[self.graph.output], inputs)  # type: ignore[arg-type]
-
-    evaluate = __call__
 
     def value_and_grad(
         self, wrt: Iterable[str] | None = None, **values: Any
@@ -225,7 +244,7 @@ class Function:
             else:
                 at = self._at_every_variable
                 if at is None:
-                    at = self._at_every_variable = self.gradient_at_fn(self.variables)
+                    at = self._at_every_variable = self._gradient_at_fn(self.variables)
                 value, grad = at(values)
                 return value, dict(zip(self.variables, grad))
         inputs = self._inputs(values)
@@ -236,7 +255,7 @@ class Function:
             out = np.empty((n, 1 + len(names)), order="F")  # each column contiguous
             engine.value_and_grad_blocked(self.graph, self._plan, inputs, names, n, out, 0,
                                           range(1, 1 + len(names)),
-                                          threads=engine.default_threads())
+                                          threads=default_threads())
             return out[:, 0], {v: out[:, 1 + m] for m, v in enumerate(names)}
         cached: dict[int, Value] = {}
         vals = engine.forward(self.graph, self._plan, inputs, cached)
@@ -259,9 +278,6 @@ class Function:
             elif d != 0:
                 return None
         return n if n is not None and n > engine.BLOCKED_FROM else None
-
-    def grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
-        return self.value_and_grad(wrt, **values)[1]
 
     def forward_mode_grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
         """The gradient by forward mode: one tangent pass per variable (at one point of
@@ -294,23 +310,8 @@ class Function:
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
         grads = complex_step.gradient(self.graph, self._plan, inputs, names,
-                                      complex_step.STEP if h is None else h, self.node_text)
+                                      complex_step.STEP if h is None else h, self._node_text)
         return {k: self._broadcast(g, inputs) for k, g in grads.items()}
-
-    def _check_wrt(self, wrt: Iterable[str] | None) -> list[str]:
-        if wrt is None:
-            return list(self.variables)
-        names = list(wrt)
-        check_variables(names, self.variables, "cannot differentiate with respect to: ")
-        return names
-
-    def check_names(self, names: Sequence[str], prefix: str = "") -> None:
-        """Raise InputError for any of ``names`` that is not a variable of the expression."""
-        check_variables(names, self.variables, prefix)
-
-    def point(self, text: str, what: str = "--at") -> dict[str, float]:
-        """A POINT string (``-4.499``, ``x=1,y=2``; empty when there are no variables)."""
-        return parse_point_or_empty(text, self.variables, what)
 
     # ---- blocks of points ------------------------------------------------------------------
 
@@ -321,19 +322,29 @@ class Function:
         ``points`` maps each variable to a number or a 1-d array (all of one
         length); ``wrt`` limits the partial derivatives (default: all variables).
         Large arrays are evaluated block by block over ``threads`` threads
-        (default: :func:`default_threads`; 1 runs every block in this thread).
+        (default: :func:`backprop.threads.default_threads`; 1 runs every block in this thread).
         """
-        names = self._check_wrt(wrt)  # before the points: the same error first as before
+        names = self._check_wrt(wrt)  # an unknown --wrt is reported before a bad point
         return self._block(_as_chunk(points), names, threads)
 
     def stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
-               wrt: Sequence[str] | None = None,
-               threads: int | None = None) -> Iterator[Gradients]:
-        """One :class:`Gradients` block per chunk of points, each before the next is read.
+               wrt: Sequence[str] | None = None, threads: int | None = None,
+               order: int = 1) -> Iterator[Gradients] | Iterator[Hessians]:
+        """One :class:`Gradients` block per chunk of points (with ``order=2``, one
+        :class:`Hessians` block), each before the next is read.
 
         ``chunks`` yields dicts of 1-d arrays (as ``points.read_points`` does),
         so ten million points never sit in memory at once.
         """
+        if order == 2:
+            return self._hessian_stream(chunks, wrt, threads)
+        if order != 1:
+            raise InputError(f"order must be 1 or 2, not {order!r}")
+        return self._gradient_stream(chunks, wrt, threads)
+
+    def _gradient_stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
+                         wrt: Sequence[str] | None,
+                         threads: int | None) -> Iterator[Gradients]:
         names = self._check_wrt(wrt)
         given = self._typed_floats(chunks)
         if given is not None:
@@ -371,7 +382,7 @@ class Function:
                   for name, v in inputs.items()}
         engine.value_and_grad_blocked(self.graph, self._plan, passes, wrt, n, data, k,
                                       range(k + 1, k + 1 + len(wrt)),
-                                      threads=engine.default_threads() if threads is None
+                                      threads=default_threads() if threads is None
                                       else threads)
         graph, plan = self.graph, self._plan
         # the forward pass's cache is not kept: a diagnosis (rare) runs it again
@@ -380,17 +391,17 @@ class Function:
 
     # ---- one point, fast -------------------------------------------------------------------
 
-    def float_passes(self, wrt: Sequence[str]) -> FloatPasses:
+    def _float_passes(self, wrt: Sequence[str]) -> FloatPasses:
         """The forward and backward passes at one point of Python floats, with the math
         module (see :mod:`backprop.core.scalar`): called with a point, they give the value
         and the partials in ``wrt``'s order, or None where numpy's passes must say what
         is not finite."""
         key = tuple(wrt)
-        passes = self._float_passes.get(key)
+        passes = self._float_passes_by_wrt.get(key)
         if passes is None:
             from backprop.core.scalar import FloatPasses
 
-            passes = self._float_passes[key] = FloatPasses(self.graph, key)
+            passes = self._float_passes_by_wrt[key] = FloatPasses(self.graph, key)
         return passes
 
     def _float_tangent_pass(self, wrt: Sequence[str]
@@ -424,7 +435,7 @@ class Function:
                     wrt: Sequence[str]) -> Gradients | None:
         """Points given one by one (``--at``), by the float passes: a block of rows, or
         None when one of them needs numpy's passes (a value or partial not finite)."""
-        passes, names = self.float_passes(wrt), self.variables
+        passes, names = self._float_passes(wrt), self.variables
         rows = []
         for point in points:
             found = passes(point)
@@ -433,7 +444,7 @@ class Function:
             rows.append([*(point[v] for v in names), found[0], *found[1]])
         return Gradients(tuple(names), tuple(wrt), rows)
 
-    def value_and_grad_at(self, point: dict[str, float],
+    def _value_and_grad_at(self, point: dict[str, float],
                           wrt: Sequence[str]) -> tuple[float, list[float]]:
         """The value and gradient at one point of Python floats, with no checks.
 
@@ -441,15 +452,15 @@ class Function:
         must hold every variable, ``wrt`` only variables. Non-finite results are
         returned as they are (IEEE arithmetic), not raised.
         """
-        return self.gradient_at_fn(wrt)(point)
+        return self._gradient_at_fn(wrt)(point)
 
-    def gradient_at_fn(self, wrt: Sequence[str]) -> Callable[[dict[str, float]],
+    def _gradient_at_fn(self, wrt: Sequence[str]) -> Callable[[dict[str, float]],
                                                             tuple[float, list[float]]]:
-        """:meth:`value_and_grad_at` as a function with everything it reads bound once,
+        """:meth:`_value_and_grad_at` as a function with everything it reads bound once,
         for a loop that calls it at every step: the float passes, and where they cannot
         answer (math raised, or a result is not finite) numpy's, which give IEEE inf
         and nan for the loop's checks to report."""
-        floats = self.float_passes(wrt)
+        floats = self._float_passes(wrt)
         numpy_passes: list[Callable[[dict[str, float]], tuple[float, list[float]]]] = []
 
         def at(point: dict[str, float]) -> tuple[float, list[float]]:
@@ -462,7 +473,7 @@ class Function:
 
         return at
 
-    def bound_passes(self, point: Mapping[str, Any], wrt: Sequence[str]
+    def _bound_passes(self, point: Mapping[str, Any], wrt: Sequence[str]
                      ) -> tuple[Callable[[], Any], Callable[[], Any]]:
         """The forward pass alone, and forward then backward, bound to one point with
         nothing checked or converted: what a study of the passes' own cost times."""
@@ -478,11 +489,11 @@ class Function:
 
         return forward_only, forward_and_backward
 
-    def value_at(self, point: Mapping[str, float]) -> float:
+    def _value_at(self, point: Mapping[str, float]) -> float:
         """The value at one point of Python floats, with no checks (names not in the
         expression are ignored: a derivative may have lost a variable of the function).
         The float passes' forward pass; numpy's where they cannot answer."""
-        found = self.float_passes(())(point)
+        found = self._float_passes(())(point)
         if found is not None:
             return found[0]
         vals = engine.forward(self.graph, self._plan, point)
@@ -509,7 +520,7 @@ class Function:
             # one point of Python floats: the passes on floats where they can answer, as
             # value_and_grad at one point (numpy's where they cannot)
             names = self._check_wrt(wrt)
-            value, grad_list, h = self.value_grad_hessian_at(values, names)
+            value, grad_list, h = self._value_grad_hessian_at(values, names)
             return value, dict(zip(names, grad_list)), h
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
@@ -525,7 +536,7 @@ class Function:
                     grads[m, start:stop] = so.grad[v]
                 h[:, :, start:stop] = so.hessian.reshape(k, k, -1)
 
-            self._second_order_blocks(names, inputs, n, engine.default_threads(), write)
+            self._second_order_blocks(names, inputs, n, default_threads(), write)
             return value, dict(zip(names, grads)), h
         so = self._second_order(names, inputs)
         shape = _points_shape(inputs)
@@ -537,15 +548,14 @@ class Function:
         """The value, gradient and Hessian at one point or at 1-d arrays of points, one row each.
 
         Large arrays are evaluated block by block over ``threads`` threads (default:
-        :func:`default_threads`; 1 runs every block in this thread): the same bits.
+        :func:`backprop.threads.default_threads`; 1 runs every block in this thread): the same bits.
         """
         names = self._check_wrt(wrt)
         return self._hessian_block(_as_chunk(points), names, threads)
 
-    def hessian_stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
-                       wrt: Sequence[str] | None = None,
-                       threads: int | None = None) -> Iterator[Hessians]:
-        """One :class:`Hessians` block per chunk of points, each before the next is read."""
+    def _hessian_stream(self, chunks: Iterable[Mapping[str, np.ndarray]],
+                        wrt: Sequence[str] | None,
+                        threads: int | None) -> Iterator[Hessians]:
         names = self._check_wrt(wrt)
         given = self._typed_floats(chunks)
         if given is not None:
@@ -580,7 +590,7 @@ class Function:
         # every result here is finite: no diagnosis to give
         return Hessians(tuple(self.variables), tuple(wrt), table, value, grad, h)
 
-    def value_grad_hessian_at(self, point: dict[str, float],
+    def _value_grad_hessian_at(self, point: dict[str, float],
                               wrt: Sequence[str]) -> tuple[float, list[float], np.ndarray]:
         """Value, gradient and Hessian at one point of Python floats, with no checks (Newton)."""
         from backprop.core import gradient_graph
@@ -648,9 +658,9 @@ class Function:
 
         # the tangent pass keeps a value and one tangent per direction for each node
         arrays = len(plan.plan.order) * (1 + len(names))
-        engine.run_blocks(run, engine.block_bounds(n, threads, arrays=arrays,
-                                                   min_rows=gradient_graph.BY_DIRECTION_POINTS),
-                          threads)
+        run_blocks(run, engine.block_bounds(n, threads, arrays=arrays,
+                                            min_rows=gradient_graph.BY_DIRECTION_POINTS),
+                   threads)
 
     def _hessian_block(self, chunk: Mapping[str, Any], wrt: list[str],
                        threads: int | None = None) -> Hessians:
@@ -674,7 +684,7 @@ class Function:
                     grad[start:stop, m] = so.grad[v]
                 h[start:stop] = so.hessian.reshape(k, k, -1).transpose(2, 0, 1)
 
-            self._second_order_blocks(wrt, inputs, n, engine.default_threads()
+            self._second_order_blocks(wrt, inputs, n, default_threads()
                                       if threads is None else threads, write)
         else:
             so = self._second_order(wrt, inputs)
@@ -694,9 +704,26 @@ class Function:
             # a blocked batch keeps no cache: the forward pass again (a diagnosis is rare)
             cache = vals if vals is not None else engine.forward(plan.gg.graph, plan.plan, inputs)
             i = gradient_graph.first_non_finite(plan, cache)
-            return SecondOrderNonFinite(None if i is None else self.node_text(i))
+            return SecondOrderNonFinite(None if i is None else self._node_text(i))
 
         return Hessians(tuple(self.variables), tuple(wrt), points, value, grad, h, diagnose)
+
+    # ---- one point, shown -------------------------------------------------------------------
+
+    def at(self, **point: float) -> AtPoint:
+        """The function at one point: value, gradient, and (in a notebook) a picture of
+        the graph with both passes' numbers on it; ``.html()`` is the lesson page."""
+        bad = [k for k, v in point.items() if np.ndim(v) != 0]
+        if bad:
+            raise InputError(f"at() takes one point: {', '.join(bad)} is not a single number")
+        value, grad = self.value_and_grad(**point)
+        return AtPoint(self, {k: float(v) for k, v in point.items()}, float(value),
+                       {k: float(v) for k, v in grad.items()})
+
+    def _repr_svg_(self) -> str | None:
+        """The graph, drawn, where the views have registered their drawing (Jupyter)."""
+        draw = _drawings.get("graph_svg")
+        return None if draw is None else draw(self)
 
     # ---- the passes, recorded and diagnosed -------------------------------------------------
 
@@ -719,31 +746,168 @@ class Function:
     def _diagnosis(self, vals: list[Value | None], what: str) -> NonFinite:
         i = engine.first_non_finite(self.graph, self._plan, vals)
         j = engine.first_non_finite_local(self.graph, self._plan, vals)
-        return NonFinite(what, None if i is None else self.node_text(i),
-                         None if j is None else self.node_text(j))
-
-    def node_text(self, i: int, max_chars: int = 60) -> str:
-        """A node's subexpression as text, shortened for messages."""
-        from backprop.core.printer import tree_size
-
-        if tree_size(self.graph, i, cap=max_chars + 1) > max_chars:
-            from backprop.core.printer import module_label
-
-            return f"{module_label(self.graph, i)}(...)"
-        t = to_text(self.graph, i)
-        return t if len(t) <= max_chars else t[: max_chars - 3] + "..."
+        return NonFinite(what, None if i is None else self._node_text(i),
+                         None if j is None else self._node_text(j))
 
 
-def parse(text: str, angle: str = "rad", vars: Iterable[str] | None = None) -> Function:
+def parse(text: str, angle: str = "rad", vars: Iterable[str] | None = None,
+          warn: bool = True) -> Function:
     """Parse an expression into a differentiable :class:`Function`.
 
     ``angle="deg"``: sin, cos and tan take degrees, asin, acos and atan return
     degrees, and the derivatives are scaled to match. ``vars``: the declared
     variables; any other free name is then an ExpressionError (exit 2) with a
     caret, where it would otherwise become a variable. Names that look like a
-    typo (``sinx``) are listed in ``Function.warnings``.
+    typo (``sinx``) are kept in ``Function.warnings`` and, with ``warn`` (the
+    default; the commands print them their own way), reported by :func:`warnings.warn`.
     """
     parsed = parse_text(text, angle, vars)
+    _warn_of(parsed.warnings, warn)
     return Function(parsed.graph, text, angle, parsed.warnings)
 
 
+def _warn_of(messages: Sequence[str], warn: bool) -> None:
+    if warn:
+        for message in messages:
+            python_warnings.warn(message, stacklevel=3)
+
+
+# How a notebook draws a Function and the lesson page: the views sit above the core,
+# which cannot import them, so backprop.views.notebook hands its drawings in here when
+# it is imported (the package's top-level ``parse`` imports it).
+_drawings: dict[str, Callable[..., str]] = {}
+
+
+def draw_with(graph_svg: Callable[..., str], lesson_page: Callable[..., str]) -> None:
+    """Register the views' drawings: ``graph_svg(f, point=None)`` and
+    ``lesson_page(f, point, wrt)``."""
+    _drawings.update(graph_svg=graph_svg, lesson_page=lesson_page)
+
+
+@dataclass
+class AtPoint:
+    """``f.at(x=...)``: the value and gradient at one point; displayed in a notebook as
+    the graph annotated at the point (each box its forward value, each edge the gradient
+    flowing back along it)."""
+
+    function: Function = field(repr=False)
+    point: dict[str, float]
+    value: float
+    grad: dict[str, float]
+
+    def _repr_svg_(self) -> str | None:
+        draw = _drawings.get("graph_svg")
+        return None if draw is None else draw(self.function, self.point)
+
+    def html(self, wrt: list[str] | None = None) -> str:
+        """The self-contained lesson page (as ``backprop graph --format html``)."""
+        draw = _drawings.get("lesson_page")
+        if draw is None:
+            raise RuntimeError("the lesson page needs the views: import backprop.views.notebook "
+                               "(the package's own `from backprop import parse` does)")
+        return draw(self.function, self.point, wrt)
+
+
+@dataclass
+class VectorFunction(_Expression):
+    """Several expressions separated by ';', parsed into one graph (shared nodes computed once):
+    the general case, of which :class:`Function` is the one-output case.
+
+    >>> f = parse_vector("x*y; x+y")
+    >>> values, grads = f.jacobian(x=1.0, y=2.0)
+    >>> values, grads
+    ([2.0, 3.0], [{'x': 2.0, 'y': 1.0}, {'x': 1.0, 'y': 1.0}])
+    """
+
+    outputs: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        from backprop.core.jacobian import JacobianPlan
+
+        super().__post_init__()
+        self._jp = JacobianPlan.of(self.graph)
+        parts = [p.strip() for p in self.text.split(";")] if self.text else []
+        count = len(self._jp.outputs)
+        self.outputs = (tuple(parts) if len(parts) == count
+                        else tuple(f"f{k + 1}" for k in range(count)))
+
+    def mode(self, wrt: Sequence[str] | None = None) -> str:
+        """The mode that takes fewer passes for these variables."""
+        from backprop.core.jacobian import choose_mode
+
+        n = len(self.variables) if wrt is None else len(wrt)
+        return choose_mode(len(self.outputs), n)
+
+    def describe_mode(self, wrt: Sequence[str] | None = None) -> str:
+        """One sentence for --trace: which mode, and why."""
+        from backprop.core.jacobian import describe_mode
+
+        n = len(self.variables) if wrt is None else len(wrt)
+        return describe_mode(self.mode(wrt), len(self.outputs), n)
+
+    def jacobian(self, wrt: Sequence[str] | None = None, mode: str | None = None,
+                 **values: object) -> tuple[list[Value], list[dict[str, Value]]]:
+        """Each output's value and gradient at one point (or at arrays of points)."""
+        inputs = self._inputs(values)
+        names = self._check_wrt(wrt)
+        from backprop.core.jacobian import jacobian
+
+        j = jacobian(self._jp, inputs, names, mode)
+        shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values())) if inputs else ()
+        return ([self._broadcast(v, shape) for v in j.values],
+                [{k: self._broadcast(g, shape) for k, g in row.items()} for row in j.grads])
+
+    def jacobians(self, points: Mapping[str, object] | None = None,
+                  wrt: Sequence[str] | None = None, mode: str | None = None) -> object:
+        """A :class:`backprop.core.results.Jacobians` block at one point or 1-d arrays of points."""
+        names = self._check_wrt(wrt)
+        chunk = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in (points or {}).items()}
+        return self._block(chunk, names, mode)
+
+    def stream(self, chunks: Iterable[Mapping[str, object]], wrt: Sequence[str] | None = None,
+               mode: str | None = None) -> Iterator[object]:
+        names = self._check_wrt(wrt)
+        for chunk in chunks:
+            yield self._block(chunk, names, mode)
+
+    def _block(self, chunk: Mapping[str, object], wrt: list[str], mode: str | None) -> object:
+        from backprop.core.results import Jacobians
+
+        inputs = self._inputs(chunk)
+        from backprop.core.jacobian import jacobian
+
+        j = jacobian(self._jp, inputs, wrt, mode)
+        p = len(next(iter(chunk.values()))) if chunk else 1  # type: ignore[arg-type]
+        m, n = len(self.outputs), len(wrt)
+        points = np.empty((p, len(self.variables)))
+        for k, v in enumerate(self.variables):
+            points[:, k] = chunk[v]  # type: ignore[index]
+        values = np.empty((p, m))
+        jac = np.empty((p, m, n))
+        for r in range(m):
+            values[:, r] = j.values[r]
+            for c, v in enumerate(wrt):
+                jac[:, r, c] = j.grads[r][v]
+        plan, vals = self._jp.plan, j.vals
+
+        def diagnose(what: str) -> object:
+            from backprop.core.results import NonFinite
+
+            i = engine.first_non_finite(self.graph, plan, vals)
+            k = engine.first_non_finite_local(self.graph, plan, vals)
+            return NonFinite(what, None if i is None else self._node_text(i),
+                             None if k is None else self._node_text(k))
+
+        return Jacobians(tuple(self.variables), tuple(wrt), self.outputs, points, values, jac,
+                         j.mode, diagnose)
+
+
+def parse_vector(text: str, angle: str = "rad", vars: Iterable[str] | None = None,
+                 warn: bool = True) -> VectorFunction:
+    """Parse expressions separated by ';' (one or more) into a :class:`VectorFunction`.
+
+    ``vars``, the typo warnings and ``warn`` as for :func:`parse`.
+    """
+    parsed = parse_text(text, angle, vars, several=True)
+    _warn_of(parsed.warnings, warn)
+    return VectorFunction(parsed.graph, text, angle, parsed.warnings)

@@ -333,9 +333,9 @@ def evaluate(plan: SecondOrderPlan, inputs: Mapping[str, Value]) -> SecondOrder:
 
 
 # Up to this many directions the passes at one point run faster on Python floats than on
-# numpy scalars (bench_hessian.py --part 4: 0.14x-0.29x the time up to 8 variables, 0.59x
-# at 16, 1.02x at 30; at 100, 4x): the float tangent pass costs edges x directions, the
-# numpy one, grouped by level, little more than its calls.
+# numpy scalars: the float tangent pass costs edges x directions, the numpy one, grouped
+# by level, little more than its calls (bench/bench_hessian.py --part 4 measures where
+# they cross; docs/performance.md keeps the figures).
 FLOAT_DIRECTIONS = 16
 
 

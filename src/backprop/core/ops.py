@@ -463,7 +463,7 @@ def _min_float(x: float, y: float) -> float:
 
 # ---- the table -----------------------------------------------------------------------
 # Operators are written with Python's operators rather than np.add & co.: on
-# numpy scalars they are ten times faster, and on arrays they are the same ufuncs.
+# numpy scalars they skip the ufunc machinery, and on arrays they are the same ufuncs.
 # A string forward names numpy's ufunc (or math's function), looked up at first use.
 _add(Primitive("add", 2, lambda x, y: x + y, (1.0, 1.0), "+", ADD))
 _add(Primitive("sub", 2, lambda x, y: x - y, (1.0, -1.0), "-", ADD))

@@ -29,10 +29,10 @@ from backprop.core.ops import ALIASES, CONSTANTS, FUNCTIONS
 from backprop.core.graph import CONST, Graph, GraphBuilder
 from backprop.core.normalize import caret, normalize
 
-# Characters. Lark's LALR parser costs ~15 us and ~400 bytes per token, and the
-# worst text is one token per character ("----...x"): at 1,000,000 characters that
-# is ~15 s and ~450 MB on a small machine; past it we refuse at once rather than
-# spend minutes and gigabytes (a limit documented in SECURITY.md and the README).
+# Characters. Lark's LALR parser's time and memory grow with the tokens, and the worst
+# text is one token per character ("----...x"): at this length that is already seconds
+# and hundreds of MB on a small machine; past it we refuse at once rather than spend
+# minutes and gigabytes (a limit documented in SECURITY.md and the README).
 MAX_TEXT = 1_000_000
 
 _DEG = math.pi / 180.0
@@ -321,13 +321,13 @@ def _get_parser() -> tuple[Lark, _ToGraph]:
 
 
 # ---- the parser tables, cached per user --------------------------------------------------
-# Building the LALR tables from the grammar costs ~25 ms at every start; Lark can
-# save them (its `cache=` option) and load them in a few. The file lives in the
+# Building the LALR tables from the grammar is a large part of a start; Lark can save
+# them (its `cache=` option) and load them far faster (docs/performance.md). The file lives in the
 # user's own cache directory, private (0700): Lark's cache is a pickle, so only
 # its owner may be able to write it. Its name carries a digest of the grammar,
 # Lark's version and Python's, so a change of any makes a new file (Lark also
 # checks the same key inside the file and rebuilds on a mismatch). With no usable
-# directory (no home, read-only, someone else's) the tables are built as before.
+# directory (no home, read-only, someone else's) the tables are built from the grammar.
 # Beside the file, parser.lock serialises the processes that load or write it.
 
 

@@ -91,7 +91,7 @@ def _names(f: Function) -> dict[int, str]:
     pool = (c for c in string.ascii_lowercase if c not in taken)
     names: dict[int, str] = {}
     k = 0
-    for i in f.order:
+    for i in f._order:
         if g.ops[i] == VAR:
             names[i] = str(g.leaf[i])
         elif g.ops[i] == CONST:
@@ -165,14 +165,14 @@ def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None
     found = None
     if set(point) == set(f.variables) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in point.values()):
-        found = f.float_passes(wrt).recorded({k: float(v) for k, v in point.items()})
+        found = f._float_passes(wrt).recorded({k: float(v) for k, v in point.items()})
     if found is not None:
         vals, value, partials, steps = found
     else:
-        vals = f.forward(**point)
+        vals = f._forward(**point)
     out = Trace(str(f.text or f), dict(point))
-    out.node_values = {i: float(vals[i]) for i in f.order}  # type: ignore[arg-type]
-    for i in f.order:
+    out.node_values = {i: float(vals[i]) for i in f._order}  # type: ignore[arg-type]
+    for i in f._order:
         if f.graph.ops[i] in (VAR, CONST):
             continue
         out.forward.append(ForwardStep(names[i], module_label(f.graph, i), _computes(f, i, names),

@@ -323,106 +323,152 @@ def load_csv(path: str | Path, targets: Sequence[str], inputs: Sequence[str] | N
             inputs = encoding.columns
             categorical = list(encoding.categories)
         auto = inputs is None
-        if inputs is None:
-            left_out = set(targets) | set(exclude)
-            inputs = [h for h in header if h not in left_out]
-        else:
-            both = [c for c in inputs if c in targets]
-            if both:
-                raise InputError(f"{key}.inputs: {', '.join(both)} is also a target")
-            missing = [c for c in categorical if c not in inputs]
-            if missing:
-                raise InputError(f"{key}.categorical: {', '.join(missing)} is not among "
-                                 f"{key}.inputs; a categorical column is an input")
-        if not inputs:
-            raise InputError(f"{key}: {name} has no input columns besides the target"
-                             + (" and the excluded ones" if exclude else ""))
+        inputs = _choose_inputs(name, header, targets, inputs, exclude, categorical, key)
         x_index = find_columns(name, header, inputs, f"{key}.inputs")
-        numeric: dict[str, list[Array]] = {c: [] for c in inputs if c not in categorical}
-        texts: dict[str, list[str]] = {c: [] for c in inputs if c in categorical}
-        text_columns: dict[str, tuple[int, str]] = {}  # the first text cell's line and cell
-        counts: dict[str, list[int]] = {}  # cells of text and of numbers, by column
-        ys = []
-        try:
-            for rows, lines in src.chunks():
-                for c, j in zip(inputs, x_index):
-                    if c in texts:
-                        texts[c].extend(r[j].strip() for r in rows)
-                        continue
-                    if auto:
-                        found, text, number = _text_cells(rows, lines, j)
-                        if found is not None and c not in text_columns:
-                            text_columns[c] = found
-                        seen = counts.setdefault(c, [0, 0])
-                        seen[0] += text
-                        seen[1] += number
-                    if c in text_columns:
-                        continue
-                    try:
-                        numeric[c].append(numbers(name, rows, lines, [c], [j])[:, 0])
-                    except InputError as exc:
-                        if not auto:
-                            raise
-                        raise InputError(f"{exc} (or leave the column out: {key}.exclude: "
-                                         f"[{c}])") from None
-                ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
-                          else numbers(name, rows, lines, targets, t_index, hint))
-        except MemoryError:
-            # the rows are held whole (training shuffles them): an endless or huge stream
-            # ends here, with what was read, rather than as a crash
-            read = sum(len(y) for y in ys)
-            numeric.clear()
-            texts.clear()
-            ys.clear()
-            raise BackpropError(f"{name}: the data does not fit in memory (out of memory after "
-                                f"{read:,} rows of {len(inputs) + len(targets)} columns)") from None
-    n = sum(len(y) for y in ys)
+        read = _ReadColumns(inputs, categorical)
+        read.read(src, name, x_index, targets, t_index, auto, classification, hint, key)
+    n = sum(len(y) for y in read.ys)
     if n < min_rows:
         raise InputError(f"{name}: {n} data row(s); {'training' if min_rows > 1 else 'this'} "
                          f"needs at least {min_rows}")
-    for c, (line, cell) in text_columns.items():
-        text, number = counts[c]
-        if number >= text:  # mostly numbers: a cell to mend, not a column of text
-            raise InputError(f"{name} line {line}, column {c}: {cell!r} is not a number (the "
-                             f"column holds {number} numbers and {text} other cell"
-                             f"{'s' if text != 1 else ''}; mend the cell, or leave the column "
-                             f"out: {key}.exclude: [{c}])")
-    used = [c for c in inputs if c not in text_columns]
-    if not used:
-        raise InputError(f"{key}: {name} has no column of numbers besides the target (text: "
-                         f"{_listed(list(text_columns))}); one-hot encode text with "
-                         f"{key}.categorical: [...]")
-    if encoding is None and texts:
-        encoding = Encoding.learn(used, {c: texts[c] for c in used if c in texts})
-    parts: list[Array] = []
-    for c in used:
-        if c in texts:
-            assert encoding is not None
-            parts.append(encoding.one_hot(c, texts[c], unknown))
-        else:
-            parts.append((np.concatenate(numeric[c]) if numeric[c] else np.empty(0))[:, None])
-    X = np.concatenate(parts, axis=1)
-    Y = np.concatenate(ys) if ys else np.empty((0, len(targets)))
-    notes = []
-    if text_columns:
-        left = ", ".join(f"{c} (line {line}: {cell[:20]!r})" for c, (line, cell)
-                         in text_columns.items())
-        cats = [c for c in used if c in texts]
-        coded = f"; {_listed(cats)} one-hot encoded" if cats else ""
-        notes.append(f"{key}: inputs: {_listed(used)} ({len(used)} columns{coded}). Left out, "
-                     f"as text: {left}. To one-hot encode a text column: {key}.categorical: "
-                     f"[name]; to leave out more: {key}.exclude: [name]")
-    if auto:
-        ids = [c for c in used if c not in texts and numeric[c]
-               and _looks_like_id(np.concatenate(numeric[c]))]
-        if ids:
-            notes.append(f"{key}: {_listed(ids)} looks like a row number or an id (distinct whole "
-                         f"numbers) and is used as an input; if it is an id: {key}.exclude: "
-                         f"[{', '.join(ids)}]")
+    used = read.numeric_columns(name, key)
+    if encoding is None and read.texts:
+        encoding = Encoding.learn(used, {c: read.texts[c] for c in used if c in read.texts})
+    X = read.input_matrix(used, encoding, unknown)
+    Y = np.concatenate(read.ys) if read.ys else np.empty((0, len(targets)))
+    notes = read.notes(used, auto, key)
     names = encoding.names if encoding is not None else used
     if encoding is not None and not encoding.categories:
         encoding = None
     return Dataset(X, Y, list(names), list(targets), name, encoding, notes)
+
+
+def _choose_inputs(name: str, header: Sequence[str], targets: Sequence[str],
+                   inputs: Sequence[str] | None, exclude: Sequence[str],
+                   categorical: Sequence[str], key: str) -> Sequence[str]:
+    """The input columns: those given (checked against the targets and the categorical
+    ones), else every column but the targets and the excluded ones."""
+    if inputs is None:
+        left_out = set(targets) | set(exclude)
+        inputs = [h for h in header if h not in left_out]
+    else:
+        both = [c for c in inputs if c in targets]
+        if both:
+            raise InputError(f"{key}.inputs: {', '.join(both)} is also a target")
+        missing = [c for c in categorical if c not in inputs]
+        if missing:
+            raise InputError(f"{key}.categorical: {', '.join(missing)} is not among "
+                             f"{key}.inputs; a categorical column is an input")
+    if not inputs:
+        raise InputError(f"{key}: {name} has no input columns besides the target"
+                         + (" and the excluded ones" if exclude else ""))
+    return inputs
+
+
+class _ReadColumns:
+    """The input and target columns of a CSV as they are read, chunk by chunk: numbers,
+    the text of categorical columns, and (when the inputs were not named) which columns
+    turned out to hold text."""
+
+    def __init__(self, inputs: Sequence[str], categorical: Sequence[str]) -> None:
+        self.inputs = inputs
+        self.numeric: dict[str, list[Array]] = {c: [] for c in inputs if c not in categorical}
+        self.texts: dict[str, list[str]] = {c: [] for c in inputs if c in categorical}
+        self.text_columns: dict[str, tuple[int, str]] = {}  # the first text cell's line and cell
+        self.counts: dict[str, list[int]] = {}  # cells of text and of numbers, by column
+        self.ys: list[Array] = []
+
+    def read(self, src: CsvSource, name: str, x_index: Sequence[int], targets: Sequence[str],
+             t_index: Sequence[int], auto: bool, classification: bool, hint: str,
+             key: str) -> None:
+        try:
+            for rows, lines in src.chunks():
+                for c, j in zip(self.inputs, x_index):
+                    self._read_input(name, rows, lines, c, j, auto, key)
+                self.ys.append(labels(name, rows, lines, targets[0], t_index[0]) if classification
+                               else numbers(name, rows, lines, targets, t_index, hint))
+        except MemoryError:
+            # the rows are held whole (training shuffles them): an endless or huge stream
+            # ends here, with what was read, rather than as a crash
+            read = sum(len(y) for y in self.ys)
+            self.numeric.clear()
+            self.texts.clear()
+            self.ys.clear()
+            raise BackpropError(f"{name}: the data does not fit in memory (out of memory after "
+                                f"{read:,} rows of {len(self.inputs) + len(targets)} columns)"
+                                ) from None
+
+    def _read_input(self, name: str, rows: list[list[str]], lines: list[int], c: str, j: int,
+                    auto: bool, key: str) -> None:
+        if c in self.texts:
+            self.texts[c].extend(r[j].strip() for r in rows)
+            return
+        if auto:
+            found, text, number = _text_cells(rows, lines, j)
+            if found is not None and c not in self.text_columns:
+                self.text_columns[c] = found
+            seen = self.counts.setdefault(c, [0, 0])
+            seen[0] += text
+            seen[1] += number
+        if c in self.text_columns:
+            return
+        try:
+            self.numeric[c].append(numbers(name, rows, lines, [c], [j])[:, 0])
+        except InputError as exc:
+            if not auto:
+                raise
+            raise InputError(f"{exc} (or leave the column out: {key}.exclude: "
+                             f"[{c}])") from None
+
+    def numeric_columns(self, name: str, key: str) -> list[str]:
+        """The inputs used: all but the columns of text (one mostly of numbers is an error
+        to mend, not a column to leave out)."""
+        for c, (line, cell) in self.text_columns.items():
+            text, number = self.counts[c]
+            if number >= text:  # mostly numbers: a cell to mend, not a column of text
+                raise InputError(f"{name} line {line}, column {c}: {cell!r} is not a number (the "
+                                 f"column holds {number} numbers and {text} other cell"
+                                 f"{'s' if text != 1 else ''}; mend the cell, or leave the column "
+                                 f"out: {key}.exclude: [{c}])")
+        used = [c for c in self.inputs if c not in self.text_columns]
+        if not used:
+            raise InputError(f"{key}: {name} has no column of numbers besides the target (text: "
+                             f"{_listed(list(self.text_columns))}); one-hot encode text with "
+                             f"{key}.categorical: [...]")
+        return used
+
+    def input_matrix(self, used: Sequence[str], encoding: Encoding | None,
+                     unknown: dict[str, dict[str, int]] | None) -> Array:
+        parts: list[Array] = []
+        for c in used:
+            if c in self.texts:
+                assert encoding is not None
+                parts.append(encoding.one_hot(c, self.texts[c], unknown))
+            else:
+                parts.append((np.concatenate(self.numeric[c]) if self.numeric[c]
+                              else np.empty(0))[:, None])
+        return np.concatenate(parts, axis=1)
+
+    def notes(self, used: Sequence[str], auto: bool, key: str) -> list[str]:
+        """What the user should know: the columns left out as text, a column that looks
+        like an id."""
+        notes = []
+        if self.text_columns:
+            left = ", ".join(f"{c} (line {line}: {cell[:20]!r})" for c, (line, cell)
+                             in self.text_columns.items())
+            cats = [c for c in used if c in self.texts]
+            coded = f"; {_listed(cats)} one-hot encoded" if cats else ""
+            notes.append(f"{key}: inputs: {_listed(used)} ({len(used)} columns{coded}). Left "
+                         f"out, as text: {left}. To one-hot encode a text column: "
+                         f"{key}.categorical: [name]; to leave out more: {key}.exclude: [name]")
+        if auto:
+            ids = [c for c in used if c not in self.texts and self.numeric[c]
+                   and _looks_like_id(np.concatenate(self.numeric[c]))]
+            if ids:
+                notes.append(f"{key}: {_listed(ids)} looks like a row number or an id (distinct "
+                             f"whole numbers) and is used as an input; if it is an id: "
+                             f"{key}.exclude: [{', '.join(ids)}]")
+        return notes
 
 
 def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "data.synthetic") -> Dataset:
@@ -431,7 +477,7 @@ def synthetic(cfg: SyntheticConfig, seed: int, target: str = "y", key: str = "da
     from backprop.core.function import parse
 
     try:
-        f = parse(cfg.expr)
+        f = parse(cfg.expr, warn=False)
     except ExpressionError as exc:
         raise InputError(f"{key}.expr: {exc}") from None
     names = list(f.variables)

@@ -367,6 +367,7 @@ class NetClassifier(ClassifierMixin, _Net):
         return self.model_.predict_proba(X)
 
     def predict_log_proba(self, X: Any) -> Array:
+        """The log of :meth:`predict_proba`, computed without underflow (scikit-learn's API)."""
         X = self._inputs(X)
         return self.model_.predict_log_proba(X)
 

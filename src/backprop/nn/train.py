@@ -239,7 +239,7 @@ def _numeric(f: Callable[[], Any], x: Array, h: float, method: str = "central",
     :mod:`backprop.numeric`); complex needs f to read a complex copy of x, which
     ``install`` puts where f reads x (and puts x back afterwards).
     """
-    from backprop.numeric import CENTRAL, COMPLEX_STEP, RICHARDSON, differences, extrapolate
+    from backprop.numeric import CENTRAL, COMPLEX_STEP, differences, extrapolate
     from backprop.numeric import gradient_vector
 
     if method == "central":

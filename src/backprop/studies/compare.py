@@ -237,13 +237,13 @@ def _shortened(expression: str) -> str:
 
 def _value_at(f: Any) -> Callable[[Mapping[str, float]], float]:
     """The façade's one-point forward pass, without per-call input checks, where it has one."""
-    fast = getattr(f, "value_at", None)
+    fast = getattr(f, "_value_at", None)
     return fast if fast is not None else (lambda at: float(f(**at)))
 
 
 def _value_and_grad_at(f: Any, names: list[str]) -> Callable[[Mapping[str, float]], Any]:
     """The façade's one-point forward and backward passes, without per-call input checks."""
-    fast = getattr(f, "value_and_grad_at", None)
+    fast = getattr(f, "_value_and_grad_at", None)
     if fast is not None:
         return lambda at: fast(at, names)
     wanted = None if names == list(f.variables) else names
@@ -660,7 +660,7 @@ def _hessian_runs(f: Any, values: dict[str, float], names: list[str], eps: float
     over reverse and the gradients central differences take on the float passes."""
     from backprop.core.gradient_graph import SecondOrderPlan
 
-    hessian_at, grad_at, value_at = f.value_grad_hessian_at, _value_and_grad_at(f, names), \
+    hessian_at, grad_at, value_at = f._value_grad_hessian_at, _value_and_grad_at(f, names), \
         _value_at(f)
     runs: dict[str, Callable[[], Any]] = {
         "forward_pass": lambda: value_at(values),

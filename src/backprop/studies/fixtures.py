@@ -14,8 +14,6 @@ would measure the parser).
 
 from __future__ import annotations
 
-from typing import Any
-
 from backprop.core.graph import VAR, Graph, GraphBuilder
 
 LECTURE_EXAMPLE = "2/sin(exp(-x))"
@@ -67,11 +65,6 @@ def nested_graph(depth: int) -> Graph:
     return b.finish(f)
 
 
-EXAMPLES = {
-    "lecture": "the lecture's example, 2/sin(exp(-x)) at x = -4.499",
-    "sines": f"{SUM_OF_SINES} with n variables (default 100) at w_i = i/n",
-    "nested": f"{NESTED} at depth n (default 6) at x = 0.5",
-}
 DEFAULT_N = {"lecture": 1, "sines": 100, "nested": 6}
 
 
@@ -164,8 +157,3 @@ def expand_tree(graph: Graph, root: int | None = None) -> Graph:
     return out
 
 
-def as_function(graph: Graph) -> Any:
-    """A :class:`~backprop.core.function.Function` of a graph built here."""
-    from backprop.core.function import Function
-
-    return Function(graph)

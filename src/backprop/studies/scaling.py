@@ -141,39 +141,60 @@ def network_scaling(deadline: float, targets: Sequence[int] = NETWORK_TARGETS,
             rows.append(row)
             continue
         if SAFETY * 4 * predicted < share:  # room for repeats: timed as the others are
-            nt = time_interleaved({"numeric": lambda: numeric.differences(net.forward, net.w)},
-                                  min_total=0.05, min_repeats=3, sample_seconds=SAMPLE_SECONDS,
-                                  deadline=time.perf_counter() + share)
-            d = numeric.differences(net.forward, net.w)
-            row["numeric_seconds"] = nt["numeric"].median
-            row["numeric_timing"] = nt["numeric"].to_json()
-            reps = nt["numeric"].repeats
-            row["numeric_measured"] = (f"median of {reps}" if reps else
-                                       "one call (the budget allowed no repeats)")
-            done = d.indices
-            g_num = d.grad
-        else:  # one run over a random order of the parameters, cut off at the share's end
-            order = np.random.default_rng(params).permutation(params)
-            wall0, t0 = time.perf_counter(), CLOCK()  # CPU time, as the harness times
-            f0 = net.forward()
-            t_f0 = CLOCK() - t0
-            d = numeric.differences(net.forward, net.w, f0=f0, indices=order,
-                                    deadline=wall0 + share)
-            elapsed = CLOCK() - t0
-            done, g_num = d.indices, d.grad
-            if done.size < 20:
+            done, g_num = _numeric_timed(net, row, share)
+        else:
+            found = _numeric_sampled(net, row, params, share)
+            if found is None:
                 row["numeric_measured"] = "skipped: the time budget would be overrun"
                 rows.append(row)
                 continue
-            if d.complete:
-                row["numeric_seconds"] = elapsed
-                row["numeric_measured"] = "one run"
-            else:
-                row["numeric_seconds"] = t_f0 + (elapsed - t_f0) / done.size * params
-                row["numeric_measured"] = f"extrapolated from {done.size:,} of {params:,} perturbations"
+            done, g_num = found
         row["numeric_over_backprop"] = row["numeric_seconds"] / t_backprop
         row["max_difference"] = float(np.max(np.abs(g_num - g_bp[done]))) if done.size else None
         rows.append(row)
+    return _network_summary(rows, stopped)
+
+
+def _numeric_timed(net: NetworkLoss, row: dict[str, Any], share: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The numeric gradient timed with repeats, as the passes are; the indices done and
+    the gradient."""
+    nt = time_interleaved({"numeric": lambda: numeric.differences(net.forward, net.w)},
+                          min_total=0.05, min_repeats=3, sample_seconds=SAMPLE_SECONDS,
+                          deadline=time.perf_counter() + share)
+    d = numeric.differences(net.forward, net.w)
+    row["numeric_seconds"] = nt["numeric"].median
+    row["numeric_timing"] = nt["numeric"].to_json()
+    reps = nt["numeric"].repeats
+    row["numeric_measured"] = (f"median of {reps}" if reps else
+                               "one call (the budget allowed no repeats)")
+    return d.indices, d.grad
+
+
+def _numeric_sampled(net: NetworkLoss, row: dict[str, Any], params: int, share: float
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """One run over a random order of the parameters, cut off at the share's end and
+    extrapolated to all of them; None when fewer than 20 perturbations fit."""
+    order = np.random.default_rng(params).permutation(params)
+    wall0, t0 = time.perf_counter(), CLOCK()  # CPU time, as the harness times
+    f0 = net.forward()
+    t_f0 = CLOCK() - t0
+    d = numeric.differences(net.forward, net.w, f0=f0, indices=order, deadline=wall0 + share)
+    elapsed = CLOCK() - t0
+    done = d.indices
+    if done.size < 20:
+        return None
+    if d.complete:
+        row["numeric_seconds"] = elapsed
+        row["numeric_measured"] = "one run"
+    else:
+        row["numeric_seconds"] = t_f0 + (elapsed - t_f0) / done.size * params
+        row["numeric_measured"] = f"extrapolated from {done.size:,} of {params:,} perturbations"
+    return done, d.grad
+
+
+def _network_summary(rows: list[dict[str, Any]], stopped: str | None) -> dict[str, Any]:
+    """The rows, and the growth exponents fitted to the largest sizes."""
     ps = [r["params"] for r in rows]
     upper = rows[-3:]
     return {
@@ -293,7 +314,7 @@ def gradient_over_forward(n: int, min_total: float = 0.1, min_repeats: int = 7,
                           deadline: float | None = None) -> GradientCost:
     """The gradient's cost over one forward pass at n parameters (:data:`GRADIENT_OVER_FORWARD`).
 
-    The passes are bound once through the façade (:meth:`Function.bound_passes`):
+    The passes are bound once through the façade (:meth:`Function._bound_passes`):
     per-call input checks would be timed too, and they are not what the lecture's
     claim is about.
     """
@@ -301,11 +322,11 @@ def gradient_over_forward(n: int, min_total: float = 0.1, min_repeats: int = 7,
 
     t0 = time.perf_counter()
     with gc_paused():
-        f = Function.from_graph(sines_graph(n))
+        f = Function(sines_graph(n))
     setup = time.perf_counter() - t0
     rng = np.random.default_rng(n)
     inputs = {v: np.float64(x) for v, x in zip(f.variables, rng.standard_normal(n))}
-    forward, gradient = f.bound_passes(inputs, list(inputs))
+    forward, gradient = f._bound_passes(inputs, list(inputs))
 
     t = time_interleaved({"forward": forward, "gradient": gradient}, min_total=min_total,
                          min_repeats=min_repeats, sample_seconds=SAMPLE_SECONDS, deadline=deadline)

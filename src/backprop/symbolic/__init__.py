@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from backprop.errors import InputError
 from backprop.symbolic.store import collector_paused
@@ -28,6 +28,9 @@ from backprop.symbolic.derivative import (DEFAULT_MAX_SIZE, MAX_ORDER, MAX_SIZE_
                                           Derivative, OrderCapError, SizeCapError, check_order,
                                           derivative, derivatives, partial, second_partials,
                                           simplify)
+
+if TYPE_CHECKING:
+    from backprop.core.graph import Graph
 
 __all__ = ["DEFAULT_MAX_SIZE", "MAX_ORDER", "MAX_SIZE_CEILING", "MAX_STEPS", "Derivative",
            "DiffResult", "OrderCapError", "SizeCapError", "derivative",
@@ -86,7 +89,6 @@ class DiffResult:
     expression: str
     order: int
     derivatives: dict[str, Derivative]
-    n_variables: int = 1
     bare: bool = False
 
     COLUMNS = ("partial", "derivative", "size")
@@ -194,24 +196,12 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
             g = parse_text(text, angle, vars=asked or ["x"]).graph
         if values is None:
             out = {"x": partial(g, ["x"] * (1 if order is None else max(order, 1)), max_size)}
-            return DiffResult(text.strip(), 1 if order is None else order, out, 0, True)
+            return DiffResult(text.strip(), 1 if order is None else order, out, True)
     variables = g.variables
     if hessian:
         if order is not None:
             raise InputError("--hessian is every second partial: give it without --order")
-        if values is not None and len(values) > 1:
-            raise InputError("--hessian takes its variables in one --wrt, e.g. --wrt x,y")
-        names = list(variables) if values is None else _names(values[0])
-        _check(names, variables)
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise InputError(f"--wrt: {', '.join(twice)} is named twice")
-        if not names:
-            raise InputError("the expression has no variables: its Hessian is empty")
-        _check_work(len(names) * (len(names) + 1), len(g), "steps (two a second partial)")
-        entries = second_partials(g, names, max_size)
-        return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
-                          len(variables), False)
+        return _hessian_entries(text, g, values, max_size)
     if order is not None:
         check_order(order)  # before the lists of names are made
     n = 1 if order is None else order
@@ -222,26 +212,53 @@ def diff_expression(text: str, wrt: str | Sequence[str] | None = None, order: in
         requests = [[v] * n for v in variables]
         bare = len(variables) == 1
     else:
-        requests = []
-        for value in values:
-            names = _names(value)
-            _check(names, variables)
-            if len(names) > 1 and order is not None:
-                raise InputError(f"--wrt {value.strip()} already says the order ({len(names)}): "
-                                 "give --order only with a --wrt of one variable")
-            requests.append(names * n if len(names) == 1 else names)
-        seen: dict[tuple[str, ...], str] = {}
-        for value, r in zip(values, requests):
-            if tuple(r) in seen:
-                raise InputError(f"--wrt {value.strip()} is given twice")
-            seen[tuple(r)] = value
-        orders = sorted({len(r) for r in requests})
-        if len(orders) > 1:
-            raise InputError("the --wrt values ask for derivatives of different orders ("
-                             + " and ".join(map(str, orders)) + "): one command prints "
-                             "derivatives of one order")
-        n = orders[0]
+        requests = _requests(values, variables, order)
+        n = len(requests[0])
         bare = len(requests) == 1
     _check_work(sum(min(len(r), MAX_STEPS) for r in requests), len(g), "steps")
     out = {(r[0] if len(r) == 1 else partial_label(r)): partial(g, r, max_size) for r in requests}
-    return DiffResult(text.strip(), n, out, len(variables), bare)
+    return DiffResult(text.strip(), n, out, bare)
+
+
+def _hessian_entries(text: str, g: Graph, values: list[str] | None,
+                     max_size: int) -> DiffResult:
+    """``diff --hessian``: every second partial once, in the variables of the one ``--wrt``."""
+    variables = g.variables
+    if values is not None and len(values) > 1:
+        raise InputError("--hessian takes its variables in one --wrt, e.g. --wrt x,y")
+    names = list(variables) if values is None else _names(values[0])
+    _check(names, variables)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"--wrt: {', '.join(twice)} is named twice")
+    if not names:
+        raise InputError("the expression has no variables: its Hessian is empty")
+    _check_work(len(names) * (len(names) + 1), len(g), "steps (two a second partial)")
+    entries = second_partials(g, names, max_size)
+    return DiffResult(text.strip(), 2, {partial_label(list(r)): d for r, d in entries.items()},
+                      False)
+
+
+def _requests(values: list[str], variables: Sequence[str], order: int | None) -> list[list[str]]:
+    """Each ``--wrt`` value as the names to differentiate in, in turn (one name ``order``
+    times); checked: known names, none asked twice, all of one order."""
+    n = 1 if order is None else order
+    requests = []
+    for value in values:
+        names = _names(value)
+        _check(names, variables)
+        if len(names) > 1 and order is not None:
+            raise InputError(f"--wrt {value.strip()} already says the order ({len(names)}): "
+                             "give --order only with a --wrt of one variable")
+        requests.append(names * n if len(names) == 1 else names)
+    seen: dict[tuple[str, ...], str] = {}
+    for value, r in zip(values, requests):
+        if tuple(r) in seen:
+            raise InputError(f"--wrt {value.strip()} is given twice")
+        seen[tuple(r)] = value
+    orders = sorted({len(r) for r in requests})
+    if len(orders) > 1:
+        raise InputError("the --wrt values ask for derivatives of different orders ("
+                         + " and ".join(map(str, orders)) + "): one command prints "
+                         "derivatives of one order")
+    return requests

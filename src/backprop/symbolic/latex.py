@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from backprop.core.graph import CONST, VAR, Graph
-from backprop.core.ops import ADD, MUL, NEG, PRIMITIVES
+from backprop.core.ops import ADD, MUL, NEG
 from backprop.core.printer import ATOM, precedence
 from backprop.symbolic.printer import number_text
 

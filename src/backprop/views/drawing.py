@@ -32,7 +32,7 @@ from backprop.core.printer import module_label
 # edges: edge labels become extra nodes in dot's layout and curved splines are
 # routed one by one, which together take minutes on a few thousand nodes.
 LARGE_GRAPH = 300
-# dot's layout grows quadratically even so (3,600 nodes: about 10 s); above
+# dot's layout grows quadratically even so; above
 # this many nodes the force-directed sfdp engine draws them in seconds instead.
 HUGE_GRAPH = 2500
 # Past this many nodes even sfdp takes minutes (10,000 nodes: 68 s on 2 busy cores, where
@@ -97,7 +97,7 @@ def number(v: float) -> str:
 def build(f: Function, point: Mapping[str, float] | None = None) -> Drawing:
     """The nodes and edges of ``f``'s graph; with ``point``, both passes' numbers."""
     g = f.graph
-    order = list(f.order)
+    order = f.graph.reachable()
     kinds = {i: ("var" if g.ops[i] == VAR else "const" if g.ops[i] == CONST else "op")
              for i in order}
     edges = [Edge(j, i, k) for i in order for k, j in enumerate(g.args[i])]

@@ -47,7 +47,7 @@ from backprop.errors import BackpropError
 from backprop.views import drawing
 
 # Up to this many nodes Graphviz places the edge labels itself; above it they
-# cost most of dot's time (300 nodes: about 1 s with them, 0.25 s without), so
+# cost most of dot's time, so
 # the page writes each edge's number at the middle of its path instead.
 DOT_EDGE_LABELS_UP_TO = 150
 # Above drawing.LARGE_GRAPH nodes the page says so and draws the compact layout.
@@ -80,10 +80,10 @@ def _names(f: Function, t: Trace) -> dict[int, str]:
     """
     g = f.graph
     names: dict[int, str] = {}
-    ops = [i for i in f.plan.order if g.ops[i] not in (VAR, CONST)]
+    ops = [i for i in f.graph.reachable() if g.ops[i] not in (VAR, CONST)]
     if len(ops) != len(t.forward):
         raise BackpropError("internal error: the trace's forward pass does not match the graph")
-    for i in f.plan.order:
+    for i in f.graph.reachable():
         if g.ops[i] == VAR:
             names[i] = str(g.leaf[i])
         elif g.ops[i] == CONST:
@@ -142,7 +142,7 @@ def build(f: Function, point: Mapping[str, float], wrt: Sequence[str] | None = N
     else:
         raise ValueError(f"layout is graphviz, layered or auto, not {layout}")
     g = f.graph
-    ops = [i for i in f.plan.order if g.ops[i] not in (VAR, CONST)]
+    ops = [i for i in f.graph.reachable() if g.ops[i] not in (VAR, CONST)]
     return Lesson(
         trace=t, svg=svg, layout=layout, large=d.large,
         nodes={i: _node_info(f, i, names[i], d, point) for i in d.nodes},

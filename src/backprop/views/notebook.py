@@ -1,100 +1,30 @@
 """Functions that show themselves in Jupyter: their computational graph, drawn.
 
-``backprop.parse`` (the package's front door) returns an :class:`Expression`:
-a :class:`~backprop.core.function.Function` with a ``_repr_svg_``, so that a
-notebook cell ending in ``parse("2/sin(exp(-x))")`` shows the graph.
-``f.at(x=-4.499)`` is the function at one point: it shows the graph with both
-passes' numbers on it, holds the value and the gradient, and gives the
-step-by-step lesson page with ``.html()``.
-
-Why here and not on ``Function`` itself: the core must not import the views
-(they sit above it), so the display is a thin subclass in the views layer,
-and the top-level ``backprop.parse`` hands it out. ``backprop.core.function.parse``,
-which the commands use, still returns a plain ``Function``.
+A notebook cell ending in ``parse("2/sin(exp(-x))")`` shows the graph, and
+``f.at(x=-4.499)`` shows it with both passes' numbers on it (``.html()`` is the
+step-by-step lesson page). :class:`~backprop.core.function.Function` carries the
+``_repr_svg_`` and ``at`` that Jupyter calls; the core cannot import the views that
+draw (they sit above it), so importing this module hands the drawings to the core.
+The package's top-level ``parse`` and ``Function`` import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-import copy
-import warnings
-from typing import Iterable
+from typing import Any, Mapping, Sequence
 
-from backprop.core import function
-from backprop.core.function import Function
+from backprop.core.function import Function, draw_with
 
 
-class Expression(Function):
-    """A :class:`Function` that a notebook displays as its graph."""
+def _graph_svg(f: Function, point: Mapping[str, float] | None = None) -> str:
+    from backprop.views.lesson import graph_svg  # on first drawing: not at `import backprop`
 
-    def _repr_svg_(self) -> str:
-        from backprop.views.lesson import graph_svg
-
-        return graph_svg(self)
-
-    def at(self, **point: float) -> AtPoint:
-        """The function at one point: value, gradient, and a picture with both passes."""
-        import numpy as np
-
-        from backprop.errors import InputError
-
-        bad = [k for k, v in point.items() if np.ndim(v) != 0]
-        if bad:
-            raise InputError(f"at() takes one point: {', '.join(bad)} is not a single number")
-        value, grad = self.value_and_grad(**point)
-        return AtPoint(self, {k: float(v) for k, v in point.items()}, float(value),
-                       {k: float(v) for k, v in grad.items()})
+    return graph_svg(f, point)
 
 
-@dataclass
-class AtPoint:
-    """``f.at(x=...)``: displayed in a notebook as the graph annotated at the point
-    (each box its forward value, each edge the gradient flowing back along it)."""
+def _lesson_page(f: Function, point: Mapping[str, float], wrt: Sequence[str] | None) -> Any:
+    from backprop.views.lesson import lesson_page
 
-    function: Function = field(repr=False)
-    point: dict[str, float]
-    value: float
-    grad: dict[str, float]
-
-    def _repr_svg_(self) -> str:
-        from backprop.views.lesson import graph_svg
-
-        return graph_svg(self.function, self.point)
-
-    def html(self, wrt: list[str] | None = None) -> str:
-        """The self-contained lesson page (as ``backprop graph --format html``)."""
-        from backprop.views.lesson import lesson_page
-
-        return lesson_page(self.function, self.point, wrt)
+    return lesson_page(f, point, wrt)
 
 
-def parse(text: str, angle: str = "rad", vars: Iterable[str] | None = None) -> Expression:
-    """Parse an expression into an :class:`Expression` (a differentiable
-    :class:`Function` that displays as its graph in Jupyter).
-
-    ``angle="deg"``: sin, cos and tan take degrees, asin, acos and atan return
-    degrees, and the derivatives are scaled to match. ``vars``: the declared
-    variables (any other name is an ExpressionError). A name that looks like a
-    typo (``sinx``) is reported with :func:`warnings.warn` (and kept in
-    ``.warnings``).
-    """
-    f = function.parse(text, angle, vars)
-    for message in f.warnings:
-        warnings.warn(message, stacklevel=2)
-    return as_expression(f)
-
-
-def as_expression(f: Function) -> Expression:
-    """``f`` as an :class:`Expression`: the same graph and plan, not re-planned.
-
-    A shallow copy whose class is the subclass, which adds methods and no state,
-    so whatever fields ``Function`` has are carried over as they are.
-    """
-    if isinstance(f, Expression):
-        return f
-    out = copy.copy(f)
-    out.__class__ = Expression
-    return out  # type: ignore[return-value]
-
-
-__all__ = ["Expression", "AtPoint", "parse", "as_expression"]
+draw_with(_graph_svg, _lesson_page)

@@ -39,21 +39,19 @@ class ParquetWriter(Writer):
         passed = getattr(result, "passed", None)
         inner = getattr(result, "result", result)
         block = getattr(inner, "number_block", None)
-        n = len(result)
         if block is not None:
             numbers = block()
             count = numbers.shape[1]
             lead = len(names) - count
             if passed is not None:
-                arrays += self._passed_columns(passed, result.names, names[:lead], n)
+                arrays += self._passed_columns(passed, result.names)
             elif lead:
                 return self._from_rows(result)
             arrays += [pa.array(numbers[:, k], type=pa.float64()) for k in range(count)]
             return pa.Table.from_arrays(arrays, names=names)
         return self._from_rows(result)
 
-    def _passed_columns(self, passed: Any, names: Sequence[str], out_names: Sequence[str],
-                        n: int) -> list[Any]:
+    def _passed_columns(self, passed: Any, names: Sequence[str]) -> list[Any]:
         batch = getattr(passed, "batch", None)  # from a Parquet input: its own columns
         if batch is not None and list(batch.schema.names) == list(names):
             return list(batch.columns)

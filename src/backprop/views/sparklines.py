@@ -1,26 +1,12 @@
-"""One-line charts of a series (sparklines), for a terminal or plain ASCII.
-
-The writing of results (tables, JSON Lines, CSV) lives in
-:mod:`backprop.views.writers`; the names below are re-exported from there for
-the modules that still import them from here.
-"""
+"""One-line charts of a series (sparklines), for a terminal or plain ASCII: the loss
+curves under ``backprop train``'s summary. The writing of results (tables, JSON Lines,
+CSV) lives in :mod:`backprop.views.writers`."""
 
 from __future__ import annotations
 
 import math
 import sys
 from typing import Any, Sequence
-
-# compatibility: cli/compare.py, cli/diff.py and cli/train.py import these from here
-from backprop.views.writers import (  # noqa: F401
-    console,
-    csv_line,
-    fmt,
-    has_non_finite,
-    json_line,
-    table,
-    warn,
-)
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_ASCII = "_.-~=+*#"  # the same eight levels where the blocks cannot be encoded
