@@ -69,10 +69,10 @@ def hessian(
         run_partitioned("hessians", f, wrt_names, at, format.value, output, scheduler)
         return
     n = len(wrt_names)
-    from backprop.core.function import check_hessian_variables
+    from backprop.core.function import check_hessian, check_hessian_variables
 
     check_hessian_variables(n)  # before the n^2 columns are named
-    f.check_hessian(wrt_names)  # and the tangent pass's size, before the CSV header
+    check_hessian(f, wrt_names)  # and the tangent pass's size, before the CSV header
     rows = 1 if sys.stdin.isatty() else max(1, CHUNK_ROWS // max(1, n * n))
     points = open_points(at, f.variables, sys.stdin, rows)
     blocks = f.stream(points, wrt_names, threads, order=2)

@@ -102,6 +102,12 @@ def check_hessian_variables(k: int) -> None:
             "--wrt (backprop grad gives the gradient of any number)")
 
 
+def check_hessian(f: "Function", wrt: Sequence[str] | None = None) -> None:
+    """Before any output: ``f``'s Hessian in ``wrt`` is within MAX_HESSIAN_VARIABLES and
+    MAX_SECOND_ORDER_NUMBERS (a BackpropError otherwise); its passes are then built."""
+    f._second_order_plan(f._check_wrt(wrt))
+
+
 @dataclass
 class _Expression:
     """What :class:`Function` and :class:`VectorFunction` share: the graph, its text, the
@@ -603,11 +609,6 @@ class Function(_Expression):
         so = self._second_order(wrt, point)
         return (float(so.value), [float(so.grad[v]) for v in wrt],  # type: ignore[arg-type]
                 np.asarray(so.hessian, dtype=np.float64))
-
-    def check_hessian(self, wrt: Sequence[str] | None = None) -> None:
-        """Before any output: the Hessian in ``wrt`` is within MAX_HESSIAN_VARIABLES and
-        MAX_SECOND_ORDER_NUMBERS (a BackpropError otherwise); its passes are then built."""
-        self._second_order_plan(self._check_wrt(wrt))
 
     def _second_order_plan(self, names: Sequence[str]) -> Any:
         from backprop.core import gradient_graph

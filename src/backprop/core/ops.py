@@ -472,11 +472,14 @@ _add(Primitive("mul", 2, lambda x, y: x * y,
 _add(Primitive("div", 2, lambda x, y: x / y,
                (lambda B: lambda f, x, y: 1.0 / y, lambda B: lambda f, x, y: -f / y), "/", MUL,
                complex_forward=_div_complex))
-# y*x^(y-1) with the exponent y - |sign(y)|: x^0 has partial 0 at x = 0 too (not 0 * inf),
-# and x^2's is 2*x^1 = 2*x exactly. x^y*log(x) with log(x^|sign(x)|): 0^0 is 1, so at
-# x = 0 the partial in y is 0 for y >= 0 (0^y is 0 for all y > 0; PyTorch and JAX agree).
+# y*x^(y-1), the exponent raised by 1 only where x = y = 0: there x^0 has partial 0 (not
+# 0 * inf); everywhere else the term and all its derivatives are 0, so the second partials
+# (d/dy of y*x^(y-1) is x^(y-1) + ... at y = 0) stay exact; x^2's is 2*x^1 = 2*x exactly.
+# x^y*log(x) with log(x^|sign(x)|): 0^0 is 1, so at x = 0 the partial in y is 0 for
+# y >= 0 (0^y is 0 for all y > 0; PyTorch and JAX agree).
 _add(Primitive("pow", 2, "power",
-               (lambda B: lambda f, x, y: y * B.pow(x, y - B.abs(B.sign(y))),
+               (lambda B: lambda f, x, y: y * B.pow(
+                   x, y - 1.0 + (1.0 - B.abs(B.sign(y))) * (1.0 - B.abs(B.sign(x)))),
                 lambda B: lambda f, x, y: f * B.log(B.pow(x, B.abs(B.sign(x))))),
                "^", POW, right_assoc=True, math_forward=_pow_float,
                complex_forward=_pow_complex))

@@ -118,10 +118,11 @@ def _float_column(pa: Any, column: Any, name: str, source: str, first_row: int) 
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def parquet_points(path: str, variables: Sequence[str], chunk_rows: int, what: str) -> Any:
-    """The points of a Parquet file: a :class:`backprop.core.points.PointStream`."""
-    from backprop.core.points import PointStream, _chunk
-
+def parquet_points(path: str, variables: Sequence[str], chunk_rows: int,
+                   what: str) -> tuple[list[str], Iterator[tuple[dict[str, Any], int, Any]]]:
+    """The points of a Parquet file, a record batch at a time: the pass-through column names,
+    and for each batch the variables' arrays, its row count and its pass-through rows (which
+    :func:`backprop.core.points.read_parquet_points` makes into a stream of points)."""
     pa, _ = pyarrow_modules(f"{what} @{path}")
     pf = open_parquet(path, f"{what} @")
     schema = pf.schema_arrow
@@ -137,14 +138,13 @@ def parquet_points(path: str, variables: Sequence[str], chunk_rows: int, what: s
     known = set(variables)
     extra = [c for c in names if c not in known]
 
-    def chunks() -> Iterator[Any]:
+    def batches() -> Iterator[tuple[dict[str, Any], int, Any]]:
         row = 1
         try:
-            batches = pf.iter_batches(batch_size=max(1, chunk_rows))
-            for batch in batches:
+            for batch in pf.iter_batches(batch_size=max(1, chunk_rows)):
                 values = {v: _float_column(pa, batch.column(v), v, path, row) for v in variables}
                 passed = ArrowRows(batch.select(extra)) if extra else None
-                yield _chunk(values, batch.num_rows, extra, passed)
+                yield values, batch.num_rows, passed
                 row += batch.num_rows
         except InputError:
             raise
@@ -153,7 +153,7 @@ def parquet_points(path: str, variables: Sequence[str], chunk_rows: int, what: s
         finally:
             pf.close()
 
-    return PointStream(chunks(), extra, streaming=True)
+    return extra, batches()
 
 
 class ParquetRows:

@@ -608,7 +608,9 @@ def _read_file(path: str, variables: Sequence[str], chunk_rows: int, what: str) 
     from backprop.core.parquet import is_parquet, parquet_points
 
     if is_parquet(path):  # columns of numbers, read a batch of rows at a time (pyarrow)
-        return parquet_points(path, variables, chunk_rows, what)  # type: ignore[no-any-return]
+        extra, batches = parquet_points(path, variables, chunk_rows, what)
+        return PointStream((_chunk(values, rows, extra, passed) for values, rows, passed in batches),
+                           extra, streaming=True)
     try:
         handle = open(path, encoding="utf-8")
     except FileNotFoundError:

@@ -549,3 +549,17 @@ def split(n: int, validation_split: float, rng: np.random.Generator) -> tuple[Ar
         raise InputError(f"data.validation_split: {validation_split} leaves no rows to train on "
                          f"({n} rows)")
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def encode_rows(encoding: Encoding, source: str, rows: list[list[str]], lines: list[int],
+                index: Sequence[int], unknown: dict[str, dict[str, int]] | None = None,
+                finite: bool = True) -> Array:
+    """(N, inputs) floats from the cells of ``rows``, as ``encoding`` says: numbers as they
+    are, categories one-hot (unknown ones all zeros, counted in ``unknown``)."""
+    parts = []
+    for name, j in zip(encoding.columns, index):
+        if name in encoding.categories:
+            parts.append(encoding.one_hot(name, [r[j].strip() for r in rows], unknown))
+        else:
+            parts.append(numbers(source, rows, lines, [name], [j], finite=finite))
+    return np.concatenate(parts, axis=1) if parts else np.empty((len(rows), 0))

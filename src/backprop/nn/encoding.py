@@ -52,19 +52,6 @@ class Encoding:
                 seen[texts[i]] = seen.get(texts[i], 0) + 1
         return out
 
-    def encode(self, source: str, rows: list[list[str]], lines: list[int], index: Sequence[int],
-               unknown: dict[str, dict[str, int]] | None = None, finite: bool = True) -> Array:
-        """(N, len(names)) floats from the cells; unknown categories are counted in ``unknown``."""
-        from backprop.nn.data import numbers
-
-        parts = []
-        for name, j in zip(self.columns, index):
-            if name in self.categories:
-                parts.append(self.one_hot(name, [r[j].strip() for r in rows], unknown))
-            else:
-                parts.append(numbers(source, rows, lines, [name], [j], finite=finite))
-        return np.concatenate(parts, axis=1) if parts else np.empty((len(rows), 0))
-
     def numeric_index(self, index: Sequence[int]) -> tuple[list[int], list[int]]:
         """Where the numeric columns are: among the cells (``index``) and among the encoded inputs."""
         cells, inputs, k = [], [], 0

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from backprop.errors import InputError
-from backprop.nn.data import CHUNK_ROWS, CsvSource, find_columns, numbers, open_rows
+from backprop.nn.data import CHUNK_ROWS, CsvSource, encode_rows, find_columns, numbers, open_rows
 from backprop.nn.layers import Array
 from backprop.nn.model import Classifier, Model
 
@@ -245,7 +245,7 @@ def predict_csv(model: Model, path: str | Path, proba: bool = False, delimiter: 
 
     def one(rows: list[list[str]], lines: list[int]) -> Chunk:
         if encoding is not None:
-            X = encoding.encode(src.name, rows, lines, index, extra.unknown, finite=False)
+            X = encode_rows(encoding, src.name, rows, lines, index, extra.unknown, finite=False)
         else:
             X = numbers(src.name, rows, lines, names, index, finite=False)
         extra.add(model, X)

@@ -161,24 +161,32 @@ def fit(model: Network, X: Array, Y: Array, Xv: Array | None = None, Yv: Array |
 
 
 @contextmanager
+def _on_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM in this block, the previous handlers after it (only
+    the main thread can set handlers: elsewhere the block runs without)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
     """SIGINT and SIGTERM set the event (the loop stops after its batch); a second SIGINT aborts."""
     stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
 
     def handler(signum: int, frame: Any) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _on_signals(handler):
         yield stop
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 @contextmanager
@@ -190,20 +198,12 @@ def interrupt_reading(stop: threading.Event) -> Iterator[None]:
     after it. Here the signal sets the flag and raises KeyboardInterrupt, which
     ends a blocked read too; nothing is written while reading.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def handler(signum: int, frame: Any) -> None:
         stop.set()
         raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _on_signals(handler):
         yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 @contextmanager
@@ -214,19 +214,11 @@ def shield(stop: threading.Event) -> Iterator[None]:
     land inside the writing of the model file, where a KeyboardInterrupt in a
     zip file's cleanup is printed as a traceback and the run loses its summary.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def handler(signum: int, frame: Any) -> None:
         stop.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _on_signals(handler):
         yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 # -- gradient check ---------------------------------------------------------
