@@ -14,14 +14,15 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from backprop.core.graph import CONST, VAR
 from backprop.core.printer import format_number, module_label
 from backprop.core.ops import CONSTANTS, PRIMITIVES
 
-if TYPE_CHECKING:  # the façade calls this module; the type is for readers only
-    from backprop.core.function import Function
+# The façade (core/function.py) imports this module, so the Function traced is not imported
+# here, even for its type: ``Traced`` names it for readers.
+Traced = Any
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Trace:
         return [self.as_dict()]
 
 
-def _names(f: Function) -> dict[int, str]:
+def _names(f: Traced) -> dict[int, str]:
     """a, b, c, ... for the modules (as the lecture names them), skipping taken names."""
     g = f.graph
     taken = set(f.variables) | set(CONSTANTS) | set(PRIMITIVES) | {"f"}  # f is the output
@@ -110,7 +111,7 @@ def _wrap(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_]\w*|\d+(\.\d+)?", name) else f"({name})"
 
 
-def _computes(f: Function, i: int, names: dict[int, str]) -> str:
+def _computes(f: Traced, i: int, names: dict[int, str]) -> str:
     op = f.graph.ops[i]
     args = [names[j] for j in f.graph.args[i]]
     prim = PRIMITIVES[op]
@@ -154,7 +155,7 @@ def _local_text(op: str, k: int, args: Sequence[str]) -> str:
     return re.sub(r"\b[xy]\b", lambda m: sub[m.group(0)], template)
 
 
-def trace(f: Function, point: dict[str, float], wrt: Sequence[str] | None = None) -> Trace:
+def trace(f: Traced, point: dict[str, float], wrt: Sequence[str] | None = None) -> Trace:
     """Run both passes at one point and record every step.
 
     The passes are those ``grad`` runs at one point, so the trace ends on the same
