@@ -329,11 +329,12 @@ def _train(cfg_text: str, tmp: Path, extra: list[str] | None = None) -> Run:
             saved = tmp / "work" / summary["model"]  # a relative path: where train ran
             assert saved.is_file()
             with np.load(saved, allow_pickle=False) as z:
-                assert "W" in z.files
+                # one hidden layer: W, b, V, c; several: W1, b1, W2, ... (nn/model.py)
+                assert "W" in z.files or "W1" in z.files, z.files
     elif model.exists():
         # a failed run saves only a model from a finished epoch (a diverged run's best so far)
         with np.load(model, allow_pickle=False) as z:
-            assert "W" in z.files
+            assert "W" in z.files or "W1" in z.files, z.files
     return r
 
 
