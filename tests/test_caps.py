@@ -111,6 +111,7 @@ def test_stopping_at_zero_gives_sympys_derivatives() -> None:
     assert d.text() == "0" and d.order == 40 and d.names == ("x",) * 40
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 def test_diff_of_every_partial_of_a_big_sum_is_refused_and_wrt_answers() -> None:
     from backprop.studies.fixtures import sines_text
 
@@ -337,6 +338,7 @@ def test_a_sweep_too_big_is_refused_and_wrt_brings_it_within() -> None:
 
 # ---- compare: variables x nodes (and variables^2 x nodes for --order 2) -----------------------
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 def test_a_comparison_too_big_is_refused_before_the_work() -> None:
     refused(2, ["compare", "--example", "sines", "--n", "5000", "--format", "json"],
             "5,000 variables x 19,999 graph nodes = 99,995,000", "1,000,000", "--wrt")
@@ -344,6 +346,7 @@ def test_a_comparison_too_big_is_refused_before_the_work() -> None:
             "300^2 variables x 1,199 graph nodes", "10,000,000", "--wrt")
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 def test_wrt_brings_a_big_comparison_within_the_limit() -> None:
     import math
 

@@ -291,6 +291,7 @@ def _burn(seconds: float) -> subprocess.Popen:
                              f"import time\nt = time.time() + {seconds}\nwhile time.time() < t: pass"])
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 def test_scaling_budget_holds_under_load() -> None:
     budget, margin = 8.0, 2.0  # the margin compare --help states
     burner = _burn(budget + 10)

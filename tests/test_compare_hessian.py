@@ -37,6 +37,7 @@ def sympy_hessian(text: str, names: list[str], point: dict[str, float]) -> np.nd
 points = st.floats(-1.5, 1.5, allow_nan=False)
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions(variables=("x", "y", "z"), max_ops=6), points, points, points)
 def test_three_ways_agree_with_sympy(text: str, x: float, y: float, z: float) -> None:

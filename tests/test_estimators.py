@@ -28,6 +28,7 @@ def python(code: str, env: dict[str, str] | None = None) -> subprocess.Completed
                           text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @pytest.mark.parametrize("name", ["NetRegressor", "NetClassifier"])
 def test_check_estimator_passes_every_check(name: str) -> None:
     # In a process of its own: the array API check needs SCIPY_ARRAY_API set before scipy

@@ -48,6 +48,7 @@ def test_special_values_and_every_decade() -> None:
     check(vals)
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 def test_random_bit_patterns() -> None:
     rng = np.random.default_rng(17)
     raw = rng.integers(0, 2**64, 600_000, dtype=np.uint64).view(np.float64)
@@ -120,6 +121,7 @@ def csv_module_rows(rows: list[list[object]]) -> str:
     return buf.getvalue()
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @settings(max_examples=300, deadline=None)
 @given(cells=st.lists(st.lists(st.text(max_size=6), min_size=2, max_size=2),
                       min_size=CSV_BLOCK_MIN_ROWS, max_size=CSV_BLOCK_MIN_ROWS + 3),

@@ -122,6 +122,7 @@ def test_sigint_while_reading_stdin() -> None:
     ["descend", "x^2", "--from", "1", "--lr", "1e-9", "--steps", "1000000", "--format", "csv"],
     ["compare", "--scaling", "--max-seconds", "60"],
 ])
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 def test_sigint_in_a_long_command_says_interrupted(argv: list[str]) -> None:
     proc = subprocess.Popen([*BACKPROP, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=ENV, preexec_fn=limit_resources)

@@ -156,6 +156,7 @@ def test_diff_random(data: st.DataObject) -> None:
 EPS = ["0", "-0", "-1e-3", "1e-8", "1e-300", "5e-324", "1e300", "nan", "inf", "-inf", "x", "1"]
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @given(data=st.data())
 @settings(FUZZ, max_examples=120 * SCALE)
 def test_compare_random(data: st.DataObject) -> None:
@@ -221,6 +222,7 @@ def test_graph_random(data: st.DataObject) -> None:
 
 # -- POINT strings alone, on every command that takes one -----------------------
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @given(text=st.text(max_size=30), command=st.sampled_from(["compare", "descend", "graph"]),
        expr=st.sampled_from(["x^2*y + sin(y)", "exp(x)", "3", "(x-3)^2"]))
 @settings(FUZZ, max_examples=150 * SCALE)

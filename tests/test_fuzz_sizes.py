@@ -8,10 +8,8 @@ SIZE_TIME_LIMIT_S of wall time. The command must answer (exit 0) or refuse with
 one error line (exit 1 for a cap, 2 for bad input), never be killed, never print
 MemoryError or "internal error", never outlive the time limit.
 
-Where a size is uncapped today (the caps of issue 25, part 3, are being added on the
-branch edge-outputs), the test is marked xfail(strict=False), with the cap it waits
-for. Once the cap is in, the test passes and the mark can go. All of them are in the
-slow group (README, "Tests"): a valid size is real work (10,000,000 rows), and each
+Each size has its cap now (issue 25, part 3: README and docs say where). All of
+them are in the slow group (README, "Tests"): a valid size is real work (10,000,000 rows), and each
 failure of a pending cap costs a time limit.
 """
 
@@ -74,8 +72,6 @@ def test_train_rows_refused_or_answered(tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="waits for the cap on a model's total number of "
-                   "parameters (issue 25, part 3: model.hidden: [100000, 30000] passes today)")
 @given(layers=st.lists(sizes(100_000), min_size=1, max_size=3))
 @example(layers=[100_000, 30_000])
 @settings(SIZES)
@@ -92,8 +88,6 @@ def test_train_hidden_units_refused_or_answered(tmp_path_factory: pytest.TempPat
 # -- diff --order, hessian's variables, compare --example nested --n, --threads ----
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="waits for the cap on diff --order, and the stop "
-                   "once a derivative is 0 (issue 25, part 3)")
 @given(expr=st.sampled_from(["exp(x)", "x^2", "sin(x)*y", "x^3 + log(x)"]), order=sizes())
 @example(expr="x^2", order=100_000)
 @example(expr="exp(x)", order=1_000_000_000)
@@ -103,8 +97,6 @@ def test_diff_order_refused_or_answered(expr: str, order: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="waits for the cap on hessian's number of variables "
-                   "(issue 25, part 3: a 3,001-variable sum takes 1.6 GB)")
 @given(k=st.integers(1, 5000))
 @example(k=3001)
 @settings(SIZES)
@@ -115,8 +107,6 @@ def test_hessian_variables_refused_or_answered(k: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="waits for the guard on compare --example nested "
-                   "--n (issue 25, part 3: the 2**n-character text is built before its check)")
 @given(n=sizes())
 @example(n=50)
 @settings(SIZES)
@@ -125,8 +115,6 @@ def test_compare_nested_depth_refused_or_answered(n: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="waits for the cap on --threads with a warning "
-                   "(issue 25, part 3: 'can't start new thread' under 3 GiB today)")
 @given(threads=sizes())
 @example(threads=100_000)
 @settings(SIZES)

@@ -261,6 +261,7 @@ def test_a_carriage_return_in_data_for_evaluate(model: Path) -> None:
               "stdin line 3:", "carriage return")
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_bytes(tmp_path: Path, seed: int, model: Path) -> None:
     junk = random.Random(seed).randbytes(100_000)
@@ -290,6 +291,7 @@ def _json_file(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 def test_json_lines_with_a_5000_digit_integer(tmp_path: Path, model: Path) -> None:
     first = _json_file(tmp_path, "big.jsonl", '{"x": 1, "y": ' + "7" * 5000 + "}\n")
     later = _json_file(tmp_path, "later.jsonl", '{"x": 1, "y": 1}\n{"x": 2, "y": 1, "id": ' + "7" * 5000 + "}\n")

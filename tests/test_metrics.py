@@ -26,6 +26,7 @@ def labelled(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
     return y, p, k
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @settings(max_examples=150, deadline=None)
 @given(labelled())
 def test_f1_precision_recall_and_balanced_accuracy_equal_scikit_learns(

@@ -253,6 +253,7 @@ def regressor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     return folder / "c.yaml", folder / "m.npz", data
 
 
+@pytest.mark.slow  # a few seconds: in the slow group (docs/setup.md)
 @pytest.mark.parametrize("width", WIDTHS)
 def test_train_predict_and_evaluate(width: int, regressor: tuple[Path, Path, Path]) -> None:
     config, model, data = regressor
