@@ -287,13 +287,14 @@ def _tiny(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 def _check_train_outcome(r: Run) -> None:
     """What the README promises of train beyond check_contract: exit 2 for bad input names
     the config file, the data or the option at fault; exit 1 only for a failure it names
-    (a divergence, a failed gradcheck, a size cap)."""
+    (a divergence, a failed gradcheck, a size cap, a model no better than before training)."""
     if r.code == 2:
         line = next(ln for ln in r.err.splitlines() if ERROR_LINE.match(ln))
         # the file (c.yaml, d.csv, a model), a key of the config (data.target) or an option
         assert re.search(r"c\.yaml|\.csv|\.npz|\b(data|model|training|output)\b|--", line), r.err
     if r.code == 1:
-        assert re.search(r"diverged|gradcheck failed|cap|too (many|large|big)|at most", r.err), r.err
+        assert re.search(r"diverged|gradcheck failed|cap|too (many|large|big)|at most|"
+                         r"worse than the loss of the weights as drawn", r.err), r.err
 
 
 def _mutate(cfg: dict[str, Any], path: tuple[str, ...], value: Any, delete: bool) -> None:
