@@ -33,7 +33,7 @@ from typing import IO, Any, Iterator
 
 from backprop.errors import BackpropError, InputError
 
-__all__ = ["OutputError", "atomic_write", "check_output", "open_output", "write_output"]
+__all__ = ["OutputError", "check_output", "open_output", "write_output"]
 
 
 class OutputError(BackpropError):
@@ -172,10 +172,6 @@ def open_output(path: str | os.PathLike[str], mode: str = "wb", *,
                 os.unlink(tmp)
             except OSError:
                 pass
-
-
-# The name the writers used before the rule covered special files; same behaviour.
-atomic_write = open_output
 
 
 def write_output(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> None:

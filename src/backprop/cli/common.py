@@ -6,6 +6,8 @@ from contextlib import contextmanager
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, overload
 
+import typer
+
 from backprop.errors import InputError
 
 if TYPE_CHECKING:
@@ -106,7 +108,11 @@ class StreamFormat(str, Enum):
 
 
 OUTPUT_HELP = ("Write the rows to this file instead of stdout (csv, json or parquet), "
-               "complete or not at all: a temporary file renamed when done.")
+               "complete or not at all: a regular file is replaced when done; a device or "
+               "FIFO is written through.")
+# The -o of the commands that write a row per point (grad, hessian, predict): one option.
+OUTPUT_OPTION = typer.Option(None, "--output", "-o", help=OUTPUT_HELP, metavar="FILE",
+                             show_default=False)
 
 
 @contextmanager

@@ -48,7 +48,7 @@ def one_file(kind: str, f: Any, wrt: list[str], source: str, target: str) -> tup
     Parquet file ``target`` (written atomically). The rows written, and the first warning."""
     from backprop.core.points import CHUNK_ROWS, open_points
     from backprop.core.results import Gradients, Hessians, PassedThrough
-    from backprop.files import atomic_write
+    from backprop.files import open_output
     from backprop.views.parquet import ParquetWriter
 
     result_type = Gradients if kind == "gradients" else Hessians
@@ -59,7 +59,7 @@ def one_file(kind: str, f: Any, wrt: list[str], source: str, target: str) -> tup
     blocks = (f.stream(points, wrt, threads=1) if kind == "gradients"
               else f.stream(points, wrt, threads=1, order=2))
     count, warning = 0, None
-    with atomic_write(target, "wb") as fh:
+    with open_output(target, "wb") as fh:
         writer = ParquetWriter(columns, fh)
         for result in blocks:
             if warning is None:

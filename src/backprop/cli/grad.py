@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
+from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_OPTION, VARS_HELP, Angle,
                                  StreamFormat, output_stream, parse_expr, split_names,
                                  stream_writer, thread_count, wants_partitions)
 
@@ -34,8 +34,7 @@ def grad(
                                       "(default: every variable).", metavar="VARS"),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (JSON Lines: one "
                                   "object per point), csv, or parquet (with -o)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP,
-                                         metavar="FILE", show_default=False),
+    output: Optional[str] = OUTPUT_OPTION,
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on Dask (the extra "
                                             "dask): 'local' (a cluster on this machine) or a "
                                             "scheduler's address tcp://HOST:8786; --at @'data/"

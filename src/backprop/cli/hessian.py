@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_HELP, VARS_HELP, Angle,
+from backprop.cli.common import (ANGLE_HELP, AT_HELP, EXPR_HELP, OUTPUT_OPTION, VARS_HELP, Angle,
                                  StreamFormat, output_stream, parse_expr, split_names,
                                  stream_writer, thread_count, wants_partitions)
 
@@ -33,8 +33,7 @@ def hessian(
                                   "(JSON Lines: one object per point, the whole matrix) or csv "
                                   "(one row per point: d2f/dx2, d2f/dxdy, ... each once), or "
                                   "parquet (with -o: the csv's columns)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP,
-                                         metavar="FILE", show_default=False),
+    output: Optional[str] = OUTPUT_OPTION,
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on Dask (the extra "
                                             "dask), as for grad: 'local' or tcp://HOST:8786.",
                                             metavar="ADDRESS", show_default=False),

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from backprop.cli import app
-from backprop.cli.common import OUTPUT_HELP, StreamFormat, output_stream, stream_writer, thread_count
+from backprop.cli.common import OUTPUT_OPTION, StreamFormat, output_stream, stream_writer, thread_count
 
 Format = StreamFormat  # table, json, csv, and parquet (to a file)
 
@@ -42,8 +42,7 @@ def predict(
         metavar="CHAR", show_default=False),
     format: Format = typer.Option(Format.table, "--format", "-f", help="table, json (one object "
                                   "per row), csv, or parquet (with -o)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP,
-                                         metavar="FILE", show_default=False),
+    output: Optional[str] = OUTPUT_OPTION,
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads that share each chunk "
                                           "of rows (default: BACKPROP_THREADS, else one per "
                                           "core; BLAS then uses one thread each; 1: this thread "
