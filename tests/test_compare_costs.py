@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-from backprop.core import complex_step, gradient_graph, scalar
+from backprop.core import complex_step, gradient_graph, passes, scalar
 from backprop.core.function import parse
 from backprop.studies import compare as study
 from backprop.studies.fixtures import example
@@ -31,17 +31,15 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
         return wrapped
 
-    run = scalar.PointPasses.run
-    monkeypatch.setattr(scalar.PointPasses, "run", counting(
-        lambda a: ["forward", "backward"] if a[0].back else ["forward"], run))
-    monkeypatch.setattr(scalar.ForwardPass, "__call__", counting(
-        lambda a: ["forward"], scalar.ForwardPass.__call__))
-    monkeypatch.setattr(scalar.ForwardPass, "values", counting(
-        lambda a: ["forward"], scalar.ForwardPass.values))
+    # every method runs the one interpreter's passes (core/passes.py), on floats here
+    monkeypatch.setattr(passes.Program, "forward", counting(
+        lambda a: ["forward"], passes.Program.forward))
+    monkeypatch.setattr(passes.Program, "backward", counting(
+        lambda a: ["backward"], passes.Program.backward))
     monkeypatch.setattr(scalar, "tangents", counting(
         lambda a: ["tangent"] * len(a[2]), scalar.tangents))
-    monkeypatch.setattr(complex_step.PointComplexStep, "_complex_pass", counting(
-        lambda a: ["complex_forward"], complex_step.PointComplexStep._complex_pass))
+    monkeypatch.setattr(complex_step, "run_forward", counting(
+        lambda a: ["complex_forward"], complex_step.run_forward))
     monkeypatch.setattr(gradient_graph, "evaluate_floats", counting(
         lambda a: ["second_order"], gradient_graph.evaluate_floats))
     return count

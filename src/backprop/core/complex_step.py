@@ -26,10 +26,50 @@ import numpy as np
 
 from backprop.core import engine
 from backprop.core.graph import Graph
-from backprop.core.ops import PRIMITIVES, Value
+from backprop.core.ops import PRIMITIVES, Partial, Primitive, Value
+from backprop.core.passes import Arithmetic, Program, depends_on, run_forward
 from backprop.errors import NotAnalyticError
 
 STEP = 1e-100
+
+
+class _OnKink(Exception):
+    """A module with a kink sits on it with an imaginary part: no complex step there."""
+
+    def __init__(self, node: int) -> None:
+        self.node = node
+
+
+def _checked(arrays: bool) -> Callable[[Primitive, int], tuple[Callable[..., Any],
+                                                                 tuple[Partial, ...]] | None]:
+    """Binds, for a module with a kink, its complex forward behind a check of the kink."""
+
+    def bind(prim: Primitive, node: int) -> tuple[Callable[..., Any], tuple[Partial, ...]] | None:
+        kink = prim.kink
+        if kink is None:
+            return None
+        fn = prim.forward_complex() if arrays else _one_point(prim)
+
+        def forward(*z: Any) -> Any:
+            if np.any(kink(*z)) if arrays else kink(*z):
+                raise _OnKink(node)
+            return fn(*z)
+
+        return forward, prim.partials
+
+    return bind
+
+
+def _one_point(prim: Primitive) -> Callable[..., complex]:
+    from backprop.core.scalar import complex_forward
+
+    return complex_forward(prim)
+
+
+# numpy's complex arrays (and scalars), and Python complex numbers at one point
+ARRAYS = Arithmetic("complex", lambda p: p.forward_complex(), lambda p: p.partials,
+                    lambda c: np.float64(c), lambda: np.errstate(all="ignore"))
+ONE_POINT = Arithmetic("cmath", _one_point, lambda p: p.partials, float)
 
 
 def _kink_message(name: str, node: str, variable: str) -> str:
@@ -38,94 +78,82 @@ def _kink_message(name: str, node: str, variable: str) -> str:
             f"{where}, and {node} is on it here as {variable} varies (use central or richardson)")
 
 
+class ComplexStep:
+    """The complex step, compiled once: the real forward pass, then per variable v one
+    forward pass on complex numbers over the modules v reaches (the others keep their
+    real value), v moved by ih. ``arithmetic``: ``ARRAYS`` (numpy; any points) or
+    ``ONE_POINT`` (Python complex numbers, cmath), after a real ``forward`` of the same
+    kind of number. ``describe(node)`` names a node in the error raised at a kink."""
+
+    def __init__(self, graph: Graph, wrt: Sequence[str], arithmetic: Arithmetic,
+                 forward: Callable[[Mapping[str, Any]], list[Any]],
+                 describe: Callable[[int], str] = str) -> None:
+        arrays = arithmetic is ARRAYS
+        program = Program(graph, arithmetic, bind=_checked(arrays))
+        self.forward, self.describe, self.graph = forward, describe, graph
+        self.guard = arithmetic.guard
+        # the variable moved by ih: a numpy complex number (or array), or Python's
+        self.moved = ((lambda x, h: np.asarray(x, dtype=np.float64) + 1j * h) if arrays
+                      else complex)
+        self.passes: list[tuple[str, int, tuple[Any, ...]]] = []
+        for v in wrt:
+            j = program.var_nodes.get(v, -1)
+            needs = depends_on(graph, program.order, [j] if j >= 0 else [])
+            self.passes.append((v, j, tuple(s for s in program.steps if needs[s[0]])))
+
+    def values(self, point: Mapping[str, Any], h: float = STEP) -> tuple[Any, list[Any]]:
+        """The real value, and Im f(x + ih e_v)/h for each variable v in ``wrt``."""
+        vals = self.forward(point)
+        out = []
+        for v, j, steps in self.passes:
+            if j < 0:
+                out.append(0.0)
+                continue
+            c = list(vals)
+            c[j] = self.moved(vals[j], h)
+            try:
+                if self.guard is None:
+                    run_forward(steps, c)
+                else:
+                    with self.guard():
+                        run_forward(steps, c)
+            except _OnKink as kink:
+                name = self.graph.ops[kink.node]
+                raise NotAnalyticError(_kink_message(name, self.describe(kink.node), v),
+                                       name) from None
+            out.append(np.imag(c[self.graph.output]) / h if self.guard is not None
+                       else complex(c[self.graph.output]).imag / h)
+        return vals[self.graph.output], out
+
+
 def gradient(graph: Graph, plan: engine.Plan, inputs: Mapping[str, Value], wrt: Sequence[str],
              h: float = STEP, describe: Callable[[int], str] = str) -> dict[str, Value]:
-    """Im f(x + ih e_v)/h for each variable v in ``wrt``: one complex forward pass each.
-
-    One real forward pass is shared: a module that does not depend on v keeps its
-    real value. ``describe(node)`` names a node in the error raised at a kink.
-    """
-    vals = engine.forward(graph, plan, inputs)
-    steps = []
-    for i, _, a in plan.steps:
-        p = PRIMITIVES[graph.ops[i]]
-        steps.append((i, p.forward_complex(), a, p.kink))
-    grads: dict[str, Value] = {}
-    for v in wrt:
-        j = plan.var_nodes.get(v)
-        if j is None:
-            grads[v] = 0.0
-            continue
-        needs = plan.needs(graph, [v])
-        cvals = list(vals)
-        cvals[j] = np.asarray(vals[j], dtype=np.float64) + 1j * h
-        with np.errstate(all="ignore"):
-            for i, fn, a, kink in steps:
-                if not needs[i]:
-                    continue
-                args = [cvals[k] for k in a]
-                if kink is not None and np.any(kink(*args)):
-                    name = graph.ops[i]
-                    raise NotAnalyticError(_kink_message(name, describe(i), v), name)
-                cvals[i] = fn(*args)
-        out = cvals[graph.output]
-        grads[v] = np.imag(out) / h
-    return grads
+    """Im f(x + ih e_v)/h for each variable v in ``wrt``, on numpy's numbers (any points):
+    one complex forward pass each, after one real forward pass they share."""
+    step = ComplexStep(graph, wrt, ARRAYS, plan.program().forward, describe)
+    return dict(zip(wrt, step.values(inputs, h)[1]))
 
 
 class PointComplexStep:
     """The complex step at one point of Python floats, compiled once: the float forward
     pass (core/scalar.py), then per variable one forward pass on Python complex numbers
-    (cmath) over the modules that variable reaches, the others keeping their real value.
-    The same pass as :func:`gradient`, on the numbers one point needs.
-
-    A call gives the partials in ``wrt``'s order, or None where math or cmath raised or a
-    partial is not finite (then :func:`gradient`, on numpy's IEEE numbers, must answer);
-    it raises :class:`NotAnalyticError` where a module with a kink sits on it.
+    (cmath). A call gives the partials in ``wrt``'s order, or None where math or cmath
+    raised or a partial is not finite (then :func:`gradient`, on numpy's IEEE numbers,
+    must answer); it raises :class:`NotAnalyticError` where a module with a kink sits on it.
     """
 
     def __init__(self, graph: Graph, wrt: Sequence[str], h: float = STEP,
                  describe: Callable[[int], str] = str) -> None:
         from backprop.core import scalar
 
-        plan = engine.Plan.of(graph)
-        self.real = scalar.ForwardPass(graph)
-        self.h, self.describe, self.ops, self.output = h, describe, graph.ops, graph.output
-        forwards: dict[str, Callable[..., complex]] = {}
-        self.passes: list[tuple[str, int, tuple[tuple[Any, ...], ...]]] = []
-        for v in wrt:
-            j = plan.var_nodes.get(v, -1)
-            needs = plan.needs(graph, [v]) if j >= 0 else bytearray(len(graph))
-            steps = []
-            for i, _, a in plan.steps:
-                if not needs[i]:
-                    continue
-                name = graph.ops[i]
-                if name not in forwards:
-                    forwards[name] = scalar.complex_forward(PRIMITIVES[name])
-                steps.append((i, forwards[name], a[0], a[1] if len(a) > 1 else -1,
-                              PRIMITIVES[name].kink))
-            self.passes.append((v, j, tuple(steps)))
+        self.h = h
+        self.step = ComplexStep(graph, wrt, ONE_POINT, scalar.ForwardPass(graph).values,
+                                describe)
 
     def __call__(self, point: Mapping[str, float]) -> list[float] | None:
         try:
-            vals = self.real.values(point)
-            out = [self._complex_pass(vals, v, j, steps) if j >= 0 else 0.0
-                   for v, j, steps in self.passes]
+            value, out = self.step.values(point, self.h)
         except (ArithmeticError, ValueError):  # math's and cmath's way of saying inf or nan
             return None
         isfinite = math.isfinite
-        return out if isfinite(vals[self.output]) and all(map(isfinite, out)) else None
-
-    def _complex_pass(self, vals: list[Any], v: str, j: int,
-                      steps: tuple[tuple[Any, ...], ...]) -> float:
-        """One forward pass on complex numbers, the variable ``v`` (node ``j``) moved by ih."""
-        c = vals.copy()
-        c[j] = complex(vals[j], self.h)
-        for i, fn, x, y, kink in steps:
-            args = (c[x],) if y < 0 else (c[x], c[y])
-            if kink is not None and kink(*args):
-                raise NotAnalyticError(_kink_message(self.ops[i], self.describe(i), v),
-                                       self.ops[i])
-            c[i] = fn(*args)
-        return complex(c[self.output]).imag / self.h
+        return out if isfinite(value) and all(map(isfinite, out)) else None

@@ -1,216 +1,145 @@
-"""Forward pass, backward pass (reverse mode) and tangent pass (forward mode).
+"""The passes on numpy: arrays over blocks of points, and numpy scalars at one point.
 
-All three walk the graph's topological order in a plain loop and read the one
-table of primitives in :mod:`backprop.core.ops`. Values are numpy arrays (or Python
-floats for constants), so one pass handles any number of points at once.
+The loops are those of :mod:`backprop.core.passes`, compiled here with numpy's
+forwards and local derivatives (``NUMPY``): IEEE arithmetic (1/0 is inf, not an
+exception) in one error-state context, so one pass handles any number of points
+at once and says inf or nan where the math module's passes raise. This module
+adds what arrays need: the plan of a graph with its compiled programs, sin's and
+cos's local derivatives from the forward's own computation, the tangent pass's
+representations of many directions, and large batches block by block over the
+threads.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from backprop.core.graph import CONST, VAR, Graph
-from backprop.core.ops import PRIMITIVES, Partial, Value, _minus_one, _one
 from backprop import threads as threads_
+from backprop.core.graph import CONST, VAR, Graph
+from backprop.core.ops import PRIMITIVES, Partial, Primitive, Value
+from backprop.core.passes import (MINUS_ONE, ONE, Arithmetic, Program, TangentSteps,
+                                  by_direction, depends_on, run_tangents, unit_directions)
 
-# The gradient of the output with respect to itself; compared by identity.
-_SEED = 1.0
+
+def _as_float64(v: Any) -> Any:
+    # a Python float would raise on 1/0 in a local derivative: IEEE numpy scalars instead
+    return np.float64(v) if type(v) is float else v
+
+
+def _ignore_errors() -> Any:
+    return np.errstate(all="ignore")  # a fresh one per pass: numpy's may not be entered twice
+
+
+NUMPY = Arithmetic("numpy", lambda p: p.forward, lambda p: p.partials,
+                   # numpy scalars, not Python floats: 1/0 is then inf (IEEE), not an exception
+                   lambda c: np.float64(c), _ignore_errors, _as_float64)
+
+
+class _Fused:
+    """A module whose forward over arrays gives its local derivative in the same
+    computation (sin and cos: one sincos), for a program whose backward pass follows.
+
+    The forward keeps (argument, value, local derivative) for this thread; the
+    partial returns the kept local derivative when called on that very argument and
+    value (the same arrays, by identity), and computes it otherwise. The numbers are
+    the same bits either way.
+    """
+
+    def __init__(self, prim: Primitive) -> None:
+        self.both = prim.forward_and_partial
+        self.plain, self.partial_apart = prim.forward, prim.partials[0]
+        self.kept = threading.local()  # blocks run forward then backward in one thread
+
+    def forward(self, x: Value) -> Value:
+        if type(x) is not np.ndarray:
+            return self.plain(x)
+        value, local = self.both(x)  # type: ignore[misc]
+        self.kept.last = (x, value, local)
+        return value
+
+    def partial(self, ans: Value, x: Value) -> Value:
+        last = getattr(self.kept, "last", None)
+        if last is not None and last[0] is x and last[1] is ans:
+            self.kept.last = None
+            return last[2]
+        return self.partial_apart(ans, x)
+
+
+def _fuse(prim: Primitive, node: int) -> tuple[Callable[..., Any], tuple[Partial, ...]] | None:
+    if prim.forward_and_partial is None:
+        return None
+    fused = _Fused(prim)
+    return fused.forward, (fused.partial,)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A graph's reachable nodes resolved once, so each pass is a tight loop."""
+    """A graph's reachable nodes, and its numpy programs compiled on first use."""
 
+    graph: Graph
     order: tuple[int, ...]  # reachable nodes, inputs first
     var_nodes: dict[str, int]  # variable name -> its node
-    consts: tuple[tuple[int, np.float64], ...]  # constant nodes and their values
-    steps: tuple[tuple[int, Callable[..., Value], tuple[int, ...]], ...]  # module nodes
-    backward_steps: tuple[tuple[int, tuple[tuple[int, int, int, int, Partial], ...]], ...]  # reversed
-    # module nodes whose forward can give its local derivative too (one argument)
-    fused: dict[int, Callable[[Value], tuple[Value, Value]]] = field(default_factory=dict,
-                                                                     compare=False)
+    roots: tuple[int, ...] | None
+    _programs: dict[tuple[str, ...] | None, Program] = field(default_factory=dict, compare=False)
     _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, graph: Graph, roots: Sequence[int] | None = None, backward: bool = True) -> Plan:
-        """``roots``: the nodes to compute (default: the graph's output); ``backward=False``:
-        a plan for the forward pass only."""
+    def of(cls, graph: Graph, roots: Sequence[int] | None = None) -> Plan:
+        """``roots``: the nodes to compute (default: the graph's output)."""
         order = graph.reachable(roots)
-        ops, leaf, args = graph.ops, graph.leaf, graph.args
+        ops, leaf = graph.ops, graph.leaf
         var_nodes = {str(leaf[i]): i for i in order if ops[i] == VAR}
-        # numpy scalars, not Python floats: 1/0 is then inf (IEEE), not an exception
-        consts = tuple((i, np.float64(leaf[i])) for i in order if ops[i] == CONST)  # type: ignore[arg-type]
-        steps = tuple((i, PRIMITIVES[ops[i]].forward, args[i]) for i in order
-                      if ops[i] != VAR and ops[i] != CONST)
-        # per module, one edge per argument: (k, argument, x, y, local derivative), where x
-        # and y index the module's arguments (y = -1 for a function of one argument)
-        backward_steps = tuple(
-            (i, tuple((k, j, a[0], a[1] if len(a) > 1 else -1, PRIMITIVES[ops[i]].partials[k])
-                      for k, j in enumerate(a)))
-            for i, _, a in reversed(steps)) if backward else ()
-        fused = {i: PRIMITIVES[ops[i]].forward_and_partial for i, _, _ in steps
-                 if PRIMITIVES[ops[i]].forward_and_partial is not None} if backward else {}
-        return cls(tuple(order), var_nodes, consts, steps, backward_steps, fused)  # type: ignore[arg-type]
+        return cls(graph, tuple(order), var_nodes, None if roots is None else tuple(roots))
 
-    def needs(self, graph: Graph, wrt: Sequence[str]) -> bytearray:
+    def program(self, wrt: Sequence[str] | None = None) -> Program:
+        """The forward pass alone (``wrt`` None), or forward and backward for ``wrt`` (sin
+        and cos fused: the backward pass will read their local derivatives)."""
+        key = None if wrt is None else tuple(wrt)
+        found = self._programs.get(key)
+        if found is None:
+            found = self._programs[key] = Program(
+                self.graph, NUMPY, () if key is None else key, self.roots,
+                None if key is None else _fuse)
+        return found
+
+    def needs(self, wrt: Sequence[str]) -> bytearray:
         """Nodes whose value depends on a variable in ``wrt`` (cached per ``wrt``)."""
         key = tuple(wrt)
         found = self._needs.get(key)
         if found is None:
-            found = depends_on(graph, self, [self.var_nodes[v] for v in wrt if v in self.var_nodes])
+            found = depends_on(self.graph, self.order,
+                               [self.var_nodes[v] for v in wrt if v in self.var_nodes])
             self._needs[key] = found
         return found
 
 
-def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value],
-            cached_locals: dict[int, Value] | None = None) -> list[Value | None]:
-    """Evaluate every node in topological order and cache its value.
-
-    With ``cached_locals`` (a backward pass will follow), the modules whose forward gives their
-    local derivative in the same computation (``forward_and_partial``: sin and cos of
-    arrays) put it there, for :func:`backward` to use; the values are the same bits.
-    """
-    vals: list[Value | None] = [None] * len(graph)
-    for i, c in plan.consts:
-        vals[i] = c
-    for name, i in plan.var_nodes.items():
-        v = inputs[name]
-        # a Python float would raise on 1/0 in a local derivative: IEEE numpy scalars instead
-        vals[i] = np.float64(v) if type(v) is float else v
-    fused = plan.fused if cached_locals is not None else None
-    with np.errstate(all="ignore"):
-        for i, fn, a in plan.steps:
-            if fused and i in fused and type(vals[a[0]]) is np.ndarray:
-                vals[i], cached_locals[i] = fused[i](vals[a[0]])  # type: ignore[index]
-            else:
-                vals[i] = fn(vals[a[0]]) if len(a) == 1 else fn(vals[a[0]], vals[a[1]])
-    return vals
-
-
-def depends_on(graph: Graph, plan: Plan, nodes: Sequence[int]) -> bytearray:
-    """Marks the nodes whose value depends on any of ``nodes`` (a forward sweep)."""
-    needs = bytearray(len(graph))
-    for j in nodes:
-        needs[j] = 1
-    args = graph.args
-    for i in plan.order:
-        for j in args[i]:
-            if needs[j]:
-                needs[i] = 1
-                break
-    return needs
-
-
-def _times(upstream: Value, local: Value) -> Value | None:
-    """upstream * local, skipping the multiplications by 1, -1 and 0."""
-    if type(local) is float:
-        if local == 1.0:
-            return upstream
-        if local == 0.0:
-            return None
-        if local == -1.0:
-            return -upstream
-    if type(upstream) is float and upstream == 1.0:
-        return local
-    return upstream * local
+def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value]) -> list[Value | None]:
+    """The forward pass: every node's value, cached (indexed by node)."""
+    return plan.program().forward(inputs)
 
 
 Recorder = Callable[[int, int, int, Value, Value, Value | None], None]
 
 
-def backward(
-    graph: Graph,
-    plan: Plan,
-    vals: Sequence[Value | None],
-    wrt: Sequence[str],
-    record: Recorder | None = None,
-    cached_locals: Mapping[int, Value] | None = None,
-) -> dict[str, Value]:
-    """Reverse mode: gradient of the output with respect to each name in ``wrt``.
-
-    Starts from the output with gradient 1 and walks the nodes in reverse
-    topological order; each node passes ``upstream * local derivative`` to each
-    argument, and an argument used by several nodes sums what it receives.
-    ``record(node, k, arg, local, upstream, contribution)`` sees every step.
-    ``cached_locals``: local derivatives the forward pass computed already (see
-    :func:`forward`).
-    """
-    known = cached_locals or {}
-    needs = plan.needs(graph, wrt)
-    grads: list[Value | None] = [None] * len(graph)
-    if needs[graph.output]:
-        grads[graph.output] = _SEED
-    # The hot loop: local derivatives that are the constants 1 and -1 (add, sub,
-    # neg) cost no call, and the output's own gradient 1 costs no multiplication.
-    with np.errstate(all="ignore"):
-        for i, edges in plan.backward_steps:
-            g = grads[i]
-            if g is None:
-                continue
-            ans = vals[i]
-            for k, j, x, y, p in edges:
-                if not needs[j]:
-                    continue
-                if p is _one:
-                    local, contrib = 1.0, g
-                elif p is _minus_one:
-                    local, contrib = -1.0, -g
-                else:
-                    local = known.get(i) if known else None
-                    if local is None:
-                        local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-                    contrib = local if g is _SEED else g * local
-                if record is not None:
-                    record(i, k, j, local, g, contrib)
-                prev = grads[j]
-                grads[j] = contrib if prev is None else prev + contrib
-            grads[i] = None  # passed on: an intermediate's gradient is not needed again
-    result: dict[str, Value] = {}
-    for v in wrt:
-        j = plan.var_nodes.get(v)
-        result[v] = 0.0 if j is None or grads[j] is None else grads[j]  # type: ignore[assignment]
-    return result
+def backward(graph: Graph, plan: Plan, vals: Sequence[Value | None], wrt: Sequence[str],
+             record: Recorder | None = None, output: int | None = None) -> dict[str, Value]:
+    """Reverse mode: the gradient of ``output`` (default: the graph's) with respect to
+    each name in ``wrt``, from a forward pass's ``vals``; ``record`` sees every step."""
+    program = plan.program(wrt)
+    return dict(zip(program.wrt, program.gradient(program.backward(vals, output, record))))
 
 
-def tangent(
-    graph: Graph, plan: Plan, vals: Sequence[Value | None], seed: Mapping[str, Value]
-) -> Value:
-    """Forward mode: the directional derivative along ``seed`` (a tangent per variable).
-
-    One pass from the inputs to the output, each node's tangent being the sum
-    over its arguments of local derivative * argument's tangent: the same local
-    derivatives as reverse mode, multiplied in the other order.
-    """
-    tan: list[Value | None] = [None] * len(graph)
-    for name, t in seed.items():
-        j = plan.var_nodes.get(name)
-        if j is not None:
-            tan[j] = t
-    ops, args = graph.ops, graph.args
-    with np.errstate(all="ignore"):
-        for i in plan.order:
-            op = ops[i]
-            if op == VAR or op == CONST:
-                continue
-            a = args[i]
-            total: Value | None = None
-            partials = None
-            for k, j in enumerate(a):
-                t = tan[j]
-                if t is None:
-                    continue
-                if partials is None:
-                    partials = PRIMITIVES[op].partials
-                    argvals = [vals[m] for m in a]
-                contrib = _times(t, partials[k](vals[i], *argvals))
-                if contrib is not None:
-                    total = contrib if total is None else total + contrib
-            tan[i] = total
-    t_out = tan[graph.output]
-    return 0.0 if t_out is None else t_out
+def value_and_grad(plan: Plan, inputs: Mapping[str, Value], wrt: Sequence[str]
+                   ) -> tuple[list[Value | None], list[Value]]:
+    """Forward then backward on one program: every node's value, and the partials in
+    ``wrt``'s order."""
+    program = plan.program(wrt)
+    vals = program.forward(inputs)
+    return vals, program.gradient(program.backward(vals))
 
 
 def first_non_finite(graph: Graph, plan: Plan, vals: Sequence[Value | None]) -> int | None:
@@ -238,263 +167,130 @@ def first_non_finite_local(graph: Graph, plan: Plan, vals: Sequence[Value | None
     return None
 
 
-TangentSteps = tuple[tuple[int, tuple[tuple[int, Partial, int, int], ...]], ...]
+# ---- the tangent pass over arrays: how a tangent holds its directions ------------------------
 
+def stacked(n: int, shape: tuple[int, ...]) -> Callable[[Any, Any, Any], Any]:
+    """Tangents of ``n`` directions as a leading array axis, (n, *shape). A variable's unit
+    tangent is its direction's number k (an int), never multiplied out: its local
+    derivative is added into row k of the sum."""
+    full = (n,) + shape
 
-def tangent_steps(graph: Graph, order: Sequence[int], wrt: Sequence[str],
-                  keep: Callable[[int], bool] | None = None,
-                  partials_of: Callable[[Any], tuple[Callable[..., Any], ...]] | None = None
-                  ) -> TangentSteps:
-    """The modules a vectorised tangent pass visits: those depending on a ``wrt`` variable
-    (and, with ``keep``, only those it accepts), each with the edges that carry a tangent:
-    (argument, local derivative, x, y) with y = -1 for a function of one argument.
-    ``partials_of(primitive)``: which local derivatives (default: numpy's)."""
-    ops, args, leaf = graph.ops, graph.args, graph.leaf
-    wanted = set(wrt)
-    dep = bytearray(len(graph))
-    steps = []
-    for i in order:
-        op = ops[i]
-        if op == VAR:
-            dep[i] = leaf[i] in wanted
-            continue
-        if op == CONST:
-            continue
-        a = args[i]
-        if not any(dep[j] for j in a):
-            continue
-        dep[i] = 1
-        if keep is not None and not keep(i):
-            continue
-        p = PRIMITIVES[op].partials if partials_of is None else partials_of(PRIMITIVES[op])
-        steps.append((i, tuple((j, p[k], a[0], a[1] if len(a) > 1 else -1)
-                               for k, j in enumerate(a) if dep[j])))
-    return tuple(steps)
+    def add(total: Any, local: Any, t: Any) -> Any:
+        if type(t) is int:
+            total = np.zeros(full) if total is None else total.copy()
+            total[t] += local
+            return total
+        c = t if local is ONE else -t if local is MINUS_ONE else t * local
+        return c if total is None else total + c
 
-
-def last_uses(steps: TangentSteps, keep: Sequence[int]) -> tuple[tuple[int, ...], ...]:
-    """For each step, the tangents no later step reads (and not in ``keep``): freed after it."""
-    last: dict[int, int] = {}
-    for s, (_, edges) in enumerate(steps):
-        for j, *_ in edges:
-            last[j] = s
-    for j in keep:
-        last.pop(j, None)
-    free: list[list[int]] = [[] for _ in steps]
-    for j, s in last.items():
-        free[s].append(j)
-    return tuple(tuple(f) for f in free)
+    return add
 
 
 def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
              vals: Sequence[Value | None],
              free: Sequence[Sequence[int]] | None = None) -> list[Value | None]:
-    """Forward mode along every ``wrt`` direction at once, as a leading array axis.
-
-    Variable number k gets the unit tangent e_k (shaped to broadcast against the
-    points); every module in ``steps`` the sum over its arguments of local
-    derivative * argument's tangent. One pass gives what ``tangent`` gives in
-    len(wrt) passes; None stands for a zero tangent. ``free`` (from
-    :func:`last_uses`) drops each tangent after its last reader, so that at many
-    points only the live ones take memory.
-
-    At arrays of points a unit tangent is never multiplied out: its local
-    derivative is added into row k of the sum (half the memory traffic for n = 2).
-    """
-    n = len(wrt)
-    tan: list[Value | None] = [None] * len(vals)
-    shape = np.broadcast_shapes(*(np.shape(vals[j]) for j in var_nodes.values())) if var_nodes else ()
-    eye = np.eye(n).reshape((n, n) + (1,) * len(shape))
-    unit: dict[int, int] = {}  # variable node -> k, where its tangent is e_k
-    for k, name in enumerate(wrt):
-        j = var_nodes.get(name)
-        if j is not None:
-            tan[j] = eye[k]
-            if shape:
-                unit[j] = k
+    """Forward mode along every ``wrt`` direction at once, as a leading array axis: one
+    pass gives what one pass per direction gives (None: a zero tangent)."""
+    shape = np.broadcast_shapes(*(np.shape(vals[j]) for j in var_nodes.values())) \
+        if var_nodes else ()
+    tan = unit_directions(var_nodes, wrt, len(vals), int)
     with np.errstate(all="ignore"):
-        for s, (i, edges) in enumerate(steps):
-            total = None
-            owned = False  # total is an array of this node's own, safe to add into
-            ans = vals[i]
-            for j, p, x, y in edges:
-                t = tan[j]
-                if t is None:
-                    continue
-                if p is _one:
-                    local: Value = 1.0
-                elif p is _minus_one:
-                    local = -1.0
-                else:
-                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-                    if type(local) is float and local == 0.0:
-                        continue
-                k = unit.get(j)
-                if k is not None:
-                    if total is None:
-                        total = np.zeros((n,) + shape)
-                    elif not owned:
-                        total = total.copy()
-                    owned = True
-                    total[k] += local
-                    continue
-                if type(local) is float and local == 1.0:
-                    c, fresh = t, False
-                elif type(local) is float and local == -1.0:
-                    c, fresh = -t, True
-                else:
-                    c, fresh = t * local, True
-                if total is None:
-                    total, owned = c, fresh
-                elif owned and total.shape == np.broadcast_shapes(total.shape, c.shape):
-                    total += c
-                else:
-                    total, owned = total + c, True
-            tan[i] = total
-            if free is not None:
-                for j in free[s]:
-                    tan[j] = None
+        run_tangents(steps, vals, tan, stacked(len(wrt), shape), free)
+    eye = np.eye(len(wrt)).reshape((len(wrt), len(wrt)) + (1,) * len(shape))
+    for j in var_nodes.values():  # the variables' own tangents, spelled out
+        if type(tan[j]) is int:
+            tan[j] = eye[tan[j]]
     return tan
-
-
-@dataclass(frozen=True)
-class LevelPlan:
-    """The tangent pass at one point, vectorised across nodes as well as directions.
-
-    At a single point every value is a scalar, so the per-node pass spends its
-    time in numpy's per-call overhead. Here the modules are grouped by level
-    (longest path from a variable) and by primitive: one group's local
-    derivatives are one call of the primitive's partial on arrays of its
-    modules' values, and its tangents one gather, multiply and scatter in a
-    (rows, directions) matrix. Worth it when the groups are wide.
-    """
-
-    rows: dict[int, int]  # node -> row of the tangent matrix
-    var_rows: tuple[tuple[int, int], ...]  # (row, direction) of each variable's unit tangent
-    used: tuple[int, ...]  # the nodes whose values the groups read, in one array
-    # (rows, value positions of the modules, then per carrying argument:
-    #  (argument rows, partial, x positions, y positions or None))
-    groups: tuple[tuple[Any, Any, tuple[tuple[Any, Partial, Any, Any], ...]], ...]
-
-    @classmethod
-    def of(cls, steps: TangentSteps, var_nodes: Mapping[str, int],
-           wrt: Sequence[str], min_width: float = 0.0) -> LevelPlan | None:
-        """None when the groups would average fewer than ``min_width`` modules."""
-        rows: dict[int, int] = {}
-        var_rows = []
-        level: dict[int, int] = {}
-        for k, name in enumerate(wrt):
-            j = var_nodes.get(name)
-            if j is not None:
-                rows[j] = len(rows)
-                var_rows.append((rows[j], k))
-                level[j] = 0
-        buckets: dict[tuple, list[tuple[int, tuple]]] = {}
-        for i, edges in steps:
-            lv = 1 + max(level[j] for j, *_ in edges)
-            level[i] = lv
-            rows[i] = len(rows)
-            key = (lv, tuple((p, y < 0) for _, p, _, y in edges))
-            buckets.setdefault(key, []).append((i, edges))
-        if len(steps) < min_width * max(1, len(buckets)):
-            return None
-        used: dict[int, int] = {}
-
-        def pos(nodes: list[int]) -> Any:
-            return np.array([used.setdefault(n, len(used)) for n in nodes], dtype=np.intp)
-
-        groups = []
-        for (_, shape), members in sorted(buckets.items(), key=lambda kv: kv[0][0]):
-            nodes = [i for i, _ in members]
-            parts = []
-            for e in range(len(shape)):
-                arg_rows = np.array([rows[edges[e][0]] for _, edges in members], dtype=np.intp)
-                p = members[0][1][e][1]
-                xs = pos([edges[e][2] for _, edges in members])
-                ys = None if members[0][1][e][3] < 0 else pos([edges[e][3] for _, edges in members])
-                parts.append((arg_rows, p, xs, ys))
-            groups.append((np.array([rows[i] for i in nodes], dtype=np.intp), pos(nodes),
-                           tuple(parts)))
-        return cls(rows, tuple(var_rows), tuple(used), tuple(groups))
-
-    @property
-    def width(self) -> float:
-        """Modules per group: how much one call of numpy does."""
-        return (len(self.rows) - len(self.var_rows)) / max(1, len(self.groups))
-
-    def run(self, vals: Sequence[Value | None], n: int) -> np.ndarray:
-        """The tangent matrix: row ``rows[node]`` is that node's tangent (all directions)."""
-        v = np.array([vals[i] for i in self.used], dtype=np.float64)
-        t = np.zeros((len(self.rows), n))
-        for r, k in self.var_rows:
-            t[r, k] = 1.0
-        with np.errstate(all="ignore"):
-            for out_rows, ans_pos, parts in self.groups:
-                ans = v[ans_pos]
-                total = None
-                for arg_rows, p, xs, ys in parts:
-                    if p is _one:
-                        c = t[arg_rows]
-                    elif p is _minus_one:
-                        c = -t[arg_rows]
-                    else:
-                        local = p(ans, v[xs]) if ys is None else p(ans, v[xs], v[ys])
-                        if type(local) is float and local == 0.0:
-                            continue
-                        c = t[arg_rows] * np.reshape(local, (-1, 1))
-                    total = c if total is None else total + c
-                if total is not None:
-                    t[out_rows] = total
-        return t
 
 
 def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
                           wrt: Sequence[str], vals: Sequence[Value | None],
                           free: Sequence[Sequence[int]] | None = None
                           ) -> list[dict[int, Value] | None]:
-    """The same pass as :func:`tangents`, each tangent kept as {direction: array}.
-
-    For many points: a module that depends on only some of the variables (x^2,
-    exp(-y)) carries only those directions, and no direction is ever a row of
-    zeros, so the work is that of the nonzero partials alone.
-    """
-    tan: list[dict[int, Value] | None] = [None] * len(vals)
-    for k, name in enumerate(wrt):
-        j = var_nodes.get(name)
-        if j is not None:
-            tan[j] = {k: 1.0}
+    """The same pass, each tangent kept as {direction: array}: for many points, a module
+    carries only the directions it depends on (see :func:`passes.by_direction`)."""
+    tan = unit_directions(var_nodes, wrt, len(vals), lambda k: {k: 1.0})
     with np.errstate(all="ignore"):
-        for s, (i, edges) in enumerate(steps):
-            total: dict[int, Value] | None = None
-            ans = vals[i]
-            for j, p, x, y in edges:
-                t = tan[j]
-                if t is None:
-                    continue
-                if p is _one:
-                    local: Value = 1.0
-                elif p is _minus_one:
-                    local = -1.0
-                else:
-                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-                    if type(local) is float and local == 0.0:
-                        continue
-                if total is None:
-                    total = {}
-                for k, v in t.items():
-                    if type(local) is float and local == 1.0:
-                        c = v
-                    elif type(v) is float and v == 1.0:
-                        c = local
-                    else:
-                        c = v * local
-                    prev = total.get(k)
-                    total[k] = c if prev is None else prev + c
-            tan[i] = total
-            if free is not None:
-                for j in free[s]:
-                    tan[j] = None
+        run_tangents(steps, vals, tan, by_direction, free)
     return tan
+
+
+def _add_rows(total: Any, local: Any, t: Any) -> Any:
+    c = t if local is ONE else -t if local is MINUS_ONE else t * np.reshape(local, (-1, 1))
+    return c if total is None else total + c
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """The tangent pass at one point, vectorised across nodes as well as directions.
+
+    At a single point every value is a scalar, so a pass node by node spends its
+    time in numpy's per-call overhead. Here the modules are grouped by level
+    (longest path from a variable) and by primitive, and the same tangent loop runs
+    over the groups: a group's nodes are an index array into one array of values
+    and into the rows of one (slots, directions) matrix of tangents, so its local
+    derivatives are one call of the primitive's partial, and its tangents one gather,
+    multiply and scatter. Worth it when the groups are wide.
+    """
+
+    slots: dict[int, int]  # node -> its slot: its value's position, its tangent's row
+    var_rows: tuple[tuple[int, int], ...]  # (slot, direction) of each variable's unit tangent
+    used: tuple[int, ...]  # the node in each slot
+    groups: TangentSteps  # (slots of the modules, ((argument slots, partial, x, y), ...))
+    modules: int  # modules in the groups
+
+    @classmethod
+    def of(cls, steps: TangentSteps, var_nodes: Mapping[str, int],
+           wrt: Sequence[str], min_width: float = 0.0) -> LevelPlan | None:
+        """None when the groups would average fewer than ``min_width`` modules."""
+        slots: dict[int, int] = {}
+        var_rows = []
+        level: dict[int, int] = {}
+        for k, name in enumerate(wrt):
+            j = var_nodes.get(name)
+            if j is not None:
+                var_rows.append((slots.setdefault(j, len(slots)), k))
+                level[j] = 0
+        buckets: dict[tuple, list[tuple[int, Any]]] = {}
+        for i, edges in steps:
+            lv = 1 + max(level[j] for j, *_ in edges)
+            level[i] = lv
+            key = (lv, tuple((p, y is None) for _, p, _, y in edges))
+            buckets.setdefault(key, []).append((i, edges))
+        if len(steps) < min_width * max(1, len(buckets)):
+            return None
+
+        def pos(nodes: list[int]) -> Any:
+            return np.array([slots.setdefault(n, len(slots)) for n in nodes], dtype=np.intp)
+
+        groups = []
+        for (_, shape), members in sorted(buckets.items(), key=lambda kv: kv[0][0]):
+            out = pos([i for i, _ in members])
+            parts = []
+            for e in range(len(shape)):
+                first = members[0][1][e]
+                parts.append((pos([edges[e][0] for _, edges in members]), first[1],
+                              pos([edges[e][2] for _, edges in members]),
+                              None if first[3] is None
+                              else pos([edges[e][3] for _, edges in members])))
+            groups.append((out, tuple(parts)))
+        used = tuple(sorted(slots, key=slots.__getitem__))
+        return cls(slots, tuple(var_rows), used, tuple(groups), len(steps))
+
+    @property
+    def width(self) -> float:
+        """Modules per group: how much one call of numpy does."""
+        return self.modules / max(1, len(self.groups))
+
+    def run(self, vals: Sequence[Value | None], n: int) -> np.ndarray:
+        """The tangent matrix: row ``slots[node]`` is that node's tangent (all directions)."""
+        v = np.array([vals[i] for i in self.used], dtype=np.float64)
+        t = np.zeros((len(self.used), n))
+        for r, k in self.var_rows:
+            t[r, k] = 1.0
+        with np.errstate(all="ignore"):
+            run_tangents(self.groups, v, t, _add_rows)
+        return t
 
 
 # ---- large batches: block by block, over the cores ------------------------------------------
@@ -553,42 +349,27 @@ def value_and_grad_blocked(
         block = dict(fixed)
         for k, v in sliced:
             block[k] = v[start:stop]
-        cached: dict[int, Value] = {}
-        vals = forward(graph, plan, block, cached)
-        grads = backward(graph, plan, vals, wrt, cached_locals=cached)
+        vals, grads = value_and_grad(plan, block, wrt)
         out[start:stop, value_col] = vals[output]
-        for v, c in zip(wrt, grad_cols):
-            out[start:stop, c] = grads[v]
+        for g, c in zip(grads, grad_cols):
+            out[start:stop, c] = g
 
     threads_.run_blocks(run, block_bounds(n, threads, block_rows, arrays=len(plan.order)),
                         threads)
 
 
-# ---- one point, lean -------------------------------------------------------------------------
+# ---- one point, numpy scalars -----------------------------------------------------------------
 
 def point_passes(graph: Graph, wrt: Sequence[str]
                  ) -> Callable[[Mapping[str, float]], tuple[float, list[float]]]:
-    """Forward and backward passes at one point on numpy scalars, compiled once for a loop.
-
-    The loop of :class:`backprop.core.scalar.PointPasses` with numpy's forwards and
-    local derivatives: the same steps as :func:`forward` and :func:`backward`, in the
-    same order and on the same numpy scalars (so the same numbers bit for bit, and
-    IEEE arithmetic: 1/0 is inf, not an exception), in one error-state context. The
-    float passes (the math module) answer first where they can; these answer where
-    math raises or a result is not finite.
-    """
-    from backprop.core.scalar import PointPasses
-
-    passes = PointPasses(graph, wrt, lambda p: (p.forward, *p.partials), number=np.float64)
-    run, partials, output, names = passes.run, passes.partials, passes.output, passes.var_slots
-    f64 = np.float64
-    errstate = np.errstate  # a fresh one per call: numpy's may not be entered twice
+    """Forward and backward passes at one point on numpy scalars, compiled once for a loop:
+    where the float passes (the math module) raise or a result is not finite, these give
+    IEEE inf and nan."""
+    program = Program(graph, NUMPY, wrt)
+    output = graph.output
 
     def at(point: Mapping[str, float]) -> tuple[float, list[float]]:
-        inputs = {name: f64(v) if type(v) is float else v
-                  for name, v in ((name, point[name]) for name, _ in names)}
-        with errstate(all="ignore"):
-            vals, grads = run(inputs)
-        return float(vals[output]), partials(grads)
+        vals = program.forward(point)
+        return float(vals[output]), [float(g) for g in program.gradient(program.backward(vals))]
 
     return at

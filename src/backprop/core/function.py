@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from backprop.core.graph import Graph
 from backprop.core.ops import Value
 from backprop.core.parser import parse_text
+from backprop.core.passes import tangent_steps
 from backprop.core.points import check_variables
 from backprop.core.printer import to_text
 from backprop.core.results import Gradients, Hessians, NonFinite, SecondOrderNonFinite, passing_through
@@ -263,12 +264,10 @@ class Function(_Expression):
                                           range(1, 1 + len(names)),
                                           threads=default_threads())
             return out[:, 0], {v: out[:, 1 + m] for m, v in enumerate(names)}
-        cached: dict[int, Value] = {}
-        vals = engine.forward(self.graph, self._plan, inputs, cached)
-        grads = engine.backward(self.graph, self._plan, vals, names, cached_locals=cached)
+        vals, grads = engine.value_and_grad(self._plan, inputs, names)
         shape = _points_shape(inputs)  # once, not once per partial derivative
         value = self._broadcast(vals[self.graph.output], shape)  # type: ignore[arg-type]
-        return value, {k: self._broadcast(g, shape) for k, g in grads.items()}
+        return value, {k: self._broadcast(g, shape) for k, g in zip(names, grads)}
 
     @staticmethod
     def _rows(inputs: Mapping[str, Value]) -> int | None:
@@ -286,9 +285,9 @@ class Function(_Expression):
         return n if n is not None and n > engine.BLOCKED_FROM else None
 
     def forward_mode_grad(self, wrt: Iterable[str] | None = None, **values: Any) -> dict[str, Value]:
-        """The gradient by forward mode: one tangent pass per variable (at one point of
-        Python floats, one pass on floats carrying every direction, as the backward pass
-        there runs on floats; numpy's where math raises or a result is not finite)."""
+        """The gradient by forward mode: one tangent pass carrying every direction (at one
+        point of Python floats, on floats, as the backward pass there runs on floats;
+        numpy's where math raises or a result is not finite)."""
         if len(values) == len(self.variables) and all(
                 type(values.get(v)) is float for v in self.variables):
             names = self._check_wrt(wrt)
@@ -298,10 +297,11 @@ class Function(_Expression):
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
         vals = engine.forward(self.graph, self._plan, inputs)
-        return {
-            v: self._broadcast(engine.tangent(self.graph, self._plan, vals, {v: 1.0}), inputs)
-            for v in names
-        }
+        steps = tangent_steps(self.graph, self._plan.order, names, lambda p: p.partials)
+        t = engine.tangents_by_direction(steps, self._plan.var_nodes, names, vals)[
+            self.graph.output] or {}
+        shape = _points_shape(inputs)
+        return {v: self._broadcast(t.get(k, 0.0), shape) for k, v in enumerate(names)}
 
     def complex_step_grad(self, wrt: Iterable[str] | None = None, h: float | None = None,
                           **values: Any) -> dict[str, Value]:
@@ -420,14 +420,13 @@ class Function(_Expression):
         if found is None:
             from backprop.core import scalar
 
-            forward = scalar.PointPasses(self.graph, (), scalar.float_functions)
-            steps = engine.tangent_steps(self.graph, self._plan.order, key,
-                                         partials_of=scalar.float_partials)
+            forward = scalar.ForwardPass(self.graph).values
+            steps = tangent_steps(self.graph, self._plan.order, key, scalar.float_partials)
             var_nodes, output, isfinite = self._plan.var_nodes, self.graph.output, math.isfinite
 
             def found(point: Mapping[str, float]) -> list[float] | None:
                 try:
-                    vals, _ = forward.run(point)
+                    vals = forward(point)
                     t = scalar.tangents(steps, var_nodes, key, vals)[output]
                 except (ArithmeticError, ValueError):  # math's way of saying inf or nan
                     return None
@@ -485,13 +484,13 @@ class Function(_Expression):
         nothing checked or converted: what a study of the passes' own cost times."""
         graph, plan, names = self.graph, self._plan, list(wrt)
         inputs = dict(point)
-        forward, backward = engine.forward, engine.backward
+        forward, value_and_grad = engine.forward, engine.value_and_grad
 
         def forward_only() -> Any:
             return forward(graph, plan, inputs)
 
         def forward_and_backward() -> Any:
-            return backward(graph, plan, forward(graph, plan, inputs), names)
+            return value_and_grad(plan, inputs, names)
 
         return forward_only, forward_and_backward
 

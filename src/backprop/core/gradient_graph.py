@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from backprop.core import engine, scalar
+from backprop.core.passes import Program, TangentSteps, last_uses, tangent_steps
 from backprop.core.graph import CONST, VAR, Graph, GraphBuilder
 from backprop.core.ops import PRIMITIVES, Value
 
@@ -238,7 +239,7 @@ class SecondOrderPlan:
     gg: GradientGraph
     wrt: tuple[str, ...]
     plan: engine.Plan  # the forward pass: the value and every gradient node
-    steps: engine.TangentSteps  # the tangent pass: only modules that feed a gradient node
+    steps: TangentSteps  # the tangent pass: only modules that feed a gradient node
     free: tuple[tuple[int, ...], ...]  # per step, the tangents no later step reads
     # the tangent pass at one point, grouped by level (built on first use; see engine.LevelPlan)
     _level: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -250,22 +251,22 @@ class SecondOrderPlan:
             if lp is None:
                 self._level["plan"] = None
             else:
-                rows = np.array([-1 if self.gg.grad[v] is None else lp.rows.get(self.gg.grad[v], -1)
+                rows = np.array([-1 if self.gg.grad[v] is None else lp.slots.get(self.gg.grad[v], -1)
                                  for v in self.wrt], dtype=np.intp)
                 self._level["plan"] = (lp, rows)
         return self._level["plan"]  # type: ignore[no-any-return]
 
-    def float_passes(self) -> tuple[scalar.PointPasses, engine.TangentSteps]:
+    def float_passes(self) -> tuple[Program, TangentSteps]:
         """The same forward and tangent passes on Python floats (built on first use)."""
         if "floats" not in self._level:
             g = self.gg.graph
             roots = [self.gg.output, *(n for n in self.gg.grad.values() if n is not None)]
-            forward = scalar.PointPasses(g, (), scalar.float_functions, roots=roots)
+            forward = Program(g, scalar.FLOATS, roots=roots)
             feeds = bytearray(len(g))
             for i in g.reachable(roots[1:]):
                 feeds[i] = 1
-            steps = engine.tangent_steps(g, self.plan.order, self.wrt, keep=feeds.__getitem__,
-                                         partials_of=scalar.float_partials)
+            steps = tangent_steps(g, self.plan.order, self.wrt, scalar.float_partials,
+                                  keep=feeds.__getitem__)
             self._level["floats"] = (forward, steps)
         return self._level["floats"]  # type: ignore[no-any-return]
 
@@ -274,12 +275,12 @@ class SecondOrderPlan:
         gg = build(graph, wrt, output)
         g = gg.graph
         grad_roots = [n for n in gg.grad.values() if n is not None]
-        plan = engine.Plan.of(g, [gg.output, *grad_roots], backward=False)
+        plan = engine.Plan.of(g, [gg.output, *grad_roots])
         feeds = bytearray(len(g))
         for i in g.reachable(grad_roots):
             feeds[i] = 1
-        steps = engine.tangent_steps(g, plan.order, wrt, keep=feeds.__getitem__)
-        return cls(gg, tuple(wrt), plan, steps, engine.last_uses(steps, grad_roots))
+        steps = tangent_steps(g, plan.order, wrt, lambda p: p.partials, keep=feeds.__getitem__)
+        return cls(gg, tuple(wrt), plan, steps, last_uses(steps, grad_roots))
 
 
 @dataclass
@@ -348,7 +349,7 @@ def evaluate_floats(plan: SecondOrderPlan, point: Mapping[str, float]
     forward, steps = plan.float_passes()
     isfinite = math.isfinite
     try:
-        vals, _ = forward.run(point)
+        vals = forward.forward(point)
         tan = scalar.tangents(steps, plan.plan.var_nodes, plan.wrt, vals)
     except (ArithmeticError, ValueError):  # math's way of saying inf or nan
         return None
@@ -386,7 +387,7 @@ def first_non_finite(plan: SecondOrderPlan, vals: Sequence[Value | None]) -> int
                 return inverse.get(i, plan.gg.origin[i])
         for i, edges in plan.steps:
             for _, p, x, y in edges:
-                local = p(vals[i], vals[x]) if y < 0 else p(vals[i], vals[x], vals[y])
+                local = p(vals[i], vals[x]) if y is None else p(vals[i], vals[x], vals[y])
                 if not np.all(np.isfinite(local)):
                     return inverse.get(i, plan.gg.origin[i])
     return None

@@ -10,13 +10,13 @@ passes are run together, all directions as one leading array axis.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from backprop.core import engine
 from backprop.core.graph import Graph
 from backprop.core.ops import Value
+from backprop.core.passes import tangent_steps
 
 REVERSE, FORWARD = "reverse", "forward"
 
@@ -66,10 +66,9 @@ def jacobian(jp: JacobianPlan, inputs: Mapping[str, Value], wrt: Sequence[str],
     vals = engine.forward(g, plan, inputs)
     values = [vals[o] for o in jp.outputs]
     if mode == REVERSE:
-        grads = [engine.backward(dataclasses.replace(g, output=o), plan, vals, wrt)
-                 for o in jp.outputs]
+        grads = [engine.backward(g, plan, vals, wrt, output=o) for o in jp.outputs]
     else:
-        steps = engine.tangent_steps(g, plan.order, wrt)
+        steps = tangent_steps(g, plan.order, wrt, lambda p: p.partials)
         tan = engine.tangents(steps, plan.var_nodes, wrt, vals)
         grads = []
         for o in jp.outputs:

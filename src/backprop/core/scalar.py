@@ -1,12 +1,9 @@
-"""The forward and backward passes at one point of Python floats, with no numpy.
+"""The passes at one point of Python floats, with no numpy: the arithmetic ``FLOATS``.
 
-The same two passes as :mod:`backprop.core.engine`, in the same order: the
-forward pass caches every module's value, the backward pass starts from the
-output with gradient 1, multiplies each upstream gradient by the module's local
-derivative and sums what an argument receives over all its paths. They run on
-Python floats with the ``scalar`` entries of the table of primitives (the math
-module), which is what one point needs: no numpy to import at start-up, and a
-few times less work than numpy scalars.
+The loops of :mod:`backprop.core.passes`, compiled with the math module's forwards
+and local derivatives from the table of primitives, which is what one point
+needs: no numpy to import at start-up, and a few times less work than numpy
+scalars.
 
 math raises where IEEE arithmetic gives inf or nan (log 0, exp 1000, 1/0). Then,
 or when the value or a partial is not finite, :meth:`FloatPasses.__call__`
@@ -24,109 +21,15 @@ import math
 import operator
 from typing import Any, Callable, Mapping, Sequence
 
-from backprop.core.graph import CONST, VAR, Graph
-from backprop.core.ops import PRIMITIVES, Primitive, _minus_one, _one, _zero
+from backprop.core.graph import Graph
+from backprop.core.ops import Primitive
+from backprop.core.passes import (Arithmetic, Program, TangentSteps, float_lists, run_tangents,
+                                  unit_directions)
 
 _isfinite = math.isfinite
-_SEED = 1.0  # the output's gradient with respect to itself; compared by identity
 
 
-class PointPasses:
-    """The forward and backward passes at one point, compiled once for a loop of many points.
-
-    Everything a call would look up is resolved here: the constants placed, each
-    module's forward and local derivatives taken from the table (``functions``
-    picks them: the math module's here, numpy's in ``engine.point_passes``), the
-    modules that no gradient reaches dropped from the backward steps. A call may
-    raise whatever the functions raise; the callers decide what that means.
-    """
-
-    def __init__(self, graph: Graph, wrt: Sequence[str],
-                 functions: Callable[[Primitive], tuple[Callable[..., Any], ...]],
-                 number: Callable[[float], Any] = float,
-                 roots: Sequence[int] | None = None) -> None:
-        # the forward pass covers what ``roots`` need (default: the output)
-        order = graph.reachable(roots)
-        ops, leaf, args = graph.ops, graph.leaf, graph.args
-        template: list[Any] = [None] * len(graph)
-        var_slots: list[tuple[str, int]] = []
-        steps: list[tuple[int, Callable[..., Any], int, int]] = []
-        edges_of: list[tuple[int, tuple[tuple[int, int, int, Callable[..., Any]], ...]]] = []
-        for i in order:
-            op = ops[i]
-            if op == CONST:
-                template[i] = number(leaf[i])  # type: ignore[arg-type]
-            elif op == VAR:
-                var_slots.append((str(leaf[i]), i))
-            else:
-                fns = functions(PRIMITIVES[op])
-                a = args[i]
-                x, y = a[0], a[1] if len(a) > 1 else -1
-                steps.append((i, fns[0], x, y))
-                edges_of.append((i, tuple((j, k, x, y, fns[1 + k]) for k, j in enumerate(a))))
-        var_nodes = dict(var_slots)
-        # only the modules that some variable in wrt reaches carry a gradient
-        needs = bytearray(len(graph))
-        for v in wrt:
-            if v in var_nodes:
-                needs[var_nodes[v]] = 1
-        for i in order:
-            if any(needs[j] for j in args[i]):
-                needs[i] = 1
-        self.template = template
-        self.var_slots = tuple(var_slots)
-        self.steps = tuple(steps)
-        self.back = tuple((i, tuple(e for e in edges if needs[e[0]]))
-                          for i, edges in reversed(edges_of) if needs[i])
-        self.output = graph.output
-        self.seeded = bool(needs[graph.output])
-        self.wrt_nodes = tuple(var_nodes.get(v, -1) for v in wrt)
-
-    def run(self, point: Mapping[str, Any],
-            record: Callable[..., None] | None = None) -> tuple[list[Any], list[Any]]:
-        """Forward then backward: every module's value, and every node's gradient
-        (None where no gradient arrived; an intermediate's is dropped once passed on).
-
-        ``record(node, k, arg, local, upstream, contribution)`` sees every step of the
-        backward pass, as :func:`backprop.core.engine.backward`'s does.
-        """
-        vals = self.template.copy()
-        for name, i in self.var_slots:
-            vals[i] = point[name]
-        grads: list[Any] = [None] * len(vals)
-        one, minus_one, seed = _one, _minus_one, _SEED
-        for i, fn, x, y in self.steps:
-            vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
-        if self.seeded:
-            grads[self.output] = seed
-        for i, edges in self.back:
-            g = grads[i]
-            if g is None:
-                continue
-            ans = vals[i]
-            for j, k, x, y, p in edges:
-                if p is one:
-                    local, contrib = 1.0, g
-                elif p is minus_one:
-                    local, contrib = -1.0, -g
-                else:
-                    local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-                    contrib = local if g is seed else g * local
-                if record is not None:
-                    record(i, k, j, local, g, contrib)
-                prev = grads[j]
-                grads[j] = contrib if prev is None else prev + contrib
-            grads[i] = None  # passed on: an intermediate's gradient is not needed again
-        return vals, grads
-
-    def partials(self, grads: Sequence[Any]) -> list[float]:
-        """The gradient with respect to each name in ``wrt``, as Python floats."""
-        return [0.0 if j < 0 or grads[j] is None else float(grads[j]) for j in self.wrt_nodes]
-
-
-def float_functions(prim: Primitive) -> tuple[Callable[..., Any], ...]:
-    """A module's forward and local derivatives on Python floats (the math module)."""
-    return prim.scalar
+FLOATS = Arithmetic("math", lambda p: p.float_forward, lambda p: p.float_partials, float)
 
 
 def float_partials(prim: Primitive) -> tuple[Callable[..., Any], ...]:
@@ -134,49 +37,17 @@ def float_partials(prim: Primitive) -> tuple[Callable[..., Any], ...]:
     return prim.float_partials
 
 
-def tangents(steps: Sequence[tuple[int, Sequence[tuple[int, Callable[..., Any], int, int]]]],
-             var_nodes: Mapping[str, int], wrt: Sequence[str],
+def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
              vals: Sequence[Any]) -> list[list[float] | None]:
     """Forward mode along every ``wrt`` direction at one point of Python floats: each
-    module's tangent is a list of one float per direction (None: zero), the sum over its
-    arguments of local derivative * argument's tangent. The same pass as
-    :func:`backprop.core.engine.tangents`, in the same order; ``steps`` from
-    ``engine.tangent_steps(..., partials_of=float_partials)``.
-
-    As there, a variable's unit tangent is never multiplied out: its local derivative
-    is added into the sum's own direction, so no 0 * local (or -0.0) enters a sum; and
-    a computed local derivative of 0 is still multiplied, so that 0 * inf gives nan.
-    """
+    module's tangent a list of one float per direction (None: zero); ``steps`` from
+    ``passes.tangent_steps(..., float_partials)``."""
     n = len(wrt)
-    zero = _zero
-    tan: list[Any] = [None] * len(vals)
-    for k, name in enumerate(wrt):
-        j = var_nodes.get(name)
-        if j is not None:
-            tan[j] = k  # an int: the unit tangent e_k
-    for i, edges in steps:
-        total: list[float] | None = None
-        ans = vals[i]
-        for j, p, x, y in edges:
-            t = tan[j]
-            if t is None:
-                continue
-            if p is zero:  # a derivative that is 0 by its definition (sign, step)
-                continue
-            local = p(ans, vals[x]) if y < 0 else p(ans, vals[x], vals[y])
-            if type(t) is int:
-                if total is None:
-                    total = [0.0] * n
-                total[t] += local
-            elif total is None:
-                total = [local * v for v in t]
-            else:
-                total = [a + local * v for a, v in zip(total, t)]
-        tan[i] = total
-    for k, name in enumerate(wrt):  # the variables' own tangents, spelled out
-        j = var_nodes.get(name)
-        if j is not None:
-            tan[j] = [1.0 if c == k else 0.0 for c in range(n)]
+    tan = unit_directions(var_nodes, wrt, len(vals), int)
+    run_tangents(steps, vals, tan, float_lists(n))
+    for j in var_nodes.values():  # the variables' own tangents, spelled out
+        if type(tan[j]) is int:
+            tan[j] = [1.0 if c == tan[j] else 0.0 for c in range(n)]
     return tan
 
 
@@ -184,18 +55,19 @@ class FloatPasses:
     """Forward then backward at one point of Python floats, for one graph and one wrt."""
 
     def __init__(self, graph: Graph, wrt: Sequence[str]) -> None:
-        self._passes = PointPasses(graph, wrt, float_functions)
+        self.program = Program(graph, FLOATS, wrt)
 
     def __call__(self, point: Mapping[str, float]) -> tuple[float, list[float]] | None:
         """The value and the partials at ``point`` (every variable a finite float), or
         None where math raises or a result is not finite (numpy's passes say why)."""
-        passes = self._passes
+        program = self.program
         try:
-            vals, grads = passes.run(point)
+            vals = program.forward(point)
+            # a value alone (no wrt) needs no backward pass
+            partials = program.gradient(program.backward(vals)) if program.wrt else []
         except (ArithmeticError, ValueError):  # math's way of saying inf or nan
             return None
-        value = vals[passes.output]
-        partials = passes.partials(grads)
+        value = vals[program.output]
         if not _isfinite(value) or not all(map(_isfinite, partials)):
             return None
         return value, partials
@@ -203,15 +75,15 @@ class FloatPasses:
     def recorded(self, point: Mapping[str, float]
                  ) -> tuple[list[Any], float, list[float], list[tuple[Any, ...]]] | None:
         """As a call, with every module's value and every step of the backward pass
-        (``engine.backward``'s ``record`` arguments, in its order) for a trace; None
+        (``passes.run_backward``'s ``record`` arguments, in its order) for a trace; None
         where numpy's passes must answer, and then nothing was recorded."""
-        passes, steps = self._passes, []
+        program, steps = self.program, []
         try:
-            vals, grads = passes.run(point, lambda *step: steps.append(step))
+            vals = program.forward(point)
+            partials = program.gradient(program.backward(vals, record=lambda *s: steps.append(s)))
         except (ArithmeticError, ValueError):
             return None
-        value = vals[passes.output]
-        partials = passes.partials(grads)
+        value = vals[program.output]
         if not all(map(_isfinite, (v for v in vals if v is not None))) \
                 or not all(map(_isfinite, partials)):
             return None
@@ -219,34 +91,19 @@ class FloatPasses:
 
 
 class ForwardPass:
-    """The forward pass alone at one point, compiled once: called with a point, every
-    module's value (``values``) or the output's (a call). ``functions`` picks each module's
-    forward: the math module's on Python floats (the default). A call may raise what the
-    functions raise (math's way of saying inf or nan); the callers decide what that means.
-    """
+    """The forward pass alone at one point of Python floats, compiled once: called with a
+    point, the output's value; ``values``: every module's. A call may raise what math
+    raises (its way of saying inf or nan); the callers decide what that means."""
 
-    def __init__(self, graph: Graph,
-                 functions: Callable[[Primitive], tuple[Callable[..., Any], ...]] = float_functions,
-                 number: Callable[[float], Any] = float) -> None:
-        passes = PointPasses(graph, (), functions, number)
-        self._template, self._vars = passes.template, passes.var_slots
-        self._steps, self.output = passes.steps, passes.output
+    def __init__(self, graph: Graph, roots: Sequence[int] | None = None) -> None:
+        self.program = Program(graph, FLOATS, roots=roots)
+        self.output = graph.output
 
     def values(self, point: Mapping[str, Any]) -> list[Any]:
-        vals = self._template.copy()
-        for name, i in self._vars:
-            vals[i] = point[name]
-        for i, fn, x, y in self._steps:
-            vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
-        return vals
+        return self.program.forward(point)
 
     def __call__(self, point: Mapping[str, Any]) -> Any:
-        vals = self._template.copy()  # as values(), without its call: this one is timed
-        for name, i in self._vars:
-            vals[i] = point[name]
-        for i, fn, x, y in self._steps:
-            vals[i] = fn(vals[x]) if y < 0 else fn(vals[x], vals[y])
-        return vals[self.output]
+        return self.program.forward(point)[self.output]
 
 
 # numpy's ufuncs (by name) that are Python's own operators on complex numbers
