@@ -4,7 +4,7 @@ One step is one forward and one backward pass over the graph. The target:
 10,000 steps on a 100-node expression in under a second. Printed side by side
 in one run (interleaved repeats, medians):
 
-* descent: ``backprop.descend`` end to end (passes + update + Step records),
+* descent: ``backprop.methods.descend`` end to end (passes + update + Step records),
 * float passes: ``Function._float_passes`` alone, the forward and backward passes
   on Python floats with the math module (core/scalar.py), which the descent runs,
 * of which forward: the float passes with no partial asked for,
@@ -24,7 +24,7 @@ import statistics
 import time
 
 from backprop.core import engine
-from backprop.descend import descend
+from backprop.methods.descend import descend
 from backprop.core.function import parse
 
 

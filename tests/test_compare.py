@@ -18,7 +18,7 @@ from backprop.studies import fixtures
 from backprop.studies.compare import compare
 from backprop.studies.scaling import NetworkLoss, fit_exponent, gradient_over_forward
 from backprop.studies.timing import Timing, median_ratio, time_interleaved
-from backprop.numeric import gradient_vector
+from backprop.methods.numeric import gradient_vector
 from backprop.symbolic import derivative
 from clikit import run_backprop as run
 

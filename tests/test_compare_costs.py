@@ -120,7 +120,7 @@ def _analytic_cases() -> list[tuple[str, dict[str, float]]]:
 def test_the_complex_step_at_one_point_agrees_with_numpys() -> None:
     """On Python complex numbers (cmath) the complex step rounds as cmath does: the same
     derivative as numpy's complex pass to a few ulps, nan where numpy's is nan."""
-    from backprop.numeric import PointComplexStep
+    from backprop.methods.numeric import PointComplexStep
 
     compared = 0
     for expr, point in _analytic_cases():

@@ -15,7 +15,7 @@ from backprop.core.complex_step import STEP
 from backprop.core.function import parse
 from backprop.core.ops import PRIMITIVES
 from backprop.errors import InputError, NotAnalyticError
-from backprop.numeric import complex_step
+from backprop.methods.numeric import complex_step
 
 X, Y = sp.symbols("x y", real=True)
 

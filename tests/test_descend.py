@@ -1,4 +1,4 @@
-"""Gradient descent (``backprop descend`` and :mod:`backprop.descend`).
+"""Gradient descent (``backprop descend`` and :mod:`backprop.methods.descend`).
 
 The expected iterates come from theory, not from the code: for f = a*x^2 plain
 gradient descent gives x_k = (1 - 2*a*tau)^k * x_0, so the number of steps to
@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import parse
-from backprop.descend import DIVERGED, MAX_STEPS, STALLED, TOLERANCE, Descent, descend
+from backprop.methods.descend import DIVERGED, MAX_STEPS, STALLED, TOLERANCE, Descent, descend
 from backprop.errors import InputError
 from clikit import run_backprop, run_cli
 
@@ -301,15 +301,15 @@ def test_real_command_line_help_and_exit_codes() -> None:
 def test_module_docstring_example_runs() -> None:
     import doctest
 
-    import backprop.descend
+    import backprop.methods.descend
 
-    result = doctest.testmod(backprop.descend)
+    result = doctest.testmod(backprop.methods.descend)
     assert result.attempted > 0 and result.failed == 0
 
 
 def test_plot_of_a_path_with_no_finite_step_is_a_clear_error(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from backprop.descend import Step
+    from backprop.methods.descend import Step
     from backprop.errors import BackpropError
     from backprop.core.function import parse
     from backprop.views.plots.descend import plot_descent

@@ -154,7 +154,7 @@ def test_a_block_without_variables_has_one_row() -> None:
     assert isinstance(block, Gradients)
 
 
-# The names studies/compare.py and numeric.py (branch fair-compare) still call; they go at
+# The names studies/compare.py and methods/numeric.py (branch fair-compare) still call; they go at
 # the merge, when those files call the private names.
 def test_function_keeps_a_small_public_surface() -> None:
     public = {k for k in dir(Function) if not k.startswith("_")}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from backprop.errors import InputError
 from backprop.core.function import parse
-from backprop.numeric import (CENTRAL_EPS, FORWARD_EPS, MACHINE_EPS, central_difference,
+from backprop.methods.numeric import (CENTRAL_EPS, FORWARD_EPS, MACHINE_EPS, central_difference,
                               forward_difference, gradient_vector, step)
 
 # smooth functions with their derivatives written out by hand (the oracle)
@@ -117,7 +117,7 @@ def test_gradient_vector_matches_analytic() -> None:
 # ---- the one kernel ------------------------------------------------------------------
 
 def test_kernel_restores_x_counts_calls_and_takes_the_step_rule() -> None:
-    from backprop.numeric import CENTRAL, FORWARD, differences
+    from backprop.methods.numeric import CENTRAL, FORWARD, differences
 
     x = np.array([[0.3, -2.0], [1e3, 7.0]])
     before = x.copy()
@@ -146,7 +146,7 @@ def test_kernel_restores_x_counts_calls_and_takes_the_step_rule() -> None:
 def test_kernel_stops_at_the_deadline_and_says_so() -> None:
     import time
 
-    from backprop.numeric import FORWARD, differences
+    from backprop.methods.numeric import FORWARD, differences
 
     x = np.zeros(1000)
 
@@ -164,7 +164,7 @@ def test_kernel_stops_at_the_deadline_and_says_so() -> None:
 
 
 def test_kernel_refuses_a_copy_it_could_not_write_through() -> None:
-    from backprop.numeric import differences
+    from backprop.methods.numeric import differences
 
     with pytest.raises(ValueError):
         differences(lambda: 0.0, np.zeros((3, 3))[:, 0])  # not contiguous: a reshape would copy
@@ -173,7 +173,7 @@ def test_kernel_refuses_a_copy_it_could_not_write_through() -> None:
 
 
 def test_train_gradcheck_uses_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    import backprop.numeric as numeric
+    import backprop.methods.numeric as numeric
     from backprop.nn import train
 
     seen = []

@@ -16,7 +16,7 @@ import yaml
 
 from backprop.studies.sweep import sweep, sweep_steps
 from backprop.core.function import parse
-from backprop.numeric import CENTRAL, FORWARD, step
+from backprop.methods.numeric import CENTRAL, FORWARD, step
 from backprop.views.sparklines import SPARK_ASCII, SPARK_BLOCKS, sparkline
 from clikit import run_backprop, run_cli
 

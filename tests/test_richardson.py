@@ -12,8 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from backprop.core.function import parse
-from backprop.numeric import (COMPLEX_STEP, RICHARDSON, RICHARDSON_FIRST_STEP, RICHARDSON_STEPS,
-                              extrapolate, gradient_vector, richardson)
+from backprop.methods.numeric import (COMPLEX_STEP, RICHARDSON, RICHARDSON_FIRST_STEP,
+                                      RICHARDSON_STEPS, extrapolate, gradient_vector, richardson)
 from tests.test_complex_step import (DEFAULT_POINTS, POINTS, SEED_DERIVATIVE, SYMPY_UNARY, X,
                                      expressions)
 

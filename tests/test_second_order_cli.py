@@ -15,7 +15,7 @@ import pytest
 import sympy as sp
 
 from backprop import parse
-from backprop.descend import NOT_MINIMUM, TOLERANCE, Descent
+from backprop.methods.descend import NOT_MINIMUM, TOLERANCE, Descent
 from clikit import run_cli, run_inprocess, run_subprocess
 
 ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"

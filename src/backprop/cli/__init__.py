@@ -6,7 +6,7 @@ one module per command: ``grad``, ``hessian``, ``diff``, ``compare``, ``descend`
 ``graph``, ``train``, ``predict``, ``evaluate``.
 
 A command parses its options, calls ONE library function (the ``Function``
-façade in ``core.function``, ``descend``, ``symbolic``, ``studies``, ``nn``)
+façade in ``core.function``, ``methods``, ``symbolic``, ``studies``, ``nn``)
 and picks a writer from ``views.writers``. No arithmetic, no loops over data,
 no numpy, and never the passes or the grammar directly (they are private to
 ``core``). Each command module is listed in :data:`COMMANDS` and imported only

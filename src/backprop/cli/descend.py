@@ -70,7 +70,7 @@ def descend(
     minimum; a maximum or a saddle is reported as a failure (exit 1), and a run that
     oscillates says so in its summary.
     """
-    from backprop.descend import MAX_STEPS, failure_message, follow
+    from backprop.methods.descend import MAX_STEPS, failure_message, follow
     from backprop.errors import BackpropError
     from backprop.views import writers
 
@@ -107,7 +107,7 @@ def _start(expr: str, start: str | None, at: str | None, every: int | None, lr: 
     """The options checked, the expression parsed: the function, the run (not started)
     and the learning rate."""
     from backprop.core.points import parse_point_or_empty
-    from backprop.descend import Descent
+    from backprop.methods.descend import Descent
     from backprop.errors import InputError
 
     if start is None:

@@ -228,11 +228,11 @@ def _numeric(f: Callable[[], Any], x: Array, h: float, method: str = "central",
     """The gradient of f with respect to every element of x, numerically.
 
     central and richardson change x in place and restore it (the kernel of
-    :mod:`backprop.numeric`); complex needs f to read a complex copy of x, which
+    :mod:`backprop.methods.numeric`); complex needs f to read a complex copy of x, which
     ``install`` puts where f reads x (and puts x back afterwards).
     """
-    from backprop.numeric import CENTRAL, COMPLEX_STEP, differences, extrapolate
-    from backprop.numeric import gradient_vector
+    from backprop.methods.numeric import CENTRAL, COMPLEX_STEP, differences, extrapolate
+    from backprop.methods.numeric import gradient_vector
 
     if method == "central":
         return differences(f, x, CENTRAL, eps=h).grad.reshape(x.shape)

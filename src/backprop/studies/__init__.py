@@ -6,6 +6,6 @@ costs), ``sweep`` (the finite-difference error against the step), ``scaling``
 harness they and the benchmarks share), ``fixtures`` (the graph families the
 studies, the tests and the benchmarks share) and ``tables`` (what a result
 hands the output layer). They use the core's façade and the methods
-(symbolic, numeric, nn); each returns a result object that knows its tables
-and its JSON, and leaves the writing to :mod:`backprop.views`.
+(``symbolic``, ``methods.numeric``, ``nn``); each returns a result object that
+knows its tables and its JSON, and leaves the writing to :mod:`backprop.views`.
 """

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from backprop import numeric
+from backprop.methods import numeric
 from backprop.studies.tables import Table, load_average, number, seconds
 from backprop.studies.timing import CLOCK, Timing, time_interleaved
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
@@ -718,10 +718,11 @@ def compare_hessian(f: Any, point: Mapping[str, float], eps: float | None = None
     graph, one forward pass over it and one tangent pass carrying every
     direction); the symbolic route (each second partial by the symbolic
     differentiator, as ``backprop diff --hessian`` prints it, evaluated); central
-    differences of the reverse-mode gradient (:class:`backprop.numeric.GradientDifferences`,
-    steps by :func:`backprop.numeric.step`: two gradients per variable). As at first
-    order, the reference is the symbolic route evaluated in float64, or forward over
-    reverse when the symbolic second partials are over the size cap; every method is
+    differences of the reverse-mode gradient
+    (:class:`backprop.methods.numeric.GradientDifferences`, steps by
+    :func:`backprop.methods.numeric.step`: two gradients per variable). As at first order,
+    the reference is the symbolic route evaluated in float64, or forward over reverse
+    when the symbolic second partials are over the size cap; every method is
     timed by :func:`~backprop.studies.timing.time_interleaved` beside one forward pass.
     """
     import numpy as np

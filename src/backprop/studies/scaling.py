@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from backprop import numeric
+from backprop.methods import numeric
 from backprop.studies.fixtures import NESTED, SUM_OF_SINES, expand_tree, nested_graph, sines_graph
 from backprop.studies.tables import Table, load_average, number, ratio, seconds
 from backprop.studies.timing import CLOCK, blas_threads, gc_paused, limit_threads, median_ratio, time_interleaved

@@ -2,7 +2,7 @@
 
 On log-log axes the errors draw a V: truncation error (~h forward, ~h^2
 central) on the right, rounding error (~eps |f| / h) on the left, the default
-steps of :mod:`backprop.numeric` near the bottom. Beside the V, the complex
+steps of :mod:`backprop.methods.numeric` near the bottom. Beside the V, the complex
 step Im f(x + ih)/h at the same steps: no subtraction, so no rounding arm: its
 error falls as h^2 and stays flat at the function's own rounding once h is
 small (its default step, 1e-100, is on that flat line).
@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from backprop import numeric
+from backprop.methods import numeric
 from backprop.errors import NotAnalyticError
 from backprop.studies.tables import Table, number
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative

@@ -15,7 +15,7 @@ from backprop.errors import BackpropError
 from backprop.views.plots.common import require_matplotlib, save_figure
 
 if TYPE_CHECKING:
-    from backprop.descend import Step
+    from backprop.methods.descend import Step
     from backprop.core.function import Function
 
 

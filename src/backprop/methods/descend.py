@@ -12,7 +12,7 @@ which is exactly the plain rule when m = 0.
 
 Or Newton's method (``method="newton"``): W(new) = W(old) - H^-1 grad E(W(old)),
 with the Hessian H from forward mode over the backward pass, halved until E
-decreases (see :mod:`backprop.newton`), and a gradient step where H is not
+decreases (see :mod:`backprop.methods.newton`), and a gradient step where H is not
 positive definite.
 
 Where a run ends at a point whose gradient vanishes, the Hessian there says
@@ -23,7 +23,7 @@ every other step reverses direction says that it oscillates.
 Usable from Python::
 
     >>> from backprop.core.function import parse
-    >>> from backprop.descend import descend
+    >>> from backprop.methods.descend import descend
     >>> run = descend(parse("(x-3)^2"), {"x": 0.0}, tau=0.1)
     >>> for step in run: pass
     >>> run.outcome.converged, round(run.outcome.last.point["x"], 6)
@@ -207,7 +207,7 @@ class Descent:
         """Newton's method: W <- W - t H^-1 grad E, t halved from 1 until E decreases enough."""
         import numpy as np
 
-        from backprop.newton import line_search, newton_direction
+        from backprop.methods.newton import line_search, newton_direction
 
         f, names = self.f, self.names
         wrt = list(names)
@@ -299,7 +299,8 @@ class Descent:
             found = _stationary_kind(self.f, outcome.last)
             if found is not None:
                 stationary, text = found
-                from backprop.newton import MAXIMUM, NOT_MINIMUM as NOT_MIN, SADDLE, UNDECIDED
+                from backprop.methods.newton import (MAXIMUM, NOT_MINIMUM as NOT_MIN, SADDLE,
+                                                     UNDECIDED)
 
                 if stationary in (MAXIMUM, SADDLE, NOT_MIN):
                     changes = {"converged": False, "reason": NOT_MINIMUM,
@@ -495,7 +496,7 @@ def _oscillation_note(reversals: int, steps: int, outcome: Outcome,
 
 def _stationary_kind(f: Function, step: Step) -> tuple[str, str] | None:
     """What the Hessian says of a point whose gradient vanishes: (kind, a phrase), or None."""
-    from backprop.newton import MAXIMUM, MINIMUM, NOT_MINIMUM as NOT_MIN, SADDLE, classify
+    from backprop.methods.newton import MAXIMUM, MINIMUM, NOT_MINIMUM as NOT_MIN, SADDLE, classify
 
     if len(step.point) > CHECK_MAX_VARIABLES or f.size > CHECK_MAX_NODES:
         return None
