@@ -56,9 +56,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "__main__"}),
 )
 RANK = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}
-# Known imports that still run up the layers (issue 26, item 6): the studies format
-# numbers with the views' writer. Remove a pair here when its import goes.
-UPWARD_KNOWN = {("studies/compare.py", "views"), ("studies/sweep.py", "views")}
+# Known imports that run up the layers: none. Add a pair (file, layer) only with a reason.
+UPWARD_KNOWN: set[tuple[str, str]] = set()
 
 
 def _imported_parts(path: Path, tree: ast.AST) -> list[tuple[str, str]]:

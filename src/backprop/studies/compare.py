@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from backprop.methods import numeric
-from backprop.studies.tables import Table, load_average, number, seconds
+from backprop.studies.tables import Table, fmt, load_average, number, seconds
 from backprop.studies.timing import CLOCK, Timing, time_interleaved
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
@@ -141,7 +141,6 @@ class Comparison:
         return _point_text(self.at)
 
     def tables(self) -> list[Table]:
-        from backprop.views.writers import fmt
 
         many = len(self.at) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "", "",
@@ -541,7 +540,6 @@ class HessianComparison:
 
     def tables(self) -> list[Table]:
         from backprop.symbolic import partial_label
-        from backprop.views.writers import fmt
 
         many = len(self.wrt) > MANY
         rows: list[list[str]] = [["forward pass (the value only)", "", fmt(self.value), "", "",

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from backprop.methods import numeric
 from backprop.errors import NotAnalyticError
-from backprop.studies.tables import Table, number
+from backprop.studies.tables import Table, fmt, number
 from backprop.symbolic import DEFAULT_MAX_SIZE, SizeCapError, derivative
 
 SWEEP_LARGEST, SWEEP_SMALLEST, SWEEP_PER_DECADE = 1e-1, 1e-15, 2
@@ -76,7 +76,6 @@ class Sweep:
         return self.rows
 
     def tables(self) -> list[Table]:
-        from backprop.views.writers import fmt
 
         at = ", ".join(f"{k} = {v!r}" for k, v in self.at.items())
         ref = "the symbolic derivative" if self.reference == "symbolic" else "reverse mode"

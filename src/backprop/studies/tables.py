@@ -23,6 +23,18 @@ class Table:
     notes: list[str] = field(default_factory=list)  # lines printed under the table
 
 
+def fmt(v: Any) -> str:
+    """A number as the shortest text that reads back to the same float."""
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):  # text passed through from the input stays as it was ("007")
+        return v
+    try:
+        return repr(float(v))
+    except (TypeError, ValueError):
+        return str(v)
+
+
 def seconds(v: float | None) -> str:
     if v is None:
         return "-"

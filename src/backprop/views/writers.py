@@ -29,6 +29,8 @@ import sys
 from json.encoder import encode_basestring_ascii as _encode_text  # json.dumps's own, in C
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
+from backprop.studies.tables import fmt
+
 
 class Result(Protocol):
     """What a writer reads from a result object."""
@@ -42,18 +44,6 @@ class Result(Protocol):
 
 
 # ---- cells --------------------------------------------------------------------------------
-
-def fmt(v: Any) -> str:
-    """A number as the shortest text that reads back to the same float."""
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):  # text passed through from the input stays as it was ("007")
-        return v
-    try:
-        return repr(float(v))
-    except (TypeError, ValueError):
-        return str(v)
-
 
 def finite_or_none(v: Any) -> Any:
     """For JSON: floats stay, nan and inf become None; containers are walked."""
