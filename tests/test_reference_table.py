@@ -94,18 +94,18 @@ ONE_ARGUMENT: dict[str, Row] = {
 }
 # (x, y) on both sides of every line a function of two arguments bends or breaks at
 TWO_POINTS = ((1.5, -2.25), (0.7, 3.0), (2.0, 0.5), (4.0, -1.0), (-3.0, 2.0), (0.3, -1.5),
-              (1.7, 2.3), (-2.0, -1.0), (3.0, -7.0), (-1.5, 4.0))
+              (1.7, 2.3), (-2.0, -1.0), (3.0, -7.0), (-1.5, 4.0), (0.7, 1.3), (-2.0, 3.0),
+              (2.5, 0.5))
 TWO_ARGUMENTS: dict[str, tuple[str, Row]] = {
     "add": ("x + y", Row(lambda u, v: u + v, TWO_POINTS)),
     "sub": ("x - y", Row(lambda u, v: u - v, TWO_POINTS)),
     "mul": ("x*y", Row(lambda u, v: u * v, TWO_POINTS)),
     "div": ("x/y", Row(lambda u, v: u / v, TWO_POINTS)),
-    "pow": ("x^y", Row(sp.Pow, (*((abs(x), y) for x, y in TWO_POINTS), (2.5, 0.5), (1.7, -2.0),
-                                (2.0, 0.0)))),
+    "pow": ("x^y", Row(sp.Pow, (*((abs(x), y) for x, y in TWO_POINTS), (1.7, -2.0), (2.0, 0.0)))),
     "max": ("max(x, y)", Row(sp.Max, (*TWO_POINTS, (0.7, 0.7 + 1e-3)))),
     "min": ("min(x, y)", Row(sp.Min, (*TWO_POINTS, (0.7, 0.7 + 1e-3)))),
     "atan2": ("atan2(x, y)", Row(sp.atan2, (*TWO_POINTS, (0.5, 0.0), (5.0, 0.0), (1.0, 2.0),
-                                            (-2.0, -2.0)), angle="out",
+                                            (-2.0, -2.0), (-1.5, 0.5), (0.3, -4.0)), angle="out",
                                  deg_points=((1.0, 1.0), (-1.5, 0.5), (0.3, -4.0)))),
     "hypot": ("hypot(x, y)", Row(lambda u, v: sp.sqrt(u ** 2 + v ** 2), TWO_POINTS)),
 }
