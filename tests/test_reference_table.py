@@ -119,8 +119,7 @@ SYMPY: dict[str, Callable[..., sp.Expr]] = {
 
 def to_sympy(text: str) -> sp.Expr:
     """An expression of the language (x, y, z; e, pi; the table's functions) in SymPy."""
-    names = {name: fn for name, fn in SYMPY.items() if name.isalpha()}
-    return parse_expr(text, local_dict={**names, **SYMBOLS, "e": sp.E, "pi": sp.pi},
+    return parse_expr(text, local_dict={**SYMPY, **SYMBOLS, "e": sp.E, "pi": sp.pi},
                       transformations=standard_transformations + (convert_xor,))
 
 
