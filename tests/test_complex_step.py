@@ -17,6 +17,7 @@ from backprop.core.function import parse
 from backprop.core.ops import PRIMITIVES
 from backprop.errors import InputError, NotAnalyticError
 from backprop.numeric import complex_step
+
 from test_reference_table import SYMPY
 
 X = sp.Symbol("x", real=True)

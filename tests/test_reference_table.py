@@ -392,6 +392,37 @@ def test_one_point_passes_of_two_arguments_agree_with_numpys(name: str) -> None:
     _agree(TWO_ARGUMENTS[name][0], {"x": x, "y": y})
 
 
+# ---- Richardson extrapolation (compare's) on the smooth rows -----------------------------------
+
+# a kink, or cbrt's infinite slope at 0, within the steps is no place for finite differences
+SMOOTH = sorted(n for n in ONE_ARGUMENT if n not in ("neg", "abs", "relu", "sign", "step", "cbrt"))
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+def test_richardson_is_within_its_estimate_and_1e_9(name: str) -> None:
+    try:
+        from backprop.methods.numeric import RICHARDSON_FIRST_STEP, richardson
+    except ImportError:
+        from backprop.numeric import RICHARDSON_FIRST_STEP, richardson
+    f = parse(f"{name}(x)")
+    checked = 0
+    for x in ONE_ARGUMENT[name].points:
+        span = RICHARDSON_FIRST_STEP * max(1.0, abs(x))  # the first step
+        ends = [_exact(SYMPY[name](X), {X: x + s}) for s in (-span, span)]
+        if any(e is None or not math.isfinite(e) for e in ends):
+            continue  # the steps leave the domain (log at 0.01, sqrt at 0.04)
+        want = _expected(name, "rad", (x,))
+        r = richardson(f, {"x": x})
+        error = abs(r.grad["x"] - want.grad[0])
+        assert error <= r.error_estimate["x"], (name, x, r.grad["x"], want.grad[0])
+        # the floor: differences of f resolve f' to a few roundings of f (tanh at -12:
+        # f' = 1.5e-10 beside f = -1, found to 1.3e-15)
+        floor = 2e-15 * max(1.0, abs(want.value or 0.0))
+        assert error <= 1e-9 * abs(want.grad[0]) + floor, (name, x, r.grad["x"], want.grad[0])
+        checked += 1
+    assert checked >= 2, name
+
+
 # ---- the derivative templates, symbolically ---------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(PRIMITIVES))
