@@ -42,7 +42,6 @@ Each part also prints how many cores other processes kept busy while it ran (fro
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import os
 import random
@@ -60,6 +59,7 @@ import numpy as np
 from backprop import parse, vector_math
 from backprop import threads as threads_
 from backprop.core import engine
+from backprop.core.passes import Program
 
 PY = sys.executable
 SCRIPT = str(Path(PY).parent / "backprop") if (Path(PY).parent / "backprop").exists() \
@@ -357,8 +357,10 @@ def threads_against_one(base: list[str], stdin: Path | None, tmp: Path, title: s
 def apart(f: object, pts: dict[str, np.ndarray], threads: int) -> object:
     """The blocked passes with sin's and cos's local derivatives computed in the backward
     pass, apart from their values (as before the forward pass kept them)."""
-    plan = dataclasses.replace(f._plan, fused={})  # type: ignore[attr-defined]
     names = list(pts)
+    plan = engine.Plan.of(f.graph)  # type: ignore[attr-defined]
+    # its forward and backward program, compiled without the fused sin and cos
+    plan._programs[tuple(names)] = Program(f.graph, engine.NUMPY, names)  # type: ignore[attr-defined]
     n = len(pts[names[0]])
     out = np.empty((n, 1 + len(names)), order="F")
     engine.value_and_grad_blocked(f.graph, plan, pts, names, n, out, 0,  # type: ignore[attr-defined]

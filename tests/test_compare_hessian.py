@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from backprop import parse
 from backprop.studies.compare import HESSIAN_METHODS, compare_hessian
 from clikit import run_inprocess
-from test_diff_second_order import SYMBOLS, to_sympy
+from test_reference_table import SYMBOLS, to_sympy
 from test_symbolic import expressions
 
 EPS = float(np.finfo(np.float64).eps)

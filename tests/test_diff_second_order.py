@@ -17,23 +17,14 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
 from backprop.core.function import parse
 from backprop.symbolic import diff_expression, partial_label
 from clikit import run_inprocess
+from test_reference_table import SYMBOLS, to_sympy
 from test_symbolic import expressions
 
-X, Y, Z = sp.symbols("x y z", real=True)
-SYMBOLS = {"x": X, "y": Y, "z": Z}
-LOCALS = {**SYMBOLS, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh, "atan": sp.atan, "exp": sp.exp,
-          "e": sp.E, "pi": sp.pi, "sigmoid": sp.Lambda(X, 1 / (1 + sp.exp(-X))),
-          "softplus": sp.Lambda(X, sp.log(1 + sp.exp(X)))}
-
-
-def to_sympy(text: str) -> sp.Expr:
-    return parse_expr(text, local_dict=dict(LOCALS),
-                      transformations=standard_transformations + (convert_xor,))
+X, Y = SYMBOLS["x"], SYMBOLS["y"]
 
 
 def sympy_value(e: sp.Expr, point: dict[str, float]) -> float:

@@ -20,6 +20,7 @@ from backprop.studies.fixtures import nested_graph
 from backprop.core.function import Function, parse
 from backprop.symbolic import SizeCapError, derivative, diff_text, simplify
 from clikit import run_backprop as run
+from test_reference_table import SYMBOLS, to_sympy
 
 SMOOTH_UNARY = ["sin", "cos", "tanh", "atan", "sigmoid", "softplus", "exp"]
 
@@ -85,17 +86,7 @@ def test_forward_mode_agrees_with_reverse_mode(text: str, x: float, y: float) ->
         assert close(float(fwd[v]), float(rev[v]), 1e-12), (text, v)
 
 
-X, Y = sp.symbols("x y", real=True)
-SYMPY_LOCALS = {"x": X, "y": Y, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh, "atan": sp.atan,
-                "exp": sp.exp, "sigmoid": sp.Lambda(X, 1 / (1 + sp.exp(-X))),
-                "softplus": sp.Lambda(X, sp.log(1 + sp.exp(X)))}
-
-
-def to_sympy(text: str) -> sp.Expr:
-    from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
-
-    return parse_expr(text, local_dict=dict(SYMPY_LOCALS),
-                      transformations=standard_transformations + (convert_xor,))
+X, Y = SYMBOLS["x"], SYMBOLS["y"]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -105,7 +96,7 @@ def test_sympy_agrees_on_values(text: str, x: float, y: float) -> None:
     oracle = to_sympy(text)
     for v in f.variables:
         ours = parse(diff_text(text, v))
-        want = float(sp.diff(oracle, sp.Symbol(v, real=True)).evalf(30, subs={X: x, Y: y}))
+        want = float(sp.diff(oracle, SYMBOLS[v]).evalf(30, subs={X: x, Y: y}))
         got = float(ours(**{k: {"x": x, "y": y}[k] for k in ours.variables}))
         assert close(got, want, 1e-9, 1e-11), (text, v)
 

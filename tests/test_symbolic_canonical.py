@@ -24,7 +24,8 @@ from backprop.symbolic import DiffResult, derivative, diff_expression, diff_text
 from backprop.errors import InputError
 from backprop.symbolic.store import SizeCap, Store, SYM, FN
 
-from test_symbolic import X, Y, close, expressions, points, to_sympy
+from test_reference_table import to_sympy
+from test_symbolic import X, Y, close, expressions, points
 
 
 # ---- the targets, and the canonical form's rules ------------------------------------
