@@ -430,7 +430,7 @@ class Function(_Expression):
                     t = scalar.tangents(steps, var_nodes, key, vals)[output]
                 except (ArithmeticError, ValueError):  # math's way of saying inf or nan
                     return None
-                grads = [0.0] * len(key) if t is None else t
+                grads = scalar.as_list(t, len(key))
                 return grads if isfinite(vals[output]) and all(map(isfinite, grads)) else None
 
             self._float_tangents[key] = found

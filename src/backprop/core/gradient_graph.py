@@ -359,8 +359,7 @@ def evaluate_floats(plan: SecondOrderPlan, point: Mapping[str, float]
     for v in plan.wrt:
         node = plan.gg.grad[v]
         grad.append(0.0 if node is None else vals[node])
-        t = None if node is None else tan[node]
-        hessian.append([0.0] * n if t is None else t)
+        hessian.append(scalar.as_list(None if node is None else tan[node], n))
     value = vals[plan.gg.output]
     if not isfinite(value) or not all(map(isfinite, grad)) \
             or not all(isfinite(h) for row in hessian for h in row):

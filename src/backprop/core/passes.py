@@ -20,9 +20,10 @@ autograd's one ``backward_pass`` do:
   receives over all its paths (the chain rule);
 * :func:`run_tangents` carries tangents forward: each module's tangent is the
   sum over its arguments of local derivative * argument's tangent. How a tangent
-  holds its directions is the caller's ``add``: one list of floats per node at one
-  point, one array per direction over many points, a leading array axis, or the
-  rows of a matrix when the modules are grouped by level (``core/engine.py``).
+  holds its directions is the caller's ``add``: {direction: number} at one point and
+  {direction: array} over many points (:func:`by_direction`), a leading array
+  axis, or the rows of a matrix when the modules are grouped by level
+  (``core/engine.py``).
 
 Nothing here imports numpy: a one-point command never pays for it.
 """
@@ -278,24 +279,6 @@ def last_uses(steps: TangentSteps, keep: Sequence[int]) -> tuple[tuple[int, ...]
     return tuple(tuple(f) for f in free)
 
 
-def float_lists(n: int) -> TangentAdd:
-    """Tangents of ``n`` directions at one point: a list of floats per node. A variable's
-    unit tangent is its direction's number k (an int), never multiplied out: its local
-    derivative is added into the sum's own direction, so no 0 * local enters a sum."""
-
-    def add(total: list[float] | None, local: float, t: Any) -> list[float]:
-        if type(t) is int:
-            if total is None:
-                total = [0.0] * n
-            total[t] += local  # total is a list of this node's own
-            return total
-        if total is None:
-            return [local * v for v in t]
-        return [a + local * v for a, v in zip(total, t)]
-
-    return add
-
-
 def by_direction(total: dict[int, Any] | None, local: Any, t: dict[int, Any]) -> dict[int, Any]:
     """Tangents kept as {direction: number or array}: a module carries only the directions
     it depends on (x^2 carries x's alone), and no direction is a row of zeros."""
@@ -312,6 +295,31 @@ def by_direction(total: dict[int, Any] | None, local: Any, t: dict[int, Any]) ->
         prev = total.get(k)
         total[k] = c if prev is None else prev + c
     return total
+
+
+def one_direction(total: Any, local: Any, t: Any) -> Any:
+    """Tangents of one direction: a number (or array) per node, the unit tangent 1.0."""
+    c = local * t
+    return c if total is None else total + c
+
+
+def directions(steps: TangentSteps, var_nodes: Mapping[str, int],
+               wrt: Sequence[str]) -> dict[int, int]:
+    """The directions each node's tangent can carry, as a bit mask (bit k: wrt[k]): those
+    of the variables it depends on. A dense tangent holds zeros in the others, which a
+    local derivative of nan or inf must not turn into nan (x^y at x < 0 has a derivative
+    in x although its partial in y is nan)."""
+    found: dict[int, int] = {}
+    for k, name in enumerate(wrt):
+        j = var_nodes.get(name)
+        if j is not None:
+            found[j] = found.get(j, 0) | 1 << k
+    for i, edges in steps:
+        mask = 0
+        for j, *_ in edges:
+            mask |= found.get(j, 0)
+        found[i] = mask
+    return found
 
 
 def unit_directions(var_nodes: Mapping[str, int], wrt: Sequence[str], size: int,

@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from backprop.core.graph import Graph
 from backprop.core.ops import Primitive
-from backprop.core.passes import (Arithmetic, Program, TangentSteps, float_lists, run_tangents,
+from backprop.core.passes import (Arithmetic, Program, TangentSteps, by_direction, one_direction,
+                                  run_tangents,
                                   unit_directions)
 
 _isfinite = math.isfinite
@@ -38,17 +39,26 @@ def float_partials(prim: Primitive) -> tuple[Callable[..., Any], ...]:
 
 
 def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
-             vals: Sequence[Any]) -> list[list[float] | None]:
+             vals: Sequence[Any]) -> list[dict[int, float] | None]:
     """Forward mode along every ``wrt`` direction at one point of Python floats: each
-    module's tangent a list of one float per direction (None: zero); ``steps`` from
+    module's tangent is {direction: float} over the directions it depends on (None:
+    zero), so no direction it does not depend on is ever multiplied by its local
+    derivative (with one direction, a float); ``steps`` from
     ``passes.tangent_steps(..., float_partials)``."""
-    n = len(wrt)
-    tan = unit_directions(var_nodes, wrt, len(vals), int)
-    run_tangents(steps, vals, tan, float_lists(n))
-    for j in var_nodes.values():  # the variables' own tangents, spelled out
-        if type(tan[j]) is int:
-            tan[j] = [1.0 if c == tan[j] else 0.0 for c in range(n)]
+    if len(wrt) == 1:  # one direction: a float per node, no direction to keep apart
+        tan = unit_directions(var_nodes, wrt, len(vals), lambda k: 1.0)
+        run_tangents(steps, vals, tan, one_direction)
+    else:
+        tan = unit_directions(var_nodes, wrt, len(vals), lambda k: {k: 1.0})
+        run_tangents(steps, vals, tan, by_direction)
     return tan
+
+
+def as_list(t: dict[int, float] | float | None, n: int) -> list[float]:
+    """A tangent of :func:`tangents` as one float per direction."""
+    if t is None:
+        return [0.0] * n
+    return [t] if type(t) is float else [t.get(k, 0.0) for k in range(n)]  # type: ignore[union-attr]
 
 
 class FloatPasses:

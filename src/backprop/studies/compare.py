@@ -258,20 +258,28 @@ def _symbolic(f: Any, names: Sequence[str], values: Mapping[str, float], max_siz
         derivatives = {v: derivative(f.graph, v, 1, max_size) for v in names}
     except SizeCapError as exc:
         return {"error": str(exc), "size_reached": exc.size}, None, None
-    evaluators = []
+    evaluators, constants, sizes = [], {}, []
     for v, d in derivatives.items():
         g = Function(d.as_graph())
+        if not g.variables:  # a constant derivative is a number: no pass to run
+            constants[v] = _value_at(g)({})
+            continue
+        sizes.append(g.size)  # an evaluation walks the derivative's graph, shared nodes once
         evaluators.append((v, _value_at(g), {k: values[k] for k in g.variables}))
 
     def evaluate() -> dict[str, float]:
-        return {v: value_at(at) for v, value_at, at in evaluators}
+        found = dict(constants)
+        for v, value_at, at in evaluators:
+            found[v] = value_at(at)
+        return found
 
     def differentiate() -> Any:
         return [derivative(f.graph, v, 1, max_size) for v in names]
 
     info = {"derivative": {v: d.text() for v, d in derivatives.items()},
             "size": sum(d.size for d in derivatives.values()),
-            "sizes": {v: d.size for v, d in derivatives.items()}}
+            "sizes": {v: d.size for v, d in derivatives.items()},
+            "evaluations": len(evaluators), "evaluated_sizes": sizes}
     return info, evaluate, differentiate
 
 
@@ -342,7 +350,8 @@ def _first_order_methods(runs: dict[str, Callable[[], Any]], results: dict[str, 
         "forward_mode": lambda r: method("forward_mode", [r[v] for v in names],
                                          {"forward": 1, "tangent": n}),
         "symbolic": lambda r: method("symbolic", None if r is None else [r[v] for v in names],
-                                     {"derivative_evaluation": n}, **sym_info,
+                                     {"derivative_evaluation": sym_info.get("evaluations", n)},
+                                     **sym_info,
                                      differentiation_seconds=(timings["differentiation"].median
                                                               if "differentiation" in timings
                                                               else None)),
@@ -619,6 +628,7 @@ class _SymbolicSecond:
 
         self.f, self.names, self.max_size = f, names, max_size
         self.pairs = _pairs(names)
+        self.constants: list[tuple[int, int, float]] = []
         self.evaluators: list[tuple[int, int, Callable[[Mapping[str, float]], float],
                                     dict[str, float]]] = []
         started = CLOCK()
@@ -629,12 +639,18 @@ class _SymbolicSecond:
             return
         self.seconds = CLOCK() - started
         labels = [partial_label([names[i], names[j]]) for i, j in self.pairs]
+        sizes = []
         for (i, j), d in zip(self.pairs, second):
             g = Function(d.as_graph())
+            if not g.variables:  # a constant second partial is a number: no pass to run
+                self.constants.append((i, j, _value_at(g)({})))
+                continue
+            sizes.append(g.size)  # an evaluation walks its graph, shared nodes once
             self.evaluators.append((i, j, _value_at(g), {k: values[k] for k in g.variables}))
         self.info = {"derivative": {k: d.text() for k, d in zip(labels, second)},
                      "size": sum(d.size for d in second),
-                     "sizes": {k: d.size for k, d in zip(labels, second)}}
+                     "sizes": {k: d.size for k, d in zip(labels, second)},
+                     "evaluations": len(self.evaluators), "evaluated_sizes": sizes}
 
     def differentiate(self) -> list[Any]:
         from backprop.symbolic import second_partials
@@ -647,6 +663,8 @@ class _SymbolicSecond:
 
         n = len(self.names)
         h = np.empty((n, n))
+        for i, j, value in self.constants:
+            h[i, j] = h[j, i] = value
         for i, j, value_at, at in self.evaluators:
             h[i, j] = h[j, i] = value_at(at)
         return h
@@ -667,7 +685,7 @@ def _hessian_runs(f: Any, values: dict[str, float], names: list[str], eps: float
                                                           names, eps),
         "build": lambda: SecondOrderPlan.of(f.graph, names),
     }
-    if sym.evaluators:
+    if sym.seconds is not None:  # differentiated (not stopped at the size cap)
         runs["symbolic"] = sym
         if sym.seconds is not None and sym.seconds < SLOW_DIFFERENTIATION:
             runs["differentiation"] = sym.differentiate
@@ -679,7 +697,7 @@ def _hessian_methods(runs: dict[str, Callable[[], Any]], results: dict[str, Any]
                      sym: _SymbolicSecond) -> dict[str, HessianMethod]:
     """The rows: each way's Hessian, the passes it declares, and its time."""
     t_forward = timings["forward_pass"].median
-    cd, pairs = runs["central_difference"], len(sym.pairs)
+    cd, evaluations = runs["central_difference"], len(sym.evaluators)
 
     def method(key: str, passes: dict[str, int], text: str, **extra: Any) -> HessianMethod:
         t = timings.get(key)
@@ -695,8 +713,8 @@ def _hessian_methods(runs: dict[str, Callable[[], Any]], results: dict[str, Any]
             "forward_over_reverse", {"forward": 1, "backward": 1, "tangent": 2 * n,
                                      "directions": n},
             f"1 forward + 1 backward + {2 * n:,} tangent"),
-        "symbolic": method("symbolic", {"derivative_evaluation": pairs},
-                           f"{pairs:,} derivative evaluation{'s' if pairs > 1 else ''}",
+        "symbolic": method("symbolic", {"derivative_evaluation": evaluations},
+                           f"{evaluations:,} derivative evaluation{'s' if evaluations != 1 else ''}",
                            **sym.info, differentiation_seconds=(
                                differentiation.median if differentiation else None)),
         "central_difference": method(
