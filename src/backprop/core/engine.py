@@ -20,9 +20,10 @@ import numpy as np
 
 from backprop import threads as threads_
 from backprop.core.graph import CONST, VAR, Graph
-from backprop.core.ops import PRIMITIVES, Partial, Primitive, Value
+from backprop.core.ops import PRIMITIVES, Partial, Primitive, Value, _minus_one, _one, _zero
 from backprop.core.passes import (MINUS_ONE, ONE, Arithmetic, Program, TangentSteps,
-                                  by_direction, depends_on, run_tangents, unit_directions)
+                                  by_direction, depends_on, directions, run_tangents,
+                                  unit_directions)
 
 
 def _as_float64(v: Any) -> Any:
@@ -186,6 +187,52 @@ def stacked(n: int, shape: tuple[int, ...]) -> Callable[[Any, Any, Any], Any]:
     return add
 
 
+def _only_in(partial: Partial, mask: np.ndarray) -> Partial:
+    """``partial``'s local derivative in the directions of ``mask``, 0 in the others."""
+
+    def local(*args: Value) -> Value:
+        return np.where(mask, partial(*args), 0.0)
+
+    return local
+
+
+def _only_in_rows(partial: Partial, mask: np.ndarray) -> Partial:
+    """For a group of modules (:class:`LevelPlan`): each one's local derivative in the
+    directions of its row of ``mask`` (modules, directions), 0 in the others."""
+
+    def local(*args: Value) -> Value:
+        return np.where(mask, np.reshape(partial(*args), (-1, 1)), 0.0)
+
+    return local
+
+
+def masked(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
+           shape: tuple[int, ...]) -> TangentSteps:
+    """``steps`` for dense tangents of (n, *shape): on an edge from an argument that
+    depends on only some of the variables, the local derivative is 0 in the other
+    directions, so that a nan or inf local derivative (x^y's in y at x < 0) never
+    multiplies the zeros there (see :func:`passes.directions`)."""
+    n = len(wrt)
+    every = (1 << n) - 1
+    dirs = directions(steps, var_nodes, wrt)
+    units = set(var_nodes.values())  # a variable's unit tangent is added into its own row
+    masks: dict[int, np.ndarray] = {}
+    out = []
+    for i, edges in steps:
+        kept = []
+        for j, p, x, y in edges:
+            d = dirs.get(j, every)
+            if d != every and j not in units and p not in (_one, _minus_one, _zero):
+                mask = masks.get(d)
+                if mask is None:
+                    mask = masks[d] = np.array([bool(d >> k & 1) for k in range(n)]).reshape(
+                        (n,) + (1,) * len(shape))
+                p = _only_in(p, mask)
+            kept.append((j, p, x, y))
+        out.append((i, tuple(kept)))
+    return tuple(out)
+
+
 def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
              vals: Sequence[Value | None],
              free: Sequence[Sequence[int]] | None = None) -> list[Value | None]:
@@ -195,7 +242,8 @@ def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[st
         if var_nodes else ()
     tan = unit_directions(var_nodes, wrt, len(vals), int)
     with np.errstate(all="ignore"):
-        run_tangents(steps, vals, tan, stacked(len(wrt), shape), free)
+        run_tangents(masked(steps, var_nodes, wrt, shape), vals, tan,
+                     stacked(len(wrt), shape), free)
     eye = np.eye(len(wrt)).reshape((len(wrt), len(wrt)) + (1,) * len(shape))
     for j in var_nodes.values():  # the variables' own tangents, spelled out
         if type(tan[j]) is int:
@@ -216,7 +264,9 @@ def tangents_by_direction(steps: TangentSteps, var_nodes: Mapping[str, int],
 
 
 def _add_rows(total: Any, local: Any, t: Any) -> Any:
-    c = t if local is ONE else -t if local is MINUS_ONE else t * np.reshape(local, (-1, 1))
+    # local: one number per module, or (modules, directions) where masked
+    c = t if local is ONE else -t if local is MINUS_ONE else t * (
+        local if np.ndim(local) == 2 else np.reshape(local, (-1, 1)))
     return c if total is None else total + c
 
 
@@ -263,13 +313,22 @@ class LevelPlan:
         def pos(nodes: list[int]) -> Any:
             return np.array([slots.setdefault(n, len(slots)) for n in nodes], dtype=np.intp)
 
+        n, dirs = len(wrt), directions(steps, var_nodes, wrt)
+        every = (1 << n) - 1
         groups = []
         for (_, shape), members in sorted(buckets.items(), key=lambda kv: kv[0][0]):
             out = pos([i for i, _ in members])
             parts = []
             for e in range(len(shape)):
                 first = members[0][1][e]
-                parts.append((pos([edges[e][0] for _, edges in members]), first[1],
+                p = first[1]
+                # as in masked(): each module's local derivative only in the directions its
+                # argument carries
+                rows = [dirs.get(edges[e][0], 0) for _, edges in members]
+                if any(d != every for d in rows) and p not in (_one, _minus_one, _zero):
+                    p = _only_in_rows(p, np.array([[bool(d >> k & 1) for k in range(n)]
+                                                   for d in rows]))
+                parts.append((pos([edges[e][0] for _, edges in members]), p,
                               pos([edges[e][2] for _, edges in members]),
                               None if first[3] is None
                               else pos([edges[e][3] for _, edges in members])))

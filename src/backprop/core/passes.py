@@ -316,8 +316,9 @@ def directions(steps: TangentSteps, var_nodes: Mapping[str, int],
             found[j] = found.get(j, 0) | 1 << k
     for i, edges in steps:
         mask = 0
-        for j, *_ in edges:
-            mask |= found.get(j, 0)
+        for j, p, _, _ in edges:
+            if p is not _zero:  # sign's and step's derivative carries no direction
+                mask |= found.get(j, 0)
         found[i] = mask
     return found
 
