@@ -34,9 +34,12 @@ def _exact(e: sp.Expr, point: dict[sp.Symbol, float]) -> float:
 
 
 def _exact_or_reject(e: sp.Expr, point: dict[sp.Symbol, float]) -> float:
-    """``_exact``, or the example rejected where SymPy cannot evaluate: a max or min (or
-    its derivative) that meets an exact zero it only sees as 0.e-191 (sin(pi), at 40
-    digits), whose sign it cannot tell ("The argument '0.e-191' is not comparable")."""
+    """``_exact``, or the example rejected where SymPy cannot evaluate: a derivative it
+    leaves unevaluated, or a max or min (or its derivative) that meets an exact zero it
+    only sees as 0.e-191 (sin(pi), at 40 digits), whose sign it cannot tell ("The
+    argument '0.e-191' is not comparable")."""
+    if e.has(sp.Derivative):  # SymPy left it unevaluated (sign of acos(x)): no reference
+        reject()
     try:
         return _exact(e, point)
     except ValueError as exc:

@@ -180,6 +180,10 @@ class Comparison:
             notes.append(f"symbolic derivative: {sym.extra['size']:,} tree nodes, differentiated in "
                          f"{seconds(self.differentiation.median if self.differentiation else None)} "
                          "(once per expression, not counted above)")
+            constant = len(sym.extra["sizes"]) - sym.extra["evaluations"]
+            if constant:
+                notes.append(_constants_note(constant, len(sym.extra["sizes"]),
+                                             "partial derivatives"))
             if not many:
                 notes += [f"  df/d{v} = {t}" for v, t in sym.extra["derivative"].items()]
         else:
@@ -281,6 +285,12 @@ def _symbolic(f: Any, names: Sequence[str], values: Mapping[str, float], max_siz
             "sizes": {v: d.size for v, d in derivatives.items()},
             "evaluations": len(evaluators), "evaluated_sizes": sizes}
     return info, evaluate, differentiate
+
+
+def _constants_note(constant: int, total: int, what: str) -> str:
+    """The note that says how many symbolic derivatives are constants (not evaluated)."""
+    are = "is a constant: a number" if constant == 1 else "are constants: numbers"
+    return f"{constant:,} of the {total:,} {what} {are}, not evaluated"
 
 
 def _first_order_runs(f: Any, values: dict[str, float], names: list[str], eps: float | None,
@@ -591,6 +601,9 @@ class HessianComparison:
                          f"{seconds(self.differentiation.median if self.differentiation else None)}"
                          " (once per expression, not counted above"
                          f"{'; one call, too slow to repeat' if self._timed_once() else ''})")
+            constant = len(sym.extra["sizes"]) - sym.extra["evaluations"]
+            if constant:
+                notes.append(_constants_note(constant, len(sym.extra["sizes"]), "second partials"))
             if not many:
                 notes += [f"  {k} = {t}" for k, t in sym.extra["derivative"].items()]
         elif sym is not None:
