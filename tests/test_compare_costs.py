@@ -34,10 +34,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         return wrapped
 
     # every method runs the one interpreter's passes (core/passes.py), on floats here
-    monkeypatch.setattr(passes.Program, "forward", counting(
-        lambda a: ["forward"], passes.Program.forward))
-    monkeypatch.setattr(passes.Program, "backward", counting(
-        lambda a: ["backward"], passes.Program.backward))
+    monkeypatch.setattr(passes, "run_forward", counting(
+        lambda a: ["forward"], passes.run_forward))
+    monkeypatch.setattr(passes, "run_backward", counting(
+        lambda a: ["backward"], passes.run_backward))
     monkeypatch.setattr(scalar, "tangents", counting(
         lambda a: ["tangent"] * len(a[2]), scalar.tangents))
     monkeypatch.setattr(complex_step, "run_forward", counting(

@@ -22,7 +22,7 @@ from backprop import threads as threads_
 from backprop.core.graph import CONST, VAR, Graph
 from backprop.core.ops import PRIMITIVES, Partial, Primitive, Value, _minus_one, _one, _zero
 from backprop.core.passes import (MINUS_ONE, ONE, Arithmetic, Program, TangentSteps,
-                                  by_direction, depends_on, directions, run_tangents,
+                                  by_direction, directions, run_tangents,
                                   unit_directions)
 
 
@@ -86,7 +86,6 @@ class Plan:
     var_nodes: dict[str, int]  # variable name -> its node
     roots: tuple[int, ...] | None
     _programs: dict[tuple[str, ...] | None, Program] = field(default_factory=dict, compare=False)
-    _needs: dict[tuple[str, ...], bytearray] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, graph: Graph, roots: Sequence[int] | None = None) -> Plan:
@@ -107,15 +106,6 @@ class Plan:
                 None if key is None else _fuse)
         return found
 
-    def needs(self, wrt: Sequence[str]) -> bytearray:
-        """Nodes whose value depends on a variable in ``wrt`` (cached per ``wrt``)."""
-        key = tuple(wrt)
-        found = self._needs.get(key)
-        if found is None:
-            found = depends_on(self.graph, self.order,
-                               [self.var_nodes[v] for v in wrt if v in self.var_nodes])
-            self._needs[key] = found
-        return found
 
 
 def forward(graph: Graph, plan: Plan, inputs: Mapping[str, Value]) -> list[Value | None]:
@@ -138,9 +128,7 @@ def value_and_grad(plan: Plan, inputs: Mapping[str, Value], wrt: Sequence[str]
                    ) -> tuple[list[Value | None], list[Value]]:
     """Forward then backward on one program: every node's value, and the partials in
     ``wrt``'s order."""
-    program = plan.program(wrt)
-    vals = program.forward(inputs)
-    return vals, program.gradient(program.backward(vals))
+    return plan.program(wrt).value_and_grad(inputs)
 
 
 def first_non_finite(graph: Graph, plan: Plan, vals: Sequence[Value | None]) -> int | None:
@@ -287,7 +275,6 @@ class LevelPlan:
     var_rows: tuple[tuple[int, int], ...]  # (slot, direction) of each variable's unit tangent
     used: tuple[int, ...]  # the node in each slot
     groups: TangentSteps  # (slots of the modules, ((argument slots, partial, x, y), ...))
-    modules: int  # modules in the groups
 
     @classmethod
     def of(cls, steps: TangentSteps, var_nodes: Mapping[str, int],
@@ -334,12 +321,7 @@ class LevelPlan:
                               else pos([edges[e][3] for _, edges in members])))
             groups.append((out, tuple(parts)))
         used = tuple(sorted(slots, key=slots.__getitem__))
-        return cls(slots, tuple(var_rows), used, tuple(groups), len(steps))
-
-    @property
-    def width(self) -> float:
-        """Modules per group: how much one call of numpy does."""
-        return self.modules / max(1, len(self.groups))
+        return cls(slots, tuple(var_rows), used, tuple(groups))
 
     def run(self, vals: Sequence[Value | None], n: int) -> np.ndarray:
         """The tangent matrix: row ``slots[node]`` is that node's tangent (all directions)."""
@@ -428,7 +410,7 @@ def point_passes(graph: Graph, wrt: Sequence[str]
     output = graph.output
 
     def at(point: Mapping[str, float]) -> tuple[float, list[float]]:
-        vals = program.forward(point)
-        return float(vals[output]), [float(g) for g in program.gradient(program.backward(vals))]
+        vals, grads = program.value_and_grad(point)
+        return float(vals[output]), [float(g) for g in grads]
 
     return at

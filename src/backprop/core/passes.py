@@ -200,18 +200,18 @@ class Program:
         self.output = graph.output
         self.wrt = tuple(wrt)
         self.wrt_nodes = tuple(var_nodes.get(v, -1) for v in wrt)
+        self._number, self._guard = arithmetic.number, arithmetic.guard
 
     def forward(self, point: Mapping[str, Any]) -> list[Any]:
         """Every node's value at ``point`` (indexed by node; None off the roots' paths)."""
         vals = self.template.copy()
-        number = self.arithmetic.number
+        number = self._number
         for name, i in self.var_slots:
             vals[i] = point[name] if number is None else number(point[name])
-        guard = self.arithmetic.guard
-        if guard is None:
+        if self._guard is None:
             run_forward(self.steps, vals)
         else:
-            with guard():
+            with self._guard():
                 run_forward(self.steps, vals)
         return vals
 
@@ -223,13 +223,29 @@ class Program:
         out = self.output if output is None else output
         if self.needs[out]:
             grads[out] = SEED
-        guard = self.arithmetic.guard
-        if guard is None:
+        if self._guard is None:
             run_backward(self.back, vals, grads, record)
         else:
-            with guard():
+            with self._guard():
                 run_backward(self.back, vals, grads, record)
         return grads
+
+    def value_and_grad(self, point: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+        """:meth:`forward` then :meth:`backward` and :meth:`gradient`: every node's value,
+        and the partials in ``wrt``'s order (one call: the hot path of one point)."""
+        if self._guard is not None:
+            vals = self.forward(point)
+            return vals, self.gradient(self.backward(vals))
+        vals = self.template.copy()  # as forward() and backward(), without their calls
+        number = self._number
+        for name, i in self.var_slots:
+            vals[i] = point[name] if number is None else number(point[name])
+        run_forward(self.steps, vals)
+        grads: list[Any] = [None] * len(vals)
+        if self.needs[self.output]:
+            grads[self.output] = SEED
+        run_backward(self.back, vals, grads)
+        return vals, [0.0 if j < 0 or grads[j] is None else grads[j] for j in self.wrt_nodes]
 
     def gradient(self, grads: Sequence[Any]) -> list[Any]:
         """The partials in ``wrt``'s order from :meth:`backward`'s result (0.0: none)."""

@@ -72,9 +72,9 @@ class FloatPasses:
         None where math raises or a result is not finite (numpy's passes say why)."""
         program = self.program
         try:
-            vals = program.forward(point)
             # a value alone (no wrt) needs no backward pass
-            partials = program.gradient(program.backward(vals)) if program.wrt else []
+            vals, partials = (program.value_and_grad(point) if program.wrt
+                              else (program.forward(point), []))
         except (ArithmeticError, ValueError):  # math's way of saying inf or nan
             return None
         value = vals[program.output]
