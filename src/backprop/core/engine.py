@@ -12,6 +12,7 @@ threads.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -24,6 +25,10 @@ from backprop.core.ops import PRIMITIVES, Partial, Primitive, Value, _minus_one,
 from backprop.core.passes import (MINUS_ONE, ONE, Arithmetic, Program, TangentSteps,
                                   by_direction, directions, run_tangents,
                                   unit_directions)
+
+
+_SCALARS = (float, np.float64)
+_isfinite = math.isfinite
 
 
 def _as_float64(v: Any) -> Any:
@@ -179,7 +184,10 @@ def _only_in(partial: Partial, mask: np.ndarray) -> Partial:
     """``partial``'s local derivative in the directions of ``mask``, 0 in the others."""
 
     def local(*args: Value) -> Value:
-        return np.where(mask, partial(*args), 0.0)
+        found = partial(*args)
+        if type(found) in _SCALARS and _isfinite(found):  # one point, finite: 0 stays 0
+            return found
+        return np.where(mask, found, 0.0)
 
     return local
 
@@ -195,8 +203,9 @@ def _only_in_rows(partial: Partial, mask: np.ndarray) -> Partial:
 
 
 def masked(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
-           shape: tuple[int, ...]) -> TangentSteps:
-    """``steps`` for dense tangents of (n, *shape): on an edge from an argument that
+           ndim: int) -> TangentSteps:
+    """``steps`` for dense tangents (:func:`tangents`) at points of ``ndim`` dimensions
+    (n, *shape): on an edge from an argument that
     depends on only some of the variables, the local derivative is 0 in the other
     directions, so that a nan or inf local derivative (x^y's in y at x < 0) never
     multiplies the zeros there (see :func:`passes.directions`)."""
@@ -214,7 +223,7 @@ def masked(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str]
                 mask = masks.get(d)
                 if mask is None:
                     mask = masks[d] = np.array([bool(d >> k & 1) for k in range(n)]).reshape(
-                        (n,) + (1,) * len(shape))
+                        (n,) + (1,) * ndim)
                 p = _only_in(p, mask)
             kept.append((j, p, x, y))
         out.append((i, tuple(kept)))
@@ -225,13 +234,13 @@ def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[st
              vals: Sequence[Value | None],
              free: Sequence[Sequence[int]] | None = None) -> list[Value | None]:
     """Forward mode along every ``wrt`` direction at once, as a leading array axis: one
-    pass gives what one pass per direction gives (None: a zero tangent)."""
+    pass gives what one pass per direction gives (None: a zero tangent). ``steps`` from
+    :func:`masked`, for the points' number of dimensions."""
     shape = np.broadcast_shapes(*(np.shape(vals[j]) for j in var_nodes.values())) \
         if var_nodes else ()
     tan = unit_directions(var_nodes, wrt, len(vals), int)
     with np.errstate(all="ignore"):
-        run_tangents(masked(steps, var_nodes, wrt, shape), vals, tan,
-                     stacked(len(wrt), shape), free)
+        run_tangents(steps, vals, tan, stacked(len(wrt), shape), free)
     eye = np.eye(len(wrt)).reshape((len(wrt), len(wrt)) + (1,) * len(shape))
     for j in var_nodes.values():  # the variables' own tangents, spelled out
         if type(tan[j]) is int:

@@ -242,7 +242,7 @@ class SecondOrderPlan:
     steps: TangentSteps  # the tangent pass: only modules that feed a gradient node
     free: tuple[tuple[int, ...], ...]  # per step, the tangents no later step reads
     # the tangent pass at one point, grouped by level (built on first use; see engine.LevelPlan)
-    _level: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _level: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def level_plan(self) -> tuple[engine.LevelPlan, np.ndarray] | None:
         """The grouped tangent pass and each gradient node's row (-1: none), if groups are wide."""
@@ -255,6 +255,14 @@ class SecondOrderPlan:
                                  for v in self.wrt], dtype=np.intp)
                 self._level["plan"] = (lp, rows)
         return self._level["plan"]  # type: ignore[no-any-return]
+
+    def dense_steps(self, ndim: int) -> TangentSteps:
+        """The tangent steps for a leading axis of directions at points of ``ndim``
+        dimensions (``engine.masked``; built on first use)."""
+        key = ("dense", ndim)
+        if key not in self._level:
+            self._level[key] = engine.masked(self.steps, self.plan.var_nodes, self.wrt, ndim)
+        return self._level[key]  # type: ignore[no-any-return]
 
     def float_passes(self) -> tuple[Program, TangentSteps]:
         """The same forward and tangent passes on Python floats (built on first use)."""
@@ -322,7 +330,8 @@ def evaluate(plan: SecondOrderPlan, inputs: Mapping[str, Value]) -> SecondOrder:
             for c, t in ((by_dir[node] or {}) if node is not None else {}).items():
                 h[r, c] = t
         return SecondOrder(vals[plan.gg.output], grad, h, plan.wrt, vals)  # type: ignore[arg-type]
-    tan = engine.tangents(plan.steps, plan.plan.var_nodes, plan.wrt, vals, plan.free)
+    tan = engine.tangents(plan.dense_steps(len(shape)), plan.plan.var_nodes, plan.wrt, vals,
+                          plan.free)
     h = np.empty((n, n) + shape)
     grad: dict[str, Value] = {}
     for r, v in enumerate(plan.wrt):

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from backprop.core import engine
 from backprop.core.graph import Graph
 from backprop.core.ops import Value
@@ -69,7 +71,9 @@ def jacobian(jp: JacobianPlan, inputs: Mapping[str, Value], wrt: Sequence[str],
         grads = [engine.backward(g, plan, vals, wrt, output=o) for o in jp.outputs]
     else:
         steps = tangent_steps(g, plan.order, wrt, lambda p: p.partials)
-        tan = engine.tangents(steps, plan.var_nodes, wrt, vals)
+        ndim = max((np.ndim(v) for v in inputs.values()), default=0)
+        tan = engine.tangents(engine.masked(steps, plan.var_nodes, wrt, ndim), plan.var_nodes,
+                              wrt, vals)
         grads = []
         for o in jp.outputs:
             t = tan[o]
