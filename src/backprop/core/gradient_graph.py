@@ -309,37 +309,40 @@ def evaluate(plan: SecondOrderPlan, inputs: Mapping[str, Value]) -> SecondOrder:
     """Value, gradient and Hessian: one forward pass and one vectorised tangent pass."""
     vals = engine.forward(plan.gg.graph, plan.plan, inputs)
     shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values())) if inputs else ()
+    grad = {v: 0.0 if plan.gg.grad[v] is None else vals[plan.gg.grad[v]]  # type: ignore[index]
+            for v in plan.wrt}
+    return SecondOrder(vals[plan.gg.output], grad, _hessian(plan, vals, shape),  # type: ignore[arg-type]
+                       plan.wrt, vals)
+
+
+def _hessian(plan: SecondOrderPlan, vals: list[Value | None], shape: tuple[int, ...]
+             ) -> np.ndarray:
+    """The tangent pass over the gradient graph, its tangents held as suits the points:
+    grouped by level at one point of a wide graph, direction by direction at many
+    points, a leading axis of directions otherwise. Row r is the tangent of df/dwrt[r]."""
     n = len(plan.wrt)
+    nodes = [plan.gg.grad[v] for v in plan.wrt]
     grouped = plan.level_plan() if shape == () else None
     if grouped is not None:
         lp, rows = grouped
-        t = lp.run(vals, n)
-        h = t[rows]
+        h = lp.run(vals, n)[rows]
         h[rows < 0] = 0.0
-        grad = {v: 0.0 if plan.gg.grad[v] is None else vals[plan.gg.grad[v]]  # type: ignore[index]
-                for v in plan.wrt}
-        return SecondOrder(vals[plan.gg.output], grad, h, plan.wrt, vals)  # type: ignore[arg-type]
+        return h
     if int(np.prod(shape)) >= BY_DIRECTION_POINTS:
         by_dir = engine.tangents_by_direction(plan.steps, plan.plan.var_nodes, plan.wrt, vals,
                                               plan.free)
         h = np.zeros((n, n) + shape)
-        grad = {}
-        for r, v in enumerate(plan.wrt):
-            node = plan.gg.grad[v]
-            grad[v] = 0.0 if node is None else vals[node]  # type: ignore[assignment]
+        for r, node in enumerate(nodes):
             for c, t in ((by_dir[node] or {}) if node is not None else {}).items():
                 h[r, c] = t
-        return SecondOrder(vals[plan.gg.output], grad, h, plan.wrt, vals)  # type: ignore[arg-type]
+        return h
     tan = engine.tangents(plan.dense_steps(len(shape)), plan.plan.var_nodes, plan.wrt, vals,
                           plan.free)
     h = np.empty((n, n) + shape)
-    grad: dict[str, Value] = {}
-    for r, v in enumerate(plan.wrt):
-        node = plan.gg.grad[v]
-        grad[v] = 0.0 if node is None else vals[node]  # type: ignore[assignment]
+    for r, node in enumerate(nodes):
         t = None if node is None else tan[node]
         h[r] = 0.0 if t is None else t  # a row constant in the points broadcasts over them
-    return SecondOrder(vals[plan.gg.output], grad, h, plan.wrt, vals)  # type: ignore[arg-type]
+    return h
 
 
 # Up to this many directions the passes at one point run faster on Python floats than on
