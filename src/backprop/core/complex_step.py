@@ -19,7 +19,9 @@ A private part of the core: the façade's ``Function.complex_step_grad`` runs it
 
 from __future__ import annotations
 
+import cmath
 import math
+import operator
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -60,10 +62,67 @@ def _checked(arrays: bool) -> Callable[[Primitive, int], tuple[Callable[..., Any
     return bind
 
 
-def _one_point(prim: Primitive) -> Callable[..., complex]:
-    from backprop.core.scalar import complex_forward
+# numpy's ufuncs (by name) that are Python's own operators on complex numbers
+_OPERATORS: dict[str, Callable[..., Any]] = {"power": operator.pow}
 
-    return complex_forward(prim)
+
+def _one_point(prim: Primitive) -> Callable[..., complex]:
+    """A module's forward on Python complex numbers (the complex step at one point).
+
+    The table's complex forward (``Primitive.forward_complex``) says what the
+    continuation is; on Python numbers it is run by cmath (or Python's own arithmetic)
+    where that is the same function: everywhere when the table declares numpy's ufunc
+    complex-safe as it is, and otherwise where the real function and its local
+    derivatives are finite at the real parts (away from a domain's edge or a pole, where
+    the table's forward says nan); there, for a module cmath has no name for (log1p,
+    atan2, sigmoid...), the continuation to first order from the table's float forward
+    and local derivatives. Elsewhere, and for the modules with a kink, the table's own
+    forward, on numpy's scalars.
+    """
+    table = prim.forward_complex()
+    math_fn = prim.math_forward  # a name, or math's function once looked up
+    math_name = math_fn if isinstance(math_fn, str) else (
+        getattr(math_fn, "__name__", None) if getattr(math_fn, "__module__", None) == "math"
+        else None)
+    numpy_fn = prim.numpy_forward  # a name, or numpy's ufunc once looked up
+    operator_fn = _OPERATORS.get(numpy_fn if isinstance(numpy_fn, str)
+                                 else getattr(numpy_fn, "__name__", ""))
+    if operator_fn is not None:  # numpy's ufunc that is a Python operator
+        fast = operator_fn
+    elif math_name is not None:
+        fast = getattr(cmath, math_name, None)
+    else:  # math_forward None: the numpy forward is Python arithmetic already (add, neg...)
+        fast = numpy_fn if math_fn is None else None
+
+    def by_table(*z: complex) -> complex:
+        return complex(table(*z))
+
+    if not prim.analytic:
+        return by_table
+    if fast is not None and prim.complex_forward is None:
+        return fast
+    real, partials, isfinite = prim.float_forward, prim.float_partials, math.isfinite
+
+    def guarded(*z: complex) -> complex:
+        re = [w.real for w in z]
+        try:
+            ans = real(*re)
+            # only the arguments that carry an imaginary part move: x^3 at x < 0 is
+            # analytic in x although its partial in the exponent (log x) is not real
+            local = [p(ans, *re) if w.imag else 0.0 for p, w in zip(partials, z)]
+            inside = isfinite(ans) and all(map(isfinite, local))
+        except (ArithmeticError, ValueError):
+            inside = False
+        if not inside:
+            return by_table(*z)
+        if fast is not None:
+            return fast(*z)
+        # no cmath function: the continuation to first order, f(a) + i f'(a) b, which is
+        # the function itself where the imaginary parts are as small as the complex step's
+        # (the table's own atan2, hypot and cbrt are written so)
+        return complex(ans, sum(d * w.imag for d, w in zip(local, z)))
+
+    return guarded
 
 
 # numpy's complex arrays (and scalars), and Python complex numbers at one point
