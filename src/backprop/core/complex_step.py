@@ -14,7 +14,11 @@ becomes 0. With h = 1e-100 a derivative along the graph can be as small as
 1e-208 and still come out exact; with h = 1e-200 (also seen in the literature)
 exp(x) at x = -300, whose derivative is 5e-131, would give 0.
 
-A private part of the core: the façade's ``Function.complex_step_grad`` runs it.
+Here are the two complex arithmetics, numpy's (``ARRAYS``: any points) and Python's
+(``ONE_POINT``: cmath, after the float forward pass), and the complex step that runs
+the one forward loop of :mod:`backprop.core.passes` on them, one variable at a time.
+A private part of the core: the façade's ``Function.complex_step_grad`` and the
+numeric methods' complex step run it.
 """
 
 from __future__ import annotations
