@@ -41,9 +41,9 @@ def declared(method: object, graph_nodes: int) -> float:
     """The passes a method declares, in forward passes of f. A symbolic derivative's
     evaluation is a forward pass over the derivative's own graph: it counts as one, or as
     its nodes over f's where its graph is the larger."""
-    sizes = getattr(method, "extra", {}).get("evaluated_sizes")
-    if method.key == "symbolic" and sizes is not None:  # type: ignore[attr-defined]
-        return sum(max(1.0, size / graph_nodes) for size in sizes)
+    nodes = getattr(method, "extra", {}).get("evaluated_graph_nodes")
+    if method.key == "symbolic" and nodes is not None:  # type: ignore[attr-defined]
+        return sum(max(1.0, size / graph_nodes) for size in nodes.values())
     return declared_total(method.passes)  # type: ignore[attr-defined]
 
 

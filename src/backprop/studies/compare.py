@@ -262,13 +262,13 @@ def _symbolic(f: Any, names: Sequence[str], values: Mapping[str, float], max_siz
         derivatives = {v: derivative(f.graph, v, 1, max_size) for v in names}
     except SizeCapError as exc:
         return {"error": str(exc), "size_reached": exc.size}, None, None
-    evaluators, constants, sizes = [], {}, []
+    evaluators, constants, evaluated = [], {}, {}
     for v, d in derivatives.items():
         g = Function(d.as_graph())
         if not g.variables:  # a constant derivative is a number: no pass to run
             constants[v] = _value_at(g)({})
             continue
-        sizes.append(g.size)  # an evaluation walks the derivative's graph, shared nodes once
+        evaluated[v] = g.size  # an evaluation walks the derivative's graph, shared nodes once
         evaluators.append((v, _value_at(g), {k: values[k] for k in g.variables}))
 
     def evaluate() -> dict[str, float]:
@@ -283,7 +283,7 @@ def _symbolic(f: Any, names: Sequence[str], values: Mapping[str, float], max_siz
     info = {"derivative": {v: d.text() for v, d in derivatives.items()},
             "size": sum(d.size for d in derivatives.values()),
             "sizes": {v: d.size for v, d in derivatives.items()},
-            "evaluations": len(evaluators), "evaluated_sizes": sizes}
+            "evaluations": len(evaluators), "evaluated_graph_nodes": evaluated}
     return info, evaluate, differentiate
 
 
@@ -652,18 +652,18 @@ class _SymbolicSecond:
             return
         self.seconds = CLOCK() - started
         labels = [partial_label([names[i], names[j]]) for i, j in self.pairs]
-        sizes = []
-        for (i, j), d in zip(self.pairs, second):
+        evaluated = {}
+        for (i, j), d, label in zip(self.pairs, second, labels):
             g = Function(d.as_graph())
             if not g.variables:  # a constant second partial is a number: no pass to run
                 self.constants.append((i, j, _value_at(g)({})))
                 continue
-            sizes.append(g.size)  # an evaluation walks its graph, shared nodes once
+            evaluated[label] = g.size  # an evaluation walks its graph, shared nodes once
             self.evaluators.append((i, j, _value_at(g), {k: values[k] for k in g.variables}))
         self.info = {"derivative": {k: d.text() for k, d in zip(labels, second)},
                      "size": sum(d.size for d in second),
                      "sizes": {k: d.size for k, d in zip(labels, second)},
-                     "evaluations": len(self.evaluators), "evaluated_sizes": sizes}
+                     "evaluations": len(self.evaluators), "evaluated_graph_nodes": evaluated}
 
     def differentiate(self) -> list[Any]:
         from backprop.symbolic import second_partials
