@@ -180,6 +180,11 @@ def stacked(n: int, shape: tuple[int, ...]) -> Callable[[Any, Any, Any], Any]:
     return add
 
 
+def _bits(mask: int, n: int) -> list[bool]:
+    """A direction mask of :func:`passes.directions` as n booleans."""
+    return [bool(mask >> k & 1) for k in range(n)]
+
+
 def _only_in(partial: Partial, mask: np.ndarray) -> Partial:
     """``partial``'s local derivative in the directions of ``mask``, 0 in the others."""
 
@@ -204,11 +209,10 @@ def _only_in_rows(partial: Partial, mask: np.ndarray) -> Partial:
 
 def masked(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
            ndim: int) -> TangentSteps:
-    """``steps`` for dense tangents (:func:`tangents`) at points of ``ndim`` dimensions
-    (n, *shape): on an edge from an argument that
-    depends on only some of the variables, the local derivative is 0 in the other
-    directions, so that a nan or inf local derivative (x^y's in y at x < 0) never
-    multiplies the zeros there (see :func:`passes.directions`)."""
+    """``steps`` for dense tangents (:func:`tangents`) at points of ``ndim`` dimensions:
+    on an edge from an argument that depends on only some of the variables, the local
+    derivative is 0 in the other directions, so that a nan or inf local derivative
+    (x^y's in y at x < 0) never multiplies the zeros there (see :func:`passes.directions`)."""
     n = len(wrt)
     every = (1 << n) - 1
     dirs = directions(steps, var_nodes, wrt)
@@ -222,8 +226,7 @@ def masked(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str]
             if d != every and j not in units and p not in (_one, _minus_one, _zero):
                 mask = masks.get(d)
                 if mask is None:
-                    mask = masks[d] = np.array([bool(d >> k & 1) for k in range(n)]).reshape(
-                        (n,) + (1,) * ndim)
+                    mask = masks[d] = np.array(_bits(d, n)).reshape((n,) + (1,) * ndim)
                 p = _only_in(p, mask)
             kept.append((j, p, x, y))
         out.append((i, tuple(kept)))
@@ -322,8 +325,7 @@ class LevelPlan:
                 # argument carries
                 rows = [dirs.get(edges[e][0], 0) for _, edges in members]
                 if any(d != every for d in rows) and p not in (_one, _minus_one, _zero):
-                    p = _only_in_rows(p, np.array([[bool(d >> k & 1) for k in range(n)]
-                                                   for d in rows]))
+                    p = _only_in_rows(p, np.array([_bits(d, n) for d in rows]))
                 parts.append((pos([edges[e][0] for _, edges in members]), p,
                               pos([edges[e][2] for _, edges in members]),
                               None if first[3] is None

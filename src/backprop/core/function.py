@@ -297,7 +297,7 @@ class Function(_Expression):
         inputs = self._inputs(values)
         names = self._check_wrt(wrt)
         vals = engine.forward(self.graph, self._plan, inputs)
-        steps = tangent_steps(self.graph, self._plan.order, names, lambda p: p.partials)
+        steps = tangent_steps(self.graph, self._plan.order, names, engine.NUMPY.partials)
         t = engine.tangents_by_direction(steps, self._plan.var_nodes, names, vals)[
             self.graph.output] or {}
         shape = _points_shape(inputs)
@@ -421,7 +421,7 @@ class Function(_Expression):
             from backprop.core import scalar
 
             forward = scalar.ForwardPass(self.graph).values
-            steps = tangent_steps(self.graph, self._plan.order, key, scalar.float_partials)
+            steps = tangent_steps(self.graph, self._plan.order, key, scalar.FLOATS.partials)
             var_nodes, output, isfinite = self._plan.var_nodes, self.graph.output, math.isfinite
 
             def found(point: Mapping[str, float]) -> list[float] | None:

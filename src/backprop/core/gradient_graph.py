@@ -273,7 +273,7 @@ class SecondOrderPlan:
             feeds = bytearray(len(g))
             for i in g.reachable(roots[1:]):
                 feeds[i] = 1
-            steps = tangent_steps(g, self.plan.order, self.wrt, scalar.float_partials,
+            steps = tangent_steps(g, self.plan.order, self.wrt, scalar.FLOATS.partials,
                                   keep=feeds.__getitem__)
             self._level["floats"] = (forward, steps)
         return self._level["floats"]  # type: ignore[no-any-return]
@@ -287,7 +287,7 @@ class SecondOrderPlan:
         feeds = bytearray(len(g))
         for i in g.reachable(grad_roots):
             feeds[i] = 1
-        steps = tangent_steps(g, plan.order, wrt, lambda p: p.partials, keep=feeds.__getitem__)
+        steps = tangent_steps(g, plan.order, wrt, engine.NUMPY.partials, keep=feeds.__getitem__)
         return cls(gg, tuple(wrt), plan, steps, last_uses(steps, grad_roots))
 
 

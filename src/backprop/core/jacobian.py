@@ -70,7 +70,7 @@ def jacobian(jp: JacobianPlan, inputs: Mapping[str, Value], wrt: Sequence[str],
     if mode == REVERSE:
         grads = [engine.backward(g, plan, vals, wrt, output=o) for o in jp.outputs]
     else:
-        steps = tangent_steps(g, plan.order, wrt, lambda p: p.partials)
+        steps = tangent_steps(g, plan.order, wrt, engine.NUMPY.partials)
         ndim = max((np.ndim(v) for v in inputs.values()), default=0)
         tan = engine.tangents(engine.masked(steps, plan.var_nodes, wrt, ndim), plan.var_nodes,
                               wrt, vals)

@@ -17,10 +17,9 @@ round differently: in the last bit or two.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from backprop.core.graph import Graph
-from backprop.core.ops import Primitive
 from backprop.core.passes import (Arithmetic, Program, TangentSteps, by_direction, one_direction,
                                   run_tangents,
                                   unit_directions)
@@ -31,18 +30,13 @@ _isfinite = math.isfinite
 FLOATS = Arithmetic("math", lambda p: p.float_forward, lambda p: p.float_partials, float)
 
 
-def float_partials(prim: Primitive) -> tuple[Callable[..., Any], ...]:
-    """The local derivatives of a module on Python floats (the math module)."""
-    return prim.float_partials
-
-
 def tangents(steps: TangentSteps, var_nodes: Mapping[str, int], wrt: Sequence[str],
              vals: Sequence[Any]) -> list[dict[int, float] | None]:
     """Forward mode along every ``wrt`` direction at one point of Python floats: each
     module's tangent is {direction: float} over the directions it depends on (None:
     zero), so no direction it does not depend on is ever multiplied by its local
     derivative (with one direction, a float); ``steps`` from
-    ``passes.tangent_steps(..., float_partials)``."""
+    ``passes.tangent_steps(..., FLOATS.partials)``."""
     if len(wrt) == 1:  # one direction: a float per node, no direction to keep apart
         tan = unit_directions(var_nodes, wrt, len(vals), lambda k: 1.0)
         run_tangents(steps, vals, tan, one_direction)
