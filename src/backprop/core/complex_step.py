@@ -155,9 +155,10 @@ class ComplexStep:
         program = Program(graph, arithmetic, bind=_checked(arrays))
         self.forward, self.describe, self.graph = forward, describe, graph
         self.guard = arithmetic.guard
-        # the variable moved by ih: a numpy complex number (or array), or Python's
+        # the variable moved by ih, and the imaginary part read: numpy's, or Python's
         self.moved = ((lambda x, h: np.asarray(x, dtype=np.float64) + 1j * h) if arrays
                       else complex)
+        self.imag = np.imag if arrays else (lambda z: complex(z).imag)
         self.passes: list[tuple[str, int, tuple[Any, ...]]] = []
         for v in wrt:
             j = program.var_nodes.get(v, -1)
@@ -184,8 +185,7 @@ class ComplexStep:
                 name = self.graph.ops[kink.node]
                 raise NotAnalyticError(_kink_message(name, self.describe(kink.node), v),
                                        name) from None
-            out.append(np.imag(c[self.graph.output]) / h if self.guard is not None
-                       else complex(c[self.graph.output]).imag / h)
+            out.append(self.imag(c[self.graph.output]) / h)
         return vals[self.graph.output], out
 
 

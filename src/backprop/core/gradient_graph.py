@@ -269,13 +269,13 @@ class SecondOrderPlan:
         if "floats" not in self._level:
             g = self.gg.graph
             roots = [self.gg.output, *(n for n in self.gg.grad.values() if n is not None)]
-            forward = Program(g, scalar.FLOATS, roots=roots)
+            program = Program(g, scalar.FLOATS, roots=roots)
             feeds = bytearray(len(g))
             for i in g.reachable(roots[1:]):
                 feeds[i] = 1
             steps = tangent_steps(g, self.plan.order, self.wrt, scalar.FLOATS.partials,
                                   keep=feeds.__getitem__)
-            self._level["floats"] = (forward, steps)
+            self._level["floats"] = (program, steps)
         return self._level["floats"]  # type: ignore[no-any-return]
 
     @classmethod
@@ -358,10 +358,10 @@ def evaluate_floats(plan: SecondOrderPlan, point: Mapping[str, float]
     tangent pass of :func:`evaluate`, with the math module and no numpy (for up to
     FLOAT_DIRECTIONS variables). None where math raises or a result is not finite: then
     :func:`evaluate` answers, with IEEE inf and nan."""
-    forward, steps = plan.float_passes()
+    program, steps = plan.float_passes()
     isfinite = math.isfinite
     try:
-        vals = forward.forward(point)
+        vals = program.forward(point)
         tan = scalar.tangents(steps, plan.plan.var_nodes, plan.wrt, vals)
     except (ArithmeticError, ValueError):  # math's way of saying inf or nan
         return None
